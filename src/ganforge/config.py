@@ -1,0 +1,153 @@
+"""Run configuration: typed dataclasses, YAML/JSON load and save, and "--set a.b=value" overrides."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class DataConfig:
+    source: str = "builtin:fashion-mnist"   # a folder of images or builtin:NAME
+    size: list[int] | None = None           # [H, W]; None keeps a built-in's own size
+    channels: int | None = None             # 1 or 3; None: the built-in's own, 3 for folders
+    fit: str = "crop"                       # crop | pad: how images of another aspect are fitted
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000          # total steps; --resume continues up to this number
+    batch_size: int = 64
+    lr_g: float = 2e-4         # Adam, GAN defaults (Radford et al. 2015)
+    lr_d: float = 2e-4         # a different D rate is TTUR (Heusel et al. 2017)
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema_decay: float = 0.999   # EMA of G's weights (0 disables); warmed up over the first steps
+    grad_clip: float = 0.0     # max global grad norm per phase; 0 disables
+    amp: str = "none"          # none | bf16 (CPU and CUDA autocast)
+    channels_last: bool = False
+    seed: int = 0
+    device: str = "auto"       # auto | cpu | cuda
+
+
+@dataclass
+class LogConfig:
+    log_every: int = 10        # JSONL + TensorBoard every N steps
+    sample_every: int = 500    # sample grid PNG every N steps (0: only the final grid)
+    ckpt_every: int = 500      # checkpoint every N steps (one is always written at the end)
+    keep_last: int = 3         # checkpoints kept on disk
+    n_samples: int = 64        # images in each grid (a fixed latent batch)
+    tensorboard: bool = True
+    progress: bool = True
+
+
+@dataclass
+class HealthConfig:
+    enabled: bool = True
+    window: int = 100               # steps a condition must hold before a warning
+    d_acc_high: float = 0.95        # D accuracy above this ...
+    g_grad_collapse: float = 0.05   # ... while G's grad norm is below this fraction of its early median
+    spread_ratio: float = 0.2       # fake spread below this fraction of the real spread: collapse suspected
+    max_rollbacks: int = 3          # non-finite losses roll back this often, then training stops
+    rollback_lr_factor: float = 0.5  # learning rates are scaled by this after each rollback
+
+
+@dataclass
+class RunConfig:
+    family: str = "dcgan"
+    model: dict[str, Any] = field(default_factory=dict)  # the family's own options (see its Config)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"config section '{where}' must be a mapping, got {type(data).__name__}")
+    kwargs: dict[str, Any] = {}
+    known = {f.name: f for f in fields(cls)}
+    for key, value in data.items():
+        if key not in known:
+            raise ValueError(f"unknown config key '{where}{key}'; valid keys here: {', '.join(known)}")
+        sub = _SECTIONS.get(key) if cls is RunConfig else None
+        kwargs[key] = _build(sub, value, f"{key}.") if sub is not None else value
+    return cls(**kwargs)
+
+
+_SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "log": LogConfig, "health": HealthConfig}
+
+
+def from_dict(data: dict[str, Any]) -> RunConfig:
+    cfg = _build(RunConfig, data, "")
+    _check_types(cfg)
+    return cfg
+
+
+def _check_types(cfg: RunConfig) -> None:
+    """Coerce ints given where floats are expected and reject values of the wrong kind."""
+    for section in _SECTIONS:
+        obj = getattr(cfg, section)
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            t = str(f.type)
+            if t == "float" and isinstance(v, int) and not isinstance(v, bool):
+                setattr(obj, f.name, float(v))
+            elif t in ("int", "float", "bool", "str") and not isinstance(v, {"int": int, "float": float, "bool": bool, "str": str}[t]):
+                raise ValueError(f"config {section}.{f.name} must be {t}, got {v!r}")
+            elif t == "int" and isinstance(v, bool):
+                raise ValueError(f"config {section}.{f.name} must be int, got {v!r}")
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file into a plain dict."""
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"config file '{path}' does not exist")
+    data = yaml.safe_load(p.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file '{path}' must hold a mapping at the top level")
+    return data
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply 'a.b=value' to a nested dict; the value is parsed as YAML (1e-4, true, [64, 64], text)."""
+    if "=" not in assignment:
+        raise ValueError(f"--set expects key=value such as train.lr_g=1e-4, got '{assignment}'")
+    key, raw = assignment.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ValueError(f"--set expects key=value such as train.lr_g=1e-4, got '{assignment}'")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    if isinstance(value, str):
+        try:  # YAML reads 1e-4 as a string; accept it as a number
+            value = float(value) if any(c in value for c in "eE.") else value
+        except ValueError:
+            pass
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--set {key}: '{p}' is not a section")
+    node[parts[-1]] = value
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def is_config(obj: Any) -> bool:
+    return is_dataclass(obj)

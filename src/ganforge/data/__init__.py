@@ -1,0 +1,70 @@
+"""Datasets: image folders, built-in sets, all yielding the DataSpec/Batch contract.
+
+`load_data("builtin:fashion-mnist", size=(32, 32))` or `load_data("path/to/cars", size=(100, 100))`
+returns a `TensorData`; `Loader(data, batch_size, seed)` turns it into endless, resumable batches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .builtin import BUILTINS, load_builtin
+from .spec import Batch, DataSpec
+from .store import Loader, TensorData
+
+__all__ = ["BUILTINS", "Batch", "DataSpec", "Loader", "TensorData", "load_data", "parse_size"]
+
+
+def parse_size(text: str | int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
+    """'100' -> (100, 100); '96x64' -> (96, 64) as (H, W); None stays None."""
+    if text is None:
+        return None
+    if isinstance(text, int):
+        h = w = text
+    elif isinstance(text, (tuple, list)):
+        if len(text) != 2:
+            raise ValueError(f"size must be (H, W), got {text!r}")
+        h, w = int(text[0]), int(text[1])
+    else:
+        parts = str(text).lower().replace("×", "x").split("x")
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"--size must be N or HxW such as 100 or 96x64, got {text!r}") from None
+        if len(nums) == 1:
+            h = w = nums[0]
+        elif len(nums) == 2:
+            h, w = nums
+        else:
+            raise ValueError(f"--size must be N or HxW such as 100 or 96x64, got {text!r}")
+    if h < 4 or w < 4 or h > 4096 or w > 4096:
+        raise ValueError(f"--size must be between 4 and 4096 pixels per side, got {h}x{w}")
+    return h, w
+
+
+def load_data(
+    source: str,
+    size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    *,
+    fit: str = "crop",
+    cache_dir: str | Path | None = None,
+    quiet: bool = False,
+) -> TensorData:
+    """Load `builtin:NAME` or an image folder into memory.
+
+    size: (H, W) to resize to (images only; None keeps a built-in's native size and is an error for
+    folders of mixed sizes). channels: 1 (grey) or 3 (RGB); None keeps a built-in's own and means 3
+    for folders. fit: "crop" (resize the short side, centre-crop) or "pad" (fit inside, pad with black).
+    """
+    if source.startswith("builtin:"):
+        return load_builtin(source.split(":", 1)[1], size=size, channels=channels)
+    from .images import load_image_folder
+
+    path = Path(source)
+    if not path.exists():
+        raise ValueError(
+            f"data path '{source}' does not exist; give --data a folder of images or one of "
+            + ", ".join(f"builtin:{n}" for n in BUILTINS)
+        )
+    return load_image_folder(path, size=size, channels=channels or 3, fit=fit, cache_dir=cache_dir, quiet=quiet)

@@ -1,0 +1,89 @@
+"""The data contract: every dataset yields a `DataSpec` once and `Batch`es after that."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know about the data to size itself.
+
+    kind      "image" (x is (N, C, H, W) in [-1, 1]) or "points" (x is (N, F), the data's own units)
+    shape     per-sample shape: (C, H, W) for images, (F,) for points
+    n_classes 0 when unlabelled
+    """
+
+    kind: str
+    shape: tuple[int, ...]
+    n_classes: int = 0
+    class_names: tuple[str, ...] = ()
+    name: str = ""
+
+    @property
+    def channels(self) -> int:
+        return self.shape[0] if self.kind == "image" else 0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of an image dataset."""
+        if self.kind != "image":
+            raise ValueError(f"dataset '{self.name}' holds {self.kind}, not images: it has no image size")
+        return self.shape[1], self.shape[2]
+
+    @property
+    def dim(self) -> int:
+        """Number of values in one sample."""
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        d["class_names"] = list(self.class_names)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "DataSpec":
+        return cls(
+            kind=d["kind"],
+            shape=tuple(d["shape"]),
+            n_classes=int(d.get("n_classes", 0)),
+            class_names=tuple(d.get("class_names", ())),
+            name=d.get("name", ""),
+        )
+
+
+@dataclass
+class Batch:
+    """One training batch. x: images (N, C, H, W) in [-1, 1] or points (N, F); y: labels (N,) or None.
+
+    x_b (the paired/unpaired second domain) and text (captions) are filled by the families that need them.
+    """
+
+    x: Tensor
+    y: Tensor | None = None
+    x_b: Tensor | None = None
+    text: list[str] | None = None
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(self.x.shape[0])
+
+    def to(self, device: torch.device | str, channels_last: bool = False) -> "Batch":
+        def move(t: Tensor | None) -> Tensor | None:
+            if t is None:
+                return None
+            t = t.to(device, non_blocking=True)
+            if channels_last and t.dim() == 4:
+                t = t.contiguous(memory_format=torch.channels_last)
+            return t
+
+        return Batch(move(self.x), move(self.y), move(self.x_b), self.text, {k: move(v) for k, v in self.extras.items()})

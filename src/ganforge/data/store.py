@@ -1,0 +1,95 @@
+"""In-memory datasets and the resumable loader that feeds the trainer.
+
+Images are kept as one uint8 tensor (N, C, H, W) and converted to float in [-1, 1] per batch: decoding
+happens once (see images.py's cache), an epoch costs an index gather and one multiply-add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+from torch import Tensor
+
+from .spec import Batch, DataSpec
+
+
+@dataclass
+class TensorData:
+    """A whole dataset in memory. images: uint8 (N, C, H, W); points: float32 (N, F)."""
+
+    spec: DataSpec
+    x: Tensor
+    y: Tensor | None = None
+    skipped: tuple[str, ...] = ()  # files that could not be read (image folders)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.y is not None and self.y.shape[0] != self.x.shape[0]:
+            raise ValueError(f"{self.x.shape[0]} samples but {self.y.shape[0]} labels")
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def to_float(self, x: Tensor) -> Tensor:
+        """Model-space values: uint8 pixels -> [-1, 1]; points pass through."""
+        if x.dtype == torch.uint8:
+            return x.float().mul_(2.0 / 255.0).sub_(1.0)
+        return x.float()
+
+    def batch(self, index: Tensor) -> Batch:
+        y = self.y[index] if self.y is not None else None
+        return Batch(self.to_float(self.x[index]), y)
+
+    def subset(self, n: int) -> "TensorData":
+        return TensorData(self.spec, self.x[:n], None if self.y is None else self.y[:n], self.skipped, self.source)
+
+
+class Loader:
+    """Endless, seeded, resumable batches: epoch e visits a permutation drawn from (seed, e).
+
+    The state is two integers (epoch, position), so a resumed run sees exactly the batches an
+    uninterrupted one would. The last incomplete batch of an epoch is dropped (GAN losses assume full
+    batches; BatchNorm dislikes tiny ones).
+    """
+
+    def __init__(self, data: TensorData, batch_size: int, seed: int = 0) -> None:
+        if len(data) == 0:
+            raise ValueError("the dataset is empty")
+        if batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {batch_size}")
+        self.data = data
+        self.batch_size = min(batch_size, len(data))
+        self.seed = seed
+        self.epoch = 0
+        self.position = 0
+        self._perm: Tensor | None = None
+
+    def _permutation(self) -> Tensor:
+        if self._perm is None:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            self._perm = torch.randperm(len(self.data), generator=g)
+        return self._perm
+
+    def next_batch(self) -> Batch:
+        if self.position + self.batch_size > len(self.data):
+            self.epoch += 1
+            self.position = 0
+            self._perm = None
+        idx = self._permutation()[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return self.data.batch(idx)
+
+    def __iter__(self) -> Iterator[Batch]:
+        while True:
+            yield self.next_batch()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seed = int(state["seed"])
+        self.epoch = int(state["epoch"])
+        self.position = int(state["position"])
+        self._perm = None

@@ -1,0 +1,29 @@
+"""GAN families: one file each, registered in FAMILIES."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..data.spec import DataSpec
+from .base import AdversarialConfig, AdversarialFamily, Family, StepOutput
+from .dcgan import DCGAN
+from .gan import GAN
+
+FAMILIES: dict[str, type[Family]] = {
+    "gan": GAN,
+    "dcgan": DCGAN,
+}
+
+
+def get_family(name: str) -> type[Family]:
+    if name not in FAMILIES:
+        raise ValueError(f"unknown family '{name}'; choose one of: {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def build_family(name: str, options: dict[str, Any] | None, spec: DataSpec, generator_only: bool = False) -> Family:
+    cls = get_family(name)
+    return cls(cls.make_config(options), spec, generator_only=generator_only)
+
+
+__all__ = ["FAMILIES", "AdversarialConfig", "AdversarialFamily", "Family", "StepOutput", "build_family", "get_family"]

@@ -1,0 +1,173 @@
+"""The Family contract, and the shared machinery of the unconditional adversarial families.
+
+A Family says *what* to minimise; the trainer says *how* (backward, optimizer step, autocast, EMA).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from ..data.spec import Batch, DataSpec
+from ..losses import AdversarialLoss, get_loss, gradient_penalty, r1_penalty
+
+
+@dataclass
+class StepOutput:
+    """A phase's scalar loss and the values to log (0-dim tensors or floats)."""
+
+    loss: Tensor
+    logs: dict[str, Tensor | float] = field(default_factory=dict)
+
+
+class Family(nn.Module):
+    """Base class: one GAN family. Subclasses set `Config` and build `G` (and `D` unless generator_only)."""
+
+    Config: ClassVar[type]
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def __init__(self, cfg: Any, spec: DataSpec, generator_only: bool = False) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.spec = spec
+        self.generator_only = generator_only
+
+    # -- contract -------------------------------------------------------------------------------
+    def phases(self, step: int) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def parameters_for(self, phase: str) -> Iterable[nn.Parameter]:
+        raise NotImplementedError
+
+    def loss(self, phase: str, batch: Batch) -> StepOutput:
+        raise NotImplementedError
+
+    def after_step(self, phase: str) -> None:
+        """Called after the optimizer step of `phase` (e.g. WGAN weight clipping). Default: nothing."""
+
+    @torch.no_grad()
+    def sample(self, n: int, *, z: Tensor | None = None, generator: torch.Generator | None = None,
+               net: nn.Module | None = None, **cond: Any) -> Tensor:
+        """n samples from the generator `net` (default self.G), in the data's own range."""
+        G = net if net is not None else self.G
+        if z is None:
+            z = self.noise(n, generator=generator)
+        return G(z)
+
+    # -- helpers --------------------------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return int(self.cfg.latent_dim)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.G.parameters()).device
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ N(0, I), (n, latent_dim). A given generator keeps sampling off the global RNG."""
+        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+
+    @classmethod
+    def make_config(cls, overrides: dict[str, Any] | None = None) -> Any:
+        """The family's Config from a dict, with a clear error on unknown keys."""
+        overrides = dict(overrides or {})
+        names = {f.name for f in fields(cls.Config)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(
+                f"unknown {cls.name} option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
+            )
+        return cls.Config(**overrides)
+
+
+@dataclass
+class AdversarialConfig:
+    """Options every unconditional adversarial family shares."""
+
+    latent_dim: int = 100
+    loss: str = "ns"                # minimax | ns | lsgan | wgan | wgan-gp | hinge
+    n_critic: int = 1               # D updates per G update
+    label_smoothing: float = 0.0    # one-sided: real target = 1 - label_smoothing (minimax, ns, lsgan)
+    r1_weight: float = 0.0          # gamma of the R1 penalty; 0 disables it
+    gp_weight: float = 10.0         # lambda of WGAN-GP
+    clip_value: float = 0.01        # WGAN weight clipping range
+
+
+class AdversarialFamily(Family):
+    """An unconditional G/D pair trained with one of the adversarial losses in `ganforge.losses`."""
+
+    def __init__(self, cfg: AdversarialConfig, spec: DataSpec, generator_only: bool = False) -> None:
+        super().__init__(cfg, spec, generator_only)
+        self.objective: AdversarialLoss = get_loss(cfg.loss)
+        if cfg.n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {cfg.n_critic}")
+        if not 0.0 <= cfg.label_smoothing < 0.5:
+            raise ValueError(f"label_smoothing must be in [0, 0.5), got {cfg.label_smoothing}")
+        if cfg.label_smoothing and not self.objective.smoothing:
+            raise ValueError(f"label smoothing has no meaning for the '{cfg.loss}' loss; set label_smoothing=0")
+        self.G = self.build_generator()
+        self.D = None if generator_only else self.build_discriminator()
+
+    def build_generator(self) -> nn.Module:
+        raise NotImplementedError
+
+    def build_discriminator(self) -> nn.Module:
+        raise NotImplementedError
+
+    def phases(self, step: int) -> tuple[str, ...]:
+        return ("d", "g") if step % self.cfg.n_critic == 0 else ("d",)
+
+    def parameters_for(self, phase: str) -> Iterable[nn.Parameter]:
+        return (self.D if phase == "d" else self.G).parameters()
+
+    def _d_readout(self, logits: Tensor) -> Tensor:
+        """D(x) as logged: a probability for the cross-entropy losses, the raw score otherwise."""
+        return torch.sigmoid(logits).mean() if self.objective.prob else logits.mean()
+
+    def loss(self, phase: str, batch: Batch) -> StepOutput:
+        real = batch.x
+        obj, cfg = self.objective, self.cfg
+        if phase == "d":
+            with torch.no_grad():
+                fake = self.G(self.noise(batch.size))
+            real_logits, fake_logits = self.D(real).float(), self.D(fake).float()
+            loss = obj.d(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
+            logs: dict[str, Tensor | float] = {"d/adv": loss.detach()}
+            if obj.gp:
+                gp = gradient_penalty(self.D, real, fake)
+                loss = loss + cfg.gp_weight * gp
+                logs["d/gp"] = gp.detach()
+            if cfg.r1_weight > 0:
+                r1 = r1_penalty(self.D, real)
+                loss = loss + 0.5 * cfg.r1_weight * r1
+                logs["d/r1"] = r1.detach()
+            with torch.no_grad():
+                thr = obj.threshold if obj.threshold is not None else 0.5 * (real_logits.mean() + fake_logits.mean())
+                logs.update({
+                    "d/loss": loss.detach(),
+                    "d/real": self._d_readout(real_logits),
+                    "d/fake": self._d_readout(fake_logits),
+                    "d/acc_real": (real_logits > thr).float().mean(),
+                    "d/acc_fake": (fake_logits < thr).float().mean(),
+                    # per-dimension std across the batch, averaged: a collapsed G has a tiny fake spread
+                    "stats/real_spread": real.float().flatten(1).std(0).mean(),
+                    "stats/fake_spread": fake.float().flatten(1).std(0).mean(),
+                })
+            if obj.name == "wgan" or obj.name == "wgan-gp":
+                logs["d/w_distance"] = (real_logits.mean() - fake_logits.mean()).detach()
+            return StepOutput(loss, logs)
+        if phase == "g":
+            fake = self.G(self.noise(batch.size))
+            loss = obj.g(self.D(fake).float())
+            return StepOutput(loss, {"g/loss": loss.detach()})
+        raise ValueError(f"{self.name} has phases 'd' and 'g', not '{phase}'")
+
+    @torch.no_grad()
+    def after_step(self, phase: str) -> None:
+        if phase == "d" and self.objective.clip:
+            for p in self.D.parameters():
+                p.clamp_(-self.cfg.clip_value, self.cfg.clip_value)

@@ -1,0 +1,37 @@
+"""The original GAN (Goodfellow et al., 2014): MLP generator and discriminator.
+
+`loss=minimax` is the paper's saturating objective min_G log(1 - D(G(z))); `loss=ns` (the default) is the
+non-saturating -log D(G(z)) the paper recommends in practice. Works on points (ring8, grid25) and on small
+images (flattened; tanh output).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..nn import MLPDiscriminator, MLPGenerator
+from .base import AdversarialConfig, AdversarialFamily
+
+
+@dataclass
+class GANConfig(AdversarialConfig):
+    latent_dim: int = 64
+    hidden: int = 256      # units per hidden layer, G and D
+    depth: int = 3         # hidden layers, G and D
+
+
+class GAN(AdversarialFamily):
+    """Vanilla MLP GAN; minimax or non-saturating (or any other adversarial loss)."""
+
+    Config = GANConfig
+    name = "gan"
+    description = "original MLP GAN (Goodfellow 2014); points or small images"
+
+    def build_generator(self) -> nn.Module:
+        c = self.cfg
+        return MLPGenerator(c.latent_dim, self.spec.shape, c.hidden, c.depth, tanh=self.spec.kind == "image")
+
+    def build_discriminator(self) -> nn.Module:
+        return MLPDiscriminator(self.spec.shape, self.cfg.hidden, self.cfg.depth)

@@ -1,0 +1,141 @@
+"""Callbacks: everything around the loop. Each does one thing and says why when it acts."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..image import save_grid, save_scatter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .trainer import Trainer
+
+
+class Callback:
+    def on_train_start(self, trainer: "Trainer") -> None: ...
+    def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None: ...
+    def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None: ...
+    def on_event(self, trainer: "Trainer", record: dict[str, Any]) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class Checkpointer(Callback):
+    """Checkpoint every `every` steps, and always when training ends (also on Ctrl-C)."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.last_saved: int | None = None
+
+    def on_train_start(self, trainer: "Trainer") -> None:
+        if trainer.step == 0 and not any((trainer.out_dir / "checkpoints").glob("step_*")):
+            self._save(trainer)  # a step-0 checkpoint: something to roll back to from the first step
+
+    def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None:
+        if self.every > 0 and step % self.every == 0:
+            self._save(trainer)
+
+    def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
+        if self.last_saved != trainer.step:
+            self._save(trainer)
+
+    def _save(self, trainer: "Trainer") -> None:
+        trainer.save_checkpoint()
+        self.last_saved = trainer.step
+
+
+class SampleGrid(Callback):
+    """A PNG of G's samples from one fixed latent batch every `every` steps, plus `final.png`.
+
+    The latent batch comes from its own seeded generator, so grids are comparable across steps and runs
+    and drawing them never touches the training RNG.
+    """
+
+    def __init__(self, every: int, n: int, seed: int, reference: torch.Tensor | None = None) -> None:
+        self.every, self.n, self.seed = every, n, seed
+        self.reference = reference  # mixture centres, drawn in red on scatter plots
+        self.z: torch.Tensor | None = None
+        self.last_path: Path | None = None
+
+    def _draw(self, trainer: "Trainer", name: str) -> Path:
+        fam = trainer.family
+        if self.z is None:
+            n = self.n if fam.spec.kind == "image" else max(self.n, 2000)
+            self.z = fam.noise(n, generator=torch.Generator().manual_seed(self.seed))
+        G = trainer.generator
+        was_training = G.training
+        G.eval()
+        x = fam.sample(len(self.z), z=self.z.to(trainer.device), net=G).float().cpu()
+        G.train(was_training)
+        folder = trainer.out_dir / "samples"
+        if fam.spec.kind == "image":
+            path = save_grid(x, folder / f"{name}.png")
+        else:
+            path = save_scatter(x, folder / f"{name}.png", reference=self.reference)
+        self.last_path = path
+        return path
+
+    def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None:
+        if self.every > 0 and step % self.every == 0:
+            self._draw(trainer, f"step_{step:08d}")
+
+    def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
+        self._draw(trainer, "final")
+
+
+class MetricsLogger(Callback):
+    """Every `every` steps: one JSON line per step with every logged value, and TensorBoard scalars.
+
+    Events (health warnings, rollbacks) go to the same JSONL file as {"event": ...} records.
+    """
+
+    def __init__(self, every: int, tensorboard: bool = True) -> None:
+        self.every = every
+        self.tensorboard = tensorboard
+        self._file = None
+        self._writer = None
+        self._t0 = 0.0
+        self._step0 = 0
+
+    def on_train_start(self, trainer: "Trainer") -> None:
+        self._file = open(trainer.out_dir / "log.jsonl", "a", buffering=1)
+        if self.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(trainer.out_dir / "tb"), purge_step=trainer.step or None)
+        self._t0, self._step0 = time.perf_counter(), trainer.step
+
+    def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None:
+        if self.every <= 0 or step % self.every:
+            return
+        dt = time.perf_counter() - self._t0
+        record = {"step": step, "time": time.time(), **logs}
+        if dt > 0:
+            record["perf/images_per_s"] = (step - self._step0) * trainer.loader.batch_size / dt
+        self._file.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            for k, v in record.items():
+                if k not in ("step", "time"):
+                    self._writer.add_scalar(k, v, step)
+
+    def on_event(self, trainer: "Trainer", record: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            self._writer.add_text(record["event"], record["message"], record["step"])
+
+    def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,89 @@
+"""Training-health monitor, first version: the classic GAN failure modes, detected while training.
+
+- discriminator overpowering with vanishing G gradients: D's accuracy on real and fake stays above
+  `d_acc_high` while G's gradient norm falls below `g_grad_collapse` x its early median (Arjovsky &
+  Bottou 2017 explain why a near-perfect D starves the minimax G of gradient);
+- mode collapse suspected: the per-dimension spread of a fake batch stays far below a real batch's;
+- non-finite loss: roll back to the last checkpoint (the trainer reseeds and lowers the learning rates),
+  and stop after `max_rollbacks`, saying why.
+Each warning is given once per run, in the progress output and in the JSONL log.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import TYPE_CHECKING, Any
+
+from ..config import HealthConfig
+from .callbacks import Callback
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .trainer import Trainer
+
+ADVICE = {
+    "d_overpowering": (
+        "the discriminator is overpowering the generator: D accuracy {acc:.0%} for {n} steps while G's "
+        "gradient norm fell to {ratio:.1%} of its early level (vanishing gradient). Try the non-saturating "
+        "loss (model.loss=ns), a lower D learning rate (train.lr_d), label smoothing (model.label_smoothing=0.1), "
+        "an R1 penalty (model.r1_weight=10) or a Wasserstein loss (model.loss=wgan-gp)"
+    ),
+    "mode_collapse": (
+        "mode collapse suspected: a fake batch's spread is {ratio:.1%} of a real batch's for {n} steps, so G "
+        "produces near-identical samples. Try a lower learning rate, the wgan-gp or hinge loss, or a larger "
+        "batch; check the sample grids"
+    ),
+}
+
+
+class HealthMonitor(Callback):
+    def __init__(self, cfg: HealthConfig) -> None:
+        self.cfg = cfg
+        self.warned: set[str] = set()
+        self.early_g_grad: list[float] = []
+        self.run_overpower = 0
+        self.run_collapse = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"warned": sorted(self.warned), "early_g_grad": self.early_g_grad,
+                "run_overpower": self.run_overpower, "run_collapse": self.run_collapse}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.warned = set(state.get("warned", []))
+        self.early_g_grad = list(state.get("early_g_grad", []))
+        self.run_overpower = int(state.get("run_overpower", 0))
+        self.run_collapse = int(state.get("run_collapse", 0))
+
+    def _warn(self, trainer: "Trainer", key: str, **values: Any) -> None:
+        if key in self.warned:
+            return
+        self.warned.add(key)
+        trainer.event("health", ADVICE[key].format(**values))
+
+    def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None:
+        bad = sorted(k for k, v in logs.items() if not math.isfinite(v))
+        if bad:
+            trainer.rollback(reason=f"non-finite {', '.join(bad)} at step {step}")
+            return
+        if not self.cfg.enabled:
+            return
+        w = self.cfg.window
+        g_grad = logs.get("g/grad_norm")
+        if g_grad is not None and len(self.early_g_grad) < w:
+            self.early_g_grad.append(g_grad)
+        if "d/acc_real" in logs and "d/acc_fake" in logs:
+            acc = 0.5 * (logs["d/acc_real"] + logs["d/acc_fake"])
+            ratio = math.inf
+            if g_grad is not None and len(self.early_g_grad) >= w:
+                ratio = g_grad / max(statistics.median(self.early_g_grad), 1e-12)
+            if acc > self.cfg.d_acc_high and ratio < self.cfg.g_grad_collapse:
+                self.run_overpower += 1
+            elif g_grad is not None:
+                self.run_overpower = 0
+            if self.run_overpower >= w:
+                self._warn(trainer, "d_overpowering", acc=acc, n=self.run_overpower, ratio=ratio)
+        if "stats/fake_spread" in logs and "stats/real_spread" in logs:
+            spread = logs["stats/fake_spread"] / max(logs["stats/real_spread"], 1e-12)
+            self.run_collapse = self.run_collapse + 1 if spread < self.cfg.spread_ratio else 0
+            if self.run_collapse >= w:
+                self._warn(trainer, "mode_collapse", ratio=spread, n=self.run_collapse)

@@ -1,0 +1,52 @@
+"""Assemble a run from a RunConfig: data, family, loader, callbacks, trainer (and resume)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from ..checkpoint import latest_checkpoint
+from ..config import RunConfig
+from ..data import Loader, TensorData, load_data
+from ..data.builtin import MIXTURES
+from ..families import build_family
+from .callbacks import Callback, Checkpointer, MetricsLogger, SampleGrid
+from .health import HealthMonitor
+from .progress import ProgressBar
+from .trainer import Trainer
+
+
+def default_callbacks(cfg: RunConfig, data: TensorData, console: Console | None = None) -> list[Callback]:
+    """Health first: a rollback must happen before anything saves or logs the bad step."""
+    lc = cfg.log
+    ref = MIXTURES[data.spec.name]().centers if data.spec.name in MIXTURES else None
+    cbs: list[Callback] = [
+        HealthMonitor(cfg.health),
+        Checkpointer(lc.ckpt_every),
+        SampleGrid(lc.sample_every, lc.n_samples, seed=cfg.train.seed + 1, reference=ref),
+        MetricsLogger(lc.log_every, lc.tensorboard),
+    ]
+    if lc.progress:
+        cbs.append(ProgressBar(console))
+    return cbs
+
+
+def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data: TensorData | None = None,
+              console: Console | None = None, callbacks: list[Callback] | None = None) -> Trainer:
+    """A ready-to-fit Trainer. With resume=True the latest checkpoint in out_dir is restored."""
+    out = Path(out_dir)
+    if latest_checkpoint(out) is not None and not resume:
+        raise ValueError(f"'{out}' already holds a run; pass --resume to continue it, or choose another --out")
+    if data is None:
+        size = tuple(cfg.data.size) if cfg.data.size else None
+        data = load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit)
+    family = build_family(cfg.family, cfg.model, data.spec)
+    loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed)
+    cbs = default_callbacks(cfg, data, console) if callbacks is None else callbacks
+    trainer = Trainer(family, loader, cfg, out, cbs)
+    trainer.data = data
+    if resume and latest_checkpoint(out) is not None:
+        trainer.load_checkpoint()
+    cfg.save(out / "config.json")
+    return trainer

@@ -1,0 +1,314 @@
+"""The training loop: for each step, for each phase of the family: zero grads, autocast, loss, backward,
+clip, step; then EMA and the callbacks. Checkpoints, grids, logs, progress and health are callbacks.
+
+Full-state resume: weights, EMA, optimizers, step, torch/numpy/python RNG, loader position and callback
+state are all in the checkpoint, so "train 2N" and "train N, resume, train N" give identical weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
+from ..config import RunConfig
+from ..data.store import Loader
+from ..families.base import Family
+from .callbacks import Callback
+
+
+class TrainingStopped(RuntimeError):
+    """Training cannot go on (e.g. losses stayed non-finite after the allowed rollbacks)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device=cuda but no CUDA device is visible; use train.device=cpu")
+    return torch.device(name)
+
+
+class EMA:
+    """Exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019).
+
+    The decay warms up as min(decay, (1 + k) / (10 + k)) over the first G updates k, so early samples
+    are not dominated by the random initialisation. Buffers (BatchNorm statistics) are copied.
+    """
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, source: nn.Module) -> None:
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        ema_p = [p for p in self.module.parameters()]
+        src_p = [p.detach() for p in source.parameters()]
+        torch._foreach_lerp_(ema_p, src_p, 1.0 - d)
+        for b_ema, b in zip(self.module.buffers(), source.buffers()):
+            b_ema.copy_(b)
+        self.updates += 1
+
+
+class Trainer:
+    def __init__(self, family: Family, loader: Loader, cfg: RunConfig, out_dir: str | Path,
+                 callbacks: list[Callback] | None = None) -> None:
+        self.family = family
+        self.loader = loader
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.callbacks = list(callbacks or [])
+        self.device = resolve_device(cfg.train.device)
+        tc = cfg.train
+        if tc.amp not in ("none", "bf16"):
+            raise ValueError(f"train.amp must be 'none' or 'bf16', got '{tc.amp}'")
+        if tc.steps < 0:
+            raise ValueError(f"train.steps must be >= 0, got {tc.steps}")
+        self.family.to(self.device)
+        if tc.channels_last:
+            self.family.to(memory_format=torch.channels_last)
+        self.params = {ph: list(family.parameters_for(ph)) for ph in ("d", "g")}
+        lrs = {"d": tc.lr_d, "g": tc.lr_g}
+        self.optimizers = {ph: torch.optim.Adam(self.params[ph], lr=lrs[ph], betas=(tc.beta1, tc.beta2))
+                           for ph in self.params}
+        self.ema = EMA(family.G, tc.ema_decay) if tc.ema_decay > 0 else None
+        self.step = 0
+        self.rollbacks = 0
+        self.events: list[dict[str, Any]] = []
+        self.last_logs: dict[str, float] = {}
+        self._stop_reason: str | None = None
+        self.seed_everything(tc.seed)
+
+    # -- randomness -----------------------------------------------------------------------------
+    @staticmethod
+    def seed_everything(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    @property
+    def generator(self) -> nn.Module:
+        """The generator to sample from: the EMA copy when there is one."""
+        return self.ema.module if self.ema is not None else self.family.G
+
+    def autocast(self):
+        if self.cfg.train.amp == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # -- the loop -------------------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        fam, tc = self.family, self.cfg.train
+        batch = self.loader.next_batch().to(self.device, channels_last=tc.channels_last)
+        logs: dict[str, Any] = {}
+        phases = fam.phases(self.step)
+        for phase in phases:
+            opt = self.optimizers[phase]
+            opt.zero_grad(set_to_none=True)
+            with self.autocast():
+                out = fam.loss(phase, batch)
+            out.loss.backward()
+            max_norm = tc.grad_clip if tc.grad_clip > 0 else math.inf
+            logs[f"{phase}/grad_norm"] = torch.nn.utils.clip_grad_norm_(self.params[phase], max_norm)
+            opt.step()
+            fam.after_step(phase)
+            logs.update(out.logs)
+            logs.setdefault(f"{phase}/loss", out.loss.detach())
+        if self.ema is not None and "g" in phases:
+            self.ema.update(fam.G)
+        self.step += 1
+        return {k: float(v) for k, v in logs.items()}
+
+    def fit(self) -> "Trainer":
+        """Train up to cfg.train.steps. Ctrl-C (or SIGTERM) stops after the current step with a checkpoint."""
+        total = self.cfg.train.steps
+        self._emit("on_train_start")
+        restore = self._install_signal_handlers()
+        try:
+            while self.step < total and self._stop_reason is None:
+                self.family.train()
+                logs = self.train_step()
+                self.last_logs = logs
+                self._emit("on_step_end", self.step, logs)
+        finally:
+            restore()
+            interrupted = self._stop_reason is not None and self.step < total
+            self._emit("on_train_end", interrupted)
+        return self
+
+    def request_stop(self, reason: str) -> None:
+        self._stop_reason = reason
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self._stop_reason
+
+    def _install_signal_handlers(self):
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum, frame):
+            if self._stop_reason is not None:  # second Ctrl-C: abort at once
+                raise KeyboardInterrupt
+            self._stop_reason = f"{signal.Signals(signum).name} at step {self.step}"
+            self.event("interrupt", f"stopping after step {self.step + 1}: saving a checkpoint (Ctrl-C again to abort)")
+
+        for s in previous:
+            signal.signal(s, handler)
+
+        def restore():
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+        return restore
+
+    def _emit(self, hook: str, *args: Any) -> None:
+        step = self.step
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+            if hook == "on_step_end" and self.step != step:  # a rollback: this step's logs are void
+                return
+
+    def event(self, kind: str, message: str) -> None:
+        """A notable event (health warning, rollback, interrupt): kept, and shown by callbacks that care."""
+        record = {"event": kind, "step": self.step, "message": message, "time": time.time()}
+        self.events.append(record)
+        for cb in self.callbacks:
+            cb.on_event(self, record)
+
+    # -- state ----------------------------------------------------------------------------------
+    def run_config(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {
+            "ganforge_version": __version__,
+            "family": self.family.name,
+            "model": asdict(self.family.cfg),
+            "spec": self.family.spec.to_json(),
+            "run": self.cfg.to_dict(),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        np_state = np.random.get_state()
+        return {
+            "step": self.step,
+            "rollbacks": self.rollbacks,
+            "ema_updates": self.ema.updates if self.ema else 0,
+            "loader": self.loader.state_dict(),
+            "rng_python": _jsonable(random.getstate()),
+            "rng_numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+            "lr": {ph: [g["lr"] for g in opt.param_groups] for ph, opt in self.optimizers.items()},
+            "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks if cb.state_dict()},
+            "events": self.events[-50:],
+        }
+
+    def save_checkpoint(self) -> Path:
+        optim = {f"optim/{ph}": opt.state_dict() for ph, opt in self.optimizers.items()}
+        optim["rng/torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            optim["rng/cuda"] = torch.cuda.get_rng_state_all()
+        path = write_checkpoint(
+            self.out_dir, self.step,
+            config=self.run_config(),
+            model=self.family.state_dict(),
+            ema=self.ema.module.state_dict() if self.ema else None,
+            optim=optim,
+            state=self.state_dict(),
+            keep_last=self.cfg.log.keep_last,
+        )
+        return path
+
+    def load_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Restore the full training state from a checkpoint (default: the latest in out_dir)."""
+        path = Path(path) if path is not None else latest_checkpoint(self.out_dir)
+        if path is None:
+            raise ValueError(f"no checkpoint to resume in '{self.out_dir}'")
+        ck = read_checkpoint(path)
+        saved_family = ck["config"].get("family")
+        if saved_family != self.family.name:
+            raise ValueError(f"checkpoint {path} is a '{saved_family}' run, not '{self.family.name}'")
+        self.family.load_state_dict(ck["model"])
+        if self.ema is not None and ck["ema"] is not None:
+            self.ema.module.load_state_dict(ck["ema"])
+        for ph, opt in self.optimizers.items():
+            opt.load_state_dict(ck["optim"][f"optim/{ph}"])
+        torch.set_rng_state(ck["optim"]["rng/torch"])
+        if "rng/cuda" in ck["optim"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ck["optim"]["rng/cuda"])
+        st = ck["state"]
+        self.step = int(st["step"])
+        self.rollbacks = int(st.get("rollbacks", 0))
+        if self.ema is not None:
+            self.ema.updates = int(st.get("ema_updates", 0))
+        self.loader.load_state_dict(st["loader"])
+        random.setstate(_tupled(st["rng_python"]))
+        n = st["rng_numpy"]
+        np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), *n[2:]))
+        for ph, lrs in st.get("lr", {}).items():
+            for g, lr in zip(self.optimizers[ph].param_groups, lrs):
+                g["lr"] = lr
+        saved_cb = st.get("callbacks", {})
+        for cb in self.callbacks:
+            if type(cb).__name__ in saved_cb:
+                cb.load_state_dict(saved_cb[type(cb).__name__])
+        return path
+
+    def rollback(self, reason: str) -> None:
+        """Go back to the last checkpoint after a non-finite loss; stop after `max_rollbacks` tries.
+
+        The RNG is reseeded (a different batch/noise sequence) and the learning rates are scaled by
+        `rollback_lr_factor`, since replaying the exact same steps would diverge again.
+        """
+        hc = self.cfg.health
+        if self.rollbacks >= hc.max_rollbacks:
+            msg = (f"{reason}; stopped after {self.rollbacks} rollbacks. Lower the learning rates "
+                   f"(--set train.lr_d=... train.lr_g=...), enable train.grad_clip, or use a more stable loss")
+            self.event("stopped", msg)
+            raise TrainingStopped(msg)
+        path = latest_checkpoint(self.out_dir)
+        if path is None:
+            raise TrainingStopped(f"{reason}; no checkpoint to roll back to")
+        rollbacks = self.rollbacks + 1
+        self.load_checkpoint(path)
+        self.rollbacks = rollbacks
+        torch.manual_seed(self.cfg.train.seed + 7919 * rollbacks)
+        self.loader.seed = self.loader.seed + 104729 * rollbacks
+        self.loader.load_state_dict({**self.loader.state_dict(), "position": 0})
+        for opt in self.optimizers.values():
+            for g in opt.param_groups:
+                g["lr"] *= self.cfg.health.rollback_lr_factor
+        self.event("rollback", f"{reason}: rolled back to step {self.step} ({path.name}), learning rates "
+                               f"x{self.cfg.health.rollback_lr_factor}, rollback {rollbacks}/{hc.max_rollbacks}")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, tuple):
+        return [_jsonable(o) for o in obj]
+    return obj
+
+
+def _tupled(obj: Any) -> Any:
+    if isinstance(obj, list):
+        return tuple(_tupled(o) for o in obj)
+    return obj
+
+
+def load_run_config(run_dir: str | Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / "config.json").read_text())
