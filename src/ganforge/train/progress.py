@@ -65,13 +65,13 @@ class ProgressBar(Callback):
             self._last_print = time.perf_counter()
             rate = self._rate(trainer, step)
             left = (trainer.cfg.train.steps - step) * trainer.loader.batch_size / rate if rate else 0
-            self.console.print(f"step {step}/{trainer.cfg.train.steps}  ETA {left:,.0f}s  {summary(self._logs, rate)}", soft_wrap=True,
+            self.console.print(f"step {step}/{trainer.cfg.train.steps}  ETA {left:,.0f}s  {summary(self._logs, rate)}",
                                highlight=False, soft_wrap=True)
 
     def on_event(self, trainer: "Trainer", record: dict[str, Any]) -> None:
         style = {"health": "yellow", "rollback": "red", "stopped": "bold red"}.get(record["event"], "cyan")
         self.console.print(f"[{style}][{record['event']}][/{style}] step {record['step']}: {record['message']}",
-                           highlight=False)
+                           highlight=False, soft_wrap=True)
 
     def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
         if self._progress is not None:
