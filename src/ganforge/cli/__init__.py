@@ -1,0 +1,1 @@
+"""The ganforge command line: one thin module per verb."""

@@ -1,0 +1,64 @@
+"""`ganforge` entry point."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from .. import __version__
+from . import data as data_cmd
+from . import sample as sample_cmd
+from . import train as train_cmd
+from .common import HelpFormatter
+
+EPILOG = """\
+examples:
+  ganforge train --data builtin:fashion-mnist --family dcgan --steps 3000 --out runs/fashion
+  ganforge train --data ./cars --size 100 --family dcgan --steps 20000 --out runs/cars
+  ganforge train --out runs/cars --steps 40000 --resume        # continue up to 40k steps
+  ganforge sample --ckpt runs/cars --n 64 --seed 0 --out grid.png
+  ganforge data inspect ./cars
+
+each verb has its own --help.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ganforge",
+        description="Train, evaluate, diagnose, export and serve Generative Adversarial Networks.",
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    train_cmd.add_parser(sub)
+    sample_cmd.add_parser(sub)
+    data_cmd.add_parser(sub)
+    return parser
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _one_line_warning  # users see the message, not our source line
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except ValueError as e:  # bad input: one line that names the fix
+        print(f"ganforge {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ganforge {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

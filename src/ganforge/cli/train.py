@@ -1,0 +1,130 @@
+"""`ganforge train`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..config import apply_override, from_dict, load_file, merge
+from ..families import FAMILIES
+from ..losses import LOSSES
+from .common import HelpFormatter, UsageError
+
+DESCRIPTION = """\
+Train a GAN on a folder of images or a built-in dataset.
+
+--data takes a folder (class sub-folders become labels; corrupt files are skipped and named) or one of
+builtin:fashion-mnist, builtin:digits, builtin:ring8, builtin:grid25. Everything the run writes goes
+under --out: config.json, log.jsonl, tb/ (TensorBoard), samples/*.png and checkpoints/step_N/.
+
+Settings come from, in order: defaults, --config FILE.yaml, the flags below, then --set key=value
+(e.g. --set train.lr_d=1e-4 --set model.width=32 --set log.ckpt_every=1000). --steps is the total:
+with --resume, training continues the latest checkpoint in --out up to --steps. Ctrl-C stops after the
+current step and writes a checkpoint.
+"""
+
+EPILOG = "families:\n" + "\n".join(f"  {n:8s} {cls.description}" for n, cls in FAMILIES.items()) + """
+
+losses (--loss): """ + ", ".join(LOSSES) + """
+
+examples:
+  ganforge train --data ./cars --size 100 --family dcgan --steps 20000 --out runs/cars
+  ganforge train --data builtin:ring8 --family gan --loss minimax --steps 5000 --out runs/ring8
+  ganforge train --data ./faces --size 96x64 --config configs/dcgan.yaml --set train.amp=bf16 --out runs/faces
+  ganforge train --out runs/cars --steps 40000 --resume
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a GAN", description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=HelpFormatter)
+    p.add_argument("--data", help="image folder or builtin:NAME (default: builtin:fashion-mnist)")
+    p.add_argument("--family", choices=sorted(FAMILIES), help="GAN family (default: dcgan)")
+    p.add_argument("--size", help="image size N or HxW, e.g. 100 or 96x64 (default: the data's own)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="1 = grey, 3 = RGB (default: the data's own; 3 for folders)")
+    p.add_argument("--steps", type=int, help="total training steps (default: 1000)")
+    p.add_argument("--batch-size", type=int, help="images per step (default: 64)")
+    p.add_argument("--loss", choices=sorted(LOSSES), help="adversarial loss (default: ns, non-saturating)")
+    p.add_argument("--amp", choices=("none", "bf16"), help="bf16 autocast (faster on recent CPUs and GPUs)")
+    p.add_argument("--seed", type=int, help="seed for weights, noise and data order (default: 0)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--config", help="YAML or JSON file with settings (see configs/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting, e.g. train.lr_d=1e-4; repeatable")
+    p.add_argument("--resume", action="store_true", help="continue the latest checkpoint in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(run=run)
+
+
+def effective_config(args: argparse.Namespace) -> dict:
+    """Defaults < the saved run (with --resume) < --config < flags < --set."""
+    data: dict = {}
+    saved = Path(args.out) / "config.json"
+    if args.resume and saved.exists():
+        data = json.loads(saved.read_text())
+    if args.config:
+        data = merge(data, load_file(args.config))
+    flags = {
+        ("data", "source"): args.data,
+        ("data", "channels"): args.channels,
+        ("train", "steps"): args.steps,
+        ("train", "batch_size"): args.batch_size,
+        ("train", "amp"): args.amp,
+        ("train", "seed"): args.seed,
+        ("model", "loss"): args.loss,
+    }
+    if args.size is not None:
+        from ..data import parse_size
+
+        flags[("data", "size")] = list(parse_size(args.size))
+    if args.quiet:
+        flags[("log", "progress")] = False
+    for (section, key), value in flags.items():
+        if value is not None:
+            data.setdefault(section, {})[key] = value
+    if args.family is not None:
+        if args.resume and data.get("family") not in (None, args.family):
+            raise UsageError(f"--out {args.out} holds a '{data['family']}' run; drop --family or choose another --out")
+        data["family"] = args.family
+    for assignment in args.overrides:
+        apply_override(data, assignment)
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import TrainingStopped, build_run
+
+    out = Path(args.out)
+    if args.resume and not (out / "config.json").exists():
+        raise UsageError(f"--resume: '{out}' holds no run to continue; drop --resume to start one there")
+    cfg = from_dict(effective_config(args))
+    if cfg.data.size is not None:
+        from ..data import parse_size
+
+        cfg.data.size = list(parse_size(cfg.data.size))
+    trainer = build_run(cfg, out, resume=args.resume)
+    data = trainer.data
+    if not args.quiet:
+        spec = data.spec
+        print(f"data: {data.source} -> {len(data)} samples of shape {tuple(spec.shape)}"
+              + (f", {spec.n_classes} classes" if spec.n_classes else "")
+              + (f" ({len(data.skipped)} unreadable files skipped)" if data.skipped else ""))
+        n_g = sum(p.numel() for p in trainer.family.G.parameters())
+        n_d = sum(p.numel() for p in trainer.family.D.parameters())
+        print(f"model: {cfg.family} (loss {trainer.family.cfg.loss}), G {n_g:,} params, D {n_d:,} params;"
+              f" {'resuming at' if trainer.step else 'starting at'} step {trainer.step} of {cfg.train.steps}")
+    try:
+        trainer.fit()
+    except TrainingStopped as e:
+        print(f"ganforge train: stopped: {e}")
+        return 1
+    if not args.quiet:
+        print(f"\n{'interrupted' if trainer.stop_reason else 'done'} at step {trainer.step}; results in {out}/")
+        print(f"  samples      {out / 'samples' / 'final.png'}")
+        print(f"  checkpoint   {out / 'checkpoints' / f'step_{trainer.step:08d}'}")
+        print(f"  log          {out / 'log.jsonl'}")
+        if cfg.log.tensorboard:
+            print(f"  tensorboard  tensorboard --logdir {out / 'tb'}")
+        print(f"  sample more  ganforge sample --ckpt {out} --n 64 --seed 0 --out grid.png")
+    return 130 if trainer.stop_reason else 0

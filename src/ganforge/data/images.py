@@ -1,0 +1,364 @@
+"""Image folders -> one uint8 tensor (N, C, H, W), decoded once and cached on disk.
+
+Layout: `root/*.png` is unlabelled; `root/<class>/**/*.png` is labelled (sorted sub-folder names are
+labels 0..K-1). Conversions, so that every file means the same thing:
+- transparency (RGBA, LA, palette or grey with a transparent colour) is composited onto WHITE: clip art
+  and icons are drawn on a transparent background that viewers show as white;
+- grey/1-bit/16-bit/CMYK/palette become "L" (channels=1) or "RGB" (channels=3); 16-bit values are
+  scaled to 8 bits; EXIF orientation is applied; animated GIF/WebP give their first frame;
+- fit="crop" resizes to cover HxW and centre-crops; fit="pad" fits inside HxW and pads with BLACK.
+Files Pillow cannot read completely (corrupt, truncated) are skipped and named in one warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import warnings
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image, ImageFile, ImageOps
+
+from .spec import DataSpec
+from .store import TensorData
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+FITS = ("crop", "pad")
+CACHE_FORMAT = 1  # bump when decoding changes, so old caches are not reused
+PROGRESS_MIN_FILES = 200
+# What a broken file makes Pillow raise (UnidentifiedImageError and "image file is truncated" are OSErrors).
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
+_RESAMPLE = Image.Resampling.LANCZOS
+_T = TypeVar("_T")
+
+
+class SkippedImagesWarning(UserWarning):
+    """Some files in an image folder could not be decoded and were left out."""
+
+
+@dataclass
+class FolderScan:
+    """The files of an image folder. Paths are relative to root, '/'-separated, sorted."""
+
+    root: Path
+    images: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)  # per image; empty when unlabelled
+    class_names: list[str] = field(default_factory=list)
+    loose: list[str] = field(default_factory=list)  # images directly in root although classes exist
+    other: list[str] = field(default_factory=list)  # files that are not images by their suffix
+    stats: list[tuple[str, int, int]] = field(default_factory=list)  # (path, bytes, mtime_ns) per image
+
+    @property
+    def label(self) -> str:
+        return "'" + self.root.as_posix().rstrip("/") + "/'"
+
+
+def scan_folder(root: Path) -> FolderScan:
+    """List image files under root (hidden files and folders are ignored) and find class sub-folders."""
+    root = Path(root)
+    if not root.is_dir():
+        what = "a file" if root.exists() else "missing"
+        raise ValueError(f"data path '{root}' is {what}, not a folder; give --data a folder of images")
+    scan = FolderScan(root)
+    found: list[tuple[str, int, int]] = []
+    seen: set[str] = set()  # real paths of visited folders: symlinked folders are followed, loops are not
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        rel_dir = Path(dirpath).relative_to(root)
+        for fname in filenames:
+            if fname.startswith("."):
+                continue
+            rel = (rel_dir / fname).as_posix()
+            if not fname.lower().endswith(IMAGE_SUFFIXES):
+                scan.other.append(rel)
+                continue
+            st = os.stat(os.path.join(dirpath, fname))
+            found.append((rel, st.st_size, st.st_mtime_ns))
+    found.sort()
+    scan.other.sort()
+    scan.class_names = sorted({rel.split("/", 1)[0] for rel, _, _ in found if "/" in rel})
+    if scan.class_names:
+        index = {name: i for i, name in enumerate(scan.class_names)}
+        scan.loose = [rel for rel, _, _ in found if "/" not in rel]
+        found = [f for f in found if "/" in f[0]]
+        scan.labels = [index[rel.split("/", 1)[0]] for rel, _, _ in found]
+    scan.stats = found
+    scan.images = [rel for rel, _, _ in found]
+    return scan
+
+
+def name_some(names: list[str] | tuple[str, ...], limit: int = 10) -> str:
+    """'a.jpg, b.png ... and 3 more'."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" ... and {len(names) - limit} more" if len(names) > limit else "")
+
+
+@contextmanager
+def strict_decoding() -> Iterator[None]:
+    """Make Pillow raise on truncated files (someone may have set LOAD_TRUNCATED_IMAGES globally)."""
+    old = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = old
+
+
+def parallel_map(fn: Callable[[str], _T], items: list[str], title: str, quiet: bool = True) -> list[_T]:
+    """fn over items on os.cpu_count() threads (Pillow releases the GIL), in order; a Rich bar if many."""
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(32, os.cpu_count() or 1))) as pool:
+        results = pool.map(fn, items)
+        if quiet or len(items) <= PROGRESS_MIN_FILES:
+            return list(results)
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        out: list[_T] = []
+        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task(title, total=len(items))
+            for result in results:
+                out.append(result)
+                progress.advance(task)
+        return out
+
+
+def _wide_to_grey(im: Image.Image) -> Image.Image:
+    """16/32-bit integer grey -> 8-bit by scaling 0..65535 to 0..255; float grey is clipped to 0..255."""
+    arr = np.asarray(im)
+    if im.mode == "F":
+        arr8 = np.clip(np.nan_to_num(arr), 0, 255)
+    else:
+        arr8 = np.clip(arr.astype(np.int64), 0, 65535) / 257.0
+    return Image.fromarray(np.rint(arr8).astype(np.uint8), mode="L")
+
+
+def to_channels(im: Image.Image, channels: int) -> Image.Image:
+    """Any Pillow mode -> "L" (channels=1) or "RGB" (channels=3); transparency composited onto white."""
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        im = _wide_to_grey(im)
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or im.info.get("transparency") is not None:
+        rgba = im.convert("RGBA")
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return im.convert("L" if channels == 1 else "RGB")
+
+
+def fit_image(im: Image.Image, size: tuple[int, int], fit: str) -> Image.Image:
+    """Resize to (H, W): "crop" covers then centre-crops, "pad" fits inside then pads with black."""
+    height, width = size
+    w, h = im.size
+    if fit == "crop":
+        scale = max(width / w, height / h)
+        box_w, box_h = width / scale, height / scale  # the centre region of the source that is kept
+        left, top = (w - box_w) / 2, (h - box_h) / 2
+        return im.resize((width, height), _RESAMPLE, box=(left, top, left + box_w, top + box_h), reducing_gap=3.0)
+    scale = min(width / w, height / h)
+    inner_w = min(width, max(1, round(w * scale)))
+    inner_h = min(height, max(1, round(h * scale)))
+    inner = im.resize((inner_w, inner_h), _RESAMPLE, reducing_gap=3.0)
+    canvas = Image.new(im.mode, (width, height), 0)
+    canvas.paste(inner, ((width - inner_w) // 2, (height - inner_h) // 2))
+    return canvas
+
+
+def open_image(path: Path, draft_side: int | None = None) -> Image.Image:
+    """Open, fully decode (so truncation raises) and apply the EXIF orientation."""
+    with Image.open(path) as im:
+        if draft_side and im.format == "JPEG":
+            im.draft(None, (draft_side, draft_side))  # decode big JPEGs at a reduced DCT scale
+        im.load()
+        try:
+            ImageOps.exif_transpose(im, in_place=True)
+        except (*DECODE_ERRORS, KeyError, TypeError):
+            pass  # a broken EXIF block over intact pixels: keep the pixels as stored
+    return im
+
+
+def _decode_file(path: Path, size: tuple[int, int] | None, channels: int, fit: str) -> np.ndarray:
+    """One file -> uint8 (C, H, W). Raises one of DECODE_ERRORS when the file is unreadable."""
+    im = open_image(path, draft_side=2 * max(size) if size else None)
+    im = to_channels(im, channels)
+    if size is not None:
+        im = fit_image(im, size, fit)
+    arr = np.asarray(im, dtype=np.uint8)
+    return np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+
+
+def default_cache_dir() -> Path:
+    """$GANFORGE_CACHE, else ~/.cache/ganforge."""
+    env = os.environ.get("GANFORGE_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "ganforge"
+
+
+def cache_key(scan: FolderScan, size: tuple[int, int] | None, channels: int, fit: str) -> str:
+    """sha256 of everything the decoded tensor depends on: files (path, bytes, mtime), size, channels, fit."""
+    payload = [CACHE_FORMAT, str(scan.root.resolve()), scan.stats, list(size) if size else None, channels, fit]
+    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
+
+
+def _read_cache(directory: Path, key: str) -> tuple[np.ndarray, dict] | None:
+    meta_path, x_path = directory / f"{key}.json", directory / f"{key}.npy"
+    if not meta_path.is_file() or not x_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        x = np.load(x_path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # unreadable entry: decode again and overwrite it
+    if meta.get("key") != key or list(x.shape) != meta.get("shape") or x.dtype != np.uint8:
+        return None
+    return x, meta
+
+
+def _write_cache(directory: Path, key: str, x: np.ndarray, meta: dict) -> None:
+    """x first, then the .json that marks the entry complete; each via a temp name + os.replace."""
+    tmp_tag = f".tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, write in (
+            (f"{key}.npy", lambda f: np.save(f, x, allow_pickle=False)),
+            (f"{key}.json", lambda f: f.write(json.dumps(meta).encode())),
+        ):
+            tmp = directory / (name + tmp_tag)
+            try:
+                with open(tmp, "wb") as f:
+                    write(f)
+                os.replace(tmp, directory / name)
+            finally:
+                tmp.unlink(missing_ok=True)
+    except OSError as e:
+        warnings.warn(
+            f"could not write the image cache in '{directory}' ({e}); the folder will be decoded again next "
+            "time. Set GANFORGE_CACHE to a writable folder to cache it",
+            stacklevel=3,
+        )
+
+
+def _mixed_sizes_error(scan: FolderScan, sizes: Counter) -> ValueError:
+    common = ", ".join(f"{s} ({n} files)" for s, n in sizes.most_common(5))
+    more = f" and {len(sizes) - 5} more" if len(sizes) > 5 else ""
+    top = sizes.most_common(1)[0][0]
+    return ValueError(
+        f"image folder {scan.label} holds images of {len(sizes)} different sizes (HxW): {common}{more}; "
+        f"pass --size HxW (e.g. --size {top}) to resize them all"
+    )
+
+
+def _empty_error(scan: FolderScan, skipped: list[str]) -> ValueError:
+    found = []
+    if skipped:
+        found.append(f"{len(skipped)} skipped as corrupt: {name_some(skipped, 5)}")
+    if scan.other:
+        found.append(f"{len(scan.other)} other files: {name_some(scan.other, 5)}")
+    what = "; ".join(found) if found else "no files at all"
+    return ValueError(
+        f"image folder {scan.label} has 0 readable images ({what}); "
+        "give --data a folder of .png/.jpg/.webp/.bmp files"
+    )
+
+
+def _decode_all(scan: FolderScan, size: tuple[int, int] | None, channels: int, fit: str, quiet: bool):
+    """-> (x uint8 (N, C, H, W), labels of the kept files, relative paths of the skipped ones)."""
+
+    def decode(rel: str) -> np.ndarray | str:
+        try:
+            return _decode_file(scan.root / rel, size, channels, fit)
+        except DECODE_ERRORS as e:
+            return f"{type(e).__name__}: {e}"
+
+    with strict_decoding():
+        results = parallel_map(decode, scan.images, f"decoding {scan.root.name or scan.root}", quiet)
+    kept = [i for i, r in enumerate(results) if isinstance(r, np.ndarray)]
+    skipped = [scan.images[i] for i, r in enumerate(results) if not isinstance(r, np.ndarray)]
+    if not kept:
+        raise _empty_error(scan, skipped)
+    sizes = Counter(f"{r.shape[1]}x{r.shape[2]}" for r in results if isinstance(r, np.ndarray))
+    if len(sizes) > 1:
+        raise _mixed_sizes_error(scan, sizes)
+    first = results[kept[0]]
+    assert isinstance(first, np.ndarray)
+    x = np.empty((len(kept), *first.shape), dtype=np.uint8)
+    for row, i in enumerate(kept):
+        x[row] = results[i]
+        results[i] = ""  # free each image once copied, so peak memory stays near one dataset
+    labels = [scan.labels[i] for i in kept] if scan.class_names else None
+    return x, labels, skipped
+
+
+def load_image_folder(
+    root: Path,
+    size: tuple[int, int] | None,
+    channels: int = 3,
+    fit: str = "crop",
+    cache_dir: str | Path | None = None,
+    quiet: bool = False,
+) -> TensorData:
+    """A folder of images -> TensorData with uint8 x (N, C, H, W); see the module docstring for the rules.
+
+    size (H, W) resizes with `fit`; None requires all images to share one size. Decoded tensors are cached
+    under cache_dir/images (default $GANFORGE_CACHE or ~/.cache/ganforge), keyed by the files' paths,
+    sizes and mtimes, so a second load of an unchanged folder decodes nothing. Nothing is written to root.
+    """
+    root = Path(root)
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+    if fit not in FITS:
+        raise ValueError(f"unknown fit '{fit}'; choose one of: {', '.join(FITS)}")
+    if size is not None:
+        size = (int(size[0]), int(size[1]))
+        if min(size) < 1:
+            raise ValueError(f"size must be positive (H, W), got {size}")
+    scan = scan_folder(root)
+    if scan.loose:
+        raise ValueError(
+            f"image folder {scan.label} has class sub-folders ({name_some(scan.class_names, 5)}) and also "
+            f"{len(scan.loose)} images directly inside it ({name_some(scan.loose, 5)}); move those into a "
+            "class sub-folder, or point --data at a folder without sub-folders for unlabelled data"
+        )
+    if not scan.images:
+        raise _empty_error(scan, [])
+
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    directory = directory / "images"
+    key = cache_key(scan, size, channels, fit)
+    cached = _read_cache(directory, key)
+    if cached is not None:
+        x, meta = cached
+        labels, skipped = meta["labels"], list(meta["skipped"])
+    else:
+        x, labels, skipped = _decode_all(scan, size, channels, fit, quiet)
+        meta = {"key": key, "shape": list(x.shape), "labels": labels, "class_names": scan.class_names,
+                "skipped": skipped, "source": str(root.resolve()), "format": CACHE_FORMAT}
+        _write_cache(directory, key, x, meta)
+    if skipped:
+        warnings.warn(
+            f"skipped {len(skipped)} unreadable image files in {scan.label} (corrupt or truncated): "
+            f"{name_some(skipped)}",
+            SkippedImagesWarning,
+            stacklevel=2,
+        )
+    spec = DataSpec(
+        kind="image",
+        shape=tuple(int(s) for s in x.shape[1:]),
+        n_classes=len(scan.class_names),
+        class_names=tuple(scan.class_names),
+        name=root.resolve().name,
+    )
+    y = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
+    return TensorData(spec=spec, x=torch.from_numpy(x), y=y, skipped=tuple(skipped), source=str(root))

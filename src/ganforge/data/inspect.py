@@ -1,0 +1,110 @@
+"""`ganforge data inspect PATH`: what an image folder holds, before choosing --size and --channels."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .images import DECODE_ERRORS, name_some, open_image, parallel_map, scan_folder, strict_decoding
+
+
+def _probe(path: Path) -> tuple[str, str, str, bool] | str:
+    """(HxW after EXIF orientation, Pillow mode, format, has transparency), or why it cannot be read."""
+    try:
+        im = open_image(path)
+        transparent = "A" in im.mode or im.info.get("transparency") is not None
+        return f"{im.height}x{im.width}", im.mode, im.format or "?", transparent
+    except DECODE_ERRORS as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def inspect_folder(root: Path, quiet: bool = True) -> dict[str, Any]:
+    """Counts, sizes, modes and classes of an image folder; every image is fully decoded to find truncation.
+
+    Keys: root, files, images, readable, skipped (paths), skip_reasons, other_files (paths), loose_files
+    (images directly in root beside class sub-folders), sizes (Counter of "HxW"), modes, formats (Counters),
+    transparent (images with an alpha channel or transparent colour), classes ({name: readable images},
+    empty when unlabelled).
+    """
+    scan = scan_folder(Path(root))
+    candidates = scan.images + scan.loose
+    with strict_decoding():
+        probes = parallel_map(lambda rel: _probe(scan.root / rel), candidates, "inspecting", quiet)
+    sizes: Counter[str] = Counter()
+    modes: Counter[str] = Counter()
+    formats: Counter[str] = Counter()
+    skip_reasons: dict[str, str] = {}
+    readable: set[str] = set()
+    transparent = 0
+    for rel, probe in zip(candidates, probes):
+        if isinstance(probe, str):
+            skip_reasons[rel] = probe
+            continue
+        readable.add(rel)
+        sizes[probe[0]] += 1
+        modes[probe[1]] += 1
+        formats[probe[2]] += 1
+        transparent += probe[3]
+    classes = {name: 0 for name in scan.class_names}
+    for rel, label in zip(scan.images, scan.labels):
+        if rel in readable:
+            classes[scan.class_names[label]] += 1
+    return {
+        "root": str(root),
+        "files": len(candidates) + len(scan.other),
+        "images": len(candidates),
+        "readable": len(readable),
+        "skipped": sorted(skip_reasons),
+        "skip_reasons": skip_reasons,
+        "other_files": list(scan.other),
+        "loose_files": list(scan.loose),
+        "sizes": sizes,
+        "modes": modes,
+        "formats": formats,
+        "transparent": transparent,
+        "classes": classes,
+    }
+
+
+def _histogram(counts: Counter, top: int = 8) -> str:
+    shown = ", ".join(f"{key} ×{n}" for key, n in counts.most_common(top))
+    return shown + (f", ... and {len(counts) - top} more" if len(counts) > top else "")
+
+
+def format_inspection(info: dict[str, Any]) -> str:
+    """A readable multi-line report of inspect_folder's result, ending with hints for `ganforge train`."""
+    root = str(info["root"]).rstrip("/") + "/"
+    lines = [f"image folder '{root}'"]
+    other = info["other_files"]
+    other_text = f", {len(other)} other: {name_some(other, 5)}" if other else ""
+    lines.append(f"  files        {info['files']} ({info['images']} images{other_text})")
+    readable = f"  readable     {info['readable']} of {info['images']} images"
+    if info["skipped"]:
+        reasons = [f"{rel} ({info['skip_reasons'][rel]})" for rel in info["skipped"]]
+        readable += f"; {len(reasons)} unreadable, will be skipped: {name_some(reasons, 5)}"
+    lines.append(readable)
+    if info["classes"]:
+        per_class = ", ".join(f"{name} {n}" for name, n in info["classes"].items())
+        lines.append(f"  classes      {len(info['classes'])}: {per_class}")
+    else:
+        lines.append("  classes      none (no sub-folders with images: unlabelled)")
+    if info["sizes"]:
+        lines.append(f"  sizes (HxW)  {_histogram(info['sizes'])}")
+        lines.append(f"  modes        {_histogram(info['modes'])}")
+        lines.append(f"  formats      {_histogram(info['formats'])}")
+    hints = []
+    if info["loose_files"]:
+        hints.append(
+            f"{len(info['loose_files'])} images lie directly in the folder beside class sub-folders "
+            f"({name_some(info['loose_files'], 3)}): move them into a class sub-folder before training"
+        )
+    if info["readable"] == 0:
+        hints.append("no readable images: give --data a folder of .png/.jpg/.webp/.bmp files")
+    elif len(info["sizes"]) > 1:
+        top = info["sizes"].most_common(1)[0][0]
+        hints.append(f"mixed sizes: pass --size HxW to resize them all (e.g. --size {top})")
+    if info["transparent"]:
+        hints.append(f"{info['transparent']} images have transparency: it is composited onto white")
+    lines += [f"  note         {hint}" for hint in hints]
+    return "\n".join(lines)
