@@ -41,6 +41,7 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
     if data is None:
         size = tuple(cfg.data.size) if cfg.data.size else None
         data = load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit)
+    Trainer.seed_everything(cfg.train.seed)  # before any weight is drawn
     family = build_family(cfg.family, cfg.model, data.spec)
     loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed)
     cbs = default_callbacks(cfg, data, console) if callbacks is None else callbacks

@@ -93,7 +93,6 @@ class Trainer:
         self.events: list[dict[str, Any]] = []
         self.last_logs: dict[str, float] = {}
         self._stop_reason: str | None = None
-        self.seed_everything(tc.seed)
 
     # -- randomness -----------------------------------------------------------------------------
     @staticmethod
@@ -168,7 +167,7 @@ class Trainer:
             if self._stop_reason is not None:  # second Ctrl-C: abort at once
                 raise KeyboardInterrupt
             self._stop_reason = f"{signal.Signals(signum).name} at step {self.step}"
-            self.event("interrupt", f"stopping after step {self.step + 1}: saving a checkpoint (Ctrl-C again to abort)")
+            self.event("interrupt", "stopping at the end of the current step: saving a checkpoint (Ctrl-C again to abort)")
 
         for s in previous:
             signal.signal(s, handler)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh machine: Debian data packages (when root), a virtual environment under
+# .venv with torch==2.13.0 installed first (so pip never resolves a multi-GB CUDA build), then ganforge.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian package dataset-fashion-mnist"
+    (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
+      || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)) \
+      || echo "setup: warning: could not install dataset-fashion-mnist; ganforge will download Fashion-MNIST when first used"
+  else
+    echo "setup: note: Fashion-MNIST is not installed system-wide; ganforge downloads it on first use"
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
+  echo "setup: installing torch==2.13.0"
+  "$VENV/bin/pip" install -q "torch==2.13.0"
+fi
+echo "setup: installing ganforge and its dependencies"
+"$VENV/bin/pip" install -q -e ".[test]"
+touch "$VENV/.ganforge-installed"

@@ -1,0 +1,5 @@
+"""Evaluation metrics for generated samples."""
+
+from .mixtures import mode_coverage
+
+__all__ = ["mode_coverage"]

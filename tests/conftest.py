@@ -1,0 +1,34 @@
+"""Shared fixtures: tiny run configs and an isolated ganforge cache."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from ganforge.config import from_dict
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _threads():
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def tiny_config(family: str = "dcgan", source: str = "builtin:digits", steps: int = 6, **sections):
+    """A run config small enough for a unit test: few steps, small nets, no progress output."""
+    data = {
+        "family": family,
+        "model": {"width": 8} if family == "dcgan" else {"hidden": 32, "depth": 2, "latent_dim": 8},
+        "data": {"source": source},
+        "train": {"steps": steps, "batch_size": 16},
+        "log": {"sample_every": 0, "ckpt_every": 0, "log_every": 1, "progress": False, "tensorboard": False},
+    }
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    return from_dict(data)

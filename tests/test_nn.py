@@ -1,0 +1,47 @@
+import pytest
+import torch
+from torch import nn
+
+from ganforge.nn import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, dcgan_stages
+
+SIZES = [(8, 8), (28, 28), (32, 32), (64, 64), (100, 100), (96, 64), (64, 96), (17, 23)]
+
+
+@pytest.mark.parametrize("hw", SIZES)
+def test_dcgan_shapes_for_any_size(hw):
+    G = DCGANGenerator(16, (3, *hw), width=4)
+    D = DCGANDiscriminator((3, *hw), width=4)
+    x = G(torch.randn(2, 16))
+    assert x.shape == (2, 3, *hw)
+    assert x.abs().max() <= 1.0  # tanh output
+    assert D(x).shape == (2,)
+
+
+def test_dcgan_stage_plan():
+    assert dcgan_stages(28, 28) == (2, 7, 7)
+    assert dcgan_stages(64, 64) == (4, 4, 4)
+    assert dcgan_stages(100, 100) == (4, 7, 7)  # 112 -> centre crop to 100
+    assert dcgan_stages(96, 64) == (4, 6, 4)
+
+
+def test_dcgan_is_all_convolutional_with_the_paper_activations():
+    G = DCGANGenerator(100, (3, 64, 64))
+    D = DCGANDiscriminator((3, 64, 64))
+    for net in (G, D):
+        assert not any(isinstance(m, nn.Linear) for m in net.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in G.modules())
+    assert any(isinstance(m, nn.ReLU) for m in G.modules()) and isinstance(G.net[-1], nn.Tanh)
+    assert any(isinstance(m, nn.LeakyReLU) and m.negative_slope == 0.2 for m in D.modules())
+    assert not isinstance(D.trunk[1], nn.BatchNorm2d)  # no BatchNorm on D's input layer
+    # the paper's 64x64 generator: 512-256-128-64 channels
+    convs = [m.out_channels for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert convs == [512, 256, 128, 64, 3]
+
+
+def test_mlp_nets_shapes():
+    G = MLPGenerator(8, (2,), 32, 2, tanh=False)
+    D = MLPDiscriminator((2,), 32, 2)
+    x = G(torch.randn(5, 8))
+    assert x.shape == (5, 2) and D(x).shape == (5,)
+    G = MLPGenerator(8, (1, 8, 8), 32, 2, tanh=True)
+    assert G(torch.randn(5, 8)).shape == (5, 1, 8, 8)

@@ -1,0 +1,196 @@
+"""The trainer: exact resume, atomic checkpoints, rollback on NaN, interrupts, health warnings."""
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from ganforge.checkpoint import list_checkpoints, read_checkpoint
+from ganforge.families.gan import GAN
+from ganforge.train import Callback, TrainingStopped, build_run
+from ganforge.train.health import HealthMonitor
+
+from .conftest import tiny_config
+
+
+def _all_state(trainer):
+    state = {f"model.{k}": v for k, v in trainer.family.state_dict().items()}
+    state.update({f"ema.{k}": v for k, v in trainer.ema.module.state_dict().items()})
+    for ph, opt in trainer.optimizers.items():
+        for i, s in opt.state_dict()["state"].items():
+            for k, v in s.items():
+                state[f"opt.{ph}.{i}.{k}"] = v
+    return state
+
+
+@pytest.mark.parametrize("family,source,model", [
+    ("dcgan", "builtin:digits", {}),
+    ("gan", "builtin:ring8", {"loss": "wgan-gp", "n_critic": 2}),
+])
+def test_resume_is_bit_exact(family, source, model, tmp_path):
+    n = 5
+    full = build_run(tiny_config(family, source, steps=2 * n, model=model), tmp_path / "full").fit()
+    build_run(tiny_config(family, source, steps=n, model=model), tmp_path / "split").fit()
+    resumed = build_run(tiny_config(family, source, steps=2 * n, model=model), tmp_path / "split", resume=True)
+    assert resumed.step == n
+    resumed.fit()
+    a, b = _all_state(full), _all_state(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    assert full.loader.state_dict() == resumed.loader.state_dict()
+
+
+def test_checkpoint_layout_and_keep_last(tmp_path):
+    cfg = tiny_config("gan", "builtin:ring8", steps=10, log={"ckpt_every": 2, "keep_last": 2})
+    build_run(cfg, tmp_path).fit()
+    ckpts = list_checkpoints(tmp_path)
+    assert [p.name for p in ckpts] == ["step_00000008", "step_00000010"]
+    assert sorted(f.name for f in ckpts[-1].iterdir()) == [
+        "config.json", "ema.safetensors", "model.safetensors", "optim.pt", "state.json"]
+    ck = read_checkpoint(tmp_path)
+    assert ck["state"]["step"] == 10 and ck["config"]["family"] == "gan"
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 10
+
+
+def test_crash_during_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    cfg = tiny_config("gan", "builtin:ring8", steps=4, log={"ckpt_every": 2})
+    trainer = build_run(cfg, tmp_path).fit()
+    good = read_checkpoint(tmp_path)
+    trainer.step += 1
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save_checkpoint()
+    assert [p.name for p in list_checkpoints(tmp_path)][-1] == "step_00000004"
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+    again = read_checkpoint(tmp_path)
+    for k, v in good["model"].items():
+        assert torch.equal(v, again["model"][k])
+
+
+class NaNAt(GAN):
+    """A GAN whose D loss is NaN at the given steps (counted in calls), to exercise rollback."""
+
+    bad_calls: set = set()
+    calls = 0
+
+    def loss(self, phase, batch):
+        out = super().loss(phase, batch)
+        if phase == "d":
+            type(self).calls += 1
+            if type(self).calls in self.bad_calls:
+                out.loss = out.loss * float("nan")
+        return out
+
+
+def _nan_trainer(tmp_path, bad_calls, steps=8):
+    cfg = tiny_config("gan", "builtin:ring8", steps=steps, log={"ckpt_every": 3})
+    trainer = build_run(cfg, tmp_path)
+    NaNAt.bad_calls, NaNAt.calls = set(bad_calls), 0
+    trainer.family.__class__ = NaNAt
+    return trainer
+
+
+def test_nan_rolls_back_to_the_last_checkpoint_and_continues(tmp_path):
+    trainer = _nan_trainer(tmp_path, bad_calls={5})
+    trainer.fit()
+    assert trainer.step == 8
+    rollbacks = [e for e in trainer.events if e["event"] == "rollback"]
+    assert len(rollbacks) == 1 and "rolled back to step 3" in rollbacks[0]["message"]
+    assert all(torch.isfinite(p).all() for p in trainer.family.parameters())
+    assert trainer.optimizers["d"].param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5)
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert any(r.get("event") == "rollback" for r in log)
+
+
+def test_persistent_nan_stops_after_three_rollbacks(tmp_path):
+    trainer = _nan_trainer(tmp_path, bad_calls=set(range(2, 100)))
+    with pytest.raises(TrainingStopped, match="stopped after 3 rollbacks"):
+        trainer.fit()
+    assert trainer.rollbacks == 3
+
+
+class SigintAt(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer, step, logs):
+        if step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path):
+    cfg = tiny_config("gan", "builtin:ring8", steps=50, log={"ckpt_every": 100})
+    trainer = build_run(cfg, tmp_path)
+    trainer.callbacks.append(SigintAt(4))
+    trainer.fit()
+    assert trainer.step == 4 and "SIGINT" in trainer.stop_reason  # the signal came after step 4
+    assert list_checkpoints(tmp_path)[-1].name == "step_00000004"
+    assert [e["event"] for e in trainer.events] == ["interrupt"]
+
+
+class FakeTrainer:
+    def __init__(self):
+        self.events = []
+
+    def event(self, kind, message):
+        self.events.append((kind, message))
+
+
+def _feed(monitor, trainer, n, **logs):
+    for _ in range(n):
+        monitor.on_step_end(trainer, 0, dict(logs))
+
+
+def test_health_warns_once_when_d_overpowers_and_g_gradient_vanishes():
+    cfg = tiny_config().health
+    mon, tr = HealthMonitor(cfg), FakeTrainer()
+    ok = {"d/acc_real": 0.7, "d/acc_fake": 0.7, "stats/real_spread": 1.0, "stats/fake_spread": 0.9}
+    _feed(mon, tr, cfg.window, **ok, **{"g/grad_norm": 1.0})
+    _feed(mon, tr, cfg.window - 1, **{**ok, "d/acc_real": 0.99, "d/acc_fake": 0.99, "g/grad_norm": 1e-4})
+    assert tr.events == []
+    _feed(mon, tr, 5, **{**ok, "d/acc_real": 0.99, "d/acc_fake": 0.99, "g/grad_norm": 1e-4})
+    assert len(tr.events) == 1 and "overpowering" in tr.events[0][1] and "vanishing gradient" in tr.events[0][1]
+
+
+def test_health_no_warning_when_g_still_gets_gradient():
+    cfg = tiny_config().health
+    mon, tr = HealthMonitor(cfg), FakeTrainer()
+    _feed(mon, tr, 3 * cfg.window, **{"d/acc_real": 0.99, "d/acc_fake": 0.99, "g/grad_norm": 1.0,
+                                       "stats/real_spread": 1.0, "stats/fake_spread": 0.8})
+    assert tr.events == []
+
+
+def test_health_warns_on_collapsed_fake_spread():
+    cfg = tiny_config().health
+    mon, tr = HealthMonitor(cfg), FakeTrainer()
+    _feed(mon, tr, cfg.window + 10, **{"stats/real_spread": 1.0, "stats/fake_spread": 0.01})
+    assert [k for k, _ in tr.events] == ["health"] and "mode collapse" in tr.events[0][1]
+
+
+def test_health_state_survives_resume():
+    cfg = tiny_config().health
+    mon = HealthMonitor(cfg)
+    mon.warned.add("mode_collapse")
+    mon.early_g_grad = [1.0, 2.0]
+    other = HealthMonitor(cfg)
+    other.load_state_dict(json.loads(json.dumps(mon.state_dict())))
+    assert other.state_dict() == mon.state_dict()
+
+
+def test_mode_collapse_is_detected_in_a_real_run(tmp_path):
+    """A generator forced to output a constant is flagged while training."""
+    cfg = tiny_config("gan", "builtin:ring8", steps=30, health={"window": 10})
+    trainer = build_run(cfg, tmp_path)
+    with torch.no_grad():
+        last = trainer.family.G.net[-1]
+        last.weight.zero_()
+    last.weight.requires_grad_(False)
+    trainer.fit()
+    assert any("mode collapse" in e["message"] for e in trainer.events)
