@@ -145,7 +145,7 @@ class FakeTrainer:
 
 def _feed(monitor, trainer, n, **logs):
     for _ in range(n):
-        monitor.on_step_end(trainer, 0, dict(logs))
+        monitor.on_step_end(trainer, 10_000, dict(logs))
 
 
 def test_health_warns_once_when_d_overpowers_and_g_gradient_vanishes():
@@ -174,6 +174,14 @@ def test_health_warns_on_collapsed_fake_spread():
     assert [k for k, _ in tr.events] == ["health"] and "mode collapse" in tr.events[0][1]
 
 
+def test_health_spread_check_waits_for_the_warmup():
+    cfg = tiny_config().health
+    mon, tr = HealthMonitor(cfg), FakeTrainer()
+    for step in range(1, cfg.warmup + 1):
+        mon.on_step_end(tr, step, {"stats/real_spread": 1.0, "stats/fake_spread": 0.01})
+    assert tr.events == [] and mon.run_collapse == 0
+
+
 def test_health_state_survives_resume():
     cfg = tiny_config().health
     mon = HealthMonitor(cfg)
@@ -186,7 +194,7 @@ def test_health_state_survives_resume():
 
 def test_mode_collapse_is_detected_in_a_real_run(tmp_path):
     """A generator forced to output a constant is flagged while training."""
-    cfg = tiny_config("gan", "builtin:ring8", steps=30, health={"window": 10})
+    cfg = tiny_config("gan", "builtin:ring8", steps=30, health={"window": 10, "warmup": 5})
     trainer = build_run(cfg, tmp_path)
     with torch.no_grad():
         last = trainer.family.G.net[-1]

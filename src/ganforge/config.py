@@ -49,6 +49,7 @@ class LogConfig:
 class HealthConfig:
     enabled: bool = True
     window: int = 100               # steps a condition must hold before a warning
+    warmup: int = 100               # steps before the spread check starts (a fresh G's outputs are all alike)
     d_acc_high: float = 0.95        # D accuracy above this ...
     g_grad_collapse: float = 0.05   # ... while G's grad norm is below this fraction of its early median
     spread_ratio: float = 0.2       # fake spread below this fraction of the real spread: collapse suspected

@@ -82,7 +82,7 @@ class HealthMonitor(Callback):
                 self.run_overpower = 0
             if self.run_overpower >= w:
                 self._warn(trainer, "d_overpowering", acc=acc, n=self.run_overpower, ratio=ratio)
-        if "stats/fake_spread" in logs and "stats/real_spread" in logs:
+        if "stats/fake_spread" in logs and "stats/real_spread" in logs and step > self.cfg.warmup:
             spread = logs["stats/fake_spread"] / max(logs["stats/real_spread"], 1e-12)
             self.run_collapse = self.run_collapse + 1 if spread < self.cfg.spread_ratio else 0
             if self.run_collapse >= w:
