@@ -132,7 +132,7 @@ def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path):
     trainer.fit()
     assert trainer.step == 4 and "SIGINT" in trainer.stop_reason  # the signal came after step 4
     assert list_checkpoints(tmp_path)[-1].name == "step_00000004"
-    assert [e["event"] for e in trainer.events] == ["interrupt"]
+    assert [e["event"] for e in trainer.events if e["event"] != "summary"] == ["interrupt"]
 
 
 class FakeTrainer:
@@ -180,6 +180,29 @@ def test_health_spread_check_waits_for_the_warmup():
     for step in range(1, cfg.warmup + 1):
         mon.on_step_end(tr, step, {"stats/real_spread": 1.0, "stats/fake_spread": 0.01})
     assert tr.events == [] and mon.run_collapse == 0
+
+
+def test_health_warns_on_growing_oscillation_and_not_on_steady_noise():
+    import math as m
+
+    cfg = tiny_config().health
+    mon, tr = HealthMonitor(cfg), FakeTrainer()
+    for i in range(6 * cfg.window):  # constant amplitude: healthy noise
+        mon.on_step_end(tr, 10_000 + i, {"d/adv": 0.7 + 0.1 * m.sin(i)})
+    assert tr.events == []
+    mon = HealthMonitor(cfg)
+    for i in range(6 * cfg.window):  # amplitude doubling every window
+        amp = 0.01 * 2 ** (i // cfg.window)
+        mon.on_step_end(tr, 10_000 + i, {"d/adv": 0.7 + amp * m.sin(i)})
+    assert len(tr.events) == 1 and "growing amplitude" in tr.events[0][1]
+
+
+def test_health_summary_reports_the_band():
+    mon = HealthMonitor(tiny_config().health)
+    for i in range(10):
+        mon.on_step_end(FakeTrainer(), 1, {"d/adv": 0.6, "d/acc_real": 0.99, "d/acc_fake": 0.97})
+    text = mon.summary("ns")
+    assert "D accuracy 98%" in text and "D loss 0.60" in text and "D is winning" in text
 
 
 def test_health_state_survives_resume():

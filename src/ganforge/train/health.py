@@ -4,9 +4,11 @@
   `d_acc_high` while G's gradient norm falls below `g_grad_collapse` x its early median (Arjovsky &
   Bottou 2017 explain why a near-perfect D starves the minimax G of gradient);
 - mode collapse suspected: the per-dimension spread of a fake batch stays far below a real batch's;
+- non-convergence: the D loss oscillates with an amplitude that keeps growing, window after window;
 - non-finite loss: roll back to the last checkpoint (the trainer reseeds and lowers the learning rates),
   and stop after `max_rollbacks`, saying why.
-Each warning is given once per run, in the progress output and in the JSONL log.
+Each warning is given once per run, in the progress output and in the JSONL log. At the end of training
+a summary says where D's loss and accuracy sit against the band healthy runs usually show.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ ADVICE = {
         "loss (model.loss=ns), a lower D learning rate (train.lr_d), label smoothing (model.label_smoothing=0.1), "
         "an R1 penalty (model.r1_weight=10) or a Wasserstein loss (model.loss=wgan-gp)"
     ),
+    "non_convergence": (
+        "training is not converging: the D loss oscillates with growing amplitude (std per {w} steps: "
+        "{amps}). Try lower learning rates (train.lr_d, train.lr_g), more D steps (model.n_critic=2..5), "
+        "an R1 penalty (model.r1_weight=10), or the wgan-gp / hinge loss"
+    ),
     "mode_collapse": (
         "mode collapse suspected: a fake batch's spread is {ratio:.1%} of a real batch's for {n} steps, so G "
         "produces near-identical samples. Try a lower learning rate, the wgan-gp or hinge loss, or a larger "
@@ -43,16 +50,24 @@ class HealthMonitor(Callback):
         self.early_g_grad: list[float] = []
         self.run_overpower = 0
         self.run_collapse = 0
+        self._window_losses: list[float] = []
+        self.amplitudes: list[float] = []  # std of the D loss in each completed window
+        self.band: list[tuple[float, float]] = []  # (D loss, D accuracy) of recent steps, for the summary
 
     def state_dict(self) -> dict[str, Any]:
         return {"warned": sorted(self.warned), "early_g_grad": self.early_g_grad,
-                "run_overpower": self.run_overpower, "run_collapse": self.run_collapse}
+                "run_overpower": self.run_overpower, "run_collapse": self.run_collapse,
+                "window_losses": self._window_losses, "amplitudes": self.amplitudes,
+                "band": [list(b) for b in self.band]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.warned = set(state.get("warned", []))
         self.early_g_grad = list(state.get("early_g_grad", []))
         self.run_overpower = int(state.get("run_overpower", 0))
         self.run_collapse = int(state.get("run_collapse", 0))
+        self._window_losses = list(state.get("window_losses", []))
+        self.amplitudes = list(state.get("amplitudes", []))
+        self.band = [tuple(b) for b in state.get("band", [])]
 
     def _warn(self, trainer: "Trainer", key: str, **values: Any) -> None:
         if key in self.warned:
@@ -87,3 +102,36 @@ class HealthMonitor(Callback):
             self.run_collapse = self.run_collapse + 1 if spread < self.cfg.spread_ratio else 0
             if self.run_collapse >= w:
                 self._warn(trainer, "mode_collapse", ratio=spread, n=self.run_collapse)
+        if "d/adv" in logs:
+            self._track_oscillation(trainer, logs["d/adv"])
+            if "d/acc_real" in logs:
+                acc = 0.5 * (logs["d/acc_real"] + logs["d/acc_fake"])
+                self.band = (self.band + [(logs["d/adv"], acc)])[-w:]
+
+    def _track_oscillation(self, trainer: "Trainer", d_loss: float) -> None:
+        """Non-convergence: the D loss's per-window std grows by >= 1.5x over 4 windows in a row (>= 4x overall)."""
+        self._window_losses.append(d_loss)
+        if len(self._window_losses) < self.cfg.window:
+            return
+        self.amplitudes = (self.amplitudes + [statistics.pstdev(self._window_losses)])[-5:]
+        self._window_losses = []
+        a = self.amplitudes
+        if len(a) == 5 and all(y >= 1.5 * x for x, y in zip(a, a[1:])) and a[-1] >= 4 * a[0] > 0:
+            self._warn(trainer, "non_convergence", w=self.cfg.window, amps=", ".join(f"{v:.3g}" for v in a))
+
+    def summary(self, loss_name: str) -> str | None:
+        """Where the run sits against common practice: D loss ~0.5-0.8 (cross-entropy), D accuracy ~70-80%."""
+        if not self.band:
+            return None
+        d_loss = statistics.fmean(b[0] for b in self.band)
+        acc = statistics.fmean(b[1] for b in self.band)
+        parts = [f"D accuracy {acc:.0%} over the last {len(self.band)} steps (healthy runs typically sit near 70-80%)"]
+        if loss_name in ("ns", "minimax"):
+            parts.append(f"D loss {d_loss:.2f} (typically 0.5-0.8 with this loss)")
+        verdict = "within" if 0.6 <= acc <= 0.9 else ("above: D is winning" if acc > 0.9 else "below: D is losing")
+        return "; ".join(parts) + f" -> {verdict} the usual band"
+
+    def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
+        text = self.summary(getattr(trainer.family.cfg, "loss", ""))
+        if text:
+            trainer.event("summary", text)
