@@ -8,6 +8,7 @@ import warnings
 
 from .. import __version__
 from . import data as data_cmd
+from . import report as report_cmd
 from . import sample as sample_cmd
 from . import train as train_cmd
 from .common import HelpFormatter
@@ -19,6 +20,7 @@ examples:
   ganforge train --out runs/cars --steps 40000 --resume        # continue up to 40k steps
   ganforge sample --ckpt runs/cars --n 64 --seed 0 --out grid.png
   ganforge data inspect ./cars
+  ganforge report runs/cars                                   # one HTML page
 
 each verb has its own --help.
 """
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_parser(sub)
     sample_cmd.add_parser(sub)
     data_cmd.add_parser(sub)
+    report_cmd.add_parser(sub)
     return parser
 
 
