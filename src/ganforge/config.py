@@ -58,6 +58,16 @@ class HealthConfig:
 
 
 @dataclass
+class EvalConfig:
+    every: int = 0                  # evaluate every N steps during training (0: off)
+    n: int = 2000                   # generated (and real) samples per evaluation
+    metrics: str = "fid"            # comma-separated: fid, kid, pr, dc, is, swd, mmd, classes (modes, mmd for points)
+    features: str = "auto"          # fashion | inception | PATH (.pt/.onnx); auto: fashion for grey, inception for RGB
+    inception_weights: str = ""     # local FID Inception weights (else downloaded with a checksum)
+    keep_best: bool = True          # keep RUN/best: the checkpoint with the lowest FID
+
+
+@dataclass
 class RunConfig:
     family: str = "dcgan"
     model: dict[str, Any] = field(default_factory=dict)  # the family's own options (see its Config)
@@ -65,6 +75,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,7 +97,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
-_SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "log": LogConfig, "health": HealthConfig}
+_SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "log": LogConfig, "health": HealthConfig,
+                              "eval": EvalConfig}
 
 
 def from_dict(data: dict[str, Any]) -> RunConfig:

@@ -8,6 +8,7 @@ import warnings
 
 from .. import __version__
 from . import data as data_cmd
+from . import evaluate as evaluate_cmd
 from . import report as report_cmd
 from . import sample as sample_cmd
 from . import train as train_cmd
@@ -19,6 +20,7 @@ examples:
   ganforge train --data ./cars --size 100 --family dcgan --steps 20000 --out runs/cars
   ganforge train --out runs/cars --steps 40000 --resume        # continue up to 40k steps
   ganforge sample --ckpt runs/cars --n 64 --seed 0 --out grid.png
+  ganforge evaluate --ckpt runs/cars --metrics fid,kid,pr --n 10000
   ganforge data inspect ./cars
   ganforge report runs/cars                                   # one HTML page
 
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     train_cmd.add_parser(sub)
     sample_cmd.add_parser(sub)
+    evaluate_cmd.add_parser(sub)
     data_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     return parser

@@ -19,7 +19,9 @@ builtin:fashion-mnist, builtin:digits, builtin:ring8, builtin:grid25. Everything
 under --out: config.json, log.jsonl, tb/ (TensorBoard), samples/*.png and checkpoints/step_N/.
 
 Settings come from, in order: defaults, --config FILE.yaml, the flags below, then --set key=value
-(e.g. --set train.lr_d=1e-4 --set model.width=32 --set log.ckpt_every=1000). --steps is the total:
+(e.g. --set train.lr_d=1e-4 --set model.width=32 --set log.ckpt_every=1000). Evaluation during
+training: --set eval.every=1000 (with eval.metrics=fid,kid, eval.n=2000, eval.features=fashion) logs the
+metrics and keeps the best checkpoint by FID in --out/best/. --steps is the total:
 with --resume, training continues the latest checkpoint in --out up to --steps. Ctrl-C stops after the
 current step and writes a checkpoint.
 """
@@ -103,7 +105,17 @@ def run(args: argparse.Namespace) -> int:
         from ..data import parse_size
 
         cfg.data.size = list(parse_size(cfg.data.size))
-    trainer = build_run(cfg, out, resume=args.resume)
+    extra = []
+    if cfg.eval.every > 0:
+        from ..data import load_data
+        from ..metrics.callback import EvalCallback
+
+        size = tuple(cfg.data.size) if cfg.data.size else None
+        data = load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit, quiet=True)
+        extra.append(EvalCallback(cfg.eval, data, seed=cfg.train.seed))
+        trainer = build_run(cfg, out, resume=args.resume, data=data, extra_callbacks=extra)
+    else:
+        trainer = build_run(cfg, out, resume=args.resume)
     data = trainer.data
     if not args.quiet:
         spec = data.spec

@@ -20,6 +20,7 @@ class Callback:
     def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None: ...
     def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None: ...
     def on_event(self, trainer: "Trainer", record: dict[str, Any]) -> None: ...
+    def on_metrics(self, trainer: "Trainer", step: int, values: dict[str, float]) -> None: ...
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -124,6 +125,13 @@ class MetricsLogger(Callback):
             for k, v in record.items():
                 if k not in ("step", "time"):
                     self._writer.add_scalar(k, v, step)
+
+    def on_metrics(self, trainer: "Trainer", step: int, values: dict[str, float]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps({"step": step, "time": time.time(), **values}) + "\n")
+        if self._writer is not None:
+            for k, v in values.items():
+                self._writer.add_scalar(k, v, step)
 
     def on_event(self, trainer: "Trainer", record: dict[str, Any]) -> None:
         if self._file is not None:

@@ -22,6 +22,9 @@ def summary(logs: dict[str, float], images_per_s: float) -> str:
             parts.append(f"{label} {logs[key]:.3f}")
     if "d/acc_real" in logs:
         parts.append(f"acc r/f {logs['d/acc_real']:.2f}/{logs['d/acc_fake']:.2f}")
+    for key, value in logs.items():
+        if key.startswith("eval/") and key.count("/") == 1:
+            parts.append(f"{key[5:].upper()} {value:.4g}")
     parts.append(f"{images_per_s:,.0f} img/s")
     return "  ".join(parts)
 
@@ -67,6 +70,9 @@ class ProgressBar(Callback):
             left = (trainer.cfg.train.steps - step) * trainer.loader.batch_size / rate if rate else 0
             self.console.print(f"step {step}/{trainer.cfg.train.steps}  ETA {left:,.0f}s  {summary(self._logs, rate)}",
                                highlight=False, soft_wrap=True)
+
+    def on_metrics(self, trainer: "Trainer", step: int, values: dict[str, float]) -> None:
+        self._logs.update(values)
 
     def on_event(self, trainer: "Trainer", record: dict[str, Any]) -> None:
         style = {"health": "yellow", "rollback": "red", "stopped": "bold red"}.get(record["event"], "cyan")

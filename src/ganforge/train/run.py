@@ -33,7 +33,8 @@ def default_callbacks(cfg: RunConfig, data: TensorData, console: Console | None 
 
 
 def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data: TensorData | None = None,
-              console: Console | None = None, callbacks: list[Callback] | None = None) -> Trainer:
+              console: Console | None = None, callbacks: list[Callback] | None = None,
+              extra_callbacks: list[Callback] | None = None) -> Trainer:
     """A ready-to-fit Trainer. With resume=True the latest checkpoint in out_dir is restored."""
     out = Path(out_dir)
     if latest_checkpoint(out) is not None and not resume:
@@ -45,6 +46,10 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
     family = build_family(cfg.family, cfg.model, data.spec)
     loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed)
     cbs = default_callbacks(cfg, data, console) if callbacks is None else callbacks
+    # extra callbacks (e.g. evaluation) run after the health check but before checkpoints and logs, so a
+    # checkpoint holds their state and the logger still sees their values at the end of training
+    at = 1 if cbs and isinstance(cbs[0], HealthMonitor) else 0
+    cbs = cbs[:at] + list(extra_callbacks or []) + cbs[at:]
     trainer = Trainer(family, loader, cfg, out, cbs)
     trainer.data = data
     if resume and latest_checkpoint(out) is not None:

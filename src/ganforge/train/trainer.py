@@ -185,6 +185,11 @@ class Trainer:
             if hook == "on_step_end" and self.step != step:  # a rollback: this step's logs are void
                 return
 
+    def log_metrics(self, values: dict[str, float]) -> None:
+        """Values computed outside the step (e.g. FID by an evaluation callback): logged like step values."""
+        for cb in self.callbacks:
+            cb.on_metrics(self, self.step, values)
+
     def event(self, kind: str, message: str) -> None:
         """A notable event (health warning, rollback, interrupt): kept, and shown by callbacks that care."""
         record = {"event": kind, "step": self.step, "message": message, "time": time.time()}
@@ -218,19 +223,20 @@ class Trainer:
             "events": self.events[-50:],
         }
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self, root: str | Path | None = None, keep_last: int | None = None) -> Path:
+        """Checkpoint the full state under `root` (default: the run directory; e.g. RUN/best for the best)."""
         optim = {f"optim/{ph}": opt.state_dict() for ph, opt in self.optimizers.items()}
         optim["rng/torch"] = torch.get_rng_state()
         if torch.cuda.is_available():
             optim["rng/cuda"] = torch.cuda.get_rng_state_all()
         path = write_checkpoint(
-            self.out_dir, self.step,
+            self.out_dir if root is None else root, self.step,
             config=self.run_config(),
             model=self.family.state_dict(),
             ema=self.ema.module.state_dict() if self.ema else None,
             optim=optim,
             state=self.state_dict(),
-            keep_last=self.cfg.log.keep_last,
+            keep_last=self.cfg.log.keep_last if keep_last is None else keep_last,
         )
         return path
 

@@ -1,0 +1,119 @@
+"""Evaluation during training: every N steps, metrics of the EMA generator against the real data.
+
+Logs `eval/<value>` to the progress bar, TensorBoard and the JSONL log, keeps the checkpoint with the
+lowest FID under RUN/best/, and warns when the classifier sees the fakes cover only a few classes
+(class-coverage collapse on labelled data).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..config import EvalConfig
+from ..data.store import TensorData
+from ..train.callbacks import Callback
+from .base import Provenance
+from .evaluate import compute, fake_set, headline, parse_metrics, real_set
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..train.trainer import Trainer
+
+CLASS_COLLAPSE_FRACTION = 0.5  # warn when fakes fall into fewer than half of the classes ...
+CLASS_COLLAPSE_KL = 1.0        # ... or their class histogram is this far (nats) from the data's
+
+
+def resolve_extractor(name: str, data: TensorData, inception_weights: str = ""):
+    """The extractor for `name`; 'auto' is the fashion classifier for grey images, Inception for RGB."""
+    if data.spec.kind != "image":
+        return None
+    from . import features
+
+    if name == "auto":
+        name = "fashion" if data.spec.channels == 1 else "inception"
+    if name == "inception":
+        return features.load("inception", weights=inception_weights or None)
+    return features.load(name)
+
+
+class EvalCallback(Callback):
+    def __init__(self, cfg: EvalConfig, data: TensorData, seed: int = 0) -> None:
+        self.cfg = cfg
+        self.data = data
+        self.seed = seed
+        self.metrics = parse_metrics(cfg.metrics, data.spec.kind)
+        if self.data.spec.kind == "image" and "classes" not in self.metrics and data.spec.n_classes:
+            self._classes = True  # also watch class coverage when the data is labelled
+        else:
+            self._classes = False
+        self.extractor = None
+        self.real = None
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.last_step: int | None = None
+        self.history: list[dict[str, Any]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_step": self.best_step, "last_step": self.last_step, "history": self.history}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_step = state.get("best"), state.get("best_step")
+        self.last_step = state.get("last_step")
+        self.history = list(state.get("history", []))
+
+    def _prepare(self) -> None:
+        if self.real is not None:
+            return
+        self.extractor = resolve_extractor(self.cfg.features, self.data, self.cfg.inception_weights)
+        if self._classes and (self.extractor is None or not self.extractor.is_classifier):
+            self._classes = False
+        self.real = real_set(self.data, self.extractor, self.cfg.n, seed=self.seed, keep_images="swd" in self.metrics)
+
+    @torch.no_grad()
+    def evaluate(self, trainer: "Trainer") -> dict[str, float]:
+        self._prepare()
+        fam, G = trainer.family, trainer.generator
+        was_training = G.training
+        G.eval()
+        z = fam.noise(self.cfg.n, generator=torch.Generator().manual_seed(self.seed + 2))
+
+        def generate(a: int, b: int) -> torch.Tensor:
+            return fam.sample(b - a, z=z[a:b].to(trainer.device), net=G).float().cpu()
+
+        fake = fake_set(generate, self.cfg.n, self.extractor, keep_images="swd" in self.metrics)
+        G.train(was_training)
+        names = self.metrics + (["classes"] if self._classes else [])
+        prov = Provenance(**(self.extractor.provenance() if self.extractor else {"extractor": "raw", "resize": "none"}),
+                          seed=self.seed, reference=f"{self.data.source} ({len(self.real)} samples)",
+                          reference_sha256=self.real.sha256)
+        results = compute(names, self.real, fake, prov, seed=self.seed, n_classes=self.data.spec.n_classes,
+                          mixture=self.data.spec.name)
+        values = {f"eval/{k}": v for k, v in headline(results).items()}
+        self.last_step = trainer.step
+        self.history.append({"step": trainer.step, **values})
+        trainer.log_metrics(values)
+        if "classes" in results:
+            self._check_classes(trainer, results["classes"].values)
+        if "fid" in results and self.cfg.keep_best:
+            value = results["fid"].values["fid"]
+            if self.best is None or value < self.best:
+                self.best, self.best_step = value, trainer.step
+                trainer.save_checkpoint(root=trainer.out_dir / "best", keep_last=1)
+        return values
+
+    def _check_classes(self, trainer: "Trainer", values: dict[str, float]) -> None:
+        k = self.data.spec.n_classes
+        present, kl = values["classes_present"], values["kl"]
+        if present < CLASS_COLLAPSE_FRACTION * k or kl > CLASS_COLLAPSE_KL:
+            trainer.event("health", f"class coverage collapse: the classifier puts the fakes into {present:.0f} of "
+                                    f"{k} classes (KL to the data's histogram {kl:.2f} nats). G is dropping modes: "
+                                    f"try a lower D learning rate, the hinge or wgan-gp loss, or an R1 penalty")
+
+    def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None:
+        if self.cfg.every > 0 and step % self.cfg.every == 0:
+            self.evaluate(trainer)
+
+    def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
+        if self.cfg.every > 0 and self.last_step != trainer.step and not interrupted and trainer.step > 0:
+            self.evaluate(trainer)
