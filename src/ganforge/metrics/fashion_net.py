@@ -9,7 +9,6 @@ It is trained by scripts/train_fashion_classifier.py and shipped as metrics/weig
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 FEATURE_DIM = 128
