@@ -69,3 +69,27 @@ def test_bad_family_options_name_the_fix():
         build_family("dcgan", {}, spec)
     with pytest.raises(ValueError, match="choose one of: gan, dcgan"):
         build_family("stylegan9", {}, spec)
+
+
+def test_one_generator_forward_per_step_and_a_correct_g_gradient(tmp_path):
+    cfg = tiny_config("gan", "builtin:ring8", steps=3, model={"n_critic": 2})
+    trainer = build_run(cfg, tmp_path)
+    calls = []
+    trainer.family.G.register_forward_hook(lambda m, i, o: calls.append(1))
+    trainer.train_step()  # step 0: d and g, sharing the fakes
+    assert len(calls) == 1
+    trainer.train_step()  # step 1: d only
+    assert len(calls) == 2 and trainer.family._fakes_for_g is None
+    # the G phase on shared fakes gives the same gradient as a fresh forward on the same z
+    fam = trainer.family
+    batch = trainer.loader.next_batch()
+    torch.manual_seed(5)
+    fam.phases(0)
+    fam.loss("d", batch)
+    shared = fam.loss("g", batch).loss
+    (g_shared,) = torch.autograd.grad(shared, [fam.G.net[0].weight])
+    torch.manual_seed(5)
+    z = fam.noise(batch.size)
+    fresh = fam.objective.g(fam.D(fam.G(z)).float())
+    (g_fresh,) = torch.autograd.grad(fresh, [fam.G.net[0].weight])
+    torch.testing.assert_close(g_shared, g_fresh)

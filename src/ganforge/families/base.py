@@ -119,7 +119,11 @@ class AdversarialFamily(Family):
         raise NotImplementedError
 
     def phases(self, step: int) -> tuple[str, ...]:
-        return ("d", "g") if step % self.cfg.n_critic == 0 else ("d",)
+        phases = ("d", "g") if step % self.cfg.n_critic == 0 else ("d",)
+        # when G trains in this step too, its phase reuses the fakes drawn for D (one G forward per
+        # step, as in Radford et al.'s reference loop); G's weights do not change in between
+        self._share_fakes = "g" in phases
+        return phases
 
     def parameters_for(self, phase: str) -> Iterable[nn.Parameter]:
         return (self.D if phase == "d" else self.G).parameters()
@@ -132,8 +136,13 @@ class AdversarialFamily(Family):
         real = batch.x
         obj, cfg = self.objective, self.cfg
         if phase == "d":
-            with torch.no_grad():
-                fake = self.G(self.noise(batch.size))
+            if getattr(self, "_share_fakes", False) and torch.is_grad_enabled():
+                self._fakes_for_g = fake_g = self.G(self.noise(batch.size))  # keeps G's graph for the G phase
+                fake = fake_g.detach()
+            else:
+                self._fakes_for_g = None
+                with torch.no_grad():
+                    fake = self.G(self.noise(batch.size))
             real_logits, fake_logits = self.D(real).float(), self.D(fake).float()
             loss = obj.d(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
             logs: dict[str, Tensor | float] = {"d/adv": loss.detach()}
@@ -161,7 +170,10 @@ class AdversarialFamily(Family):
                 logs["d/w_distance"] = (real_logits.mean() - fake_logits.mean()).detach()
             return StepOutput(loss, logs)
         if phase == "g":
-            fake = self.G(self.noise(batch.size))
+            fake = getattr(self, "_fakes_for_g", None)
+            self._fakes_for_g = None
+            if fake is None or fake.shape[0] != batch.size:
+                fake = self.G(self.noise(batch.size))
             loss = obj.g(self.D(fake).float())
             return StepOutput(loss, {"g/loss": loss.detach()})
         raise ValueError(f"{self.name} has phases 'd' and 'g', not '{phase}'")
