@@ -49,19 +49,22 @@ MIN_HIGH_QUALITY = 0.80
 
 # ns and minimax share every setting, so the only difference between them is the G objective. A small
 # R1 penalty on D (Mescheder et al. 2018), a large batch and Adam at 1e-3 make the non-saturating GAN
-# cover every mode inside the budget; the EMA generator then averages out the last jitter around each
-# centre (the raw G's samples sit ~0.05 off centre, the EMA's within 3 std).
+# cover every mode inside the budget; both learning rates then fall linearly to 0 over the second half
+# and the EMA generator averages out the last jitter around each centre. (With a constant rate, grid25
+# seed 2 ended 23/25 modes with 73% high quality: the clusters sat off centre.)
 CROSS_ENTROPY = {
     "model": {"latent_dim": 16, "hidden": 128, "depth": 3, "n_critic": 1, "r1_weight": 1.0},
     "train": {"steps": 11000, "batch_size": 512, "lr_g": 1e-3, "lr_d": 1e-3,
-              "beta1": 0.5, "beta2": 0.999, "ema_decay": 0.999},
+              "beta1": 0.5, "beta2": 0.999, "ema_decay": 0.999,
+              "lr_decay": "linear", "lr_decay_start": 0.5},
 }
 # WGAN-GP as in Gulrajani et al. (2017), Algorithm 1: 5 critic steps per G step, Adam(1e-4, 0, 0.9).
 # A trainer step is one D update, so `steps` counts critic updates (steps / n_critic G updates).
 WGAN_GP = {
     "model": {"latent_dim": 16, "hidden": 128, "depth": 3, "n_critic": 5, "gp_weight": 10.0},
     "train": {"steps": 11000, "batch_size": 512, "lr_g": 1e-4, "lr_d": 1e-4,
-              "beta1": 0.0, "beta2": 0.9, "ema_decay": 0.999},
+              "beta1": 0.0, "beta2": 0.9, "ema_decay": 0.999,
+              "lr_decay": "linear", "lr_decay_start": 0.5},
 }
 SETTINGS = {"ns": CROSS_ENTROPY, "minimax": CROSS_ENTROPY, "wgan-gp": WGAN_GP}
 QUICK_STEPS = 500

@@ -145,3 +145,13 @@ def test_kill_9_loses_at_most_one_checkpoint_interval(tmp_path):
     assert max(log_steps) - last < 10 + 1  # lost at most one interval
     assert main(["train", "--out", str(out), "--steps", str(last + 5), "--resume", "--quiet"]) == 0
     assert read_checkpoint(out)["state"]["step"] == last + 5
+
+
+def test_python_dash_m_ganforge_is_the_same_command(tmp_path):
+    # `python -m ganforge` is what `torchrun -m ganforge train ...` runs
+    out = subprocess.run([sys.executable, "-m", "ganforge", "train", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "--family" in out.stdout and "--resume" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "ganforge", "train", "--data", "builtin:nope", "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "builtin:" in bad.stderr

@@ -25,15 +25,27 @@ def _all_state(trainer):
     return state
 
 
-@pytest.mark.parametrize("family,source,model", [
-    ("dcgan", "builtin:digits", {}),
-    ("gan", "builtin:ring8", {"loss": "wgan-gp", "n_critic": 2}),
+@pytest.mark.parametrize("family,source,model,train", [
+    ("dcgan", "builtin:digits", {}, {}),
+    ("gan", "builtin:ring8", {"loss": "wgan-gp", "n_critic": 2}, {}),
+    ("gan", "builtin:ring8", {"r1_weight": 1.0}, {"lr_decay": "linear", "lr_decay_start": 0.2}),
 ])
-def test_resume_is_bit_exact(family, source, model, tmp_path):
+def test_resume_is_bit_exact(family, source, model, train, tmp_path):
     n = 5
-    full = build_run(tiny_config(family, source, steps=2 * n, model=model), tmp_path / "full").fit()
-    build_run(tiny_config(family, source, steps=n, model=model), tmp_path / "split").fit()
-    resumed = build_run(tiny_config(family, source, steps=2 * n, model=model), tmp_path / "split", resume=True)
+
+    def cfg(steps):
+        return tiny_config(family, source, steps=steps, model=model, train={"steps": steps, "batch_size": 16, **train})
+
+    full = build_run(cfg(2 * n), tmp_path / "full").fit()
+    # a decay schedule follows train.steps, so that split run is told 2n and stopped by hand after n
+    if train.get("lr_decay", "none") != "none":
+        first = build_run(cfg(2 * n), tmp_path / "split")
+        for _ in range(n):
+            first.train_step()
+        first.save_checkpoint()
+    else:
+        build_run(cfg(n), tmp_path / "split").fit()
+    resumed = build_run(cfg(2 * n), tmp_path / "split", resume=True)
     assert resumed.step == n
     resumed.fit()
     a, b = _all_state(full), _all_state(resumed)
@@ -41,6 +53,23 @@ def test_resume_is_bit_exact(family, source, model, tmp_path):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
     assert full.loader.state_dict() == resumed.loader.state_dict()
+
+
+def test_linear_lr_decay_schedule(tmp_path):
+    cfg = tiny_config("gan", "builtin:ring8", steps=10,
+                      train={"steps": 10, "batch_size": 16, "lr_g": 1e-3, "lr_d": 4e-3,
+                             "lr_decay": "linear", "lr_decay_start": 0.6})
+    trainer = build_run(cfg, tmp_path)
+    seen = []
+    for _ in range(10):
+        trainer.train_step()
+        seen.append((trainer.optimizers["g"].param_groups[0]["lr"], trainer.optimizers["d"].param_groups[0]["lr"]))
+    # flat for steps 0..5, then 1 - (step - 6) / 4 for steps 6..9
+    expect = [1.0] * 6 + [1.0, 0.75, 0.5, 0.25]
+    assert [g for g, _ in seen] == pytest.approx([1e-3 * f for f in expect])
+    assert [d for _, d in seen] == pytest.approx([4e-3 * f for f in expect])
+    with pytest.raises(ValueError, match="lr_decay"):
+        build_run(tiny_config("gan", "builtin:ring8", train={"lr_decay": "cosine"}), tmp_path / "bad")
 
 
 def test_checkpoint_layout_and_keep_last(tmp_path):

@@ -28,6 +28,8 @@ class TrainConfig:
     beta2: float = 0.999
     ema_decay: float = 0.999   # EMA of G's weights (0 disables); warmed up over the first steps
     grad_clip: float = 0.0     # max global grad norm per phase; 0 disables
+    lr_decay: str = "none"     # none | linear: both rates fall linearly to 0 at `steps`, from ...
+    lr_decay_start: float = 0.5  # ... this fraction of `steps` on (sharper samples at the end of a run)
     amp: str = "none"          # none | bf16 (CPU and CUDA autocast)
     channels_last: bool = False
     seed: int = 0

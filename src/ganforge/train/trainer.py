@@ -80,6 +80,10 @@ class Trainer:
             raise ValueError(f"train.amp must be 'none' or 'bf16', got '{tc.amp}'")
         if tc.steps < 0:
             raise ValueError(f"train.steps must be >= 0, got {tc.steps}")
+        if tc.lr_decay not in ("none", "linear"):
+            raise ValueError(f"train.lr_decay must be 'none' or 'linear', got '{tc.lr_decay}'")
+        if not 0.0 <= tc.lr_decay_start < 1.0:
+            raise ValueError(f"train.lr_decay_start is a fraction of the steps in [0, 1), got {tc.lr_decay_start}")
         self.family.to(self.device)
         if tc.channels_last:
             self.family.to(memory_format=torch.channels_last)
@@ -87,6 +91,9 @@ class Trainer:
         lrs = {"d": tc.lr_d, "g": tc.lr_g}
         self.optimizers = {ph: torch.optim.Adam(self.params[ph], lr=lrs[ph], betas=(tc.beta1, tc.beta2))
                            for ph in self.params}
+        for opt in self.optimizers.values():
+            for g in opt.param_groups:  # the undecayed rate; saved with the optimizer state
+                g["base_lr"] = g["lr"]
         self.ema = EMA(family.G, tc.ema_decay) if tc.ema_decay > 0 else None
         self.step = 0
         self.rollbacks = 0
@@ -117,6 +124,11 @@ class Trainer:
         batch = self.loader.next_batch().to(self.device, channels_last=tc.channels_last)
         logs: dict[str, Any] = {}
         phases = fam.phases(self.step)
+        if tc.lr_decay != "none":
+            scale = self.lr_scale(self.step)
+            for opt in self.optimizers.values():
+                for g in opt.param_groups:
+                    g["lr"] = g["base_lr"] * scale
         for phase in phases:
             opt = self.optimizers[phase]
             opt.zero_grad(set_to_none=True)
@@ -209,6 +221,14 @@ class Trainer:
             "run": self.cfg.to_dict(),
         }
 
+    def lr_scale(self, step: int) -> float:
+        """The learning-rate multiplier of `step` under `train.lr_decay` (1 throughout for "none")."""
+        tc = self.cfg.train
+        if tc.lr_decay == "none" or tc.steps <= 0:
+            return 1.0
+        start = tc.lr_decay_start * tc.steps
+        return 1.0 if step < start else max(0.0, 1.0 - (step - start) / (tc.steps - start))
+
     def state_dict(self) -> dict[str, Any]:
         np_state = np.random.get_state()
         return {
@@ -269,6 +289,7 @@ class Trainer:
         for ph, lrs in st.get("lr", {}).items():
             for g, lr in zip(self.optimizers[ph].param_groups, lrs):
                 g["lr"] = lr
+                g.setdefault("base_lr", lr)  # checkpoints from before train.lr_decay existed
         saved_cb = st.get("callbacks", {})
         for cb in self.callbacks:
             if type(cb).__name__ in saved_cb:
@@ -299,6 +320,7 @@ class Trainer:
         for opt in self.optimizers.values():
             for g in opt.param_groups:
                 g["lr"] *= self.cfg.health.rollback_lr_factor
+                g["base_lr"] *= self.cfg.health.rollback_lr_factor
         self.event("rollback", f"{reason}: rolled back to step {self.step} ({path.name}), learning rates "
                                f"x{self.cfg.health.rollback_lr_factor}, rollback {rollbacks}/{hc.max_rollbacks}")
 
