@@ -62,15 +62,30 @@ class Sampler:
         return self.family.noise(n, generator=torch.Generator().manual_seed(seed))
 
     @torch.no_grad()
-    def generate(self, n: int, seed: int = 0, *, z: Tensor | None = None) -> Tensor:
-        """n samples (images in [-1, 1] as (N, C, H, W); points as (N, F)), as float32 on the CPU."""
+    def generate(self, n: int, seed: int = 0, *, z: Tensor | None = None, y: Any = None) -> Tensor:
+        """n samples (images in [-1, 1] as (N, C, H, W); points as (N, F)), as float32 on the CPU.
+
+        `y` picks the classes of a conditional family: one int for all, or n ints (default: cycling).
+        """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         z = self.latents(n, seed) if z is None else z
+        cond: dict[str, Any] = {}
+        if y is not None:
+            if not self.conditional:
+                raise ValueError(f"classes need a conditional family (cgan); this model is '{self.family.name}'")
+            cond["y"] = self.family.labels(len(z), y, device=torch.device("cpu"))
         out = []
-        for chunk in z.split(256):
-            out.append(self.family.sample(len(chunk), z=chunk, net=self.G).float().cpu())
+        for start in range(0, len(z), 256):
+            chunk = z[start:start + 256]
+            extra = {"y": cond["y"][start:start + 256].to(chunk.device)} if cond else {}
+            out.append(self.family.sample(len(chunk), z=chunk, net=self.G, **extra).float().cpu())
         return torch.cat(out)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the family takes class labels (`labels`/`sample(y=...)`)."""
+        return hasattr(self.family, "labels")
 
     @torch.no_grad()
     def interpolate(self, rows: int, steps: int, seed: int = 0) -> Tensor:

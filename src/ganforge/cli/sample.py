@@ -23,6 +23,8 @@ examples:
   ganforge sample --ckpt runs/cars --n 500 --out samples/          # one PNG per image
   ganforge sample --ckpt runs/cars --n 1000 --out fakes.npy
   ganforge sample --ckpt runs/cars --interpolate 10 --n 8 --out strip.png   # 8 rows of 10 steps
+  ganforge sample --ckpt runs/fashion-cgan --class 7 --n 16 --out sneakers.png  # conditional families
+  ganforge sample --ckpt runs/fashion-cgan --class all --n 8 --out classes.png  # one row of 8 per class
 """
 
 
@@ -34,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="latent seed (default: 0)")
     p.add_argument("--out", required=True, help="FILE.png, FILE.npy or a folder")
     p.add_argument("--interpolate", type=int, metavar="K", help="write --n strips of K steps between two latents")
+    p.add_argument("--class", dest="klass", metavar="K",
+                   help="conditional families: class index or name for every sample, or 'all' for one row "
+                        "of --n samples per class")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     p.add_argument("--nrow", type=int, help="images per grid row (default: square grid)")
     p.set_defaults(run=run)
@@ -56,6 +61,25 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--interpolate needs K >= 2 steps, got {args.interpolate}")
         x = sampler.interpolate(args.n, args.interpolate, seed=args.seed)
         nrow = args.interpolate
+    elif args.klass is not None:
+        if not sampler.conditional:
+            raise UsageError(f"--class needs a conditional family (cgan); {args.ckpt} holds "
+                             f"'{sampler.family.name}'; drop --class")
+        names = list(sampler.spec.class_names)
+        k = sampler.spec.n_classes
+        if args.klass == "all":
+            y = np.repeat(np.arange(k), args.n)
+            x = sampler.generate(args.n * k, seed=args.seed, y=y)
+            nrow = args.n
+        else:
+            if args.klass.isdigit() and int(args.klass) < k:
+                cls = int(args.klass)
+            elif args.klass in names:
+                cls = names.index(args.klass)
+            else:
+                listing = ", ".join(f"{i}={c}" for i, c in enumerate(names)) or f"0..{k - 1}"
+                raise UsageError(f"--class {args.klass} is not a class of this model; use 'all' or one of: {listing}")
+            x = sampler.generate(args.n, seed=args.seed, y=cls)
     else:
         x = sampler.generate(args.n, seed=args.seed)
     out = Path(args.out)

@@ -6,12 +6,14 @@ from typing import Any
 
 from ..data.spec import DataSpec
 from .base import AdversarialConfig, AdversarialFamily, Family, StepOutput
+from .cgan import CGAN
 from .dcgan import DCGAN
 from .gan import GAN
 
 FAMILIES: dict[str, type[Family]] = {
     "gan": GAN,
     "dcgan": DCGAN,
+    "cgan": CGAN,
 }
 
 

@@ -132,26 +132,41 @@ class AdversarialFamily(Family):
         """D(x) as logged: a probability for the cross-entropy losses, the raw score otherwise."""
         return torch.sigmoid(logits).mean() if self.objective.prob else logits.mean()
 
+    # -- hooks a conditional family overrides: how fakes are drawn and how D scores a batch ----------
+    def generate(self, n: int) -> tuple[Tensor, Any]:
+        """n fakes from self.G (with the graph) and the condition they were drawn with (None here)."""
+        return self.G(self.noise(n)), None
+
+    def critic(self, x: Tensor, cond: Any) -> Tensor:
+        """D's logits (N,) for x under the condition `cond` (ignored by unconditional families)."""
+        return self.D(x)
+
+    def real_condition(self, batch: Batch) -> Any:
+        """The condition of the real batch (None for unconditional families)."""
+        return None
+
     def loss(self, phase: str, batch: Batch) -> StepOutput:
         real = batch.x
         obj, cfg = self.objective, self.cfg
         if phase == "d":
             if getattr(self, "_share_fakes", False) and torch.is_grad_enabled():
-                self._fakes_for_g = fake_g = self.G(self.noise(batch.size))  # keeps G's graph for the G phase
+                fake_g, cond_fake = self.generate(batch.size)  # keeps G's graph for the G phase
+                self._fakes_for_g = (fake_g, cond_fake)
                 fake = fake_g.detach()
             else:
                 self._fakes_for_g = None
                 with torch.no_grad():
-                    fake = self.G(self.noise(batch.size))
-            real_logits, fake_logits = self.D(real).float(), self.D(fake).float()
+                    fake, cond_fake = self.generate(batch.size)
+            cond_real = self.real_condition(batch)
+            real_logits, fake_logits = self.critic(real, cond_real).float(), self.critic(fake, cond_fake).float()
             loss = obj.d(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
             logs: dict[str, Tensor | float] = {"d/adv": loss.detach()}
             if obj.gp:
-                gp = gradient_penalty(self.D, real, fake)
+                gp = gradient_penalty(lambda x: self.critic(x, cond_real), real, fake)
                 loss = loss + cfg.gp_weight * gp
                 logs["d/gp"] = gp.detach()
             if cfg.r1_weight > 0:
-                r1 = r1_penalty(self.D, real)
+                r1 = r1_penalty(lambda x: self.critic(x, cond_real), real)
                 loss = loss + 0.5 * cfg.r1_weight * r1
                 logs["d/r1"] = r1.detach()
             with torch.no_grad():
@@ -170,11 +185,12 @@ class AdversarialFamily(Family):
                 logs["d/w_distance"] = (real_logits.mean() - fake_logits.mean()).detach()
             return StepOutput(loss, logs)
         if phase == "g":
-            fake = getattr(self, "_fakes_for_g", None)
+            shared = getattr(self, "_fakes_for_g", None)
             self._fakes_for_g = None
-            if fake is None or fake.shape[0] != batch.size:
-                fake = self.G(self.noise(batch.size))
-            loss = obj.g(self.D(fake).float())
+            if shared is None or shared[0].shape[0] != batch.size:
+                shared = self.generate(batch.size)
+            fake, cond_fake = shared
+            loss = obj.g(self.critic(fake, cond_fake).float())
             return StepOutput(loss, {"g/loss": loss.detach()})
         raise ValueError(f"{self.name} has phases 'd' and 'g', not '{phase}'")
 

@@ -83,5 +83,10 @@ class DCGANDiscriminator(nn.Module):
     def features(self, x: Tensor) -> Tensor:
         return self.trunk(x).flatten(1)
 
+    def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(logits (N,), features (N, F)) from one pass through the trunk."""
+        h = self.trunk(x)
+        return self.head(h).flatten(), h.flatten(1)
+
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.trunk(x)).flatten()

@@ -46,5 +46,10 @@ class MLPDiscriminator(nn.Module):
         layers.append(nn.Linear(hidden, 1))
         self.net = nn.Sequential(*layers)
 
+    def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(logits (N,), last hidden layer (N, hidden)) from one pass."""
+        h = self.net[:-1](torch.flatten(x, 1))
+        return self.net[-1](h).squeeze(1), h
+
     def forward(self, x: Tensor) -> Tensor:
         return self.net(torch.flatten(x, 1)).squeeze(1)

@@ -1,0 +1,55 @@
+"""Class-conditional wrappers around any generator / discriminator (Mirza & Osindero 2014; Miyato & Koyama 2018)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class ConditionalGenerator(nn.Module):
+    """G(z, y): a learned embedding of the label is concatenated to z and fed to a z -> x generator.
+
+    `base` must take inputs of size latent_dim + embed_dim.
+    """
+
+    def __init__(self, base: nn.Module, n_classes: int, embed_dim: int) -> None:
+        super().__init__()
+        self.base = base
+        self.embed = nn.Embedding(n_classes, embed_dim)
+        self.n_classes = n_classes
+
+    def forward(self, z: Tensor, y: Tensor) -> Tensor:
+        return self.base(torch.cat([z, self.embed(y).to(z.dtype)], 1))
+
+
+class ConditionalDiscriminator(nn.Module):
+    """D(x, y) -> one logit per sample (N,).
+
+    mode "concat": the label enters with the input: one-hot feature maps appended as extra channels for
+    images (`base` built for C + K channels), or a learned embedding appended to the flattened input for
+    points and MLPs (`base` built for F + embed_dim inputs).
+    mode "projection" (Miyato & Koyama 2018): logit = base(x) + <embed(y), phi(x)> where phi(x) are the
+    base's last features (`base.forward_with_features`).
+    """
+
+    def __init__(self, base: nn.Module, n_classes: int, mode: str, *, image: bool, embed_dim: int = 0,
+                 feature_dim: int = 0) -> None:
+        super().__init__()
+        if mode not in ("concat", "projection"):
+            raise ValueError(f"conditional D mode must be 'concat' or 'projection', got '{mode}'")
+        self.base, self.n_classes, self.mode, self.image = base, n_classes, mode, image
+        if mode == "projection":
+            self.embed = nn.Embedding(n_classes, feature_dim)
+            nn.init.normal_(self.embed.weight, std=0.02)
+        elif not image:
+            self.embed = nn.Embedding(n_classes, embed_dim)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        if self.mode == "projection":
+            logits, feats = self.base.forward_with_features(x)
+            return logits + (self.embed(y).to(feats.dtype) * feats).sum(1)
+        if self.image:
+            maps = F.one_hot(y, self.n_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            return self.base(torch.cat([x, maps], 1))
+        return self.base(torch.cat([x.flatten(1), self.embed(y).to(x.dtype)], 1))
