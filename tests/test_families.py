@@ -13,14 +13,14 @@ from ganforge.train import build_run
 
 from .conftest import tiny_config
 
-SOURCES = {"gan": "builtin:ring8", "dcgan": "builtin:digits", "cgan": "builtin:digits"}
+SOURCES = {"gan": "builtin:ring8", "dcgan": "builtin:digits", "cgan": "builtin:digits", "acgan": "builtin:digits"}
 
 
 @pytest.mark.parametrize("loss", sorted(LOSSES))
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_one_step_per_phase_with_every_loss(family, loss, tmp_path):
     model = {"loss": loss}
-    if loss == "wgan-gp" and family in ("dcgan", "cgan"):
+    if loss == "wgan-gp" and family in ("dcgan", "cgan", "acgan"):
         model["d_batchnorm"] = False
     cfg = tiny_config(family, SOURCES[family], steps=2, model=model)
     trainer = build_run(cfg, tmp_path / "run")
@@ -67,7 +67,7 @@ def test_bad_family_options_name_the_fix():
         build_family("gan", {"loss": "hinge", "label_smoothing": 0.1}, spec)
     with pytest.raises(ValueError, match="use --family gan"):
         build_family("dcgan", {}, spec)
-    with pytest.raises(ValueError, match="choose one of: gan, dcgan, cgan"):
+    with pytest.raises(ValueError, match="choose one of: gan, dcgan, cgan, acgan"):
         build_family("stylegan9", {}, spec)
 
 

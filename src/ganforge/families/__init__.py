@@ -6,6 +6,7 @@ from typing import Any
 
 from ..data.spec import DataSpec
 from .base import AdversarialConfig, AdversarialFamily, Family, StepOutput
+from .acgan import ACGAN
 from .cgan import CGAN
 from .dcgan import DCGAN
 from .gan import GAN
@@ -14,6 +15,7 @@ FAMILIES: dict[str, type[Family]] = {
     "gan": GAN,
     "dcgan": DCGAN,
     "cgan": CGAN,
+    "acgan": ACGAN,
 }
 
 

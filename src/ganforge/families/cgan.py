@@ -21,6 +21,15 @@ from ..nn import (ConditionalDiscriminator, ConditionalGenerator, DCGANDiscrimin
 from .base import AdversarialConfig, AdversarialFamily
 
 
+def feature_dim(base: nn.Module, shape: tuple[int, ...]) -> int:
+    """Size of `base.forward_with_features`'s features for inputs of `shape` (one probe in eval mode)."""
+    was = base.training
+    with torch.no_grad():
+        dim = base.eval().forward_with_features(torch.zeros(1, *shape))[1].shape[1]
+    base.train(was)
+    return int(dim)
+
+
 @dataclass
 class CGANConfig(AdversarialConfig):
     latent_dim: int = 100
@@ -70,11 +79,7 @@ class CGAN(AdversarialFamily):
         if c.projection:
             base = (DCGANDiscriminator(shape, c.width, c.max_width, c.d_batchnorm) if image
                     else MLPDiscriminator(shape, c.hidden, c.depth))
-            was = base.training
-            with torch.no_grad():
-                feature_dim = base.eval().forward_with_features(torch.zeros(1, *shape))[1].shape[1]
-            base.train(was)
-            return ConditionalDiscriminator(base, k, "projection", image=image, feature_dim=feature_dim)
+            return ConditionalDiscriminator(base, k, "projection", image=image, feature_dim=feature_dim(base, shape))
         if image:
             base = DCGANDiscriminator((shape[0] + k, *shape[1:]), c.width, c.max_width, c.d_batchnorm)
         else:

@@ -53,3 +53,17 @@ class ConditionalDiscriminator(nn.Module):
             maps = F.one_hot(y, self.n_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
             return self.base(torch.cat([x, maps], 1))
         return self.base(torch.cat([x.flatten(1), self.embed(y).to(x.dtype)], 1))
+
+
+class AuxClassifierDiscriminator(nn.Module):
+    """D(x) -> (adversarial logits (N,), class logits (N, K)): an auxiliary classifier head on the base's
+    last features (Odena et al. 2017). The label never enters D."""
+
+    def __init__(self, base: nn.Module, n_classes: int, feature_dim: int) -> None:
+        super().__init__()
+        self.base = base
+        self.classifier = nn.Linear(feature_dim, n_classes)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        logits, feats = self.base.forward_with_features(x)
+        return logits, self.classifier(feats)

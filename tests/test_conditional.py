@@ -1,4 +1,4 @@
-"""The conditional GAN: labels reach G and D, every D mode trains, sampling by class, clear errors."""
+"""Conditional families (cgan, acgan): labels reach G and D, every D mode trains, sampling by class, errors."""
 
 import math
 
@@ -77,3 +77,33 @@ def test_sample_cli_by_class(tmp_path, capsys):
     build_run(tiny_config("dcgan", "builtin:digits", steps=1), tmp_path / "plain").fit()
     assert main(["sample", "--ckpt", str(tmp_path / "plain"), "--class", "1", "--out", str(tmp_path / "y.png")]) == 2
     assert "needs a conditional family" in capsys.readouterr().err
+
+
+def test_acgan_losses_are_the_adversarial_ones_plus_the_class_cross_entropy(tmp_path):
+    import torch.nn.functional as F
+
+    from ganforge.data import Batch
+
+    spec = load_data("builtin:digits").spec
+    x = load_data("builtin:digits").x[:16].float() / 127.5 - 1
+    y = load_data("builtin:digits").y[:16]
+    batch = Batch(x, y)
+    torch.manual_seed(0)
+    fam = build_family("acgan", {"width": 8, "latent_dim": 8, "aux_weight": 0.7}, spec)
+    fam.phases(1)  # no shared fakes: each phase draws its own
+    for phase in ("d", "g"):
+        torch.manual_seed(3)
+        out = fam.loss(phase, batch)
+        torch.manual_seed(3)
+        fake, y_fake = fam.generate(16)
+        if phase == "d":
+            (adv_r, cls_r), (adv_f, cls_f) = fam.D(x), fam.D(fake)
+            adv = fam.objective.d(adv_r, adv_f, 1.0)
+            ce = F.cross_entropy(cls_r, y) + F.cross_entropy(cls_f, y_fake)
+        else:
+            adv_f, cls_f = fam.D(fake)
+            adv, ce = fam.objective.g(adv_f), F.cross_entropy(cls_f, y_fake)
+        torch.testing.assert_close(out.loss, adv + 0.7 * ce)
+        assert out.logs[f"{phase}/cls"] == pytest.approx(float(ce.detach()), rel=1e-5)
+    with pytest.raises(ValueError, match="projection has no meaning"):
+        build_family("acgan", {"projection": True}, spec)
