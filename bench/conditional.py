@@ -6,8 +6,8 @@ are classified by the shipped `fashion` classifier (92.4% on real test images). 
 assigned to the requested class, per class and averaged over classes (bar: >= 85%), and FID/KID of the
 same 10,000 samples against the 10,000 test images with the same features.
 
-    .venv/bin/python bench/conditional.py                       # cgan (+ acgan), 6,000 steps each
-    .venv/bin/python bench/conditional.py --families cgan --steps 300   # smoke check
+    .venv/bin/python bench/conditional.py                     # cgan, cgan-projection, acgan; 6,000 steps each
+    .venv/bin/python bench/conditional.py --runs cgan --steps 300   # smoke check
 """
 
 from __future__ import annotations
@@ -33,17 +33,19 @@ from ganforge.train import build_run
 
 HERE = Path(__file__).parent
 MIN_ACCURACY = 0.85
-SETTINGS = {
-    "cgan": {"model": {"width": 64, "latent_dim": 100, "projection": True}},
-    "acgan": {"model": {"width": 64, "latent_dim": 100}},
+SETTINGS = {  # run name -> family and model options
+    "cgan": {"family": "cgan", "model": {"width": 64, "latent_dim": 100}},
+    "cgan-projection": {"family": "cgan", "model": {"width": 64, "latent_dim": 100, "projection": True}},
+    "acgan": {"family": "acgan", "model": {"width": 64, "latent_dim": 100}},
 }
 
 
-def run_one(family: str, steps: int, n: int, data, extractor, real, seed: int) -> dict:
-    spec = {"family": family, "model": SETTINGS[family]["model"], "data": {"source": "builtin:fashion-mnist"},
+def run_one(name: str, steps: int, n: int, data, extractor, real, seed: int) -> dict:
+    family = SETTINGS[name]["family"]
+    spec = {"family": family, "model": SETTINGS[name]["model"], "data": {"source": "builtin:fashion-mnist"},
             "train": {"steps": steps, "batch_size": 64, "amp": "bf16", "channels_last": True, "seed": seed},
             "log": {"sample_every": 1000, "ckpt_every": 0, "log_every": 10, "progress": False, "tensorboard": False}}
-    out = HERE / "results" / "runs" / f"conditional_{family}"
+    out = HERE / "results" / "runs" / f"conditional_{name}"
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
     trainer = build_run(from_dict(spec), out, data=data).fit()
@@ -59,9 +61,9 @@ def run_one(family: str, steps: int, n: int, data, extractor, real, seed: int) -
                       reference_sha256=real.sha256)
     res = compute(["fid", "kid"], real, fake, prov, seed=seed)
     mean_acc = sum(per_class) / k
-    print(f"{family}: {steps} steps in {train_s:.0f} s; requested-class accuracy {mean_acc:.1%} "
+    print(f"{name}: {steps} steps in {train_s:.0f} s; requested-class accuracy {mean_acc:.1%} "
           f"(per class {', '.join(f'{a:.0%}' for a in per_class)}); FID {res['fid'].values['fid']:.2f}", flush=True)
-    return {"family": family, "settings": spec, "steps": steps, "train_seconds": round(train_s, 1),
+    return {"run": name, "family": family, "settings": spec, "steps": steps, "train_seconds": round(train_s, 1),
             "n_samples": len(y), "class_names": list(fam.spec.class_names),
             "requested_class_accuracy": mean_acc, "per_class_accuracy": per_class,
             "pass_accuracy": mean_acc >= MIN_ACCURACY,
@@ -72,8 +74,8 @@ def run_one(family: str, steps: int, n: int, data, extractor, real, seed: int) -
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--families", nargs="+", default=[f for f in SETTINGS if f in FAMILIES],
-                    choices=[f for f in SETTINGS if f in FAMILIES])
+    known = [r for r in SETTINGS if SETTINGS[r]["family"] in FAMILIES]
+    ap.add_argument("--runs", nargs="+", default=known, choices=known)
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--n", type=int, default=10000, help="generated samples (split evenly over the classes)")
     ap.add_argument("--seed", type=int, default=0)
@@ -82,7 +84,7 @@ def main() -> int:
     data = load_builtin("fashion-mnist")
     extractor = load_extractor("fashion")
     real = real_set(load_builtin("fashion-mnist", split="test"), extractor, args.n, seed=args.seed)
-    results = [run_one(f, args.steps, args.n, data, extractor, real, args.seed) for f in args.families]
+    results = [run_one(f, args.steps, args.n, data, extractor, real, args.seed) for f in args.runs]
     doc = {"benchmark": "conditional", "command": " ".join([Path(sys.executable).name, *sys.argv]),
            "bar": f"requested-class accuracy (fashion classifier) >= {MIN_ACCURACY:.0%} averaged over classes",
            "results": results,
