@@ -80,16 +80,23 @@ def test_sample_cli_by_class(tmp_path, capsys):
 
 
 def test_acgan_losses_are_the_adversarial_ones_plus_the_class_cross_entropy(tmp_path):
-    import torch.nn.functional as F
-
     from ganforge.data import Batch
 
     spec = load_data("builtin:digits").spec
     x = load_data("builtin:digits").x[:16].float() / 127.5 - 1
     y = load_data("builtin:digits").y[:16]
     batch = Batch(x, y)
+    for on_fakes in (False, True):
+        _check_acgan_losses(spec, batch, x, y, on_fakes)
+    with pytest.raises(ValueError, match="projection has no meaning"):
+        build_family("acgan", {"projection": True}, spec)
+
+
+def _check_acgan_losses(spec, batch, x, y, on_fakes):
+    import torch.nn.functional as F
+
     torch.manual_seed(0)
-    fam = build_family("acgan", {"width": 8, "latent_dim": 8, "aux_weight": 0.7}, spec)
+    fam = build_family("acgan", {"width": 8, "latent_dim": 8, "aux_weight": 0.7, "aux_on_fakes": on_fakes}, spec)
     fam.phases(1)  # no shared fakes: each phase draws its own
     for phase in ("d", "g"):
         torch.manual_seed(3)
@@ -99,11 +106,9 @@ def test_acgan_losses_are_the_adversarial_ones_plus_the_class_cross_entropy(tmp_
         if phase == "d":
             (adv_r, cls_r), (adv_f, cls_f) = fam.D(x), fam.D(fake)
             adv = fam.objective.d(adv_r, adv_f, 1.0)
-            ce = F.cross_entropy(cls_r, y) + F.cross_entropy(cls_f, y_fake)
+            ce = F.cross_entropy(cls_r, y) + (F.cross_entropy(cls_f, y_fake) if on_fakes else 0.0)
         else:
             adv_f, cls_f = fam.D(fake)
             adv, ce = fam.objective.g(adv_f), F.cross_entropy(cls_f, y_fake)
         torch.testing.assert_close(out.loss, adv + 0.7 * ce)
         assert out.logs[f"{phase}/cls"] == pytest.approx(float(ce.detach()), rel=1e-5)
-    with pytest.raises(ValueError, match="projection has no meaning"):
-        build_family("acgan", {"projection": True}, spec)
