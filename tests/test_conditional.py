@@ -112,3 +112,38 @@ def _check_acgan_losses(spec, batch, x, y, on_fakes):
             adv, ce = fam.objective.g(adv_f), F.cross_entropy(cls_f, y_fake)
         torch.testing.assert_close(out.loss, adv + 0.7 * ce)
         assert out.logs[f"{phase}/cls"] == pytest.approx(float(ce.detach()), rel=1e-5)
+
+
+def test_class_spread_sees_a_g_that_ignores_z_and_the_monitor_warns():
+    from ganforge.families.base import class_spread
+    from ganforge.train.health import HealthMonitor
+
+    y = torch.tensor([0, 0, 1, 1, 2])
+    x = torch.tensor([[0.0, 0.0], [2.0, 2.0], [1.0, 1.0], [1.0, 1.0], [5.0, 5.0]])
+    # class 0: std per dim sqrt(2); class 1: 0; class 2 has one sample and is skipped
+    assert float(class_spread(x, y)) == pytest.approx(2 ** 0.5 / 2)
+    assert class_spread(x[:1], y[:1]) is None  # no class with two samples: no figure rather than NaN
+    one_per_class = torch.tensor([[0.0], [0.0], [3.0], [3.0]])
+    assert float(class_spread(one_per_class, torch.tensor([0, 0, 1, 1]))) == 0.0
+
+    cfg = tiny_config().health
+
+    class Events:
+        events = []
+
+        def event(self, kind, message):
+            self.events.append(message)
+
+    mon, tr = HealthMonitor(cfg), Events()
+    logs = {"stats/real_spread": 1.0, "stats/fake_spread": 0.9,            # the batch still varies ...
+            "stats/real_class_spread": 0.8, "stats/fake_class_spread": 0.01}  # ... but not within a class
+    for _ in range(cfg.window + 5):
+        mon.on_step_end(tr, 10_000, dict(logs))
+    assert len(tr.events) == 1 and "within classes" in tr.events[0]
+
+
+def test_a_conditional_run_logs_the_class_spreads(tmp_path):
+    trainer = build_run(tiny_config("cgan", "builtin:digits", steps=1, train={"steps": 1, "batch_size": 32}),
+                        tmp_path / "run")
+    logs = trainer.train_step()
+    assert logs["stats/real_class_spread"] > 0 and logs["stats/fake_class_spread"] >= 0

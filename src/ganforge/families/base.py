@@ -84,6 +84,17 @@ class Family(nn.Module):
         return cls.Config(**overrides)
 
 
+def class_spread(x: Tensor, y: Tensor) -> Tensor | None:
+    """Per-dimension std across the samples of each class (classes with >= 2 samples), averaged: (). A G
+    that ignores z draws one image per class, so this falls to ~0 while the whole batch still varies."""
+    flat, spreads = x.float().flatten(1), []
+    for c in torch.unique(y):
+        members = flat[y == c]
+        if len(members) >= 2:
+            spreads.append(members.std(0).mean())
+    return torch.stack(spreads).mean() if spreads else None
+
+
 @dataclass
 class AdversarialConfig:
     """Options every unconditional adversarial family shares."""
@@ -181,6 +192,10 @@ class AdversarialFamily(Family):
                     "stats/real_spread": real.float().flatten(1).std(0).mean(),
                     "stats/fake_spread": fake.float().flatten(1).std(0).mean(),
                 })
+                if isinstance(cond_real, Tensor) and isinstance(cond_fake, Tensor):  # class labels
+                    rs, fs = class_spread(real, cond_real), class_spread(fake, cond_fake)
+                    if rs is not None and fs is not None:
+                        logs["stats/real_class_spread"], logs["stats/fake_class_spread"] = rs, fs
             if obj.name == "wgan" or obj.name == "wgan-gp":
                 logs["d/w_distance"] = (real_logits.mean() - fake_logits.mean()).detach()
             return StepOutput(loss, logs)

@@ -40,6 +40,12 @@ ADVICE = {
         "produces near-identical samples. Try a lower learning rate, the wgan-gp or hinge loss, or a larger "
         "batch; check the sample grids"
     ),
+    "class_collapse": (
+        "mode collapse within classes suspected: fakes of one class spread {ratio:.1%} as much as real images "
+        "of that class for {n} steps, so G ignores z and draws one image per class (the batch as a whole still "
+        "varies across classes). Try the concatenating discriminator (model.projection=false), a lower "
+        "learning rate, or an R1 penalty (model.r1_weight=10); check `ganforge sample --class all`"
+    ),
 }
 
 
@@ -50,6 +56,7 @@ class HealthMonitor(Callback):
         self.early_g_grad: list[float] = []
         self.run_overpower = 0
         self.run_collapse = 0
+        self.run_class_collapse = 0
         self._window_losses: list[float] = []
         self.amplitudes: list[float] = []  # std of the D loss in each completed window
         self.band: list[tuple[float, float]] = []  # (D loss, D accuracy) of recent steps, for the summary
@@ -57,6 +64,7 @@ class HealthMonitor(Callback):
     def state_dict(self) -> dict[str, Any]:
         return {"warned": sorted(self.warned), "early_g_grad": self.early_g_grad,
                 "run_overpower": self.run_overpower, "run_collapse": self.run_collapse,
+                "run_class_collapse": self.run_class_collapse,
                 "window_losses": self._window_losses, "amplitudes": self.amplitudes,
                 "band": [list(b) for b in self.band]}
 
@@ -65,6 +73,7 @@ class HealthMonitor(Callback):
         self.early_g_grad = list(state.get("early_g_grad", []))
         self.run_overpower = int(state.get("run_overpower", 0))
         self.run_collapse = int(state.get("run_collapse", 0))
+        self.run_class_collapse = int(state.get("run_class_collapse", 0))
         self._window_losses = list(state.get("window_losses", []))
         self.amplitudes = list(state.get("amplitudes", []))
         self.band = [tuple(b) for b in state.get("band", [])]
@@ -102,6 +111,11 @@ class HealthMonitor(Callback):
             self.run_collapse = self.run_collapse + 1 if spread < self.cfg.spread_ratio else 0
             if self.run_collapse >= w:
                 self._warn(trainer, "mode_collapse", ratio=spread, n=self.run_collapse)
+        if "stats/fake_class_spread" in logs and "stats/real_class_spread" in logs and step > self.cfg.warmup:
+            spread = logs["stats/fake_class_spread"] / max(logs["stats/real_class_spread"], 1e-12)
+            self.run_class_collapse = self.run_class_collapse + 1 if spread < self.cfg.spread_ratio else 0
+            if self.run_class_collapse >= w:
+                self._warn(trainer, "class_collapse", ratio=spread, n=self.run_class_collapse)
         if "d/adv" in logs:
             self._track_oscillation(trainer, logs["d/adv"])
             if "d/acc_real" in logs:
