@@ -19,7 +19,6 @@ after 8 epochs, 728 s; a second run gave bitwise-identical weights.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -33,7 +32,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import Tensor
 
-from ganforge.data.builtin import fashion_mnist
+from ganforge.data.builtin import fashion_mnist, sha256_file
 from ganforge.metrics.fashion_net import FashionNet, count_parameters
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "ganforge" / "metrics" / "weights" / "fashion.safetensors"
@@ -60,14 +59,6 @@ def accuracy(model: FashionNet, x_uint8: Tensor, y: Tensor, to_float, batch_size
         xb = to_float(xb).contiguous(memory_format=torch.channels_last)
         correct += int((model(xb).argmax(1) == yb).sum())
     return correct / len(y)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> dict:

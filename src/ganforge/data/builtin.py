@@ -42,7 +42,8 @@ def cache_root() -> Path:
     return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge"))
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -56,7 +57,7 @@ def _download(url: str, dest: Path, sha256: str) -> None:
     try:
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as r:
             shutil.copyfileobj(r, f)
-        got = _sha256(Path(tmp))
+        got = sha256_file(tmp)
         if got != sha256:
             raise ValueError(f"download of {url} has SHA-256 {got}, expected {sha256}; delete {dest.parent} and retry")
         os.replace(tmp, dest)
@@ -71,7 +72,7 @@ def fashion_mnist_file(name: str) -> Path:
     if local.exists():
         return local
     cached = cache_root() / "fashion-mnist" / name
-    if cached.exists() and _sha256(cached) == FASHION_FILES[name]:
+    if cached.exists() and sha256_file(cached) == FASHION_FILES[name]:
         return cached
     try:
         _download(FASHION_URL + name, cached, FASHION_FILES[name])

@@ -24,7 +24,6 @@ identity; `port_key_names()` lists it and a test checks it covers every paramete
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -35,6 +34,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..data.builtin import sha256_file
 
 FID_WEIGHTS_URL = (
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
@@ -245,14 +246,6 @@ def port_key_names(model: FIDInceptionV3 | None = None) -> list[str]:
 def weights_cache_dir() -> Path:
     """$GANFORGE_CACHE/weights, else ~/.cache/ganforge/weights."""
     return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge")) / "weights"
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def hash_prefix_from_url(url: str) -> str:
