@@ -24,7 +24,9 @@ def tiny_config(family: str = "dcgan", source: str = "builtin:digits", steps: in
     """A run config small enough for a unit test: few steps, small nets, no progress output."""
     data = {
         "family": family,
-        "model": {"width": 8} if family in ("dcgan", "cgan", "acgan") else {"hidden": 32, "depth": 2, "latent_dim": 8},
+        "model": ({"width": 8} if family in ("dcgan", "cgan", "acgan", "infogan")
+                  else {"hidden": 32, "depth": 2, "latent_dim": 8, "d_hidden": [32, 16], "labels_per_class": 2}
+                  if family == "sgan" else {"hidden": 32, "depth": 2, "latent_dim": 8}),
         "data": {"source": source},
         "train": {"steps": steps, "batch_size": 16},
         "log": {"sample_every": 0, "ckpt_every": 0, "log_every": 1, "progress": False, "tensorboard": False},

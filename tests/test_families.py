@@ -13,14 +13,16 @@ from ganforge.train import build_run
 
 from .conftest import tiny_config
 
-SOURCES = {"gan": "builtin:ring8", "dcgan": "builtin:digits", "cgan": "builtin:digits", "acgan": "builtin:digits"}
+SOURCES = {"gan": "builtin:ring8", "dcgan": "builtin:digits", "cgan": "builtin:digits", "acgan": "builtin:digits",
+           "infogan": "builtin:digits", "sgan": "builtin:digits"}
+BATCHNORM_D = ("dcgan", "cgan", "acgan", "infogan")
 
 
 @pytest.mark.parametrize("loss", sorted(LOSSES))
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_one_step_per_phase_with_every_loss(family, loss, tmp_path):
     model = {"loss": loss}
-    if loss == "wgan-gp" and family in ("dcgan", "cgan", "acgan"):
+    if loss == "wgan-gp" and family in BATCHNORM_D:
         model["d_batchnorm"] = False
     cfg = tiny_config(family, SOURCES[family], steps=2, model=model)
     trainer = build_run(cfg, tmp_path / "run")
@@ -67,7 +69,7 @@ def test_bad_family_options_name_the_fix():
         build_family("gan", {"loss": "hinge", "label_smoothing": 0.1}, spec)
     with pytest.raises(ValueError, match="use --family gan"):
         build_family("dcgan", {}, spec)
-    with pytest.raises(ValueError, match="choose one of: gan, dcgan, cgan, acgan"):
+    with pytest.raises(ValueError, match="choose one of: gan, dcgan, cgan, acgan, infogan, sgan"):
         build_family("stylegan9", {}, spec)
 
 

@@ -31,6 +31,9 @@ def _all_state(trainer):
     ("gan", "builtin:ring8", {"r1_weight": 1.0}, {"lr_decay": "linear", "lr_decay_start": 0.2}),
     ("cgan", "builtin:digits", {"projection": True, "r1_weight": 1.0}, {}),
     ("acgan", "builtin:digits", {}, {}),
+    ("infogan", "builtin:digits", {}, {}),
+    ("sgan", "builtin:digits", {}, {}),
+    ("sgan", "builtin:digits", {"supervised_only": True}, {}),
 ])
 def test_resume_is_bit_exact(family, source, model, train, tmp_path):
     n = 5

@@ -1,5 +1,6 @@
 """What leaves training: the (EMA) generator and its config, ready to sample."""
 
+from .classifier import Classifier
 from .sampler import Sampler, slerp
 
-__all__ = ["Sampler", "slerp"]
+__all__ = ["Classifier", "Sampler", "slerp"]

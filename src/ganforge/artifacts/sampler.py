@@ -62,14 +62,20 @@ class Sampler:
         return self.family.noise(n, generator=torch.Generator().manual_seed(seed))
 
     @torch.no_grad()
-    def generate(self, n: int, seed: int = 0, *, z: Tensor | None = None, y: Any = None) -> Tensor:
+    def generate(self, n: int, seed: int = 0, *, z: Tensor | None = None, y: Any = None,
+                 codes: dict[str, Any] | None = None) -> Tensor:
         """n samples (images in [-1, 1] as (N, C, H, W); points as (N, F)), as float32 on the CPU.
 
         `y` picks the classes of a conditional family: one int for all, or n ints (default: cycling).
+        `codes` fixes latent codes of a family that has them (infogan): {"c0": 3, "c1": 0.5} or n values each.
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         z = self.latents(n, seed) if z is None else z
+        if codes:
+            if not self.codes:
+                raise ValueError(f"latent codes need a family with codes (infogan); this model is '{self.family.name}'")
+            z = self.family.set_codes(z, codes)
         cond: dict[str, Any] = {}
         if y is not None:
             if not self.conditional:
@@ -81,6 +87,36 @@ class Sampler:
             extra = {"y": cond["y"][start:start + 256].to(chunk.device)} if cond else {}
             out.append(self.family.sample(len(chunk), z=chunk, net=self.G, **extra).float().cpu())
         return torch.cat(out)
+
+    @property
+    def codes(self) -> tuple:
+        """The family's latent codes (name, kind, size), empty when it has none."""
+        return tuple(getattr(self.family, "codes", ()))
+
+    @torch.no_grad()
+    def sweep(self, name: str, rows: int, steps: int = 10, seed: int = 0, *, codes: dict[str, Any] | None = None,
+              span: tuple[float, float] = (-1.0, 1.0)) -> tuple[Tensor, int]:
+        """A grid that varies one latent code along each row with everything else fixed: row r keeps the
+        noise and other codes of the seed's r-th latent (with `codes` applied); the columns step the code
+        `name` through every category (categorical) or `steps` values over `span` (continuous).
+        Returns (rows * columns samples, columns)."""
+        if not self.codes:
+            raise ValueError(f"--sweep needs a family with latent codes (infogan); this model is '{self.family.name}'")
+        code = self.family.code(name)
+        if codes and name in codes:
+            raise ValueError(f"code {name} is swept, so it cannot also be fixed with --code")
+        if code.kind == "categorical":
+            values = torch.arange(code.size, dtype=torch.float32)
+        else:
+            if steps < 2:
+                raise ValueError(f"a continuous sweep needs at least 2 steps, got {steps}")
+            values = torch.linspace(span[0], span[1], steps)
+        base = self.latents(rows, seed)
+        if codes:
+            base = self.family.set_codes(base, codes)
+        z = base.repeat_interleave(len(values), 0)
+        z = self.family.set_codes(z, {name: values.repeat(rows)})
+        return self.generate(len(z), z=z), len(values)
 
     @property
     def conditional(self) -> bool:

@@ -27,6 +27,8 @@ examples:
   ganforge evaluate --ckpt runs/cars --data ./cars --metrics fid,kid --inception-weights pt_inception.pth
   ganforge evaluate --real photos/ --fake samples/ --size 64 --metrics fid,kid
   ganforge evaluate --ckpt runs/ring8 --metrics modes,mmd
+  ganforge evaluate --ckpt runs/fashion-sgan --classifier              # test accuracy of sgan's D
+  ganforge evaluate --ckpt runs/fashion-sgan --classifier --save-classifier fashion-sgan.safetensors
 """
 
 
@@ -53,6 +55,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--inception-weights", help="local FID Inception-v3 weights (.pth)")
     p.add_argument("--seed", type=int, default=0, help="seed for the latents and the real subset (default: 0)")
     p.add_argument("--no-ema", action="store_true", help="evaluate the raw generator instead of its EMA")
+    p.add_argument("--classifier", action="store_true",
+                   help="sgan: measure the run's discriminator as a classifier (accuracy, per class, confusion) on "
+                        "--data/--split (default: the run's data, test split) instead of the generator")
+    p.add_argument("--save-classifier", metavar="FILE",
+                   help="with --classifier: also write the classifier alone (weights + config) to FILE.safetensors")
     p.add_argument("--out", help="JSON file for the results (default: RUN/eval/step_N.json, or print only)")
     p.set_defaults(run=run)
 
@@ -80,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics.callback import resolve_extractor
     from ..metrics.evaluate import compute, fake_set, parse_metrics, real_set
 
+    if args.classifier or args.save_classifier:
+        return run_classifier(args)
     if args.n < 2:
         raise UsageError(f"--n must be at least 2, got {args.n}")
     if bool(args.real) != bool(args.fake):
@@ -143,4 +152,49 @@ def run(args: argparse.Namespace) -> int:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(report, indent=2) + "\n")
         console.print(f"wrote {out_path}", highlight=False)
+    return 0
+
+
+def run_classifier(args: argparse.Namespace) -> int:
+    """`--classifier`: the accuracy of an sgan discriminator on labelled data."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..artifacts import Classifier
+
+    if not args.classifier:
+        raise UsageError("--save-classifier goes with --classifier")
+    if not args.ckpt or args.real or args.fake:
+        raise UsageError("--classifier measures a run: give --ckpt RUN (and optionally --data, --split)")
+    t0 = time.perf_counter()
+    try:
+        clf = Classifier.from_checkpoint(args.ckpt)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    data = _load_reference(args, clf.spec, clf.config.get("run", {}).get("data", {}))
+    try:
+        res = clf.evaluate(data)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    elapsed = time.perf_counter() - t0
+    step = int(json.loads((clf.source / "state.json").read_text())["step"])
+    split = f" ({args.split} split)" if data.source.startswith("builtin:") else ""
+    what = f"{clf.source} (step {step}) discriminator as a classifier on {data.source}{split}"
+    table = Table(title=f"ganforge evaluate --classifier: {what}")
+    for col in ("class", "accuracy"):
+        table.add_column(col)
+    names = res["class_names"] or [str(i) for i in range(len(res["per_class_accuracy"]))]
+    for name, acc in zip(names, res["per_class_accuracy"]):
+        table.add_row(name, f"{acc:.2%}")
+    table.add_row("all", f"{res['accuracy']:.2%}")
+    console = Console()
+    console.print(table)
+    console.print(f"{res['n']} labelled images, {elapsed:.1f}s", highlight=False)
+    report = {"what": what, "seconds": elapsed, "classifier": res, "split": args.split, "data": data.source}
+    out_path = Path(args.out) if args.out else clf.source.parent.parent / "eval" / f"classifier_step_{step:08d}.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    console.print(f"wrote {out_path}", highlight=False)
+    if args.save_classifier:
+        console.print(f"wrote {clf.save(args.save_classifier)}", highlight=False)
     return 0

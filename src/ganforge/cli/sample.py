@@ -25,6 +25,8 @@ examples:
   ganforge sample --ckpt runs/cars --interpolate 10 --n 8 --out strip.png   # 8 rows of 10 steps
   ganforge sample --ckpt runs/fashion-cgan --class 7 --n 16 --out sneakers.png  # conditional families
   ganforge sample --ckpt runs/fashion-cgan --class all --n 8 --out classes.png  # one row of 8 per class
+  ganforge sample --ckpt runs/fashion-infogan --code c0=3 --sweep c1 --n 8 --out c1.png  # 8 rows, c1 -1..1
+  ganforge sample --ckpt runs/fashion-infogan --sweep c0 --n 8 --out c0.png  # a row per z, every category
 """
 
 
@@ -39,6 +41,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class", dest="klass", metavar="K",
                    help="conditional families: class index or name for every sample, or 'all' for one row "
                         "of --n samples per class")
+    p.add_argument("--code", dest="codes", action="append", default=[], metavar="NAME=VALUE",
+                   help="families with latent codes (infogan): fix a code for every sample, e.g. c0=3 or "
+                        "c1=0.5; repeatable")
+    p.add_argument("--sweep", metavar="NAME",
+                   help="families with latent codes: --n rows, each varying code NAME with everything else "
+                        "fixed (every category, or --steps values over --span for a continuous code)")
+    p.add_argument("--steps", type=int, default=10, help="columns of a continuous --sweep (default: 10)")
+    p.add_argument("--span", type=float, nargs=2, default=(-1.0, 1.0), metavar=("LO", "HI"),
+                   help="range of a continuous --sweep (default: -1 1, the training range)")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     p.add_argument("--nrow", type=int, help="images per grid row (default: square grid)")
     p.set_defaults(run=run)
@@ -56,7 +67,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--seed must be in [0, 2^63), got {args.seed}")
     sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
     nrow = args.nrow
-    if args.interpolate is not None:
+    codes = parse_codes(args.codes, sampler) if args.codes or args.sweep else {}
+    if args.sweep is not None:
+        if args.interpolate is not None or args.klass is not None:
+            raise UsageError("--sweep cannot be combined with --interpolate or --class")
+        try:
+            x, nrow = sampler.sweep(args.sweep, args.n, args.steps, seed=args.seed, codes=codes, span=tuple(args.span))
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    elif args.interpolate is not None:
         if args.interpolate < 2:
             raise UsageError(f"--interpolate needs K >= 2 steps, got {args.interpolate}")
         x = sampler.interpolate(args.n, args.interpolate, seed=args.seed)
@@ -81,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"--class {args.klass} is not a class of this model; use 'all' or one of: {listing}")
             x = sampler.generate(args.n, seed=args.seed, y=cls)
     else:
-        x = sampler.generate(args.n, seed=args.seed)
+        x = sampler.generate(args.n, seed=args.seed, codes=codes or None)
     out = Path(args.out)
     suffix = out.suffix.lower()
     if suffix == ".npy":
@@ -101,3 +120,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {len(x)} samples {tuple(x.shape[1:])} from {sampler.path} (step {sampler.step}, "
           f"{'EMA' if sampler.ema else 'raw'} generator) to {out}")
     return 0
+
+
+def parse_codes(assignments: list[str], sampler) -> dict[str, float]:
+    """--code NAME=VALUE pairs -> {name: value}, checked against the model's codes."""
+    if not sampler.codes:
+        raise UsageError(f"--code/--sweep need a family with latent codes (infogan); this model is "
+                         f"'{sampler.family.name}'; drop them")
+    codes: dict[str, float] = {}
+    for a in assignments:
+        name, sep, raw = a.partition("=")
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+        if not sep or value is None:
+            raise UsageError(f"--code expects NAME=NUMBER such as c0=3 or c1=-0.5, got '{a}'")
+        codes[name.strip()] = value
+    try:  # validate names and values now, with the model's own message
+        sampler.family.set_codes(sampler.latents(1, 0), codes)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return codes

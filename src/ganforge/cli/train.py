@@ -34,6 +34,9 @@ examples:
   ganforge train --data ./cars --size 100 --family dcgan --steps 20000 --out runs/cars
   ganforge train --data builtin:ring8 --family gan --loss minimax --steps 5000 --out runs/ring8
   ganforge train --data ./faces --size 96x64 --config configs/dcgan.yaml --set train.amp=bf16 --out runs/faces
+  ganforge train --data builtin:fashion-mnist --family cgan --steps 6000 --out runs/fashion-cgan
+  ganforge train --data builtin:fashion-mnist --family infogan --steps 6000 --out runs/fashion-infogan
+  ganforge train --data builtin:fashion-mnist --family sgan --labels-per-class 10 --batch-size 100 --out runs/fashion-sgan
   ganforge train --out runs/cars --steps 40000 --resume
 """
 
@@ -50,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss", choices=sorted(LOSSES), help="adversarial loss (default: ns, non-saturating)")
     p.add_argument("--amp", choices=("none", "bf16"), help="bf16 autocast (faster on recent CPUs and GPUs)")
     p.add_argument("--seed", type=int, help="seed for weights, noise and data order (default: 0)")
+    p.add_argument("--labels-per-class", type=int, metavar="N",
+                   help="sgan: keep the labels of N training images per class (picked reproducibly with "
+                        "model.label_seed), train on every image; 0 = all labels (default: 10)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--config", help="YAML or JSON file with settings (see configs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -75,6 +81,7 @@ def effective_config(args: argparse.Namespace) -> dict:
         ("train", "amp"): args.amp,
         ("train", "seed"): args.seed,
         ("model", "loss"): args.loss,
+        ("model", "labels_per_class"): args.labels_per_class,
     }
     if args.size is not None:
         from ..data import parse_size
@@ -91,6 +98,9 @@ def effective_config(args: argparse.Namespace) -> dict:
         data["family"] = args.family
     for assignment in args.overrides:
         apply_override(data, assignment)
+    if args.labels_per_class is not None and data.get("family") != "sgan":
+        raise UsageError(f"--labels-per-class is for the semi-supervised family: add --family sgan "
+                         f"(this run's family is '{data.get('family', 'dcgan')}')")
     return data
 
 

@@ -10,12 +10,16 @@ from .acgan import ACGAN
 from .cgan import CGAN
 from .dcgan import DCGAN
 from .gan import GAN
+from .infogan import InfoGAN
+from .sgan import SGAN
 
 FAMILIES: dict[str, type[Family]] = {
     "gan": GAN,
     "dcgan": DCGAN,
     "cgan": CGAN,
     "acgan": ACGAN,
+    "infogan": InfoGAN,
+    "sgan": SGAN,
 }
 
 

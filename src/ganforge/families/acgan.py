@@ -19,9 +19,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.spec import Batch
-from ..nn import AuxClassifierDiscriminator, DCGANDiscriminator, MLPDiscriminator
+from ..nn import AuxClassifierDiscriminator
+from . import backbones
+from .backbones import feature_dim
 from .base import StepOutput
-from .cgan import CGAN, CGANConfig, feature_dim
+from .cgan import CGAN, CGANConfig
 
 
 @dataclass
@@ -47,8 +49,7 @@ class ACGAN(CGAN):
 
     def build_discriminator(self) -> nn.Module:
         c, shape = self.cfg, tuple(self.spec.shape)
-        base = (DCGANDiscriminator(shape, c.width, c.max_width, c.d_batchnorm) if self.arch == "dcgan"
-                else MLPDiscriminator(shape, c.hidden, c.depth))
+        base = backbones.discriminator(self.arch, shape, c)
         return AuxClassifierDiscriminator(base, self.n_classes, feature_dim(base, shape))
 
     def critic(self, x: Tensor, cond: Any) -> Tensor:

@@ -49,6 +49,10 @@ class Family(nn.Module):
     def after_step(self, phase: str) -> None:
         """Called after the optimizer step of `phase` (e.g. WGAN weight clipping). Default: nothing."""
 
+    def bind_data(self, data: Any) -> None:
+        """Called once with the training data (a TensorData) before training starts or resumes, for
+        families that keep part of it (e.g. sgan's labelled subset). Default: nothing."""
+
     @torch.no_grad()
     def sample(self, n: int, *, z: Tensor | None = None, generator: torch.Generator | None = None,
                net: nn.Module | None = None, **cond: Any) -> Tensor:

@@ -16,18 +16,10 @@ import torch
 from torch import Tensor, nn
 
 from ..data.spec import Batch
-from ..nn import (ConditionalDiscriminator, ConditionalGenerator, DCGANDiscriminator, DCGANGenerator,
-                  MLPDiscriminator, MLPGenerator)
+from ..nn import ConditionalDiscriminator, ConditionalGenerator
+from . import backbones
+from .backbones import feature_dim
 from .base import AdversarialConfig, AdversarialFamily
-
-
-def feature_dim(base: nn.Module, shape: tuple[int, ...]) -> int:
-    """Size of `base.forward_with_features`'s features for inputs of `shape` (one probe in eval mode)."""
-    was = base.training
-    with torch.no_grad():
-        dim = base.eval().forward_with_features(torch.zeros(1, *shape))[1].shape[1]
-    base.train(was)
-    return int(dim)
 
 
 @dataclass
@@ -54,11 +46,7 @@ class CGAN(AdversarialFamily):
         if spec.n_classes < 1:
             raise ValueError(f"cgan needs labelled data but '{spec.name}' has no classes; use class sub-folders "
                              "(DATA/<class>/*.png) or builtin:fashion-mnist / builtin:digits")
-        if cfg.arch not in ("auto", "dcgan", "mlp"):
-            raise ValueError(f"cgan arch must be auto, dcgan or mlp, got '{cfg.arch}'")
-        if cfg.arch == "dcgan" and spec.kind != "image":
-            raise ValueError(f"cgan arch=dcgan needs images but '{spec.name}' holds {spec.kind}; use arch=mlp")
-        self.arch = cfg.arch if cfg.arch != "auto" else ("dcgan" if spec.kind == "image" else "mlp")
+        self.arch = backbones.resolve_arch(self.name, cfg.arch, spec)
         super().__init__(cfg, spec, generator_only)
 
     @property
@@ -66,27 +54,23 @@ class CGAN(AdversarialFamily):
         return int(self.spec.n_classes)
 
     def build_generator(self) -> nn.Module:
-        c, zin = self.cfg, self.cfg.latent_dim + self.cfg.embed_dim
-        if self.arch == "dcgan":
-            base = DCGANGenerator(zin, self.spec.shape, c.width, c.max_width)
-        else:
-            base = MLPGenerator(zin, self.spec.shape, c.hidden, c.depth, tanh=self.spec.kind == "image")
+        c = self.cfg
+        base = backbones.generator(self.arch, c.latent_dim + c.embed_dim, self.spec, c)
         return ConditionalGenerator(base, self.n_classes, c.embed_dim)
 
     def build_discriminator(self) -> nn.Module:
         c, shape, k = self.cfg, tuple(self.spec.shape), self.n_classes
         image = self.arch == "dcgan"
         if c.projection:
-            base = (DCGANDiscriminator(shape, c.width, c.max_width, c.d_batchnorm) if image
-                    else MLPDiscriminator(shape, c.hidden, c.depth))
+            base = backbones.discriminator(self.arch, shape, c)
             return ConditionalDiscriminator(base, k, "projection", image=image, feature_dim=feature_dim(base, shape))
         if image:
-            base = DCGANDiscriminator((shape[0] + k, *shape[1:]), c.width, c.max_width, c.d_batchnorm)
+            base = backbones.discriminator("dcgan", (shape[0] + k, *shape[1:]), c)
         else:
             dim = 1
             for s in shape:
                 dim *= s
-            base = MLPDiscriminator((dim + c.embed_dim,), c.hidden, c.depth)
+            base = backbones.discriminator("mlp", (dim + c.embed_dim,), c)
         return ConditionalDiscriminator(base, k, "concat", image=image, embed_dim=c.embed_dim)
 
     # -- the conditional hooks of AdversarialFamily.loss ---------------------------------------------

@@ -2,6 +2,6 @@
 
 from .conditional import AuxClassifierDiscriminator, ConditionalDiscriminator, ConditionalGenerator
 from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_stages
-from .mlp import MLPDiscriminator, MLPGenerator
+from .mlp import GaussianNoise, MLPDiscriminator, MLPGenerator, NoisyMLPClassifier
 
-__all__ = ["AuxClassifierDiscriminator", "ConditionalDiscriminator", "ConditionalGenerator", "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "dcgan_stages"]
+__all__ = ["AuxClassifierDiscriminator", "ConditionalDiscriminator", "ConditionalGenerator", "DCGANDiscriminator", "DCGANGenerator", "GaussianNoise", "MLPDiscriminator", "MLPGenerator", "NoisyMLPClassifier", "dcgan_stages"]

@@ -56,13 +56,15 @@ class ConditionalDiscriminator(nn.Module):
 
 
 class AuxClassifierDiscriminator(nn.Module):
-    """D(x) -> (adversarial logits (N,), class logits (N, K)): an auxiliary classifier head on the base's
-    last features (Odena et al. 2017). The label never enters D."""
+    """D(x) -> (adversarial logits (N,), head outputs (N, K)): a second head on the base's last features,
+    sharing its trunk. ACGAN's class logits (Odena et al. 2017; the label never enters D) or InfoGAN's Q
+    network (Chen et al. 2016; `hidden` > 0 puts a LeakyReLU hidden layer between trunk and outputs)."""
 
-    def __init__(self, base: nn.Module, n_classes: int, feature_dim: int) -> None:
+    def __init__(self, base: nn.Module, n_classes: int, feature_dim: int, hidden: int = 0) -> None:
         super().__init__()
         self.base = base
-        self.classifier = nn.Linear(feature_dim, n_classes)
+        self.classifier: nn.Module = (nn.Linear(feature_dim, n_classes) if hidden <= 0 else nn.Sequential(
+            nn.Linear(feature_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, n_classes)))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         logits, feats = self.base.forward_with_features(x)

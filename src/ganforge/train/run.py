@@ -44,6 +44,7 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
         data = load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit)
     Trainer.seed_everything(cfg.train.seed)  # before any weight is drawn
     family = build_family(cfg.family, cfg.model, data.spec)
+    family.bind_data(data)
     loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed)
     cbs = default_callbacks(cfg, data, console) if callbacks is None else callbacks
     # extra callbacks (e.g. evaluation) run after the health check but before checkpoints and logs, so a
