@@ -1,10 +1,12 @@
 """Conditional families on Fashion-MNIST: does the generator draw the class it is asked for?
 
-Each family (cgan, and acgan where present) trains a DCGAN-sized network on Fashion-MNIST (bf16 autocast +
+Each run trains a DCGAN-sized network on Fashion-MNIST (bf16 autocast +
 channels_last, batch 64) for --steps steps; then 10,000 EMA-generator samples, 1,000 per requested class,
 are classified by the shipped `fashion` classifier (92.4% on real test images). Reported: the fraction
 assigned to the requested class, per class and averaged over classes (bar: >= 85%), and FID/KID of the
-same 10,000 samples against the 10,000 test images with the same features.
+same 10,000 samples against the 10,000 test images with the same features. `infogan` trains without
+labels; its 10,000 samples cycle the categorical code c0, and the bar is NMI(c0, predicted class) >= 0.5;
+its sweep grids go to bench/results/infogan_sweep_c<k>.png.
 
     .venv/bin/python bench/conditional.py --runs infogan      # one run -> bench/results/conditional_infogan.json
     .venv/bin/python bench/conditional.py                     # every run, 6,000 steps each

@@ -30,15 +30,20 @@ HERE = Path(__file__).parent
 MARGIN = 0.05
 
 
-def settings(arm: str, steps: int, seed: int, labels_per_class: int) -> dict:
+def settings(arm: str, steps: int, seed: int, labels_per_class: int, overrides=()) -> dict:
+    from ganforge.config import apply_override
+
     model = {"labels_per_class": labels_per_class, "label_seed": seed, "supervised_only": arm == "supervised"}
-    return {"family": "sgan", "model": model, "data": {"source": "builtin:fashion-mnist"},
+    spec = {"family": "sgan", "model": model, "data": {"source": "builtin:fashion-mnist"},
             "train": {"steps": steps, "batch_size": 100, "lr_d": 3e-3, "lr_g": 3e-3, "beta1": 0.5,
                       "lr_decay": "linear", "lr_decay_start": 0.5, "seed": seed},
             "log": {"sample_every": 0, "ckpt_every": 0, "log_every": 50, "progress": False, "tensorboard": False}}
+    for assignment in overrides:  # --set, applied to both arms
+        apply_override(spec, assignment)
+    return spec
 
 
-def run_arm(arm: str, steps: int, seed: int, labels_per_class: int) -> dict:
+def run_arm(arm: str, steps: int, seed: int, labels_per_class: int, overrides=(), tag: str = "") -> dict:
     import torch
 
     torch.set_num_threads(1)
@@ -47,8 +52,8 @@ def run_arm(arm: str, steps: int, seed: int, labels_per_class: int) -> dict:
     from ganforge.data.builtin import load_builtin
     from ganforge.train import build_run
 
-    spec = settings(arm, steps, seed, labels_per_class)
-    out = HERE / "results" / "runs" / f"sgan_{arm}_seed{seed}"
+    spec = settings(arm, steps, seed, labels_per_class, overrides)
+    out = HERE / "results" / "runs" / f"sgan{tag}_{arm}_seed{seed}"
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
     trainer = build_run(from_dict(spec), out).fit()
@@ -68,12 +73,19 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--labels-per-class", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
+    ap.add_argument("--arms", nargs="+", default=["sgan", "supervised"], choices=["sgan", "supervised"])
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a setting of both arms, e.g. model.input_noise=0.6")
+    ap.add_argument("--tag", default="", help="suffix for the run folders (bench/results/runs/sgan<TAG>_...)")
     ap.add_argument("--out", default=str(HERE / "results" / "sgan.json"))
     args = ap.parse_args()
-    jobs = [(arm, args.steps, seed, args.labels_per_class) for seed in args.seeds for arm in ("sgan", "supervised")]
+    jobs = [(arm, args.steps, seed, args.labels_per_class, tuple(args.overrides), args.tag)
+            for seed in args.seeds for arm in args.arms]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(run_arm, *zip(*jobs)))
     by = {(r["arm"], r["seed"]): r for r in results}
+    if len(args.arms) < 2:
+        return 0
     pairs = []
     for seed in args.seeds:
         s, b = by[("sgan", seed)]["test_accuracy"], by[("supervised", seed)]["test_accuracy"]
