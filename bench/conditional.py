@@ -67,19 +67,23 @@ def code_agreement(fam, G, n: int, extractor, seed: int) -> tuple[dict, object, 
             "contingency": table.tolist()}, fake, c0
 
 
-def run_one(name: str, steps: int, n: int, data, extractor, real, seed: int) -> dict:
+def run_one(name: str, steps: int, n: int, data, extractor, real, seed: int, overrides=(), tag: str = "") -> dict:
+    from ganforge.config import apply_override
+
     family = SETTINGS[name]["family"]
-    spec = {"family": family, "model": SETTINGS[name]["model"], "data": {"source": "builtin:fashion-mnist"},
+    spec = {"family": family, "model": dict(SETTINGS[name]["model"]), "data": {"source": "builtin:fashion-mnist"},
             "train": {"steps": steps, "batch_size": 64, "amp": "bf16", "channels_last": True, "seed": seed},
             "log": {"sample_every": 1000, "ckpt_every": 0, "log_every": 10, "progress": False, "tensorboard": False}}
-    out = HERE / "results" / "runs" / f"conditional_{name}"
+    for assignment in overrides:
+        apply_override(spec, assignment)
+    out = HERE / "results" / "runs" / f"conditional_{name}{tag}"
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
     trainer = build_run(from_dict(spec), out, data=data).fit()
     train_s = time.perf_counter() - t0
     fam, G = trainer.family, trainer.generator.eval()
     if family == "infogan":
-        return run_infogan(name, spec, steps, train_s, fam, G, n, extractor, real, seed, out)
+        return run_infogan(name, spec, steps, train_s, fam, G, n, extractor, real, seed, out, tag)
     k = fam.spec.n_classes
     y = torch.arange(k).repeat_interleave(n // k)                       # 1,000 per class, class-major
     z = fam.noise(len(y), generator=torch.Generator().manual_seed(seed + 2))
@@ -101,7 +105,7 @@ def run_one(name: str, steps: int, n: int, data, extractor, real, seed: int) -> 
             "final_grid": str((out / "samples").relative_to(HERE.parent)) if (out / "samples").exists() else None}
 
 
-def run_infogan(name, spec, steps, train_s, fam, G, n, extractor, real, seed, out) -> dict:
+def run_infogan(name, spec, steps, train_s, fam, G, n, extractor, real, seed, out, tag="") -> dict:
     from ganforge.artifacts import Sampler
     from ganforge.image import save_grid
 
@@ -118,7 +122,7 @@ def run_infogan(name, spec, steps, train_s, fam, G, n, extractor, real, seed, ou
         else:  # row r: category r of c0 and its own latent; the code steps from -1 to 1 along the row
             rows = [sampler.sweep(code.name, 1, 10, seed=seed + r, codes={"c0": r})[0] for r in range(k)]
             x, ncol = torch.cat(rows), 10
-        path = HERE / "results" / f"infogan_sweep_{code.name}.png"
+        path = HERE / "results" / f"infogan{tag}_sweep_{code.name}.png"
         save_grid(x, path, nrow=ncol)
         grids[code.name] = str(path.relative_to(HERE.parent))
     print(f"{name}: {steps} steps in {train_s:.0f} s; NMI(c0, predicted class) {agree['nmi']:.3f}, "
@@ -136,13 +140,19 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--n", type=int, default=10000, help="generated samples (split evenly over the classes)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a setting of every run, e.g. model.latent_dim=16 or train.lr_g=1e-3")
+    ap.add_argument("--tag", default="", help="suffix for run folders and the default JSON name")
     ap.add_argument("--out", help="JSON results (default: bench/results/conditional_<run>.json for one run, "
                     "bench/results/conditional.json for several)")
     args = ap.parse_args()
     data = load_builtin("fashion-mnist")
     extractor = load_extractor("fashion")
     real = real_set(load_builtin("fashion-mnist", split="test"), extractor, args.n, seed=args.seed)
-    results = [run_one(f, args.steps, args.n, data, extractor, real, args.seed) for f in args.runs]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = [run_one(f, args.steps, args.n, data, extractor, real, args.seed, args.overrides, args.tag) for f in args.runs]
     doc = {"benchmark": "conditional", "command": " ".join([Path(sys.executable).name, *sys.argv]),
            "bar": f"requested-class accuracy (fashion classifier) >= {MIN_ACCURACY:.0%} averaged over classes; "
                   f"infogan: NMI(c0, predicted class) >= {MIN_NMI}",
@@ -151,7 +161,7 @@ def main() -> int:
                        "threads": torch.get_num_threads()},
            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     if args.out is None:
-        name = f"conditional_{args.runs[0]}.json" if len(args.runs) == 1 else "conditional.json"
+        name = f"conditional_{args.runs[0]}{args.tag}.json" if len(args.runs) == 1 else f"conditional{args.tag}.json"
         args.out = str(HERE / "results" / name)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")

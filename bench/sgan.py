@@ -69,7 +69,7 @@ def run_arm(arm: str, steps: int, seed: int, labels_per_class: int, overrides=()
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--labels-per-class", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")

@@ -214,3 +214,19 @@ def test_labels_per_class_flag(tmp_path, capsys):
     assert main(["train", "--data", "builtin:digits", "--family", "dcgan", "--labels-per-class", "4",
                  "--out", str(tmp_path / "x")]) == 2
     assert "--family sgan" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("q_trunk", [True, False])
+def test_infogan_q_trunk_option_decides_whether_d_phase_info_shapes_the_trunk(q_trunk, tmp_path):
+    trainer = build_run(tiny_config("infogan", "builtin:digits", steps=1, model={"q_trunk": q_trunk}), tmp_path / "r")
+    fam = trainer.family
+    fam._q, fam._phase = [], "d"
+    latent = fam.noise(16)
+    fam.critic(fam.G(latent).detach(), latent)
+    info, _ = fam.info_loss(*fam._q[0])
+    trunk = list(fam.D.base.trunk.parameters())
+    head = list(fam.D.classifier.parameters())
+    g_trunk = torch.autograd.grad(info, trunk, retain_graph=True, allow_unused=True)
+    g_head = torch.autograd.grad(info, head, allow_unused=True)
+    assert all(g is not None and g.abs().sum() > 0 for g in g_head)
+    assert any(g is not None and g.abs().sum() > 0 for g in g_trunk) == q_trunk

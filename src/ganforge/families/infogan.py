@@ -37,6 +37,7 @@ class InfoGANConfig(AdversarialConfig):
     info_weight: float = 1.0           # lambda for the categorical codes
     continuous_weight: float = 1.0     # lambda for the continuous codes
     q_hidden: int = 128                # hidden units of the Q head (0: linear head)
+    q_trunk: bool = True               # D's phase trains the shared trunk on Q's loss too (false: the Q head only)
     arch: str = "auto"                 # auto (dcgan for images, mlp for points) | dcgan | mlp
     width: int = 64                    # dcgan: channels of G's last and D's first conv
     max_width: int = 512
@@ -78,6 +79,7 @@ class InfoGAN(AdversarialFamily):
         self.codes, self._width = tuple(codes), offset
         super().__init__(cfg, spec, generator_only)
         self._q: list[tuple[Tensor, Any]] = []
+        self._phase = "g"
 
     @property
     def latent_dim(self) -> int:
@@ -159,8 +161,10 @@ class InfoGAN(AdversarialFamily):
         return self.G(latent), latent
 
     def critic(self, x: Tensor, cond: Any) -> Tensor:
-        adv, q = self.D(x)
-        self._q.append((q, cond))  # Q's outputs with the latents they should recover, in call order
+        adv, feats = self.D.base.forward_with_features(x)
+        if self._phase == "d" and not self.cfg.q_trunk:
+            feats = feats.detach()  # Q reads the trunk D trains for the adversarial loss, without shaping it
+        self._q.append((self.D.classifier(feats), cond))  # Q's outputs with the latents to recover, in call order
         return adv
 
     def info_loss(self, q: Tensor, latent: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -184,7 +188,7 @@ class InfoGAN(AdversarialFamily):
         return cfg.info_weight * cat_l + cfg.continuous_weight * cont_l, logs
 
     def loss(self, phase: str, batch: Batch) -> StepOutput:
-        self._q = []
+        self._q, self._phase = [], phase
         out = super().loss(phase, batch)
         q, latent = self._q[1] if phase == "d" else self._q[0]  # D phase: (real, fake, penalties...)
         self._q = []
