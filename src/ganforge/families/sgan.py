@@ -106,9 +106,12 @@ class SGAN(AdversarialFamily):
     def labelled_batch(self) -> tuple[Tensor, Tensor]:
         if self._lab_x is None:
             raise RuntimeError("sgan has no labelled subset: build it with build_run (which calls bind_data)")
+        if self._lab_x.device != self.device:  # moved once, not copied to the device every step
+            self._lab_x, self._lab_y = self._lab_x.to(self.device), self._lab_y.to(self.device)
         n = len(self._lab_y)
         idx = torch.randperm(n)[: self.cfg.labelled_batch] if n > self.cfg.labelled_batch else torch.arange(n)
-        return self._lab_x[idx].to(self.device), self._lab_y[idx].to(self.device)
+        idx = idx.to(self.device)
+        return self._lab_x[idx], self._lab_y[idx]
 
     # -- D as a classifier and as a critic --------------------------------------------------------------
     def classify(self, x: Tensor) -> Tensor:
