@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 from torch import Tensor
@@ -13,15 +14,7 @@ from torch import Tensor
 from ..checkpoint import resolve_checkpoint
 from ..data.spec import DataSpec
 from ..families import build_family
-
-
-def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Spherical interpolation between latents a and b (D,) at fractions t (K,) -> (K, D) (White 2016)."""
-    a_n, b_n = a / a.norm(), b / b.norm()
-    omega = torch.arccos((a_n * b_n).sum().clamp(-1 + 1e-7, 1 - 1e-7))
-    so = torch.sin(omega)
-    t = t[:, None]
-    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+from ..latent import between, seeded_latents
 
 
 class Sampler:
@@ -57,21 +50,41 @@ class Sampler:
     def step(self) -> int:
         return int(json.loads((self.path / "state.json").read_text())["step"])
 
-    def latents(self, n: int, seed: int) -> Tensor:
-        """The latent batch a seed stands for: the same seed gives the same images everywhere."""
-        return self.family.noise(n, generator=torch.Generator().manual_seed(seed))
+    @property
+    def noise_dim(self) -> int:
+        """Width of the N(0, 1) noise at the start of G's input (the codes, if any, follow it)."""
+        return int(self.family.cfg.latent_dim)
+
+    @property
+    def code_layout(self) -> list[dict[str, Any]]:
+        """The latent codes as plain dicts (name, kind, size), in G's input order."""
+        return [{"name": c.name, "kind": c.kind, "size": int(c.size)} for c in self.codes]
+
+    def latents(self, n: int, seed: int, truncation: float = 1.0) -> Tensor:
+        """The latent batch a seed stands for: the same seed gives the same images everywhere (Python, the
+        browser, Lambda; see `ganforge.latent`). `truncation` < 1 scales the noise towards its mean."""
+        z = seeded_latents(seed, n, self.noise_dim, self.code_layout, truncation)
+        return torch.from_numpy(z).to(self.family.device)
+
+    def between_seeds(self, seed_a: int, seed_b: int, t: Tensor | list[float], truncation: float = 1.0) -> Tensor:
+        """Latents (K, D) a fraction t of the way from seed a's first latent to seed b's (noise by slerp)."""
+        a = seeded_latents(seed_a, 1, self.noise_dim, self.code_layout, truncation)[0]
+        b = seeded_latents(seed_b, 1, self.noise_dim, self.code_layout, truncation)[0]
+        rows = [between(a, b, float(ti), self.noise_dim) for ti in torch.as_tensor(t, dtype=torch.float64).flatten()]
+        return torch.from_numpy(np.stack(rows)).to(self.family.device)
 
     @torch.no_grad()
     def generate(self, n: int, seed: int = 0, *, z: Tensor | None = None, y: Any = None,
-                 codes: dict[str, Any] | None = None) -> Tensor:
+                 codes: dict[str, Any] | None = None, truncation: float = 1.0) -> Tensor:
         """n samples (images in [-1, 1] as (N, C, H, W); points as (N, F)), as float32 on the CPU.
 
         `y` picks the classes of a conditional family: one int for all, or n ints (default: cycling).
         `codes` fixes latent codes of a family that has them (infogan): {"c0": 3, "c1": 0.5} or n values each.
+        `truncation` in (0, 1] scales the seed's noise towards the mean (ignored when `z` is given).
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        z = self.latents(n, seed) if z is None else z
+        z = self.latents(n, seed, truncation) if z is None else z
         if codes:
             if not self.codes:
                 raise ValueError(f"latent codes need a family with codes (infogan); this model is '{self.family.name}'")
@@ -128,7 +141,8 @@ class Sampler:
         """`rows` strips of `steps` samples, each sliding (slerp) between two latents: (rows * steps, ...)."""
         if steps < 2:
             raise ValueError(f"--interpolate needs at least 2 steps, got {steps}")
-        ends = self.latents(2 * rows, seed)
-        t = torch.linspace(0, 1, steps)
-        z = torch.cat([slerp(ends[2 * r], ends[2 * r + 1], t) for r in range(rows)])
+        ends = self.latents(2 * rows, seed).cpu().numpy()
+        t = np.linspace(0, 1, steps)
+        z = torch.from_numpy(np.stack([between(ends[2 * r], ends[2 * r + 1], ti, self.noise_dim)
+                                       for r in range(rows) for ti in t]))
         return self.generate(len(z), z=z)
