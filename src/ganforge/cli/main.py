@@ -9,8 +9,10 @@ import warnings
 from .. import __version__
 from . import data as data_cmd
 from . import evaluate as evaluate_cmd
+from . import export as export_cmd
 from . import report as report_cmd
 from . import sample as sample_cmd
+from . import serve as serve_cmd
 from . import train as train_cmd
 from .common import HelpFormatter
 
@@ -21,6 +23,8 @@ examples:
   ganforge train --out runs/cars --steps 40000 --resume        # continue up to 40k steps
   ganforge sample --ckpt runs/cars --n 64 --seed 0 --out grid.png
   ganforge evaluate --ckpt runs/cars --metrics fid,kid,pr --n 10000
+  ganforge export --ckpt runs/cars --onnx cars.onnx --site site/ --lambda lambda/
+  ganforge serve --ckpt runs/cars --port 8000                 # HTTP API + playground page at /
   ganforge data inspect ./cars
   ganforge report runs/cars                                   # one HTML page
 
@@ -40,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_parser(sub)
     sample_cmd.add_parser(sub)
     evaluate_cmd.add_parser(sub)
+    export_cmd.add_parser(sub)
+    serve_cmd.add_parser(sub)
     data_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     return parser

@@ -1,0 +1,118 @@
+"""Model cards and the model description every export carries.
+
+`model_info(sampler)` is what a runtime needs to drive the exported generator without ganforge: the ONNX
+input names, the latent layout (noise width and codes, see `ganforge.latent`), the image shape, the
+classes. `model_card(sampler)` adds what a reader needs to trust it: family, data, size, training steps,
+and every metric measured on this checkpoint with its provenance (from RUN/eval/step_N.json).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+
+INFO_FORMAT = 1
+
+
+def model_info(sampler) -> dict[str, Any]:
+    """The runtime description of a generator (JSON-ready)."""
+    spec = sampler.spec
+    conditional = sampler.conditional
+    return {
+        "format": INFO_FORMAT,
+        "family": sampler.family.name,
+        "kind": spec.kind,
+        "shape": [int(s) for s in spec.shape],
+        "output_range": [-1.0, 1.0] if spec.kind == "image" else None,
+        "latent": {"width": int(sampler.family.latent_dim), "noise_dim": sampler.noise_dim,
+                   "codes": sampler.code_layout, "rng": "ganforge.latent v1 (lowbias32 counter + Box-Muller)"},
+        "conditional": conditional,
+        "n_classes": int(spec.n_classes) if conditional else 0,
+        "class_names": list(spec.class_names) if conditional else [],
+        "inputs": ["z", "y"] if conditional else ["z"],
+        "output": "images" if spec.kind == "image" else "points",
+        "step": sampler.step,
+        "ema": sampler.ema,
+        "ganforge_version": __version__,
+    }
+
+
+def _metrics(ckpt: Path, step: int) -> list[dict[str, Any]]:
+    """Every metric measured on this checkpoint: RUN/eval/step_N.json written by `ganforge evaluate`."""
+    found = []
+    path = ckpt.parent.parent / "eval" / f"step_{step:08d}.json"
+    if path.exists():
+        report = json.loads(path.read_text())
+        for result in report.get("results", {}).values():
+            found.append({"name": result["name"], "values": result["values"],
+                          "higher_is_better": result.get("higher_is_better"),
+                          "provenance": result.get("provenance", {}), "source": str(path.name)})
+    return found
+
+
+def model_card(sampler, exported: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The card of a checkpoint's generator; `exported` adds what the export produced (files, checks)."""
+    cfg = sampler.config
+    run = cfg.get("run", {})
+    n_params = sum(p.numel() for p in sampler.G.parameters())
+    return {
+        "model": f"{sampler.family.name} generator",
+        "family": sampler.family.name,
+        "description": getattr(sampler.family, "description", ""),
+        "family_options": cfg.get("model", {}),
+        "data": {"source": run.get("data", {}).get("source"), "name": sampler.spec.name,
+                 "kind": sampler.spec.kind, "shape": list(sampler.spec.shape),
+                 "classes": list(sampler.spec.class_names)},
+        "size": {"generator_parameters": int(n_params), "generator_mb_fp32": round(n_params * 4 / 2**20, 3)},
+        "training": {"steps": sampler.step, "batch_size": run.get("train", {}).get("batch_size"),
+                     "seed": run.get("train", {}).get("seed"), "weights": "EMA" if sampler.ema else "raw"},
+        "checkpoint": str(sampler.path),
+        "metrics": _metrics(sampler.path, sampler.step),
+        "latent": model_info(sampler)["latent"],
+        "export": exported or {},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "ganforge_version": __version__,
+    }
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The card as a Markdown page."""
+    data, size, tr = card["data"], card["size"], card["training"]
+    lines = [f"# Model card: {card['model']}", "", card["description"] or "", "",
+             "| | |", "|---|---|",
+             f"| family | `{card['family']}` |",
+             f"| data | {data['name']} (`{data['source']}`), {data['kind']} {'x'.join(map(str, data['shape']))} |",
+             f"| classes | {', '.join(data['classes']) or 'none (unconditional)'} |",
+             f"| generator size | {size['generator_parameters']:,} parameters ({size['generator_mb_fp32']} MB fp32) |",
+             f"| training | {tr['steps']} steps, batch {tr['batch_size']}, seed {tr['seed']}, {tr['weights']} weights |",
+             f"| latent | {card['latent']['noise_dim']} N(0, 1) noise"
+             + "".join(f" + {c['name']} ({c['kind']}{', ' + str(c['size']) if c['kind'] == 'categorical' else ''})"
+                       for c in card["latent"]["codes"]) + " |",
+             f"| checkpoint | `{card['checkpoint']}` |", "", "## Metrics", ""]
+    if not card["metrics"]:
+        lines.append("None measured on this checkpoint: run `ganforge evaluate --ckpt RUN` before exporting.")
+    for m in card["metrics"]:
+        p = m["provenance"]
+        values = ", ".join(f"{k} = {v:.4g}" for k, v in m["values"].items())
+        lines.append(f"- **{m['name']}**: {values} ({'higher' if m['higher_is_better'] else 'lower'} is better); "
+                     f"features `{p.get('extractor')}`, {p.get('n_fake')} generated vs {p.get('n_real')} real "
+                     f"({p.get('reference')}), seed {p.get('seed')}, from `{m['source']}`")
+    if card["export"]:
+        lines += ["", "## Export", ""]
+        lines += [f"- {k}: {v}" for k, v in card["export"].items()]
+    lines += ["", f"Written by ganforge {card['ganforge_version']} on {card['created']}.", ""]
+    return "\n".join(lines)
+
+
+def write_card(card: dict[str, Any], stem: str | Path) -> tuple[Path, Path]:
+    """Write STEM.json and STEM.md; returns both paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    js, md = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".md")
+    js.write_text(json.dumps(card, indent=2) + "\n")
+    md.write_text(card_markdown(card))
+    return js, md

@@ -1,0 +1,1 @@
+"""Serving a generator: HTTP API (FastAPI), static web site, AWS Lambda package."""

@@ -1,0 +1,135 @@
+// The playground page of `ganforge serve`: every image comes from the server's /v1 API.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { info: null, busy: null, pending: null, lastPng: null, requests: 0 };
+window.playground = state; // read by the browser tests
+
+function setStatus(text, isError) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "";
+}
+
+function common() {
+  const body = { truncation: parseFloat($("truncation").value), format: "png" };
+  if (state.info && state.info.conditional) body["class"] = parseInt($("class").value, 10);
+  const codes = {};
+  for (const el of document.querySelectorAll("[data-code]")) codes[el.dataset.code] = parseFloat(el.value);
+  if (Object.keys(codes).length) body.codes = codes;
+  return body;
+}
+
+// One request at a time; a newer request replaces one that has not started yet (slider drags stay snappy).
+async function request(path, body) {
+  state.pending = { path, body };
+  if (state.busy) return state.busy;
+  state.busy = (async () => {
+    while (state.pending) {
+      const job = state.pending;
+      state.pending = null;
+      setStatus("generating…");
+      try {
+        const res = await fetch(job.path, {
+          method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(job.body),
+        });
+        if (!res.ok) {
+          const err = await res.json().catch(() => ({ detail: res.statusText }));
+          setStatus(`error ${res.status}: ${err.detail}`, true);
+          continue;
+        }
+        const blob = await res.blob();
+        const bytes = new Uint8Array(await blob.arrayBuffer());
+        let bin = "";
+        for (const b of bytes) bin += String.fromCharCode(b);
+        state.lastPng = btoa(bin);
+        state.requests += 1;
+        const url = URL.createObjectURL(blob);
+        const img = $("out");
+        if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+        img.dataset.url = url;
+        img.src = url;
+        $("download").href = url;
+        const seed = res.headers.get("x-seed");
+        $("download").download = `ganforge-${state.info.family}-${seed !== null ? "seed" + seed : "interp"}.png`;
+        setStatus(job.path.endsWith("generate") ? `seed ${seed}` : `t = ${job.body.t}`);
+      } catch (e) {
+        setStatus(`request failed: ${e}`, true);
+      }
+    }
+    state.busy = null;
+  })();
+  return state.busy;
+}
+
+function generate() {
+  const seed = parseInt($("seed").value, 10);
+  return request("/v1/generate", { ...common(), n: 1, seed: Number.isFinite(seed) ? seed : 0 });
+}
+
+function interpolate() {
+  const t = parseFloat($("t").value);
+  $("t-value").textContent = t.toFixed(2);
+  return request("/v1/interpolate", {
+    ...common(), seed_a: parseInt($("seed-a").value, 10) || 0, seed_b: parseInt($("seed-b").value, 10) || 0, t,
+  });
+}
+
+function codeControls(codes) {
+  const box = $("codes");
+  for (const code of codes) {
+    const label = document.createElement("label");
+    let input;
+    if (code.kind === "categorical") {
+      input = document.createElement("select");
+      for (let k = 0; k < code.size; k++) input.add(new Option(`${code.name} = ${k}`, String(k)));
+      label.textContent = `${code.name} (category)`;
+    } else {
+      input = document.createElement("input");
+      Object.assign(input, { type: "range", min: "-1", max: "1", step: "0.05", value: "0" });
+      label.textContent = `${code.name} (continuous, -1 … 1)`;
+    }
+    input.dataset.code = code.name;
+    input.addEventListener("change", generate);
+    box.append(label, input);
+  }
+}
+
+async function init() {
+  try {
+    const res = await fetch("/v1/info");
+    state.info = await res.json();
+  } catch (e) {
+    setStatus(`cannot reach the server: ${e}`, true);
+    return;
+  }
+  const info = state.info;
+  $("title").textContent = `ganforge playground: ${info.family}`;
+  $("subtitle").textContent = `${info.kind} ${info.shape.join("x")}, step ${info.step}` +
+    (info.conditional ? `, ${info.n_classes} classes` : "") + `; up to ${info.max_n} images per API request`;
+  if (info.kind !== "image") {
+    setStatus("this model makes points, not images: use the API (format json or npy)", true);
+    return;
+  }
+  if (info.conditional) {
+    $("class-box").classList.remove("hidden");
+    info.class_names.forEach((name, i) => $("class").add(new Option(`${i}: ${name}`, String(i))));
+    $("class").addEventListener("change", generate);
+  }
+  codeControls(info.latent.codes || []);
+  $("truncation").addEventListener("input", () => {
+    $("truncation-value").textContent = parseFloat($("truncation").value).toFixed(2);
+  });
+  $("truncation").addEventListener("change", generate);
+  $("generate").addEventListener("click", generate);
+  $("random").addEventListener("click", () => {
+    $("seed").value = String(Math.floor(Math.random() * 2147483647));
+    generate();
+  });
+  $("seed").addEventListener("change", generate);
+  $("t").addEventListener("input", interpolate);
+  for (const id of ["seed-a", "seed-b"]) $(id).addEventListener("change", interpolate);
+  await generate();
+  state.ready = true;
+}
+
+init();

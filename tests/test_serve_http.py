@@ -1,0 +1,296 @@
+"""`ganforge serve` as a real server on loopback: every endpoint, bad input, concurrency, the playground."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge.artifacts import Sampler
+from ganforge.image import make_grid, to_uint8
+from ganforge.train import build_run
+
+from .conftest import tiny_config
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+MAX_N = 8
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, ckpt: Path, log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ganforge", "serve", "--ckpt", str(ckpt), "--port", str(self.port),
+             "--max-n", str(MAX_N), "--workers", "2", "--max-body", "4096"],
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {Path(log).read_text()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not come up in 60 s")
+
+    def post(self, path: str, body=None, **kw):
+        return httpx.post(self.url + path, json=body, timeout=30, **kw)
+
+    def get(self, path: str):
+        return httpx.get(self.url + path, timeout=30)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    out = {}
+    for family in ("dcgan", "cgan"):
+        build_run(tiny_config(family, "builtin:digits", steps=2), root / family).fit()
+        out[family] = (Server(root / family, root / f"{family}.log"), Sampler.from_checkpoint(root / family))
+    yield out
+    for server, _ in out.values():
+        server.stop()
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    img = Image.open(io.BytesIO(png))
+    assert img.format == "PNG"
+    arr = np.asarray(img)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _expected(sampler, n=1, seed=0, **kw) -> np.ndarray:
+    return to_uint8(sampler.generate(n, seed, **kw)).numpy()
+
+
+def _close(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.shape == want.shape
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1  # rounding of float noise between threads
+
+
+def test_health_info_and_openapi(servers):
+    server, sampler = servers["cgan"]
+    assert server.get("/health").json() == {"status": "ok"}
+    info = server.get("/v1/info").json()
+    assert info["family"] == "cgan" and info["shape"] == [1, 8, 8] and info["max_n"] == MAX_N
+    assert info["n_classes"] == 10 and info["class_names"] == list(sampler.spec.class_names)
+    assert info["inputs"] == ["z", "y"] and info["latent"]["width"] == sampler.family.latent_dim
+    paths = server.get("/openapi.json").json()["paths"]
+    assert {"/health", "/v1/info", "/v1/generate", "/v1/interpolate"} <= set(paths)
+
+
+def test_generate_png_npy_json_match_the_sampler(servers):
+    server, sampler = servers["dcgan"]
+    r = server.post("/v1/generate", {"n": 1, "seed": 7})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.headers["x-seed"] == "7"
+    _close(_pixels(r.content)[None], _expected(sampler, 1, 7))
+    grid = server.post("/v1/generate", {"n": 4, "seed": 3}).content
+    _close(_pixels(grid), make_grid(sampler.generate(4, 3), nrow=4).numpy())
+    r = server.post("/v1/generate", {"n": 3, "seed": 5, "truncation": 0.5, "format": "npy"})
+    arr = np.load(io.BytesIO(r.content))
+    np.testing.assert_allclose(arr, sampler.generate(3, 5, truncation=0.5).numpy(), atol=1e-5, rtol=0)
+    body = server.post("/v1/generate", {"n": 2, "seed": 9, "format": "json"}).json()
+    assert body["seed"] == 9 and body["n"] == 2 and body["shape"] == [1, 8, 8] and body["classes"] is None
+    got = np.stack([_pixels(base64.b64decode(s)) for s in body["images"]])
+    _close(got, _expected(sampler, 2, 9))
+
+
+def test_random_seed_is_echoed_and_reproducible(servers):
+    server, sampler = servers["dcgan"]
+    r = server.post("/v1/generate", {})
+    seed = int(r.headers["x-seed"])
+    _close(_pixels(r.content)[None], _expected(sampler, 1, seed))
+
+
+def test_class_by_index_and_by_name(servers):
+    server, sampler = servers["cgan"]
+    by_index = server.post("/v1/generate", {"n": 2, "seed": 4, "class": 3, "format": "json"}).json()
+    assert by_index["classes"] == [3, 3]
+    by_name = server.post("/v1/generate", {"n": 2, "seed": 4, "class": sampler.spec.class_names[3],
+                                           "format": "json"}).json()
+    assert by_name["images"] == by_index["images"]
+    got = np.stack([_pixels(base64.b64decode(s)) for s in by_index["images"]])
+    _close(got, _expected(sampler, 2, 4, y=3))
+    other = server.post("/v1/generate", {"n": 2, "seed": 4, "class": 5, "format": "json"}).json()
+    assert other["images"] != by_index["images"]
+
+
+def test_interpolate_ends_are_the_seeds(servers):
+    server, sampler = servers["dcgan"]
+    start = server.post("/v1/interpolate", {"seed_a": 11, "seed_b": 12, "t": 0.0}).content
+    end = server.post("/v1/interpolate", {"seed_a": 11, "seed_b": 12, "t": 1.0}).content
+    _close(_pixels(start)[None], _expected(sampler, 1, 11))
+    _close(_pixels(end)[None], _expected(sampler, 1, 12))
+    mid = _pixels(server.post("/v1/interpolate", {"seed_a": 11, "seed_b": 12, "t": 0.5}).content)
+    assert not np.array_equal(mid, _pixels(start)) and not np.array_equal(mid, _pixels(end))
+    strip = server.post("/v1/interpolate", {"seed_a": 11, "seed_b": 12, "steps": 5, "format": "npy"})
+    arr = np.load(io.BytesIO(strip.content))
+    assert arr.shape == (5, 1, 8, 8)
+    np.testing.assert_allclose(arr[0], sampler.generate(1, 11)[0].numpy(), atol=1e-5, rtol=0)
+
+
+BAD = [
+    ({"n": -1}, 422, "greater than or equal to 1"),
+    ({"n": MAX_N + 1}, 422, f"maximum of {MAX_N}"),
+    ({"n": "abc"}, 422, "valid integer"),
+    ({"n": 1.5}, 422, "n:"),
+    ({"seed": -3}, 422, "seed"),
+    ({"seed": 2**40}, 422, "seed"),
+    ({"class": 10}, 422, "does not exist"),
+    ({"class": "zebra"}, 422, "unknown class 'zebra'"),
+    ({"truncation": 0}, 422, "truncation"),
+    ({"format": "gif"}, 422, "format"),
+    ({"codes": {"c0": 1}}, 422, "no latent codes"),
+    ({"bogus": 1}, 422, "bogus"),
+    ([1, 2], 422, "body"),
+]
+
+
+@pytest.mark.parametrize("body,status,message", BAD)
+def test_bad_input_gets_4xx_with_a_message(servers, body, status, message):
+    server, _ = servers["cgan"]
+    r = server.post("/v1/generate", body)
+    assert r.status_code == status
+    assert message in r.json()["detail"]
+
+
+def test_malformed_huge_and_misrouted_requests_leave_the_server_up(servers):
+    server, _ = servers["cgan"]
+    r = httpx.post(server.url + "/v1/generate", content=b'{"n": 2,', headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
+    huge = json.dumps({"n": 1, "pad": "x" * 100_000})
+    r = httpx.post(server.url + "/v1/generate", content=huge, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "4096 bytes" in r.json()["detail"]
+
+    def chunks():  # no content-length: the limit counts streamed bytes
+        for _ in range(50):
+            yield b" " * 1000
+
+    r = httpx.post(server.url + "/v1/generate", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert server.get("/v1/nothing").status_code == 404
+    assert server.get("/v1/generate").status_code == 405
+    r = server.post("/v1/interpolate", {"seed_a": 1, "seed_b": 2, "t": 0.5, "steps": 3})
+    assert r.status_code == 422 and "not both" in r.json()["detail"]
+    assert server.proc.poll() is None and server.get("/health").status_code == 200
+
+
+def test_concurrent_requests_each_get_their_own_seed(servers):
+    server, sampler = servers["dcgan"]
+    seeds = list(range(100, 132))
+    with ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(lambda s: server.post("/v1/generate", {"n": 2, "seed": s, "format": "npy"}), seeds))
+    for seed, r in zip(seeds, replies):
+        assert r.status_code == 200
+        np.testing.assert_allclose(np.load(io.BytesIO(r.content)), sampler.generate(2, seed).numpy(),
+                                   atol=1e-5, rtol=0)
+
+
+def test_playground_page_is_served(servers):
+    server, _ = servers["dcgan"]
+    page = server.get("/")
+    assert page.status_code == 200 and "playground.js" in page.text
+    js = server.get("/playground.js")
+    assert js.status_code == 200 and "/v1/generate" in js.text
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if path is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
+    return path
+
+
+def test_playground_in_headless_chromium(servers, tmp_path):
+    chromium = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    server, sampler = servers["cgan"]
+    shots = Path(os.environ.get("GANFORGE_SCREENSHOTS", tmp_path))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url + "/")
+        page.wait_for_function("window.playground && window.playground.ready === true", timeout=30_000)
+
+        def png() -> np.ndarray:
+            return _pixels(base64.b64decode(page.evaluate("window.playground.lastPng")))
+
+        def settle(before: int) -> None:
+            page.wait_for_function(f"window.playground.requests > {before} && !window.playground.busy")
+
+        first = png()
+        _close(first[None], _expected(sampler, 1, 0, y=0))
+        n = page.evaluate("window.playground.requests")
+        page.fill("#seed", "5")
+        page.click("#generate")
+        settle(n)
+        seeded = png()
+        _close(seeded[None], _expected(sampler, 1, 5, y=0))
+        n = page.evaluate("window.playground.requests")
+        page.select_option("#class", "7")
+        settle(n)
+        seven = png()
+        _close(seven[None], _expected(sampler, 1, 5, y=7))
+        assert not np.array_equal(seven, seeded)
+        page.screenshot(path=str(shots / "playground_class.png"))
+        n = page.evaluate("window.playground.requests")
+        page.fill("#seed-a", "5")
+        page.fill("#seed-b", "6")
+        page.locator("#t").fill("1")
+        settle(n)
+        _close(png()[None], _expected(sampler, 1, 6, y=7))
+        n = page.evaluate("window.playground.requests")
+        page.locator("#t").fill("0.5")
+        settle(n)
+        half = png()
+        assert not np.array_equal(half, seven)
+        page.screenshot(path=str(shots / "playground_interpolate.png"))
+        n = page.evaluate("window.playground.requests")
+        page.click("#random")
+        settle(n)
+        assert page.get_attribute("#download", "href").startswith("blob:")
+        with page.expect_download() as dl:
+            page.click("#download")
+        saved = tmp_path / "download.png"
+        dl.value.save_as(saved)
+        assert saved.read_bytes() == base64.b64decode(page.evaluate("window.playground.lastPng"))
+        browser.close()
+    assert errors == []
+    assert server.proc.poll() is None
