@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a built-in dataset: DCGAN on Fashion-MNIST for a few CPU minutes, then samples,
-# metrics and an HTML report.
+# metrics, an HTML report, and exports (ONNX, static site, AWS Lambda package).
 # Re-running continues (or just re-samples) the same run: nothing is thrown away.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,13 @@ resume=()
 # FID/KID/precision-recall/classifier score against the test split, with the shipped `fashion` features
 "$GANFORGE" evaluate --ckpt "$OUT" --metrics fid,kid,pr,is --n 5000 --features fashion
 "$GANFORGE" report "$OUT"
+# the generator leaves ganforge: ONNX (checked against PyTorch), a static site, an AWS Lambda package
+"$GANFORGE" export --ckpt "$OUT" --onnx "$OUT/export/generator.onnx" --lambda "$OUT/export/lambda" --no-vendor
+site_line="  static site            (skipped: npm is not installed; apt-get install npm)"
+if command -v npm >/dev/null; then
+  "$GANFORGE" export --ckpt "$OUT" --site "$OUT/export/site"
+  site_line="  static site            $OUT/export/site/index.html   (python -m http.server -d $OUT/export/site 8080)"
+fi
 cat <<MSG
 
 demo finished. Results:
@@ -23,5 +30,9 @@ demo finished. Results:
   report (one HTML page) $OUT/report.html
   training log           $OUT/log.jsonl
   checkpoint             $(ls -d "$OUT"/checkpoints/step_* | tail -n 1)
+  ONNX generator         $OUT/export/generator.onnx   (model card: $OUT/export/generator.card.md)
+$site_line
+  AWS Lambda package     $OUT/export/lambda/   (deploy: $OUT/export/lambda/README.md)
+  HTTP API + playground  .venv/bin/ganforge serve --ckpt $OUT   (then open http://127.0.0.1:8000/)
   TensorBoard            .venv/bin/tensorboard --logdir $OUT/tb
 MSG

@@ -157,3 +157,11 @@ def test_export_cli_writes_model_and_card(samplers, tmp_path, capsys):
     assert "nothing to export" in capsys.readouterr().err
     assert main(["export", "--ckpt", str(run), "--onnx", str(tmp_path / "m.pt")]) == 2
     assert "ending in .onnx" in capsys.readouterr().err
+
+
+def test_export_cli_reports_a_failed_parity_check_in_one_line(samplers, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gonnx, "parity", lambda sampler, path: 0.5)
+    assert main(["export", "--ckpt", str(samplers["gan"].path), "--onnx", str(tmp_path / "m.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ganforge export: error: ONNX output differs") and "Traceback" not in err
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "m.card.json").exists()

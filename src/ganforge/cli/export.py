@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .common import HelpFormatter, UsageError
@@ -51,6 +52,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("nothing to export: give --onnx OUT.onnx, --site OUT/ and/or --lambda OUT/")
     if args.onnx and Path(args.onnx).suffix != ".onnx":
         raise UsageError(f"--onnx needs a file name ending in .onnx, got {args.onnx}")
+    from ..artifacts.onnx import ExportError
+
+    try:
+        return _export(args)
+    except ExportError as e:  # the model could not be exported faithfully: one line, no traceback
+        print(f"ganforge export: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _export(args: argparse.Namespace) -> int:
     from ..artifacts import Sampler
     from ..artifacts.card import model_card, write_card
     from ..artifacts.onnx import export_onnx
