@@ -294,3 +294,14 @@ def test_playground_in_headless_chromium(servers, tmp_path):
         browser.close()
     assert errors == []
     assert server.proc.poll() is None
+
+
+def test_interpolation_keeps_one_class_along_the_strip(servers):
+    server, sampler = servers["cgan"]
+    body = server.post("/v1/interpolate", {"seed_a": 1, "seed_b": 2, "steps": 4, "format": "json"}).json()
+    assert body["classes"] == [0, 0, 0, 0]
+    body = server.post("/v1/interpolate", {"seed_a": 1, "seed_b": 2, "steps": 3, "class": 6, "format": "json"}).json()
+    assert body["classes"] == [6, 6, 6]
+    got = np.stack([_pixels(base64.b64decode(s)) for s in body["images"]])
+    z = sampler.between_seeds(1, 2, [0.0, 0.5, 1.0])
+    _close(got, to_uint8(sampler.generate(3, z=z, y=6)).numpy())

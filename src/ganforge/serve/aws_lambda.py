@@ -345,7 +345,8 @@ def _interpolate(gen: OnnxGenerator, params: dict) -> tuple[int, dict, bytes, bo
     if count > _max_n():
         raise HTTPError(422, f"n = {count} is over this server's maximum of {_max_n()}; ask for fewer images per request")
     try:
-        y = gen.labels(count, common.get("cls"))
+        cls = common.get("cls")
+        y = gen.labels(count, 0 if cls is None and gen.info["conditional"] else cls)  # one class along a strip
         x = gen.interpolate(seed_a, seed_b, t=t, steps=steps, cls=y, truncation=common["truncation"],
                             codes=common["codes"])
     except ValueError as e:

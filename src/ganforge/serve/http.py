@@ -216,6 +216,8 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
         ts = [req.t] if req.t is not None else list(np.linspace(0, 1, req.steps or 8))
         check(req, len(ts))
         y = labels(req.klass, len(ts))
+        if y is None and info["conditional"]:
+            y = 0  # one class along the strip (default: the first)
 
         def work():
             z = sampler.between_seeds(req.seed_a, req.seed_b, ts, req.truncation)
