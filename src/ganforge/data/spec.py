@@ -16,6 +16,10 @@ class DataSpec:
     kind      "image" (x is (N, C, H, W) in [-1, 1]) or "points" (x is (N, F), the data's own units)
     shape     per-sample shape: (C, H, W) for images, (F,) for points
     n_classes 0 when unlabelled
+    shape_b   image-to-image data only: the shape of domain B (the target; x_b of a Batch). () otherwise.
+              `shape` is then domain A's (the input): edges -> items, 7x7 -> 28x28, grey -> colour.
+    pairing   "" (one domain), "paired" (x_b[i] belongs to x[i]) or "unpaired" (A and B drawn independently)
+    domains   names of the domains A and B of image-to-image data, e.g. ("edges", "items")
     """
 
     kind: str
@@ -23,6 +27,14 @@ class DataSpec:
     n_classes: int = 0
     class_names: tuple[str, ...] = ()
     name: str = ""
+    shape_b: tuple[int, ...] = ()
+    pairing: str = ""
+    domains: tuple[str, ...] = ()
+
+    @property
+    def two_domain(self) -> bool:
+        """Whether this is image-to-image data (a domain A and a domain B)."""
+        return bool(self.pairing)
 
     @property
     def channels(self) -> int:
@@ -47,6 +59,8 @@ class DataSpec:
         d = asdict(self)
         d["shape"] = list(self.shape)
         d["class_names"] = list(self.class_names)
+        d["shape_b"] = list(self.shape_b)
+        d["domains"] = list(self.domains)
         return d
 
     @classmethod
@@ -57,6 +71,9 @@ class DataSpec:
             n_classes=int(d.get("n_classes", 0)),
             class_names=tuple(d.get("class_names", ())),
             name=d.get("name", ""),
+            shape_b=tuple(d.get("shape_b", ())),
+            pairing=d.get("pairing", ""),
+            domains=tuple(d.get("domains", ())),
         )
 
 

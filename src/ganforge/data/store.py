@@ -17,20 +17,41 @@ from .spec import Batch, DataSpec
 
 @dataclass
 class TensorData:
-    """A whole dataset in memory. images: uint8 (N, C, H, W); points: float32 (N, F)."""
+    """A whole dataset in memory. images: uint8 (N, C, H, W); points: float32 (N, F).
+
+    Image-to-image data (spec.pairing set) also holds domain B in `x_b` (uint8, (M, C', H', W')):
+    "paired" means M == N and x_b[i] is the target of x[i]; "unpaired" means A and B are drawn
+    independently (any M): an epoch then covers max(N, M) samples, and B's order is reshuffled every
+    epoch from (epoch, index) alone, so resumed runs see the same pairs.
+    """
 
     spec: DataSpec
     x: Tensor
     y: Tensor | None = None
     skipped: tuple[str, ...] = ()  # files that could not be read (image folders)
     source: str = ""
+    x_b: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.y is not None and self.y.shape[0] != self.x.shape[0]:
             raise ValueError(f"{self.x.shape[0]} samples but {self.y.shape[0]} labels")
+        if (self.x_b is not None) != bool(self.spec.pairing):
+            raise ValueError("x_b (domain B) and spec.pairing go together: set both or neither")
+        if self.spec.pairing == "paired" and self.x_b.shape[0] != self.x.shape[0]:
+            raise ValueError(f"paired data needs one B per A: {self.x.shape[0]} A images but {self.x_b.shape[0]} B")
+        self._b_order: tuple[int, Tensor] | None = None
 
     def __len__(self) -> int:
+        if self.spec.pairing == "unpaired":
+            return max(int(self.x.shape[0]), int(self.x_b.shape[0]))
         return int(self.x.shape[0])
+
+    def _b_index(self, index: Tensor, epoch: int) -> Tensor:
+        """Unpaired data: B's indices for batch positions `index` in `epoch` (a fresh shuffle per epoch)."""
+        if self._b_order is None or self._b_order[0] != epoch:
+            g = torch.Generator().manual_seed(7919 + 1_000_003 * epoch)
+            self._b_order = (epoch, torch.randperm(len(self), generator=g))
+        return self._b_order[1][index] % int(self.x_b.shape[0])
 
     def to_float(self, x: Tensor) -> Tensor:
         """Model-space values: uint8 pixels -> [-1, 1]; points pass through."""
@@ -38,12 +59,18 @@ class TensorData:
             return x.float().mul_(2.0 / 255.0).sub_(1.0)
         return x.float()
 
-    def batch(self, index: Tensor) -> Batch:
+    def batch(self, index: Tensor, epoch: int = 0) -> Batch:
+        if self.spec.pairing == "unpaired":
+            a = index % int(self.x.shape[0])
+            y = self.y[a] if self.y is not None else None
+            return Batch(self.to_float(self.x[a]), y, x_b=self.to_float(self.x_b[self._b_index(index, epoch)]))
         y = self.y[index] if self.y is not None else None
-        return Batch(self.to_float(self.x[index]), y)
+        x_b = self.to_float(self.x_b[index]) if self.x_b is not None else None
+        return Batch(self.to_float(self.x[index]), y, x_b=x_b)
 
     def subset(self, n: int) -> "TensorData":
-        return TensorData(self.spec, self.x[:n], None if self.y is None else self.y[:n], self.skipped, self.source)
+        x_b = None if self.x_b is None else self.x_b[:n]
+        return TensorData(self.spec, self.x[:n], None if self.y is None else self.y[:n], self.skipped, self.source, x_b)
 
 
 class Loader:
@@ -79,7 +106,7 @@ class Loader:
             self._perm = None
         idx = self._permutation()[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        return self.data.batch(idx)
+        return self.data.batch(idx, epoch=self.epoch)
 
     def __iter__(self) -> Iterator[Batch]:
         while True:
