@@ -84,6 +84,8 @@ class Sampler:
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
+        if self.is_translation:
+            raise ValueError(f"{self.family.name} translates images: use Sampler.translate(x) or `ganforge translate`")
         z = self.latents(n, seed, truncation) if z is None else z
         if codes:
             if not self.codes:
@@ -99,6 +101,30 @@ class Sampler:
             chunk = z[start:start + 256]
             extra = {"y": cond["y"][start:start + 256].to(chunk.device)} if cond else {}
             out.append(self.family.sample(len(chunk), z=chunk, net=self.G, **extra).float().cpu())
+        return torch.cat(out)
+
+    @property
+    def is_translation(self) -> bool:
+        """Whether the generator maps images to images (pix2pix, cyclegan, ...) instead of latents."""
+        return hasattr(self.family, "translate")
+
+    @torch.no_grad()
+    def translate(self, x: Tensor, direction: str = "AtoB", domain: Any = None, batch: int = 256) -> Tensor:
+        """Translate images x (N, C, H, W) in [-1, 1] (`direction` AtoB/BtoA; `domain`: stargan's target
+        domain index, one int or N). Returns float32 on the CPU."""
+        if not self.is_translation:
+            raise ValueError(f"{self.family.name} generates from latents, it does not translate: use generate()")
+        if x.dim() != 4 or tuple(x.shape[1:]) != tuple(self.family.in_shape):
+            raise ValueError(f"{self.family.name} expects inputs of shape (N, {', '.join(map(str, self.family.in_shape))}), "
+                             f"got {tuple(x.shape)}")
+        dev = self.family.device
+        out = []
+        for start in range(0, len(x), batch):
+            chunk = x[start:start + batch].to(dev)
+            d = domain
+            if isinstance(domain, Tensor) and domain.dim() > 0:
+                d = domain[start:start + batch].to(dev)
+            out.append(self.family.translate(chunk, direction, d, net=self.G).float().cpu())
         return torch.cat(out)
 
     @property
