@@ -6,6 +6,14 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
+# the colour-emoji font is the source of builtin:emoji-gray2color / builtin:emoji-lowres
+if [ ! -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "setup: installing Debian package fonts-noto-color-emoji"
+  (apt-get install -y -qq fonts-noto-color-emoji >/dev/null 2>&1 \
+    || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq fonts-noto-color-emoji >/dev/null 2>&1)) \
+    || echo "setup: warning: could not install fonts-noto-color-emoji; the emoji built-in datasets will be unavailable"
+fi
+
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian package dataset-fashion-mnist"
