@@ -8,6 +8,11 @@ import pytest
 import torch
 
 from ganforge.config import from_dict
+from ganforge.families import FAMILIES
+from ganforge.families.translation import TranslationFamily
+
+# the families that generate from latents; the image-to-image ones have their own tests
+NOISE_FAMILIES = sorted(f for f, cls in FAMILIES.items() if not issubclass(cls, TranslationFamily))
 
 
 @pytest.fixture(autouse=True)
