@@ -7,7 +7,7 @@ import torch
 
 from ganforge.artifacts import Sampler
 from ganforge.data import load_data
-from ganforge.families import FAMILIES, build_family
+from ganforge.families import build_family
 from ganforge.losses import LOSSES
 from ganforge.train import build_run
 
