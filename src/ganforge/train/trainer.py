@@ -89,8 +89,9 @@ class Trainer:
             self.family.to(memory_format=torch.channels_last)
         self.params = {ph: list(family.parameters_for(ph)) for ph in ("d", "g")}
         lrs = {"d": tc.lr_d, "g": tc.lr_g}
+        # a phase without parameters (e.g. pix2pix's L1-only baseline has no D) gets no optimizer
         self.optimizers = {ph: torch.optim.Adam(self.params[ph], lr=lrs[ph], betas=(tc.beta1, tc.beta2))
-                           for ph in self.params}
+                           for ph in self.params if self.params[ph]}
         for opt in self.optimizers.values():
             for g in opt.param_groups:  # the undecayed rate; saved with the optimizer state
                 g["base_lr"] = g["lr"]
