@@ -16,6 +16,7 @@ class DataConfig:
     size: list[int] | None = None           # [H, W]; None keeps a built-in's own size
     channels: int | None = None             # 1 or 3; None: the built-in's own, 3 for folders
     fit: str = "crop"                       # crop | pad: how images of another aspect are fitted
+    pairs: str = "auto"                     # auto | labels | side-by-side: how a folder's images pair up (image-to-image)
 
 
 @dataclass

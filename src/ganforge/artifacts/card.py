@@ -18,9 +18,39 @@ from .. import __version__
 INFO_FORMAT = 1
 
 
-def model_info(sampler) -> dict[str, Any]:
-    """The runtime description of a generator (JSON-ready)."""
+def is_translation(sampler) -> bool:
+    """Whether `sampler` holds an image-to-image generator (objects without the attribute: no)."""
+    return bool(getattr(sampler, "is_translation", False))
+
+
+def translation_io(sampler, direction: str = "AtoB") -> dict[str, Any]:
+    """What an image-to-image generator takes and gives in `direction` (JSON-ready).
+
+    inputs: ["x"], or ["x", "domain"] for families that translate to a chosen domain (stargan);
+    input_shape / output_shape: (C, H, W) of one image (AtoB: domain A -> B; BtoA: B -> A);
+    directions: the family's; domains: stargan's target domain names, else the names of domains A and B.
+    """
+    spec, family = sampler.spec, sampler.family
+    with_domain = getattr(family, "needs", "") == "labelled"
+    shape_a = [int(s) for s in family.in_shape]
+    shape_b = [int(s) for s in family.out_shape]
+    input_shape, output_shape = (shape_b, shape_a) if direction == "BtoA" else (shape_a, shape_b)
+    return {"inputs": ["x", "domain"] if with_domain else ["x"], "input_shape": input_shape,
+            "output_shape": output_shape, "direction": direction, "directions": list(family.directions),
+            "domains": list(spec.class_names) if with_domain else list(spec.domains)}
+
+
+def model_info(sampler, direction: str = "AtoB") -> dict[str, Any]:
+    """The runtime description of a generator (JSON-ready); `direction`: two-way image-to-image families."""
     spec = sampler.spec
+    if is_translation(sampler):
+        io_ = translation_io(sampler, direction)
+        return {
+            "format": INFO_FORMAT, "family": sampler.family.name, "kind": spec.kind, "task": "translation",
+            "shape": io_["output_shape"], "output_range": [-1.0, 1.0], "latent": None, "conditional": False,
+            "n_classes": 0, "class_names": [], **io_, "output": "images", "step": sampler.step,
+            "ema": sampler.ema, "ganforge_version": __version__,
+        }
     conditional = sampler.conditional
     return {
         "format": INFO_FORMAT,
@@ -66,17 +96,34 @@ def model_card(sampler, exported: dict[str, Any] | None = None) -> dict[str, Any
         "family_options": cfg.get("model", {}),
         "data": {"source": run.get("data", {}).get("source"), "name": sampler.spec.name,
                  "kind": sampler.spec.kind, "shape": list(sampler.spec.shape),
-                 "classes": list(sampler.spec.class_names)},
+                 "classes": list(sampler.spec.class_names),
+                 **({"shape_b": list(sampler.spec.shape_b), "pairing": sampler.spec.pairing,
+                     "domains": list(sampler.spec.domains)} if sampler.spec.pairing else {})},
         "size": {"generator_parameters": int(n_params), "generator_mb_fp32": round(n_params * 4 / 2**20, 3)},
         "training": {"steps": sampler.step, "batch_size": run.get("train", {}).get("batch_size"),
                      "seed": run.get("train", {}).get("seed"), "weights": "EMA" if sampler.ema else "raw"},
         "checkpoint": str(sampler.path),
         "metrics": _metrics(sampler.path, sampler.step),
-        "latent": model_info(sampler)["latent"],
+        "latent": model_info(sampler)["latent"],  # None for image-to-image families
+        **({"translation": translation_io(sampler, (exported or {}).get("direction", "AtoB"))}
+           if is_translation(sampler) else {}),
         "export": exported or {},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "ganforge_version": __version__,
     }
+
+
+def _input_row(card: dict[str, Any]) -> str:
+    """The card's row about G's input: latent noise and codes, or images (and a domain) to translate."""
+    if card.get("latent") is None:
+        t = card.get("translation", {})
+        dims = "x".join(map(str, t.get("input_shape", []))), "x".join(map(str, t.get("output_shape", [])))
+        domain = f" + target domain ({', '.join(t['domains'])})" if "domain" in t.get("inputs", []) else ""
+        return (f"| input | {dims[0]} images{domain} -> {dims[1]} images; directions "
+                f"{', '.join(t.get('directions', []))} |")
+    return (f"| latent | {card['latent']['noise_dim']} N(0, 1) noise"
+            + "".join(f" + {c['name']} ({c['kind']}{', ' + str(c['size']) if c['kind'] == 'categorical' else ''})"
+                      for c in card["latent"]["codes"]) + " |")
 
 
 def card_markdown(card: dict[str, Any]) -> str:
@@ -85,13 +132,13 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines = [f"# Model card: {card['model']}", "", card["description"] or "", "",
              "| | |", "|---|---|",
              f"| family | `{card['family']}` |",
-             f"| data | {data['name']} (`{data['source']}`), {data['kind']} {'x'.join(map(str, data['shape']))} |",
+             f"| data | {data['name']} (`{data['source']}`), {data['kind']} {'x'.join(map(str, data['shape']))}"
+             + (f" -> {'x'.join(map(str, data['shape_b']))} ({data['pairing']}: {' -> '.join(data['domains'])})"
+                if data.get("shape_b") else "") + " |",
              f"| classes | {', '.join(data['classes']) or 'none (unconditional)'} |",
              f"| generator size | {size['generator_parameters']:,} parameters ({size['generator_mb_fp32']} MB fp32) |",
              f"| training | {tr['steps']} steps, batch {tr['batch_size']}, seed {tr['seed']}, {tr['weights']} weights |",
-             f"| latent | {card['latent']['noise_dim']} N(0, 1) noise"
-             + "".join(f" + {c['name']} ({c['kind']}{', ' + str(c['size']) if c['kind'] == 'categorical' else ''})"
-                       for c in card["latent"]["codes"]) + " |",
+             _input_row(card),
              f"| checkpoint | `{card['checkpoint']}` |", "", "## Metrics", ""]
     if not card["metrics"]:
         lines.append("None measured on this checkpoint: run `ganforge evaluate --ckpt RUN` before exporting.")

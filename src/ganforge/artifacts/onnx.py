@@ -5,6 +5,12 @@ and, for conditional families, `y` (N,) int64 class indices, to `images` (N, C, 
 `points` (N, F)). The batch axis is dynamic. Latents come from `ganforge.latent` outside the graph, so
 every runtime turns a seed into the same input. `model_info` is stored in the model's metadata
 (`ganforge` key) so the file describes itself.
+
+Image-to-image generators (pix2pix, srgan, cyclegan, ...) map `x` (N, C, H, W) float32 images in [-1, 1]
+to `images`; stargan also takes `domain` (N,) int64 target domain indices in 0..K-1 (not range-checked in
+the graph; model_info's "domains" lists the K names). Two-way families (cyclegan,
+discogan) export one direction per file (`direction`, default "AtoB"). Their parity check feeds random
+images in [-1, 1] of the input shape.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .card import model_info
+from .card import is_translation, model_info, translation_io
 
 TOLERANCE = 1e-4
 
@@ -49,21 +55,58 @@ class ExportResult:
     max_abs_diff: float
     batches_checked: tuple[int, ...]
     size_bytes: int
+    direction: str = ""  # image-to-image families: the exported direction
 
     def as_dict(self) -> dict:
         return {"onnx": str(self.path), "export_seconds": round(self.seconds, 3),
                 "parity_max_abs_diff": self.max_abs_diff, "parity_tolerance": TOLERANCE,
-                "parity_batches": list(self.batches_checked), "onnx_bytes": self.size_bytes}
+                "parity_batches": list(self.batches_checked), "onnx_bytes": self.size_bytes,
+                **({"direction": self.direction} if self.direction else {})}
 
 
-def _inputs(sampler, n: int, seed: int) -> dict[str, np.ndarray]:
+class _TranslationGraph(nn.Module):
+    """An image-to-image G in one direction as a function of (x[, domain]) -> images."""
+
+    def __init__(self, family, direction: str, with_domain: bool) -> None:
+        super().__init__()
+        self.family, self.G, self.direction, self.with_domain = family, family.G, direction, with_domain
+
+    def forward(self, x, domain=None):
+        if self.with_domain:
+            # G(x, domain) itself: translate() range-checks the domains with .item(), which torch.export
+            # cannot trace; the graph takes indices in 0..K-1 (model_info lists the K domains)
+            return self.G(x, domain)
+        return self.family.translate(x, self.direction, None, net=self.G)
+
+
+def _inputs(sampler, n: int, seed: int, direction: str = "AtoB") -> dict[str, np.ndarray]:
+    if is_translation(sampler):
+        io_ = translation_io(sampler, direction)
+        rng = np.random.default_rng(seed)
+        feeds = {"x": rng.uniform(-1.0, 1.0, (n, *io_["input_shape"])).astype(np.float32)}
+        if "domain" in io_["inputs"]:
+            feeds["domain"] = (np.arange(n, dtype=np.int64) * 7 + seed) % len(io_["domains"])
+        return feeds
     feeds = {"z": sampler.latents(n, seed).cpu().numpy()}
     if sampler.conditional:
         feeds["y"] = (np.arange(n, dtype=np.int64) * 7 + seed) % int(sampler.spec.n_classes)
     return feeds
 
 
-def parity(sampler, path: str | Path, batches: tuple[int, ...] = (1, 5, 16)) -> float:
+def _eager(sampler, feeds: dict[str, np.ndarray], direction: str) -> np.ndarray:
+    """The eager generator's output on the same inputs."""
+    with torch.inference_mode():
+        dev = sampler.family.device
+        if is_translation(sampler):
+            x = torch.from_numpy(feeds["x"]).to(dev)
+            domain = torch.from_numpy(feeds["domain"]).to(dev) if "domain" in feeds else None
+            return sampler.family.translate(x, direction, domain, net=sampler.G).float().cpu().numpy()
+        z = torch.from_numpy(feeds["z"]).to(dev)
+        y = torch.from_numpy(feeds["y"]).to(dev) if "y" in feeds else None
+        return (sampler.G(z, y) if y is not None else sampler.G(z)).float().cpu().numpy()
+
+
+def parity(sampler, path: str | Path, batches: tuple[int, ...] = (1, 5, 16), direction: str = "AtoB") -> float:
     """Max abs difference between onnxruntime and the eager generator over a few batch sizes."""
     try:
         import onnxruntime as ort
@@ -74,12 +117,9 @@ def parity(sampler, path: str | Path, batches: tuple[int, ...] = (1, 5, 16)) -> 
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     worst = 0.0
     for i, n in enumerate(batches):
-        feeds = _inputs(sampler, n, seed=100 + i)
+        feeds = _inputs(sampler, n, seed=100 + i, direction=direction)
         got = session.run(None, feeds)[0]
-        with torch.inference_mode():
-            z = torch.from_numpy(feeds["z"]).to(sampler.family.device)
-            y = torch.from_numpy(feeds["y"]).to(z.device) if "y" in feeds else None
-            want = (sampler.G(z, y) if y is not None else sampler.G(z)).float().cpu().numpy()
+        want = _eager(sampler, feeds, direction)
         if got.shape != want.shape:
             raise ExportError(f"ONNX output shape {got.shape} != eager {want.shape} at batch {n}")
         worst = max(worst, float(np.abs(got - want).max()))
@@ -87,19 +127,31 @@ def parity(sampler, path: str | Path, batches: tuple[int, ...] = (1, 5, 16)) -> 
 
 
 def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: bool = True,
-                tolerance: float = TOLERANCE) -> ExportResult:
+                tolerance: float = TOLERANCE, direction: str = "AtoB") -> ExportResult:
     """Write the generator of `sampler` to `path` (ONNX, dynamic batch) and check it against eager.
 
     Raises ExportError when onnxruntime's output differs from the eager model's by more than `tolerance`
     (max abs) on batches of 1, 5 and 16; the file is then removed, so a bad model never ships.
+    `direction` ("AtoB" or "BtoA") picks the generator of a two-way image-to-image family; latent
+    families have only "AtoB".
     """
     path = Path(path)
+    if is_translation(sampler):
+        sampler.family.check_direction(direction)  # a ValueError listing the family's directions
+        io_ = translation_io(sampler, direction)
+        graph: nn.Module = _TranslationGraph(sampler.family, direction, "domain" in io_["inputs"]).eval()
+        names = tuple(io_["inputs"])
+    else:
+        if direction != "AtoB":
+            raise ValueError(f"direction {direction!r} is for two-way image-to-image families; "
+                             f"{sampler.family.name} has one generator: leave direction out")
+        graph = _GeneratorGraph(sampler.family, sampler.conditional).eval()
+        names = ("z", "y") if sampler.conditional else ("z",)
     path.parent.mkdir(parents=True, exist_ok=True)
-    graph = _GeneratorGraph(sampler.family, sampler.conditional).eval()
-    feeds = _inputs(sampler, 2, seed=0)
-    args = tuple(torch.from_numpy(feeds[k]).to(sampler.family.device) for k in ("z", "y") if k in feeds)
+    feeds = _inputs(sampler, 2, seed=0, direction=direction)
+    args = tuple(torch.from_numpy(feeds[k]).to(sampler.family.device) for k in names)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    shapes = {"z": {0: batch}, **({"y": {0: batch}} if sampler.conditional else {})}
+    shapes = {k: {0: batch} for k in names}
     out_name = "images" if sampler.spec.kind == "image" else "points"
     start = time.perf_counter()
     quiet = io.StringIO()
@@ -110,19 +162,21 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
             program = torch.onnx.export(graph, args, input_names=list(feeds), output_names=[out_name],
                                         dynamic_shapes=shapes, dynamo=True, opset_version=opset,
                                         external_data=False, verbose=False)
-            program.model.metadata_props["ganforge"] = json.dumps(model_info(sampler))
+            info = model_info(sampler, direction=direction) if is_translation(sampler) else model_info(sampler)
+            program.model.metadata_props["ganforge"] = json.dumps(info)
             program.save(str(path), external_data=False)
     except Exception as e:
         raise ExportError(f"torch.onnx.export failed for {sampler.family.name}: {e}") from e
     seconds = time.perf_counter() - start
     diff = float("nan")
     if check:
-        diff = parity(sampler, path)
+        diff = parity(sampler, path, direction=direction) if is_translation(sampler) else parity(sampler, path)
         if not diff <= tolerance:
             path.unlink(missing_ok=True)
             raise ExportError(f"ONNX output differs from the eager generator by {diff:.3g} (max abs) > {tolerance}; "
                               f"the model was not written. Try another --opset, or report the family.")
-    return ExportResult(path, seconds, diff, (1, 5, 16) if check else (), path.stat().st_size)
+    return ExportResult(path, seconds, diff, (1, 5, 16) if check else (), path.stat().st_size,
+                        direction if is_translation(sampler) else "")
 
 
 def read_info(path: str | Path) -> dict:

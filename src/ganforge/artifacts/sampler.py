@@ -114,8 +114,9 @@ class Sampler:
         domain index, one int or N). Returns float32 on the CPU."""
         if not self.is_translation:
             raise ValueError(f"{self.family.name} generates from latents, it does not translate: use generate()")
-        if x.dim() != 4 or tuple(x.shape[1:]) != tuple(self.family.in_shape):
-            raise ValueError(f"{self.family.name} expects inputs of shape (N, {', '.join(map(str, self.family.in_shape))}), "
+        shape = tuple(self.family.in_shape if direction == "AtoB" else self.family.out_shape)
+        if x.dim() != 4 or tuple(x.shape[1:]) != shape:
+            raise ValueError(f"{self.family.name} {direction} expects inputs of shape (N, {', '.join(map(str, shape))}), "
                              f"got {tuple(x.shape)}")
         dev = self.family.device
         out = []

@@ -31,6 +31,10 @@ def inspect(args: argparse.Namespace) -> int:
         data = load_data(args.path)
         spec = data.spec
         print(f"{args.path}: {len(data)} samples, {spec.kind}, shape {tuple(spec.shape)}")
+        if spec.two_domain:
+            names = spec.domains or ("A", "B")
+            print(f"two domains, {spec.pairing}: A = {names[0]} {tuple(spec.shape)} ({data.x.shape[0]} images), "
+                  f"B = {names[1]} {tuple(spec.shape_b)} ({data.x_b.shape[0]} images)")
         if spec.n_classes and data.y is not None:
             counts = Counter(data.y.tolist())
             print(f"classes ({spec.n_classes}):")

@@ -19,6 +19,13 @@ Features (--features): fashion (the shipped Fashion-MNIST classifier), inception
 Inception-v3; weights from --inception-weights or downloaded once with a checksum), or a path to your own
 TorchScript (.pt) or ONNX (.onnx) model. Every number is written with its provenance: extractor and
 weights hash, sample counts, seed, resize method, reference set and its hash, ganforge version.
+
+Image-to-image runs (pix2pix, cyclegan, discogan, stargan, srgan) are measured on their data's test split
+(image folders have none: their training data, with a warning): l1, psnr, ssim against paired targets;
+fid, kid of the translations against the target domain (features: fashion for grey 28x28-sized images,
+else --features); domain_accuracy when the target domain is a Fashion-MNIST class (e.g. "ankle boot",
+stargan domains too) and class_accuracy when the inputs' labels are; cycle (L1 of the round trip) for
+two-way families and stargan.
 """
 
 EPILOG = """\
@@ -29,6 +36,7 @@ examples:
   ganforge evaluate --ckpt runs/ring8 --metrics modes,mmd
   ganforge evaluate --ckpt runs/fashion-sgan --classifier              # test accuracy of sgan's D
   ganforge evaluate --ckpt runs/fashion-sgan --classifier --save-classifier fashion-sgan.safetensors
+  ganforge evaluate --ckpt runs/edges2items                 # image-to-image: L1/PSNR/SSIM, FID/KID, ...
 """
 
 
@@ -101,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         from ..artifacts import Sampler
 
         sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
+        if sampler.is_translation:
+            return run_translation(args, sampler)
         spec = sampler.spec
         run_cfg = sampler.config.get("run", {})
         data = _load_reference(args, spec, run_cfg.get("data", {}))
@@ -197,4 +207,98 @@ def run_classifier(args: argparse.Namespace) -> int:
     console.print(f"wrote {out_path}", highlight=False)
     if args.save_classifier:
         console.print(f"wrote {clf.save(args.save_classifier)}", highlight=False)
+    return 0
+
+
+def _translation_data(args: argparse.Namespace, sampler):
+    """The run's test split (builtin:NAME), or its training data (folders, with a warning): (data, split)."""
+    import warnings
+
+    from ..data import load_data
+    from ..data.builtin import load_builtin
+
+    run_data = sampler.config.get("run", {}).get("data", {})
+    source = args.data or run_data.get("source")
+    if source is None:
+        raise UsageError("no test data: give --data PATH|builtin:NAME")
+    size = tuple(run_data["size"]) if run_data.get("size") and not args.data else None
+    channels = run_data.get("channels") if not args.data else None
+    if source.startswith("builtin:"):
+        return load_builtin(source.split(":", 1)[1], size=size, channels=channels, split=args.split), args.split
+    warnings.warn(f"{source} is a folder with no test split: evaluating on the training data, so the numbers "
+                  "flatter the model; give --data a folder of held-out images", stacklevel=2)
+    return load_data(source, size=size, channels=channels, fit=run_data.get("fit", "crop")), "train"
+
+
+def _translation_features(args: argparse.Namespace, shape: tuple[int, ...]):
+    """The FID/KID extractor: fashion for grey 28x28-sized targets under --features auto, else --features."""
+    import warnings
+
+    from ..metrics import features
+
+    grey_28 = shape[0] == 1 and shape[1] == shape[2] and shape[1] % 28 == 0
+    name = args.features if args.features != "auto" else ("fashion" if grey_28 else "inception")
+    try:
+        if name == "inception":
+            return features.load("inception", weights=args.inception_weights or None)
+        return features.load(name)
+    except (OSError, RuntimeError, ImportError) as e:  # e.g. Inception weights offline: keep the other metrics
+        warnings.warn(f"fid/kid skipped: could not load the {name} features ({e}); give --inception-weights PATH "
+                      "or --features PATH.onnx", stacklevel=2)
+        return None
+
+
+def run_translation(args: argparse.Namespace, sampler) -> int:
+    """An image-to-image run: l1/psnr/ssim, fid/kid, domain/class accuracy and cycle error on its test data."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..metrics import features
+    from ..metrics.translation import TRANSLATION_METRICS, evaluate_translation
+
+    t0 = time.perf_counter()
+    if args.n < 2:
+        raise UsageError(f"--n must be at least 2, got {args.n}")
+    names = [m.strip().lower() for m in args.metrics.split(",") if m.strip()] if args.metrics else list(TRANSLATION_METRICS)
+    bad = [m for m in names if m not in TRANSLATION_METRICS]
+    if bad or not names:
+        raise UsageError(f"unknown metric(s) {', '.join(bad) or '(none given)'} for an image-to-image model; choose "
+                         f"from: {', '.join(TRANSLATION_METRICS)}")
+    family, spec = sampler.family, sampler.spec
+    data, split = _translation_data(args, sampler)
+    if tuple(data.spec.shape) != tuple(spec.shape) or tuple(data.spec.shape_b) != tuple(spec.shape_b):
+        raise UsageError(f"test data {data.source} has shapes {tuple(data.spec.shape)} -> {tuple(data.spec.shape_b)} "
+                         f"but {family.name} translates {tuple(spec.shape)} -> {tuple(spec.shape_b)}; give --data "
+                         "with images like the training data")
+    target_shape = tuple(family.out_shape)
+    extractor = _translation_features(args, target_shape) if {"fid", "kid"} & set(names) else None
+    classifier = None
+    if {"domain_accuracy", "class_accuracy"} & set(names):
+        classifier = extractor if extractor is not None and extractor.name == "fashion" else features.fashion()
+
+    def translate(x, direction, domain):
+        return sampler.translate(x, direction, domain=domain)
+
+    results = evaluate_translation(translate, data, directions=family.directions, n=args.n, extractor=extractor,
+                                   classifier=classifier, seed=args.seed, metrics=names,
+                                   reference=f"{data.source} ({split} split)")
+    elapsed = time.perf_counter() - t0
+    what = f"{sampler.path} (step {sampler.step}, {'EMA' if sampler.ema else 'raw'} {family.name} generator)"
+    table = Table(title=f"ganforge evaluate: {what} on {data.source} ({split})")
+    for col in ("metric", "value", "better"):
+        table.add_column(col)
+    for res in results.values():
+        for k, v in res.values.items():
+            table.add_row(k, f"{v:.6g}", "higher" if res.higher_is_better else "lower")
+    console = Console()
+    console.print(table)
+    skipped = [m for m in names if m not in results]
+    if skipped:
+        console.print(f"not applicable here: {', '.join(skipped)}", highlight=False)
+    console.print(f"{elapsed:.1f}s", highlight=False)
+    report = {"what": what, "seconds": elapsed, "split": split, "results": {k: r.to_dict() for k, r in results.items()}}
+    out_path = Path(args.out) if args.out else sampler.path.parent.parent / "eval" / f"step_{sampler.step:08d}.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    console.print(f"wrote {out_path}", highlight=False)
     return 0

@@ -29,6 +29,7 @@ examples:
   ganforge export --ckpt runs/fashion --onnx fashion.onnx
   ganforge export --ckpt runs/fashion --site site/ && python -m http.server -d site 8080
   ganforge export --ckpt runs/fashion --lambda lambda/ && (cd lambda && sam deploy --guided)
+  ganforge export --ckpt runs/sneaker2boot --onnx boot2sneaker.onnx --direction BtoA   # cyclegan
 """
 
 
@@ -40,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--site", metavar="OUT/", help="write a static site that generates in the browser")
     p.add_argument("--lambda", dest="lambda_dir", metavar="OUT/", help="write an AWS Lambda deployment package")
     p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
+                   help="two-way translation families (cyclegan, discogan): which generator --onnx exports "
+                        "(default: AtoB)")
     p.add_argument("--no-vendor", action="store_true",
                    help="--lambda: leave the dependencies out of function.zip (`sam build` installs them "
                         "from requirements.txt) instead of downloading Linux wheels now")
@@ -53,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
     if args.onnx and Path(args.onnx).suffix != ".onnx":
         raise UsageError(f"--onnx needs a file name ending in .onnx, got {args.onnx}")
     from ..artifacts.onnx import ExportError
+    from ..serve.site import SiteError
 
     try:
         return _export(args)
-    except ExportError as e:  # the model could not be exported faithfully: one line, no traceback
+    except (ExportError, SiteError) as e:  # the model could not be exported faithfully: one line, no traceback
         print(f"ganforge export: error: {e}", file=sys.stderr)
         return 1
 
@@ -69,7 +74,8 @@ def _export(args: argparse.Namespace) -> int:
     sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
     where = f"{sampler.family.name}, step {sampler.step}, {'EMA' if sampler.ema else 'raw'} generator"
     if args.onnx:
-        result = export_onnx(sampler, args.onnx, opset=args.opset)
+        kw = {"direction": args.direction} if sampler.is_translation else {}
+        result = export_onnx(sampler, args.onnx, opset=args.opset, **kw)
         js, md = write_card(model_card(sampler, result.as_dict()), Path(args.onnx).with_suffix(".card"))
         print(f"ONNX: {result.path} ({where}; {result.size_bytes / 1e6:.2f} MB, exported in {result.seconds:.2f} s, "
               f"max abs diff vs eager {result.max_abs_diff:.2g} <= 1e-4)")

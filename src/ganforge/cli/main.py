@@ -14,6 +14,7 @@ from . import report as report_cmd
 from . import sample as sample_cmd
 from . import serve as serve_cmd
 from . import train as train_cmd
+from . import translate as translate_cmd
 from .common import HelpFormatter
 
 EPILOG = """\
@@ -23,6 +24,8 @@ examples:
   ganforge train --out runs/cars --steps 40000 --resume        # continue up to 40k steps
   ganforge sample --ckpt runs/cars --n 64 --seed 0 --out grid.png
   ganforge evaluate --ckpt runs/cars --metrics fid,kid,pr --n 10000
+  ganforge translate --ckpt runs/edges2items --input sketches/ --out translated/   # image-to-image
+  ganforge upscale --ckpt runs/fmnist-sr small.png --out big/  # super-resolution (srgan)
   ganforge export --ckpt runs/cars --onnx cars.onnx --site site/ --lambda lambda/
   ganforge serve --ckpt runs/cars --port 8000                 # HTTP API + playground page at /
   ganforge data inspect ./cars
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     train_cmd.add_parser(sub)
     sample_cmd.add_parser(sub)
+    translate_cmd.add_parser(sub)  # translate and upscale
     evaluate_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
     serve_cmd.add_parser(sub)

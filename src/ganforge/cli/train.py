@@ -48,6 +48,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--family", choices=sorted(FAMILIES), help="GAN family (default: dcgan)")
     p.add_argument("--size", help="image size N or HxW, e.g. 100 or 96x64 (default: the data's own)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 = grey, 3 = RGB (default: the data's own; 3 for folders)")
+    p.add_argument("--pairs", choices=("auto", "labels", "side-by-side"),
+                   help="image-to-image folders: auto (A/ and B/ sub-folders: paired when names match, else "
+                        "unpaired; otherwise sub-folders are classes), labels (sub-folders are classes/domains), "
+                        "side-by-side (each image is A | B, as in the pix2pix datasets) (default: auto)")
     p.add_argument("--steps", type=int, help="total training steps (default: 1000)")
     p.add_argument("--batch-size", type=int, help="images per step (default: 64)")
     p.add_argument("--loss", choices=sorted(LOSSES), help="adversarial loss (default: ns, non-saturating)")
@@ -76,6 +80,7 @@ def effective_config(args: argparse.Namespace) -> dict:
     flags = {
         ("data", "source"): args.data,
         ("data", "channels"): args.channels,
+        ("data", "pairs"): args.pairs,
         ("train", "steps"): args.steps,
         ("train", "batch_size"): args.batch_size,
         ("train", "amp"): args.amp,
@@ -121,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         from ..metrics.callback import EvalCallback
 
         size = tuple(cfg.data.size) if cfg.data.size else None
-        data = load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit, quiet=True)
+        data = load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit,
+                         pairs=cfg.data.pairs, quiet=True)
         extra.append(EvalCallback(cfg.eval, data, seed=cfg.train.seed))
         trainer = build_run(cfg, out, resume=args.resume, data=data, extra_callbacks=extra)
     else:

@@ -2,17 +2,21 @@
 
 `load_data("builtin:fashion-mnist", size=(32, 32))` or `load_data("path/to/cars", size=(100, 100))`
 returns a `TensorData`; `Loader(data, batch_size, seed)` turns it into endless, resumable batches.
+Image-to-image data: `load_data("builtin:fmnist-edges2items")`, a folder with A/ and B/ sub-folders, or
+`load_data("facades/train", pairs="side-by-side")` (see translation.py and paired.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .builtin import BUILTINS, load_builtin
+from .builtin import BUILTINS, builtin_names, load_builtin
+from .paired import PAIRS
 from .spec import Batch, DataSpec
 from .store import Loader, TensorData
+from .translation import as_unpaired
 
-__all__ = ["BUILTINS", "Batch", "DataSpec", "Loader", "TensorData", "load_data", "parse_size"]
+__all__ = ["BUILTINS", "PAIRS", "Batch", "DataSpec", "Loader", "TensorData", "as_unpaired", "load_data", "parse_size"]
 
 
 def parse_size(text: str | int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
@@ -50,21 +54,36 @@ def load_data(
     fit: str = "crop",
     cache_dir: str | Path | None = None,
     quiet: bool = False,
+    pairs: str = "auto",
 ) -> TensorData:
     """Load `builtin:NAME` or an image folder into memory.
 
     size: (H, W) to resize to (images only; None keeps a built-in's native size and is an error for
-    folders of mixed sizes). channels: 1 (grey) or 3 (RGB); None keeps a built-in's own and means 3
-    for folders. fit: "crop" (resize the short side, centre-crop) or "pad" (fit inside, pad with black).
+    folders of mixed sizes; for two-domain data it is domain B's size). channels: 1 (grey) or 3 (RGB);
+    None keeps a built-in's own and means 3 for folders. fit: "crop" (resize the short side, centre-crop)
+    or "pad" (fit inside, pad with black). pairs (folders only): "auto" reads a folder with A/ and B/
+    sub-folders as image-to-image data (paired when the file names match, else unpaired) and any other
+    folder as images, labelled by class sub-folders; "labels" always reads sub-folders as classes (e.g.
+    StarGAN domains named A and B); "side-by-side" splits every image into A (left half) | B (right half).
     """
+    if pairs not in PAIRS:
+        raise ValueError(f"unknown pairs '{pairs}'; choose one of: {', '.join(PAIRS)}")
     if source.startswith("builtin:"):
+        if pairs != "auto":
+            raise ValueError(f"pairs='{pairs}' applies to image folders; built-in sets know their own pairing")
         return load_builtin(source.split(":", 1)[1], size=size, channels=channels)
     from .images import load_image_folder
+    from .paired import find_domains, load_domain_folders, load_side_by_side
 
     path = Path(source)
     if not path.exists():
         raise ValueError(
             f"data path '{source}' does not exist; give --data a folder of images or one of "
-            + ", ".join(f"builtin:{n}" for n in BUILTINS)
+            + ", ".join(builtin_names())
         )
-    return load_image_folder(path, size=size, channels=channels or 3, fit=fit, cache_dir=cache_dir, quiet=quiet)
+    kwargs = dict(size=size, channels=channels or 3, fit=fit, cache_dir=cache_dir, quiet=quiet)
+    if pairs == "side-by-side":
+        return load_side_by_side(path, **kwargs)
+    if pairs == "auto" and find_domains(path) is not None:
+        return load_domain_folders(path, **kwargs)
+    return load_image_folder(path, **kwargs)

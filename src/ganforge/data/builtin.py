@@ -1,5 +1,8 @@
 """Built-in datasets that need no user data: Fashion-MNIST, 8x8 digits, and the 2-D mixture testbeds.
 
+The image-to-image sets (fmnist-edges2items, emoji-gray2color, ...) live in translation.py and are
+registered here, in BUILTINS.
+
 ring8 and grid25 are the standard mode-collapse testbeds (Metz et al. 2017; Srivastava et al. 2017):
 8 Gaussians on a circle of radius 2 (std 0.02) and 25 Gaussians on {-4,-2,0,2,4}^2 (std 0.05).
 """
@@ -185,9 +188,24 @@ BUILTINS: dict[str, Callable[..., TensorData]] = {
     "ring8": _points_only("ring8"),
     "grid25": _points_only("grid25"),
 }
+# Image-to-image sets (translation.py builds them from the loaders above; ganforge.data imports this
+# module first, so the names translation.py takes from here already exist).
+from .translation import PARAMETRISED_BUILTINS, TRANSLATION_BUILTINS  # noqa: E402
+
+BUILTINS.update(TRANSLATION_BUILTINS)
+
+
+def builtin_names() -> list[str]:
+    """Every valid --data builtin:... spelling, e.g. builtin:fashion-mnist and builtin:fmnist-pair:P,Q."""
+    return [f"builtin:{n}" for n in BUILTINS] + [f"builtin:{n}:{arg}" for n, (_, arg) in PARAMETRISED_BUILTINS.items()]
 
 
 def load_builtin(name: str, size=None, channels=None, split: str = "train") -> TensorData:
+    """builtin NAME (without the 'builtin:' prefix); NAME:ARG for the parametrised ones (fmnist-pair:7,9)."""
+    base, _, arg = name.partition(":")
+    if arg and base in PARAMETRISED_BUILTINS:
+        return PARAMETRISED_BUILTINS[base][0](arg, size=size, channels=channels, split=split)
     if name not in BUILTINS:
-        raise ValueError(f"unknown built-in dataset '{name}'; choose one of: " + ", ".join(f"builtin:{n}" for n in BUILTINS))
+        hint = f"; builtin:{base} needs an argument, e.g. builtin:{base}:7,9" if base in PARAMETRISED_BUILTINS else ""
+        raise ValueError(f"unknown built-in dataset '{name}'{hint}; choose one of: " + ", ".join(builtin_names()))
     return BUILTINS[name](size=size, channels=channels, split=split)

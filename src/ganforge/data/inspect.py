@@ -1,4 +1,8 @@
-"""`ganforge data inspect PATH`: what an image folder holds, before choosing --size and --channels."""
+"""`ganforge data inspect PATH`: what an image folder holds, before choosing --size and --channels.
+
+A folder with A/ and B/ sub-folders (image-to-image data, see paired.py) is reported domain by domain,
+with how its file names pair up.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .images import DECODE_ERRORS, name_some, open_image, parallel_map, scan_folder, strict_decoding
+from .paired import find_domains, match_names
 
 
 def _probe(path: Path) -> tuple[str, str, str, bool] | str:
@@ -26,7 +31,13 @@ def inspect_folder(root: Path, quiet: bool = True) -> dict[str, Any]:
     (images directly in root beside class sub-folders), sizes (Counter of "HxW"), modes, formats (Counters),
     transparent (images with an alpha channel or transparent colour), classes ({name: readable images},
     empty when unlabelled).
+
+    A folder with A/ and B/ sub-folders gives instead: root, domains ({"A": the keys above for A/, "B": ...}),
+    pairing ("paired" | "unpaired"), pairs (same-named readable files), unmatched (paths without a partner).
     """
+    found = find_domains(Path(root))
+    if found is not None:
+        return _inspect_domains(root, *found, quiet=quiet)
     scan = scan_folder(Path(root))
     candidates = scan.images + scan.loose
     with strict_decoding():
@@ -67,13 +78,55 @@ def inspect_folder(root: Path, quiet: bool = True) -> dict[str, Any]:
     }
 
 
+def _inspect_domains(root: Path, a_dir: Path, b_dir: Path, quiet: bool) -> dict[str, Any]:
+    domains = {d.name: inspect_folder(d, quiet) for d in (a_dir, b_dir)}
+    scans = [scan_folder(d) for d in (a_dir, b_dir)]
+    names = []
+    for scan, info in zip(scans, domains.values()):
+        unreadable = set(info["skipped"])
+        names.append([rel for rel in scan.images if rel not in unreadable])
+    matching = match_names(*names)
+    unmatched = [f"{a_dir.name}/{r}" for r in matching.unmatched_a]
+    unmatched += [f"{b_dir.name}/{r}" for r in matching.unmatched_b]
+    return {"root": str(root), "domains": domains, "pairing": "paired" if matching.paired else "unpaired",
+            "pairs": len(matching.pairs), "unmatched": unmatched}
+
+
+def _format_domains(info: dict[str, Any]) -> str:
+    root = str(info["root"]).rstrip("/") + "/"
+    (name_a, a), (name_b, b) = info["domains"].items()
+    lines = [f"image-to-image folder '{root}': domain A = {name_a}/, domain B = {name_b}/"]
+    if info["pairing"] == "paired":
+        lines.append(f"  pairing      paired by file name: {info['pairs']} pairs")
+        if info["unmatched"]:
+            lines.append(f"  unmatched    {len(info['unmatched'])} files without a readable partner, will be left out: "
+                         f"{name_some(info['unmatched'], 5)}")
+    else:
+        lines.append(f"  pairing      unpaired ({info['pairs']} file names in common): A and B are drawn independently")
+    for sub in (a, b):
+        lines += ["  " + line for line in format_inspection(sub).splitlines()]
+    if info["pairing"] == "paired":
+        hint = "train a paired family (pix2pix, srgan) or an unpaired one (cyclegan, discogan)"
+    else:
+        hint = "train an unpaired family (cyclegan, discogan); for pix2pix, name each B file like its A file"
+    lines.append(f"  note         {hint}")
+    return "\n".join(lines)
+
+
 def _histogram(counts: Counter, top: int = 8) -> str:
     shown = ", ".join(f"{key} ×{n}" for key, n in counts.most_common(top))
     return shown + (f", ... and {len(counts) - top} more" if len(counts) > top else "")
 
 
+def _side_by_side(size: str) -> bool:
+    h, w = (int(v) for v in size.split("x"))
+    return w == 2 * h
+
+
 def format_inspection(info: dict[str, Any]) -> str:
     """A readable multi-line report of inspect_folder's result, ending with hints for `ganforge train`."""
+    if "domains" in info:
+        return _format_domains(info)
     root = str(info["root"]).rstrip("/") + "/"
     lines = [f"image folder '{root}'"]
     other = info["other_files"]
@@ -104,6 +157,9 @@ def format_inspection(info: dict[str, Any]) -> str:
     elif len(info["sizes"]) > 1:
         top = info["sizes"].most_common(1)[0][0]
         hints.append(f"mixed sizes: pass --size HxW to resize them all (e.g. --size {top})")
+    if info["sizes"] and all(_side_by_side(size) for size in info["sizes"]):
+        hints.append("every image is twice as wide as tall: if each holds an A | B pair side by side (pix2pix), "
+                     "load it with pairs='side-by-side'")
     if info["transparent"]:
         hints.append(f"{info['transparent']} images have transparency: it is composited onto white")
     lines += [f"  note         {hint}" for hint in hints]

@@ -8,10 +8,15 @@ from ..data.spec import DataSpec
 from .base import AdversarialConfig, AdversarialFamily, Family, StepOutput
 from .acgan import ACGAN
 from .cgan import CGAN
+from .cyclegan import CycleGAN
 from .dcgan import DCGAN
+from .discogan import DiscoGAN
 from .gan import GAN
 from .infogan import InfoGAN
+from .pix2pix import Pix2Pix
 from .sgan import SGAN
+from .srgan import SRGAN
+from .stargan import StarGAN
 
 FAMILIES: dict[str, type[Family]] = {
     "gan": GAN,
@@ -20,6 +25,11 @@ FAMILIES: dict[str, type[Family]] = {
     "acgan": ACGAN,
     "infogan": InfoGAN,
     "sgan": SGAN,
+    "pix2pix": Pix2Pix,
+    "srgan": SRGAN,
+    "stargan": StarGAN,
+    "cyclegan": CycleGAN,
+    "discogan": DiscoGAN,
 }
 
 

@@ -116,6 +116,9 @@ def _first_error(exc: RequestValidationError) -> tuple[int, str]:
 
 def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64 * 1024) -> FastAPI:
     """The API for one Sampler. Generation runs on `workers` threads; at most `max_n` images a request."""
+    if getattr(sampler, "is_translation", False):
+        raise ValueError(f"ganforge serve generates from seeds; {sampler.family.name} translates images: use "
+                         f"`ganforge translate`, or `ganforge export --onnx` and your own runtime")
     info = {**model_info(sampler), "max_n": max_n}
     names = {name.lower(): i for i, name in enumerate(info["class_names"])}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ganforge-gen")

@@ -219,6 +219,9 @@ def deploy_guide() -> str:
 def build_lambda(sampler, out: Path, *, vendor: bool = True, opset: int | None = None, python: str = "3.12",
                  arch: str = "x86_64", memory: int = 1024, timeout: int = 30) -> dict:
     """Write the Lambda package of `sampler`'s generator into `out` (see the module docstring)."""
+    if getattr(sampler, "is_translation", False):  # image-to-image models need uploads, not seeds
+        raise LambdaPackageError(f"the Lambda handler generates from seeds; {sampler.family.name} translates "
+                                 f"images: export it with --onnx, or run it with `ganforge translate`")
     start = time.perf_counter()
     out = Path(out)
     if arch not in ARCHES:

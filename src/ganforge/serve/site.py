@@ -119,6 +119,9 @@ def build_site(sampler, out: Path, *, opset: int | None = None, ort_version: str
     from ..artifacts.card import model_card, model_info, write_card
     from ..artifacts.onnx import export_onnx
 
+    if getattr(sampler, "is_translation", False):  # image-to-image models need uploads, not seeds
+        raise SiteError(f"the static site generates from seeds; {sampler.family.name} translates images: export it "
+                        f"with --onnx, or run it with `ganforge translate`")
     if sampler.spec.kind != "image":
         raise SiteError(f"the static site draws images; this {sampler.family.name} model makes "
                         f"{sampler.spec.kind} {tuple(sampler.spec.shape)}: export it with --onnx or serve it "

@@ -8,9 +8,9 @@ from rich.console import Console
 
 from ..checkpoint import latest_checkpoint
 from ..config import RunConfig
-from ..data import Loader, TensorData, load_data
+from ..data import Loader, TensorData, as_unpaired, load_data
 from ..data.builtin import MIXTURES
-from ..families import build_family
+from ..families import build_family, get_family
 from .callbacks import Callback, Checkpointer, MetricsLogger, SampleGrid
 from .health import HealthMonitor
 from .progress import ProgressBar
@@ -41,7 +41,10 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
         raise ValueError(f"'{out}' already holds a run; pass --resume to continue it, or choose another --out")
     if data is None:
         size = tuple(cfg.data.size) if cfg.data.size else None
-        data = load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit)
+        data = load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit,
+                         pairs=cfg.data.pairs)
+    if getattr(get_family(cfg.family), "needs", "") == "unpaired" and data.spec.pairing == "paired":
+        data = as_unpaired(data)  # unpaired families draw A and B independently, even from paired sets
     Trainer.seed_everything(cfg.train.seed)  # before any weight is drawn
     family = build_family(cfg.family, cfg.model, data.spec)
     family.bind_data(data)
