@@ -154,5 +154,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  log          {out / 'log.jsonl'}")
         if cfg.log.tensorboard:
             print(f"  tensorboard  tensorboard --logdir {out / 'tb'}")
-        print(f"  sample more  ganforge sample --ckpt {out} --n 64 --seed 0 --out grid.png")
+        if hasattr(trainer.family, "translate"):  # image-to-image families translate inputs instead
+            print(f"  translate    ganforge translate --ckpt {out} --input IMAGES_OR_FOLDER --out translated/")
+        else:
+            print(f"  sample more  ganforge sample --ckpt {out} --n 64 --seed 0 --out grid.png")
     return 130 if trainer.stop_reason else 0
