@@ -127,3 +127,18 @@ def test_wrong_data_gets_an_error_that_names_the_fix(family):
     one_domain = DataSpec("image", (1, 16, 16), name="plain")
     with pytest.raises(ValueError, match="needs"):
         cls(cls.make_config(TINY[family]), one_domain)
+
+
+def test_srgan_feature_content_from_the_cli_uses_the_shipped_classifier(tmp_path):
+    from ganforge.cli.main import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--data", "builtin:fmnist-lowres", "--family", "srgan", "--steps", "2", "--batch-size", "4",
+            "--set", "model.content=features", "--set", "model.width=8", "--set", "model.n_blocks=1",
+            "--set", "model.d_width=8", "--set", "model.d_max_width=16", "--set", "model.d_hidden=16",
+            "--set", "log.log_every=1",
+            "--out", str(run), "--quiet"]
+    assert main(argv) == 0
+    logs = [line for line in (run / "log.jsonl").read_text().splitlines() if '"g/content"' in line]
+    assert logs  # trained with a content term from the feature network
+    assert Sampler.from_checkpoint(run).translate(torch.zeros(2, 1, 7, 7)).shape == (2, 1, 28, 28)

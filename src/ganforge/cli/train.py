@@ -132,6 +132,13 @@ def run(args: argparse.Namespace) -> int:
         trainer = build_run(cfg, out, resume=args.resume, data=data, extra_callbacks=extra)
     else:
         trainer = build_run(cfg, out, resume=args.resume)
+    if getattr(trainer.family.cfg, "content", None) == "features" and hasattr(trainer.family, "set_feature_net"):
+        from ..metrics.features import fashion_content_net  # srgan: the shipped classifier as content network
+
+        if trainer.family.out_shape[0] != 1:
+            raise UsageError("model.content=features uses the shipped Fashion-MNIST classifier, which reads grey "
+                             "images; this data is colour: set model.content=mse")
+        trainer.family.set_feature_net(fashion_content_net("deep"))
     data = trainer.data
     if not args.quiet:
         spec = data.spec

@@ -193,6 +193,25 @@ def fashion(weights: str | Path | None = None, batch_size: int = 500, device: st
                      weights_hash=fid_inception.sha256_file(path), batch_size=batch_size, module=model, device=device)
 
 
+FASHION_CONTENT_LAYERS = {"deep": 5, "mid": 3}  # FashionNet.body[:k]: after conv 3 (128x7x7) / conv 2 (64x14x14)
+
+
+def fashion_content_net(layer: str = "deep", weights: str | Path | None = None) -> nn.Module:
+    """The first conv stages of the shipped Fashion-MNIST classifier, frozen: srgan's content network
+    (`content: features`) where no pretrained VGG exists. "deep" is the analogue of the paper's VGG54."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    if layer not in FASHION_CONTENT_LAYERS:
+        raise ValueError(f"content layer must be one of {', '.join(FASHION_CONTENT_LAYERS)}, got '{layer}'")
+    path = Path(weights) if weights is not None else FASHION_WEIGHTS
+    with safe_open(str(path), framework="pt") as f:
+        width = int((f.metadata() or {}).get("width", 32))
+    net = FashionNet(width=width)
+    net.load_state_dict(load_file(str(path)), strict=True)
+    return net.body[: FASHION_CONTENT_LAYERS[layer]].eval().requires_grad_(False)
+
+
 def fashion_info(weights: str | Path | None = None) -> dict:
     """The JSON written beside the shipped weights: test accuracy, recipe, command, SHA-256."""
     path = Path(weights) if weights is not None else FASHION_WEIGHTS
