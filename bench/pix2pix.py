@@ -43,7 +43,7 @@ HERE = Path(__file__).parent
 DATA = "builtin:fmnist-edges2items"
 ARMS = {"l1": {"adversarial": False}, "pix2pix": {"adversarial": True}}
 MAX_L1_RATIO = 1.5
-STEPS = 500  # measured: pix2pix arm 536 s, l1 arm 440 s on one thread of the shared 2-core machine under load ~9
+STEPS = 500  # measured on the shared 2-core machine, 1 thread: pix2pix arm 234-536 s (~200 CPU s), l1 arm 110-440 s
 
 
 def train_arm(arm: str, steps: int, width: int, seed: int, data, tag: str) -> tuple[Path, dict, float, float]:
@@ -61,7 +61,8 @@ def train_arm(arm: str, steps: int, width: int, seed: int, data, tag: str) -> tu
     return out, spec, wall, cpu
 
 
-def evaluate(run: Path, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor, extractor, ema: bool, seed: int) -> dict:
+def evaluate(run: Path, x: torch.Tensor, target: torch.Tensor, y: torch.Tensor, extractor, ema: bool,
+             seed: int) -> tuple[dict, torch.Tensor]:
     t0 = time.perf_counter()
     fake = Sampler.from_checkpoint(run, ema=ema).translate(x)
     dist = translation_fid(fake, target, extractor, seed=seed)

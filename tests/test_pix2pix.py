@@ -60,6 +60,7 @@ def test_registered():
     ((8, 8), 1, 1, 3),       # 8-4-2-1
     ((28, 28), 1, 1, 4),     # 28-14-7-3-1: odd sides need no padding
     ((64, 64), 1, 3, 6),     # grey -> colour
+    ((256, 256), 3, 3, 8),   # the paper's size: 8 levels to a 1x1 bottleneck
     ((13, 29), 2, 1, 3),     # odd, non-square: 13x29-6x14-3x7-1x3
 ])
 def test_unet_output_shapes(size, c_in, c_out, depth):

@@ -146,8 +146,10 @@ def run(args: argparse.Namespace) -> int:
               + (f", {spec.n_classes} classes" if spec.n_classes else "")
               + (f" ({len(data.skipped)} unreadable files skipped)" if data.skipped else ""))
         n_g = sum(p.numel() for p in trainer.family.G.parameters())
-        n_d = sum(p.numel() for p in trainer.family.D.parameters())
-        print(f"model: {cfg.family} (loss {trainer.family.cfg.loss}), G {n_g:,} params, D {n_d:,} params;"
+        D = getattr(trainer.family, "D", None)  # None for D-less baselines (pix2pix L1-only, SRResNet-MSE)
+        d_text = f"D {sum(p.numel() for p in D.parameters()):,} params" if D is not None else "no D"
+        loss = getattr(trainer.family.cfg, "loss", "n/a")
+        print(f"model: {cfg.family} (loss {loss}), G {n_g:,} params, {d_text};"
               f" {'resuming at' if trainer.step else 'starting at'} step {trainer.step} of {cfg.train.steps}")
     try:
         trainer.fit()
