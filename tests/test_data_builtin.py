@@ -1,6 +1,3 @@
-import math
-from pathlib import Path
-
 import pytest
 import torch
 

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from ganforge.checkpoint import list_checkpoints
 from ganforge.cli.main import main

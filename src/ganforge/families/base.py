@@ -88,6 +88,24 @@ class Family(nn.Module):
         return cls.Config(**overrides)
 
 
+def d_readout(obj: AdversarialLoss, logits: Tensor) -> Tensor:
+    """D(x) as logged: a probability for the cross-entropy losses, the raw score otherwise."""
+    return torch.sigmoid(logits).mean() if obj.prob else logits.mean()
+
+
+@torch.no_grad()
+def critic_logs(obj: AdversarialLoss, loss: Tensor, real_logits: Tensor, fake_logits: Tensor) -> dict[str, Tensor]:
+    """What every family logs about its D phase (the health monitor reads these): the loss, D(x) on real and
+    fake, D's accuracy at the loss's threshold (the midpoint of the two means when it has none), and the
+    Wasserstein estimate for the wgan losses."""
+    thr = obj.threshold if obj.threshold is not None else 0.5 * (real_logits.mean() + fake_logits.mean())
+    logs = {"d/loss": loss.detach(), "d/real": d_readout(obj, real_logits), "d/fake": d_readout(obj, fake_logits),
+            "d/acc_real": (real_logits > thr).float().mean(), "d/acc_fake": (fake_logits < thr).float().mean()}
+    if obj.name in ("wgan", "wgan-gp"):
+        logs["d/w_distance"] = real_logits.mean() - fake_logits.mean()
+    return logs
+
+
 def class_spread(x: Tensor, y: Tensor) -> Tensor | None:
     """Per-dimension std across the samples of each class (classes with >= 2 samples), averaged: (). A G
     that ignores z draws one image per class, so this falls to ~0 while the whole batch still varies."""
@@ -144,8 +162,7 @@ class AdversarialFamily(Family):
         return (self.D if phase == "d" else self.G).parameters()
 
     def _d_readout(self, logits: Tensor) -> Tensor:
-        """D(x) as logged: a probability for the cross-entropy losses, the raw score otherwise."""
-        return torch.sigmoid(logits).mean() if self.objective.prob else logits.mean()
+        return d_readout(self.objective, logits)
 
     # -- hooks a conditional family overrides: how fakes are drawn and how D scores a batch ----------
     def generate(self, n: int) -> tuple[Tensor, Any]:
@@ -185,13 +202,8 @@ class AdversarialFamily(Family):
                 loss = loss + 0.5 * cfg.r1_weight * r1
                 logs["d/r1"] = r1.detach()
             with torch.no_grad():
-                thr = obj.threshold if obj.threshold is not None else 0.5 * (real_logits.mean() + fake_logits.mean())
+                logs.update(critic_logs(obj, loss, real_logits, fake_logits))
                 logs.update({
-                    "d/loss": loss.detach(),
-                    "d/real": self._d_readout(real_logits),
-                    "d/fake": self._d_readout(fake_logits),
-                    "d/acc_real": (real_logits > thr).float().mean(),
-                    "d/acc_fake": (fake_logits < thr).float().mean(),
                     # per-dimension std across the batch, averaged: a collapsed G has a tiny fake spread
                     "stats/real_spread": real.float().flatten(1).std(0).mean(),
                     "stats/fake_spread": fake.float().flatten(1).std(0).mean(),
@@ -200,8 +212,6 @@ class AdversarialFamily(Family):
                     rs, fs = class_spread(real, cond_real), class_spread(fake, cond_fake)
                     if rs is not None and fs is not None:
                         logs["stats/real_class_spread"], logs["stats/fake_class_spread"] = rs, fs
-            if obj.name == "wgan" or obj.name == "wgan-gp":
-                logs["d/w_distance"] = (real_logits.mean() - fake_logits.mean()).detach()
             return StepOutput(loss, logs)
         if phase == "g":
             shared = getattr(self, "_fakes_for_g", None)

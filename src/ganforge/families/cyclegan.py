@@ -33,7 +33,7 @@ from ..data.spec import Batch, DataSpec
 from ..losses import AdversarialLoss, get_loss
 from ..nn.patchgan import PatchDiscriminator, patch_layers_for
 from ..nn.resnet_gen import ResnetGenerator, resnet_blocks_for
-from .base import StepOutput
+from .base import StepOutput, d_readout
 from .translation import TranslationFamily, TwoWay
 
 DISTANCES = {"l1": F.l1_loss, "mse": F.mse_loss}
@@ -85,11 +85,6 @@ class HistoryPool(nn.Module):
                 self.images[j] = fakes[i]
         self.count.fill_(count)
         return out
-
-
-def _readout(obj: AdversarialLoss, logits: Tensor) -> Tensor:
-    """D(x) as logged: a probability for the cross-entropy losses, the raw score otherwise."""
-    return torch.sigmoid(logits).mean() if obj.prob else logits.mean()
 
 
 class TwoWayGAN(TranslationFamily):
@@ -209,8 +204,8 @@ class TwoWayGAN(TranslationFamily):
                 "d/loss": loss.detach(),
                 "d/adv": 0.5 * (loss_a + loss_b).detach(),  # per discriminator, comparable with one-D families
                 "d/A": loss_a.detach(), "d/B": loss_b.detach(),
-                "d/real": 0.5 * (_readout(obj, real_a) + _readout(obj, real_b)),
-                "d/fake": 0.5 * (_readout(obj, seen_a) + _readout(obj, seen_b)),
+                "d/real": 0.5 * (d_readout(obj, real_a) + d_readout(obj, real_b)),
+                "d/fake": 0.5 * (d_readout(obj, seen_a) + d_readout(obj, seen_b)),
                 "d/acc_real": (real_logits > thr).float().mean(),
                 "d/acc_fake": (fake_logits < thr).float().mean(),
                 # per-pixel std across the batch, averaged: translations that ignore their input have ~0

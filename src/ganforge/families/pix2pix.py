@@ -23,7 +23,7 @@ from ..data.spec import Batch, DataSpec
 from ..losses import get_loss, gradient_penalty
 from ..nn.patchgan import PatchDiscriminator, patch_layers_for
 from ..nn.unet import UNetGenerator
-from .base import StepOutput
+from .base import StepOutput, critic_logs
 from .translation import TranslationFamily
 
 
@@ -97,9 +97,6 @@ class Pix2Pix(TranslationFamily):
         """D's patch logits (N, 1, h, w) for the pair (a, b): the input and a real or translated target."""
         return self.D(torch.cat([a, b], dim=1)).float()
 
-    def _d_readout(self, logits: Tensor) -> Tensor:
-        return torch.sigmoid(logits).mean() if self.objective.prob else logits.mean()
-
     def loss(self, phase: str, batch: Batch) -> StepOutput:
         if batch.x_b is None:
             raise ValueError("pix2pix trains on paired batches (x = input A, x_b = target B); got a batch without x_b")
@@ -132,19 +129,12 @@ class Pix2Pix(TranslationFamily):
             logs["d/gp"] = gp.detach()
         loss = 0.5 * loss  # "we divide the objective by 2 while optimizing D" (Isola et al., sec. 3.3)
         with torch.no_grad():
-            thr = obj.threshold if obj.threshold is not None else 0.5 * (real_logits.mean() + fake_logits.mean())
+            logs.update(critic_logs(obj, loss, real_logits, fake_logits))
             logs.update({
-                "d/loss": loss.detach(),
-                "d/real": self._d_readout(real_logits),
-                "d/fake": self._d_readout(fake_logits),
-                "d/acc_real": (real_logits > thr).float().mean(),
-                "d/acc_fake": (fake_logits < thr).float().mean(),
                 # a G that ignores its input has a tiny spread across the batch (health monitor)
                 "stats/real_spread": b.float().flatten(1).std(0).mean(),
                 "stats/fake_spread": fake.float().flatten(1).std(0).mean(),
             })
-            if obj.name in ("wgan", "wgan-gp"):
-                logs["d/w_distance"] = real_logits.mean() - fake_logits.mean()
         return StepOutput(loss, logs)
 
     def _g_loss(self, a: Tensor, b: Tensor) -> StepOutput:

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ..data.spec import Batch, DataSpec
 from ..losses import AdversarialLoss, get_loss, gradient_penalty
 from ..nn.stargan import StarDiscriminator, StarGenerator
-from .base import StepOutput
+from .base import StepOutput, critic_logs
 from .translation import TranslationFamily
 
 
@@ -97,9 +97,6 @@ class StarGAN(TranslationFamily):
             raise ValueError("stargan trains on images labelled with their domain; this batch has no labels")
         return batch.y
 
-    def _readout(self, logits: Tensor) -> Tensor:
-        return torch.sigmoid(logits).mean() if self.objective.prob else logits.mean()
-
     def loss(self, phase: str, batch: Batch) -> StepOutput:
         if phase == "d":
             return self._d_loss(batch)
@@ -131,17 +128,8 @@ class StarGAN(TranslationFamily):
             loss = loss + cfg.gp_weight * gp
             logs["d/gp"] = gp.detach()
         with torch.no_grad():
-            thr = obj.threshold if obj.threshold is not None else 0.5 * (src_real.mean() + src_fake.mean())
-            logs.update({
-                "d/loss": loss.detach(),
-                "d/real": self._readout(src_real),
-                "d/fake": self._readout(src_fake),
-                "d/acc_real": (src_real > thr).float().mean(),
-                "d/acc_fake": (src_fake < thr).float().mean(),
-                "d/cls_acc_real": (cls_real.argmax(1) == source).float().mean(),
-            })
-            if obj.name in ("wgan", "wgan-gp"):
-                logs["d/w_distance"] = src_real.mean() - src_fake.mean()
+            logs.update(critic_logs(obj, loss, src_real, src_fake))
+            logs["d/cls_acc_real"] = (cls_real.argmax(1) == source).float().mean()
         return StepOutput(loss, logs)
 
     def _g_loss(self, batch: Batch) -> StepOutput:
