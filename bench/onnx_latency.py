@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,22 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _common import demo_checkpoint, shown
 from ganforge.artifacts import Sampler
 from ganforge.artifacts.onnx import export_onnx
 from ganforge.serve.aws_lambda import OnnxGenerator
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-
-
-def checkpoint(arg: str | None, tmp: Path) -> Path:
-    if arg:
-        return Path(arg)
-    if (ROOT / "runs" / "demo" / "checkpoints").exists():
-        return ROOT / "runs" / "demo"
-    subprocess.run([sys.executable, "-m", "ganforge", "train", "--config", str(ROOT / "configs" / "demo-fashion.yaml"),
-                    "--steps", "20", "--out", str(tmp / "run"), "--quiet"], check=True)
-    return tmp / "run"
 
 
 def main() -> int:
@@ -57,7 +47,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(HERE / "results" / "onnx_latency.json"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ganforge-latency-"))
-    ckpt = checkpoint(args.ckpt, tmp)
+    ckpt = demo_checkpoint(args.ckpt, tmp)
     torch.set_num_threads(args.threads)
     sampler = Sampler.from_checkpoint(ckpt)
     exported = export_onnx(sampler, tmp / "model.onnx")
@@ -98,9 +88,9 @@ def main() -> int:
     result = {
         "benchmark": "onnx_latency",
         "command": " ".join([Path(sys.executable).name, "bench/onnx_latency.py"] + sys.argv[1:]),
-        "checkpoint": str(ckpt), "family": sampler.family.name, "shape": list(sampler.spec.shape),
+        "checkpoint": shown(ckpt), "family": sampler.family.name, "shape": list(sampler.spec.shape),
         "generator_parameters": sum(p.numel() for p in sampler.G.parameters()),
-        "export": exported.as_dict(), "threads": args.threads, "repeats": args.repeats, "results": rows,
+        "export": {**exported.as_dict(), "onnx": shown(exported.path)}, "threads": args.threads, "repeats": args.repeats, "results": rows,
         "versions": {"torch": torch.__version__, "onnxruntime": __import__("onnxruntime").__version__},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
     }

@@ -16,15 +16,13 @@ import base64
 import io
 import json
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 from PIL import Image
+
+from _common import shown, start_server
 
 from ganforge.artifacts import Sampler
 from ganforge.image import to_uint8
@@ -46,21 +44,10 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     sampler = Sampler.from_checkpoint(ckpt)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", "--ckpt", str(ckpt), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    server, url, _ = start_server(ckpt)
     SHOTS.mkdir(parents=True, exist_ok=True)
     diffs, changed, shots = [], [], []
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1000, "height": 720})
@@ -105,7 +92,7 @@ def main() -> int:
         server.wait(10)
     result = {"benchmark": "playground_screenshots",
               "command": " ".join([Path(sys.executable).name, "bench/playground_screenshots.py"] + sys.argv[1:]),
-              "checkpoint": str(ckpt), "family": sampler.family.name, "screenshots": shots,
+              "checkpoint": shown(ckpt), "family": sampler.family.name, "screenshots": shots,
               "class_picker": {"classes": len(diffs), "max_abs_diff_levels_vs_python": max(diffs, default=None),
                                "image_changed_on_every_pick": all(changed) if changed else None},
               "page_errors": errors}

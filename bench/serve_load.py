@@ -18,8 +18,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from _common import demo_checkpoint, shown, start_server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -37,18 +36,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
-
-
-def checkpoint(arg: str | None, tmp: Path) -> Path:
-    if arg:
-        return Path(arg)
-    demo = ROOT / "runs" / "demo"
-    if (demo / "checkpoints").exists():
-        return demo
-    out = tmp / "run"
-    subprocess.run([sys.executable, "-m", "ganforge", "train", "--config", str(ROOT / "configs" / "demo-fashion.yaml"),
-                    "--steps", "20", "--out", str(out), "--quiet"], check=True, stdout=subprocess.DEVNULL)
-    return out
 
 
 async def load(url: str, requests: int, concurrency: int, first_seed: int) -> dict:
@@ -96,21 +83,9 @@ def main() -> int:
     ap.add_argument("--out", default=str(HERE / "results" / "serve_load.json"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ganforge-load-"))
-    ckpt = checkpoint(args.ckpt, tmp)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "ganforge", "serve", "--ckpt", str(ckpt), "--port", str(port),
-           "--workers", str(args.workers)]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    ckpt = demo_checkpoint(args.ckpt, tmp)
+    server, url, argv = start_server(ckpt, "--workers", str(args.workers))
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         rss_start = rss_mb(server.pid)
         asyncio.run(load(url, 32, args.concurrency, 10**6))  # warm-up: first calls allocate the conv buffers
         rss_warm = rss_mb(server.pid)
@@ -125,8 +100,8 @@ def main() -> int:
     result = {
         "benchmark": "serve_load",
         "command": " ".join([Path(sys.executable).name, "bench/serve_load.py"] + sys.argv[1:]),
-        "server": " ".join(["ganforge"] + cmd[3:]),
-        "checkpoint": str(ckpt),
+        "server": " ".join(["ganforge", *argv[:2], shown(ckpt), *argv[5:]]),
+        "checkpoint": shown(ckpt),
         "requests": "POST /v1/generate, png, n cycling 1/2/4/8, a new seed each",
         "run_1": first, "run_2": second,
         "rss_mb": {"after_start": round(rss_start, 1), "after_warmup": round(rss_warm, 1),

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "docs" / "screenshots"
@@ -139,7 +140,7 @@ def main() -> int:
     diff = {"seeds": args.seeds, "max_abs_levels": int(d.max()), "mean_abs_levels": round(float(d.mean()), 5),
             "fraction_of_pixels_differing": round(float((d > 0).mean()), 5)}
     doc = {"benchmark": "web_screenshots", "command": " ".join([Path(sys.executable).name, *sys.argv]),
-           "ckpt": str(ckpt), "family": sampler.family.name, "step": sampler.step, "site_mb": report["total_mb"],
+           "ckpt": shown(ckpt), "family": sampler.family.name, "step": sampler.step, "site_mb": report["total_mb"],
            "ort_version": report["ort_version"], "onnx_parity_max_abs_diff": report["onnx"]["parity_max_abs_diff"],
            "export_seconds": round(export_s, 1), "screenshots": shots, "pixel_diff_vs_python": diff,
            "timings": timings, "console_errors": errors,
