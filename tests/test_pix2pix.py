@@ -15,7 +15,8 @@ from ganforge.families.pix2pix import Pix2Pix
 from ganforge.nn.unet import UNetGenerator, unet_sizes
 from ganforge.train import build_run
 
-from .test_trainer import _all_state
+from .conftest import split_and_resume
+
 
 SMALL = {"width": 8, "d_width": 8}
 
@@ -226,14 +227,7 @@ def test_checkpoint_round_trip_translates_like_the_ema_generator(tmp_path):
 
 @pytest.mark.parametrize("model", [{}, {"adversarial": False}])
 def test_resume_is_bit_exact(model, tmp_path):
-    data, n = paired_digits(), 3
-    full = build_run(run_config(2 * n, **model), tmp_path / "full", data=data).fit()
-    build_run(run_config(n, **model), tmp_path / "split", data=data).fit()
-    resumed = build_run(run_config(2 * n, **model), tmp_path / "split", resume=True, data=data)
-    assert resumed.step == n
-    resumed.fit()
-    a, b = _all_state(full), _all_state(resumed)
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    data = paired_digits()
+    full, resumed = split_and_resume(
+        lambda steps, out, resume: build_run(run_config(steps, **model), out, resume=resume, data=data), tmp_path, 3)
     assert full.loader.state_dict() == resumed.loader.state_dict()

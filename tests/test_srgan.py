@@ -13,7 +13,7 @@ from ganforge.families import FAMILIES, build_family
 from ganforge.nn.srresnet import SRDiscriminator, SRResNet, UpsampleStage, upscale_factor
 from ganforge.train import build_run
 
-from .conftest import tiny_config
+from .conftest import split_and_resume, tiny_config
 
 TINY = {"width": 8, "n_blocks": 1, "d_width": 8, "d_max_width": 16, "d_hidden": 16}
 
@@ -175,23 +175,8 @@ def test_sampler_round_trip(lowres_digits, tmp_path):
 
 @pytest.mark.parametrize("model", [{}, {"mse_warmup_steps": 3}])
 def test_resume_is_bit_exact(lowres_digits, tmp_path, model):
-    n = 4
-    full = build_run(run_cfg(2 * n, model), tmp_path / "full", data=lowres_digits).fit()
-    build_run(run_cfg(n, model), tmp_path / "split", data=lowres_digits).fit()
-    resumed = build_run(run_cfg(2 * n, model), tmp_path / "split", resume=True, data=lowres_digits)
-    assert resumed.step == n
-    resumed.fit()
-    a = {**{f"model.{k}": v for k, v in full.family.state_dict().items()},
-         **{f"ema.{k}": v for k, v in full.ema.module.state_dict().items()}}
-    b = {**{f"model.{k}": v for k, v in resumed.family.state_dict().items()},
-         **{f"ema.{k}": v for k, v in resumed.ema.module.state_dict().items()}}
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
-    for ph in full.optimizers:
-        for i, s in full.optimizers[ph].state_dict()["state"].items():
-            for k, v in s.items():
-                torch.testing.assert_close(v, resumed.optimizers[ph].state_dict()["state"][i][k], rtol=0, atol=0)
+    split_and_resume(lambda steps, out, resume: build_run(run_cfg(steps, model), out, resume=resume,
+                                                          data=lowres_digits), tmp_path, 4)
 
 
 def test_registered():

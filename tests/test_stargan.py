@@ -14,7 +14,7 @@ from ganforge.families.stargan import StarGAN
 from ganforge.nn.stargan import StarDiscriminator, StarGenerator
 from ganforge.train import build_run
 
-from .conftest import tiny_config
+from .conftest import split_and_resume, tiny_config
 
 SMALL = {"width": 4, "n_res": 1, "d_width": 8}
 
@@ -163,22 +163,8 @@ def test_sampler_round_trip(three_digits, tmp_path):
 
 def test_resume_is_bit_exact(three_digits, tmp_path):
     n = 3  # 6 steps with n_critic 2: G trains at steps 1, 3, 5, on both sides of the split
-    full = _run(three_digits, tmp_path / "full", 2 * n, {"n_critic": 2}).fit()
-    _run(three_digits, tmp_path / "split", n, {"n_critic": 2}).fit()
-    resumed = _run(three_digits, tmp_path / "split", 2 * n, {"n_critic": 2}, resume=True)
-    assert resumed.step == n
-    resumed.fit()
-    a = {f"model.{k}": v for k, v in full.family.state_dict().items()}
-    b = {f"model.{k}": v for k, v in resumed.family.state_dict().items()}
-    a.update({f"ema.{k}": v for k, v in full.ema.module.state_dict().items()})
-    b.update({f"ema.{k}": v for k, v in resumed.ema.module.state_dict().items()})
-    for ph in ("d", "g"):
-        for i, s in full.optimizers[ph].state_dict()["state"].items():
-            for k, v in s.items():
-                a[f"opt.{ph}.{i}.{k}"], b[f"opt.{ph}.{i}.{k}"] = v, resumed.optimizers[ph].state_dict()["state"][i][k]
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    split_and_resume(lambda steps, out, resume: _run(three_digits, out, steps, {"n_critic": 2}, resume=resume),
+                     tmp_path, n)
 
 
 def test_spec_errors_name_the_fix(three_digits):

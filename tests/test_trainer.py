@@ -12,17 +12,7 @@ from ganforge.families.gan import GAN
 from ganforge.train import Callback, TrainingStopped, build_run
 from ganforge.train.health import HealthMonitor
 
-from .conftest import tiny_config
-
-
-def _all_state(trainer):
-    state = {f"model.{k}": v for k, v in trainer.family.state_dict().items()}
-    state.update({f"ema.{k}": v for k, v in trainer.ema.module.state_dict().items()})
-    for ph, opt in trainer.optimizers.items():
-        for i, s in opt.state_dict()["state"].items():
-            for k, v in s.items():
-                state[f"opt.{ph}.{i}.{k}"] = v
-    return state
+from .conftest import tiny_config, training_state
 
 
 @pytest.mark.parametrize("family,source,model,train", [
@@ -53,7 +43,7 @@ def test_resume_is_bit_exact(family, source, model, train, tmp_path):
     resumed = build_run(cfg(2 * n), tmp_path / "split", resume=True)
     assert resumed.step == n
     resumed.fit()
-    a, b = _all_state(full), _all_state(resumed)
+    a, b = training_state(full), training_state(resumed)
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
