@@ -123,7 +123,7 @@ def test_onnx_export_matches_eager_on_any_batch(samplers, family, tmp_path):
 
 
 def test_a_mismatch_fails_the_export_and_removes_the_file(samplers, tmp_path, monkeypatch):
-    monkeypatch.setattr(gonnx, "parity", lambda sampler, path: 0.5)
+    monkeypatch.setattr(gonnx, "parity", lambda sampler, path, direction="AtoB": 0.5)
     with pytest.raises(gonnx.ExportError, match="differs from the eager generator by 0.5"):
         gonnx.export_onnx(samplers["dcgan"], tmp_path / "g.onnx")
     assert not (tmp_path / "g.onnx").exists()
@@ -159,7 +159,7 @@ def test_export_cli_writes_model_and_card(samplers, tmp_path, capsys):
 
 
 def test_export_cli_reports_a_failed_parity_check_in_one_line(samplers, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(gonnx, "parity", lambda sampler, path: 0.5)
+    monkeypatch.setattr(gonnx, "parity", lambda sampler, path, direction="AtoB": 0.5)
     assert main(["export", "--ckpt", str(samplers["gan"].path), "--onnx", str(tmp_path / "m.onnx")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ganforge export: error: ONNX output differs") and "Traceback" not in err

@@ -162,15 +162,14 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
             program = torch.onnx.export(graph, args, input_names=list(feeds), output_names=[out_name],
                                         dynamic_shapes=shapes, dynamo=True, opset_version=opset,
                                         external_data=False, verbose=False)
-            info = model_info(sampler, direction=direction) if is_translation(sampler) else model_info(sampler)
-            program.model.metadata_props["ganforge"] = json.dumps(info)
+            program.model.metadata_props["ganforge"] = json.dumps(model_info(sampler, direction=direction))
             program.save(str(path), external_data=False)
     except Exception as e:
         raise ExportError(f"torch.onnx.export failed for {sampler.family.name}: {e}") from e
     seconds = time.perf_counter() - start
     diff = float("nan")
     if check:
-        diff = parity(sampler, path, direction=direction) if is_translation(sampler) else parity(sampler, path)
+        diff = parity(sampler, path, direction=direction)
         if not diff <= tolerance:
             path.unlink(missing_ok=True)
             raise ExportError(f"ONNX output differs from the eager generator by {diff:.3g} (max abs) > {tolerance}; "

@@ -74,8 +74,7 @@ def _export(args: argparse.Namespace) -> int:
     sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
     where = f"{sampler.family.name}, step {sampler.step}, {'EMA' if sampler.ema else 'raw'} generator"
     if args.onnx:
-        kw = {"direction": args.direction} if sampler.is_translation else {}
-        result = export_onnx(sampler, args.onnx, opset=args.opset, **kw)
+        result = export_onnx(sampler, args.onnx, opset=args.opset, direction=args.direction)
         js, md = write_card(model_card(sampler, result.as_dict()), Path(args.onnx).with_suffix(".card"))
         print(f"ONNX: {result.path} ({where}; {result.size_bytes / 1e6:.2f} MB, exported in {result.seconds:.2f} s, "
               f"max abs diff vs eager {result.max_abs_diff:.2g} <= 1e-4)")
