@@ -22,7 +22,7 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     steps: int = 1000          # total steps; --resume continues up to this number
-    batch_size: int = 64
+    batch_size: int = 64       # the global batch: with torchrun it is split evenly across the processes
     lr_g: float = 2e-4         # Adam, GAN defaults (Radford et al. 2015)
     lr_d: float = 2e-4         # a different D rate is TTUR (Heusel et al. 2017)
     beta1: float = 0.5
@@ -31,10 +31,14 @@ class TrainConfig:
     grad_clip: float = 0.0     # max global grad norm per phase; 0 disables
     lr_decay: str = "none"     # none | linear: both rates fall linearly to 0 at `steps`, from ...
     lr_decay_start: float = 0.5  # ... this fraction of `steps` on (sharper samples at the end of a run)
-    amp: str = "none"          # none | bf16 (CPU and CUDA autocast)
-    channels_last: bool = False
+    precision: str = "auto"    # auto | fp32 | bf16: auto = bf16 autocast on image data where the hardware has
+                               # native bf16 (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32; weights stay fp32
+    amp: str = ""              # deprecated spelling of precision (none = fp32, bf16); read from older runs
+    channels_last: bool = True  # NHWC memory format for 4-D weights and batches (no effect on MLPs)
+    compile: bool = False      # torch.compile G and D (dynamic=False); D is left eager under R1 / WGAN-GP
+    sync_bn: bool = False      # multi-process runs: BatchNorm statistics over the global batch (CUDA only)
     seed: int = 0
-    device: str = "auto"       # auto | cpu | cuda
+    device: str = "auto"       # auto | cpu | cuda (with torchrun: cuda:LOCAL_RANK)
 
 
 @dataclass

@@ -33,11 +33,16 @@ losses (--loss): """ + ", ".join(LOSSES) + """
 examples:
   ganforge train --data ./cars --size 100 --family dcgan --steps 20000 --out runs/cars
   ganforge train --data builtin:ring8 --family gan --loss minimax --steps 5000 --out runs/ring8
-  ganforge train --data ./faces --size 96x64 --config configs/dcgan.yaml --set train.amp=bf16 --out runs/faces
+  ganforge train --data ./faces --size 96x64 --config configs/dcgan.yaml --precision fp32 --out runs/faces
   ganforge train --data builtin:fashion-mnist --family cgan --steps 6000 --out runs/fashion-cgan
   ganforge train --data builtin:fashion-mnist --family infogan --steps 6000 --out runs/fashion-infogan
   ganforge train --data builtin:fashion-mnist --family sgan --labels-per-class 10 --batch-size 100 --out runs/fashion-sgan
   ganforge train --out runs/cars --steps 40000 --resume
+  torchrun --nproc_per_node=4 -m ganforge train --data ./cars --size 64 --batch-size 256 --out runs/cars4
+
+multi-process (torchrun): the same command under torchrun trains with DistributedDataParallel, gloo on CPU
+and NCCL on GPUs; --batch-size is the global batch, split evenly over the processes; rank 0 writes
+everything; --out must be on a filesystem every node can read (to resume and to roll back).
 """
 
 
@@ -55,7 +60,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="total training steps (default: 1000)")
     p.add_argument("--batch-size", type=int, help="images per step (default: 64)")
     p.add_argument("--loss", choices=sorted(LOSSES), help="adversarial loss (default: ns, non-saturating)")
-    p.add_argument("--amp", choices=("none", "bf16"), help="bf16 autocast (faster on recent CPUs and GPUs)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                   help="auto: bf16 autocast (fp32 weights, fp32 losses and penalties) for image data where the "
+                        "hardware has native bf16 (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32 (default: auto)")
+    p.add_argument("--amp", choices=("none", "bf16"), help=argparse.SUPPRESS)  # the old spelling of --precision
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory format for convolutions (default: on)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile G and D (tens of seconds of warm-up; measured gains on CPU are small)")
     p.add_argument("--seed", type=int, help="seed for weights, noise and data order (default: 0)")
     p.add_argument("--labels-per-class", type=int, metavar="N",
                    help="sgan: keep the labels of N training images per class (picked reproducibly with "
@@ -83,7 +95,10 @@ def effective_config(args: argparse.Namespace) -> dict:
         ("data", "pairs"): args.pairs,
         ("train", "steps"): args.steps,
         ("train", "batch_size"): args.batch_size,
+        ("train", "precision"): args.precision,
         ("train", "amp"): args.amp,
+        ("train", "channels_last"): args.channels_last,
+        ("train", "compile"): True if args.compile else None,
         ("train", "seed"): args.seed,
         ("model", "loss"): args.loss,
         ("model", "labels_per_class"): args.labels_per_class,
@@ -110,8 +125,27 @@ def effective_config(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..train import distributed
+
+    info = distributed.init_from_env(_device_hint(args))
+    try:
+        return _run(args, info)
+    finally:
+        distributed.shutdown()
+
+
+def _device_hint(args: argparse.Namespace) -> str:
+    for assignment in args.overrides:
+        if assignment.replace(" ", "").startswith("train.device="):
+            return assignment.split("=", 1)[1].strip()
+    return "auto"
+
+
+def _run(args: argparse.Namespace, info) -> int:
     from ..train import TrainingStopped, build_run
 
+    if not info.is_main:
+        args.quiet = True  # rank 0 alone prints (and writes)
     out = Path(args.out)
     if args.resume and not (out / "config.json").exists():
         raise UsageError(f"--resume: '{out}' holds no run to continue; drop --resume to start one there")
@@ -151,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         loss = getattr(trainer.family.cfg, "loss", "n/a")
         print(f"model: {cfg.family} (loss {loss}), G {n_g:,} params, {d_text};"
               f" {'resuming at' if trainer.step else 'starting at'} step {trainer.step} of {cfg.train.steps}")
+        print(f"speed: {trainer.describe_speed()}")
     try:
         trainer.fit()
     except TrainingStopped as e:

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 import torch
 from torch import Tensor
+from torch.utils.data import DistributedSampler
 
 from .spec import Batch, DataSpec
 
@@ -76,35 +77,50 @@ class TensorData:
 class Loader:
     """Endless, seeded, resumable batches: epoch e visits a permutation drawn from (seed, e).
 
-    The state is two integers (epoch, position), so a resumed run sees exactly the batches an
-    uninterrupted one would. The last incomplete batch of an epoch is dropped (GAN losses assume full
-    batches; BatchNorm dislikes tiny ones).
+    The permutation is torch's DistributedSampler's (seeded with seed + epoch, reshuffled per epoch):
+    with `world_size` K > 1 each rank takes its strided share, and rank r's batch at a given step is its
+    slice of the global batch, so the K ranks together see exactly the samples one process would with
+    the same (global) `batch_size`. The state is two integers (epoch, position), position counting
+    global samples, so a run resumes exactly, also with another number of ranks. The last incomplete
+    batch of an epoch is dropped (GAN losses assume full batches; BatchNorm dislikes tiny ones).
     """
 
-    def __init__(self, data: TensorData, batch_size: int, seed: int = 0) -> None:
+    def __init__(self, data: TensorData, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
         if len(data) == 0:
             raise ValueError("the dataset is empty")
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, {world_size})")
         self.data = data
-        self.batch_size = min(batch_size, len(data))
+        self.batch_size = min(batch_size, len(data))  # global
+        if self.batch_size % world_size:
+            raise ValueError(f"train.batch_size {self.batch_size} is the global batch and must split evenly over "
+                             f"{world_size} processes: use a multiple of {world_size}")
+        self.rank, self.world_size = rank, world_size
+        self.local_batch = self.batch_size // world_size
         self.seed = seed
         self.epoch = 0
         self.position = 0
-        self._perm: Tensor | None = None
+        self._order: Tensor | None = None
 
-    def _permutation(self) -> Tensor:
-        if self._perm is None:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            self._perm = torch.randperm(len(self.data), generator=g)
-        return self._perm
+    def _indices(self) -> Tensor:
+        """This rank's sample order for the current epoch."""
+        if self._order is None:
+            sampler = DistributedSampler(range(len(self.data)), num_replicas=self.world_size, rank=self.rank,
+                                         shuffle=True, seed=self.seed, drop_last=True)
+            sampler.set_epoch(self.epoch)
+            self._order = torch.tensor(list(iter(sampler)), dtype=torch.long)
+        return self._order
 
     def next_batch(self) -> Batch:
-        if self.position + self.batch_size > len(self.data):
+        per_rank = len(self.data) // self.world_size
+        if self.position // self.world_size + self.local_batch > per_rank:
             self.epoch += 1
             self.position = 0
-            self._perm = None
-        idx = self._permutation()[self.position : self.position + self.batch_size]
+            self._order = None
+        at = self.position // self.world_size
+        idx = self._indices()[at : at + self.local_batch]
         self.position += self.batch_size
         return self.data.batch(idx, epoch=self.epoch)
 
@@ -119,4 +135,4 @@ class Loader:
         self.seed = int(state["seed"])
         self.epoch = int(state["epoch"])
         self.position = int(state["position"])
-        self._perm = None
+        self._order = None

@@ -73,7 +73,26 @@ class Family(nn.Module):
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ N(0, I), (n, latent_dim). A given generator keeps sampling off the global RNG."""
-        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return self.rows(n, lambda m: torch.randn(m, self.latent_dim, generator=generator), generator).to(self.device)
+
+    # (rank, world size) of a multi-process run, set by the trainer; see rows()
+    shard: tuple[int, int] = (0, 1)
+
+    def rows(self, n: int, draw: Any, generator: torch.Generator | None = None) -> Tensor:
+        """`draw(n)` from the global RNG, or in a K-process run this rank's n rows of `draw(n * K)`.
+
+        Every rank draws the whole global batch (the RNG streams stay equal across ranks) and keeps its
+        slice, so K ranks together train on the very latents one process draws for the global batch.
+        Draws from an explicit `generator` (sampling, evaluation) are never sharded.
+        """
+        rank, world = self.shard
+        if world == 1 or generator is not None:
+            return draw(n)
+        return draw(n * world)[rank * n : (rank + 1) * n]
+
+    def double_backward(self) -> bool:
+        """True when a D loss differentiates through a gradient (R1, WGAN-GP): torch.compile cannot."""
+        return False
 
     @classmethod
     def make_config(cls, overrides: dict[str, Any] | None = None) -> Any:
@@ -150,6 +169,9 @@ class AdversarialFamily(Family):
 
     def build_discriminator(self) -> nn.Module:
         raise NotImplementedError
+
+    def double_backward(self) -> bool:
+        return bool(self.objective.gp or self.cfg.r1_weight > 0)
 
     def phases(self, step: int) -> tuple[str, ...]:
         phases = ("d", "g") if step % self.cfg.n_critic == 0 else ("d",)

@@ -75,7 +75,7 @@ class CGAN(AdversarialFamily):
 
     # -- the conditional hooks of AdversarialFamily.loss ---------------------------------------------
     def generate(self, n: int) -> tuple[Tensor, Any]:
-        y = torch.randint(self.n_classes, (n,), device=self.device)
+        y = self.rows(n, lambda m: torch.randint(self.n_classes, (m,), device=self.device))
         return self.G(self.noise(n), y), y
 
     def critic(self, x: Tensor, cond: Any) -> Tensor:

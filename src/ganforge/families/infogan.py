@@ -101,13 +101,16 @@ class InfoGAN(AdversarialFamily):
     # -- latents and codes --------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """G's whole input (n, latent_dim): z ~ N(0, I), then one-hot uniform categories, then U(-1, 1)."""
-        parts = [torch.randn(n, int(self.cfg.latent_dim), generator=generator)]
-        for c in self.codes:
-            if c.kind == "categorical":
-                parts.append(F.one_hot(torch.randint(c.size, (n,), generator=generator), c.size).float())
-            else:
-                parts.append(torch.rand(n, 1, generator=generator) * 2 - 1)
-        return torch.cat(parts, 1).to(self.device)
+        def draw(m: int) -> Tensor:
+            parts = [torch.randn(m, int(self.cfg.latent_dim), generator=generator)]
+            for c in self.codes:
+                if c.kind == "categorical":
+                    parts.append(F.one_hot(torch.randint(c.size, (m,), generator=generator), c.size).float())
+                else:
+                    parts.append(torch.rand(m, 1, generator=generator) * 2 - 1)
+            return torch.cat(parts, 1)
+
+        return self.rows(n, draw, generator).to(self.device)
 
     def code(self, name: str) -> Code:
         for c in self.codes:

@@ -75,7 +75,8 @@ class SRGAN(TranslationFamily):
         self.G = SRResNet(self.in_shape[0], self.out_shape[0], self.scale, cfg.width, cfg.n_blocks)
         self.D = None
         if not generator_only and cfg.adv_weight > 0:
-            self.D = SRDiscriminator(self.out_shape[0], cfg.d_width, cfg.d_max_width, hidden=cfg.d_hidden)
+            self.D = SRDiscriminator(self.out_shape[0], cfg.d_width, cfg.d_max_width, hidden=cfg.d_hidden,
+                                   size=min(self.out_shape[1:]))
         self.__dict__["_feature_net"] = None  # not a submodule: frozen, and not saved with the run
         self._fakes_for_g: Tensor | None = None
         # what the current step trains (set by phases(step); these defaults are the post-warmup ones)

@@ -13,9 +13,10 @@ import torch
 
 from ..config import EvalConfig
 from ..data.store import TensorData
+from ..train import distributed
 from ..train.callbacks import Callback
 from .base import Provenance
-from .evaluate import compute, fake_set, headline, parse_metrics, real_set
+from .evaluate import SampleSet, compute, fake_set, headline, parse_metrics, real_set
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..train.trainer import Trainer
@@ -70,36 +71,59 @@ class EvalCallback(Callback):
             self._classes = False
         self.real = real_set(self.data, self.extractor, self.cfg.n, seed=self.seed, keep_images="swd" in self.metrics)
 
-    @torch.no_grad()
-    def evaluate(self, trainer: "Trainer") -> dict[str, float]:
-        self._prepare()
+    every_rank = True  # in a multi-process run every rank generates and featurises its share of the fakes
+
+    def _fakes(self, trainer: "Trainer") -> SampleSet:
+        """Features of the n fakes; with K processes each makes n/K of them and rank 0 gathers the rest."""
         fam, G = trainer.family, trainer.generator
         was_training = G.training
         G.eval()
-        z = fam.noise(self.cfg.n, generator=torch.Generator().manual_seed(self.seed + 2))
+        z = fam.noise(self.cfg.n, generator=torch.Generator().manual_seed(self.seed + 2))  # the same z on every rank
+        start, stop = distributed.share(self.cfg.n)
 
         def generate(a: int, b: int) -> torch.Tensor:
-            return fam.sample(b - a, z=z[a:b].to(trainer.device), net=G).float().cpu()
+            return fam.sample(b - a, z=z[start + a : start + b].to(trainer.device), net=G).float().cpu()
 
-        fake = fake_set(generate, self.cfg.n, self.extractor, keep_images="swd" in self.metrics)
+        keep = "swd" in self.metrics
+        fake = fake_set(generate, stop - start, self.extractor, keep_images=keep)
         G.train(was_training)
-        names = self.metrics + (["classes"] if self._classes else [])
-        prov = Provenance(**(self.extractor.provenance() if self.extractor else {"extractor": "raw", "resize": "none"}),
-                          seed=self.seed, reference=f"{self.data.source} ({len(self.real)} samples)",
-                          reference_sha256=self.real.sha256)
-        results = compute(names, self.real, fake, prov, seed=self.seed, n_classes=self.data.spec.n_classes,
-                          mixture=self.data.spec.name)
-        values = {f"eval/{k}": v for k, v in headline(results).items()}
+        if distributed.current().enabled:
+            fake = SampleSet(fake.name, distributed.gather_rows(fake.features),
+                             None if fake.logits is None else distributed.gather_rows(fake.logits),
+                             None if fake.images is None else distributed.gather_rows(fake.images))
+        return fake
+
+    @torch.inference_mode()
+    def evaluate(self, trainer: "Trainer") -> dict[str, float]:
+        main = distributed.current().is_main
+        if main:
+            self._prepare()
+        elif self.extractor is None and self.data.spec.kind == "image":
+            self.extractor = resolve_extractor(self.cfg.features, self.data, self.cfg.inception_weights)
+        fake = self._fakes(trainer)
+        values: dict[str, float] = {}
+        results = {}
+        if main:
+            names = self.metrics + (["classes"] if self._classes else [])
+            prov = Provenance(**(self.extractor.provenance() if self.extractor else {"extractor": "raw", "resize": "none"}),
+                              seed=self.seed, reference=f"{self.data.source} ({len(self.real)} samples)",
+                              reference_sha256=self.real.sha256)
+            results = compute(names, self.real, fake, prov, seed=self.seed, n_classes=self.data.spec.n_classes,
+                              mixture=self.data.spec.name)
+            values = {f"eval/{k}": v for k, v in headline(results).items()}
+        values = distributed.broadcast_object(values)
         self.last_step = trainer.step
         self.history.append({"step": trainer.step, **values})
         trainer.log_metrics(values)
         if "classes" in results:
             self._check_classes(trainer, results["classes"].values)
-        if "fid" in results and self.cfg.keep_best:
-            value = results["fid"].values["fid"]
+        if "eval/fid" in values and self.cfg.keep_best:
+            value = values["eval/fid"]
             if self.best is None or value < self.best:
                 self.best, self.best_step = value, trainer.step
-                trainer.save_checkpoint(root=trainer.out_dir / "best", keep_last=1)
+                if main:
+                    with torch.inference_mode(False):
+                        trainer.save_checkpoint(root=trainer.out_dir / "best", keep_last=1)
         return values
 
     def _check_classes(self, trainer: "Trainer", values: dict[str, float]) -> None:

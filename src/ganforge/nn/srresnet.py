@@ -92,13 +92,18 @@ class SRDiscriminator(nn.Module):
     """Images (N, C, H, W) -> logits (N,): the paper's conv stack, adaptive pool, dense 1024, dense 1."""
 
     def __init__(self, in_channels: int, width: int = 64, max_width: int = 512, pool: int = 2,
-                 hidden: int = 1024) -> None:
+                 hidden: int = 1024, size: int | None = None) -> None:
+        """size: the shorter side of the input, when known: a stride-2 layer that would meet a 1-pixel map
+        keeps stride 1 (a strided 3x3 conv there reads only padding; on CPU in bf16 its weight gradient
+        is also unreliable in torch 2.13)."""
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)]
         c, out = width, width
         for i in range(8 - 1):  # k3n64s2, k3n128s1, k3n128s2, ..., k3n512s2
             out = min(width * 2 ** ((i + 1) // 2), max_width)
-            stride = 2 if i % 2 == 0 else 1
+            stride = 2 if i % 2 == 0 and (size is None or size > 1) else 1
+            if size is not None and stride == 2:
+                size = (size + 1) // 2
             layers += [nn.Conv2d(c, out, 3, stride, 1, bias=False), nn.BatchNorm2d(out),
                        nn.LeakyReLU(0.2, inplace=True)]
             c = out

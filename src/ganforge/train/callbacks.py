@@ -16,6 +16,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Callback:
+    # in a multi-process run, callbacks run on rank 0 only, unless they decide something every rank must
+    # agree on (health: rollbacks) or take part in a collective (evaluation gathers every rank's features)
+    every_rank = False
+
     def on_train_start(self, trainer: "Trainer") -> None: ...
     def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None: ...
     def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None: ...

@@ -50,6 +50,8 @@ ADVICE = {
 
 
 class HealthMonitor(Callback):
+    every_rank = True  # step logs are averaged over the ranks, so every rank rolls back or stops together
+
     def __init__(self, cfg: HealthConfig) -> None:
         self.cfg = cfg
         self.warned: set[str] = set()

@@ -11,6 +11,7 @@ from ..config import RunConfig
 from ..data import Loader, TensorData, as_unpaired, load_data
 from ..data.builtin import MIXTURES
 from ..families import build_family, get_family
+from . import distributed
 from .callbacks import Callback, Checkpointer, MetricsLogger, SampleGrid
 from .health import HealthMonitor
 from .progress import ProgressBar
@@ -48,15 +49,19 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
     Trainer.seed_everything(cfg.train.seed)  # before any weight is drawn
     family = build_family(cfg.family, cfg.model, data.spec)
     family.bind_data(data)
-    loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed)
+    dist = distributed.current()
+    loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size)
     cbs = default_callbacks(cfg, data, console) if callbacks is None else callbacks
     # extra callbacks (e.g. evaluation) run after the health check but before checkpoints and logs, so a
     # checkpoint holds their state and the logger still sees their values at the end of training
     at = 1 if cbs and isinstance(cbs[0], HealthMonitor) else 0
     cbs = cbs[:at] + list(extra_callbacks or []) + cbs[at:]
-    trainer = Trainer(family, loader, cfg, out, cbs)
+    if not dist.is_main:  # rank 0 alone writes; the others keep what decides (health) or gathers (evaluation)
+        cbs = [cb for cb in cbs if cb.every_rank]
+    trainer = Trainer(family, loader, cfg, out, cbs, dist=dist)
     trainer.data = data
     if resume and latest_checkpoint(out) is not None:
         trainer.load_checkpoint()
-    cfg.save(out / "config.json")
+    if dist.is_main:
+        cfg.save(out / "config.json")
     return trainer

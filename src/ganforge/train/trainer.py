@@ -27,6 +27,7 @@ from ..checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
 from ..config import RunConfig
 from ..data.store import Loader
 from ..families.base import Family
+from . import distributed
 from .callbacks import Callback
 
 
@@ -34,12 +35,55 @@ class TrainingStopped(RuntimeError):
     """Training cannot go on (e.g. losses stayed non-finite after the allowed rollbacks)."""
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
+    """train.device as a torch.device; in a torchrun run CUDA ranks take cuda:LOCAL_RANK."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("train.device=cuda but no CUDA device is visible; use train.device=cpu")
+    if name == "cuda" and local_rank is not None:
+        return torch.device("cuda", local_rank)
     return torch.device(name)
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_bf16(device: torch.device) -> str | None:
+    """Why `device` runs bf16 natively (a short reason), or None when bf16 would be emulated (slow)."""
+    if device.type == "cuda":
+        return "CUDA bf16" if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu":
+        for flag, name in (("_is_amx_tile_supported", "AMX"), ("_is_avx512_bf16_supported", "AVX512-BF16")):
+            check = getattr(torch.cpu, flag, None)
+            if check is not None and check():
+                return f"CPU {name}"
+    return None
+
+
+def resolve_precision(tc: Any, device: torch.device, kind: str) -> tuple[str, str]:
+    """(fp32 | bf16, why) for train.precision on `device` with data of `kind` (image | points).
+
+    auto picks bf16 autocast for image data on hardware with native bf16 (the convolutions and matmuls
+    run ~2x faster; weights, optimizer state, losses and penalties stay fp32) and fp32 otherwise: point
+    and tabular data train small MLPs, where bf16 gains nothing and its 3 significant digits would blur
+    the coordinates. The old spelling train.amp (none | bf16) still works.
+    """
+    name = tc.precision
+    if tc.amp:
+        legacy = {"none": "fp32", "bf16": "bf16"}
+        if tc.amp not in legacy:
+            raise ValueError(f"train.amp must be 'none' or 'bf16' (better: train.precision=fp32|bf16|auto), got '{tc.amp}'")
+        if name == "auto":
+            return legacy[tc.amp], f"train.amp={tc.amp}"
+    if name not in PRECISIONS:
+        raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got '{name}'")
+    if name != "auto":
+        return name, "asked for"
+    if kind != "image":
+        return "fp32", f"auto: {kind} data"
+    why = native_bf16(device)
+    return ("bf16", f"auto: {why}") if why else ("fp32", f"auto: no native bf16 on {device.type}")
 
 
 class EMA:
@@ -67,27 +111,37 @@ class EMA:
 
 class Trainer:
     def __init__(self, family: Family, loader: Loader, cfg: RunConfig, out_dir: str | Path,
-                 callbacks: list[Callback] | None = None) -> None:
+                 callbacks: list[Callback] | None = None, dist: distributed.DistInfo | None = None) -> None:
         self.family = family
         self.loader = loader
         self.cfg = cfg
+        self.dist = dist if dist is not None else distributed.current()
         self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
         self.callbacks = list(callbacks or [])
-        self.device = resolve_device(cfg.train.device)
         tc = cfg.train
-        if tc.amp not in ("none", "bf16"):
-            raise ValueError(f"train.amp must be 'none' or 'bf16', got '{tc.amp}'")
+        self.device = resolve_device(tc.device, self.dist.local_rank if self.dist.enabled else None)
+        self.precision, self.precision_reason = resolve_precision(tc, self.device, family.spec.kind)
+        if (loader.rank, loader.world_size) != (self.dist.rank, self.dist.world_size):
+            raise ValueError(f"the loader is set up for rank {loader.rank} of {loader.world_size}, but this process "
+                             f"is rank {self.dist.rank} of {self.dist.world_size}")
         if tc.steps < 0:
             raise ValueError(f"train.steps must be >= 0, got {tc.steps}")
         if tc.lr_decay not in ("none", "linear"):
             raise ValueError(f"train.lr_decay must be 'none' or 'linear', got '{tc.lr_decay}'")
         if not 0.0 <= tc.lr_decay_start < 1.0:
             raise ValueError(f"train.lr_decay_start is a fraction of the steps in [0, 1), got {tc.lr_decay_start}")
+        if tc.sync_bn and self.dist.enabled:
+            if self.device.type != "cuda":
+                raise ValueError("train.sync_bn needs CUDA ranks (PyTorch's SyncBatchNorm does not run on CPU); "
+                                 "drop --set train.sync_bn=true, or use a family without BatchNorm")
+            self.family = family = nn.SyncBatchNorm.convert_sync_batchnorm(family)
         self.family.to(self.device)
         if tc.channels_last:
             self.family.to(memory_format=torch.channels_last)
         self.params = {ph: list(family.parameters_for(ph)) for ph in ("d", "g")}
+        self._param_ids = {ph: {id(p) for p in ps} for ph, ps in self.params.items()}
         lrs = {"d": tc.lr_d, "g": tc.lr_g}
         # a phase without parameters (e.g. pix2pix's L1-only baseline has no D) gets no optimizer
         self.optimizers = {ph: torch.optim.Adam(self.params[ph], lr=lrs[ph], betas=(tc.beta1, tc.beta2))
@@ -96,6 +150,15 @@ class Trainer:
             for g in opt.param_groups:  # the undecayed rate; saved with the optimizer state
                 g["base_lr"] = g["lr"]
         self.ema = EMA(family.G, tc.ema_decay) if tc.ema_decay > 0 else None
+        family.shard = (self.dist.rank, self.dist.world_size)
+        self.ddp: dict[str, nn.Module] = {}
+        if self.dist.enabled:  # one DDP wrapper per phase, each reducing only its own parameters
+            self.ddp = {ph: distributed.wrap_phase(family, ph, self.params[ph], self.device)
+                        for ph in self.params if self.params[ph]}
+            distributed.sync_buffers(family)
+        self.compiled: list[str] = []
+        if tc.compile:
+            self.compiled = self._compile()
         self.step = 0
         self.rollbacks = 0
         self.events: list[dict[str, Any]] = []
@@ -115,9 +178,40 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.family.G
 
     def autocast(self):
-        if self.cfg.train.amp == "bf16":
+        if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def describe_speed(self) -> str:
+        """One line: precision (and why), memory format, compilation, processes."""
+        tc = self.cfg.train
+        parts = [f"{self.precision} ({self.precision_reason})"]
+        if self.precision == "bf16":
+            parts[0] = f"bf16 autocast with fp32 weights ({self.precision_reason})"
+        if tc.channels_last and self.family.spec.kind == "image":
+            parts.append("channels_last")
+        if self.compiled:
+            parts.append("compiled " + "+".join(self.compiled))
+        if self.dist.enabled:
+            parts.append(f"{self.dist.world_size} processes ({self.dist.backend}), "
+                         f"{self.loader.local_batch} of the {self.loader.batch_size} samples per step each")
+        return ", ".join(parts) + f", on {self.device}"
+
+    def _compile(self) -> list[str]:
+        """torch.compile each top-level network in place (state_dict names unchanged); D stays eager when a
+        penalty differentiates through its gradient, which compiled graphs do not support."""
+        skip = self.family.double_backward()
+        done = []
+        for name, child in self.family.named_children():
+            ids = {id(p) for p in child.parameters()}
+            if not ids:
+                continue
+            if skip and ids & self._param_ids["d"]:
+                self.event("info", f"torch.compile: {name} stays eager (its loss differentiates a gradient: R1 / WGAN-GP)")
+                continue
+            child.compile(dynamic=False)
+            done.append(name)
+        return done
 
     # -- the loop -------------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
@@ -130,30 +224,58 @@ class Trainer:
             for opt in self.optimizers.values():
                 for g in opt.param_groups:
                     g["lr"] = g["base_lr"] * scale
+        done: list[str] = []
         for phase in phases:
             opt = self.optimizers[phase]
             opt.zero_grad(set_to_none=True)
-            with self.autocast():
-                out = fam.loss(phase, batch)
-            out.loss.backward()
+            # the parameters of a phase that already stepped (D, in G's phase) get no gradient now: their
+            # weight gradients would be thrown away, and skipping them saves about a third of D's backward
+            frozen = [p for ph in done for p in self.params[ph]
+                      if p.requires_grad and id(p) not in self._param_ids[phase]]
+            for p in frozen:
+                p.requires_grad_(False)
+            try:
+                with self.autocast():
+                    out = self.ddp[phase](batch) if phase in self.ddp else fam.loss(phase, batch)
+                out.loss.backward()
+            finally:
+                for p in frozen:
+                    p.requires_grad_(True)
             max_norm = tc.grad_clip if tc.grad_clip > 0 else math.inf
             logs[f"{phase}/grad_norm"] = torch.nn.utils.clip_grad_norm_(self.params[phase], max_norm)
             opt.step()
             fam.after_step(phase)
             logs.update(out.logs)
             logs.setdefault(f"{phase}/loss", out.loss.detach())
+            done.append(phase)
+        if self.dist.enabled:
+            distributed.sync_buffers(fam)
         if self.ema is not None and "g" in phases:
             self.ema.update(fam.G)
         self.step += 1
+        if self.dist.enabled:  # every rank logs (and so decides) the same: the averages over the ranks
+            values, stop = distributed.average_logs(logs, self._stop_reason is not None, self.device)
+            if stop and self._stop_reason is None:
+                self._stop_reason = f"another process stopped at step {self.step}"
+            self._stop_agreed = stop
+            return values
         return {k: float(v) for k, v in logs.items()}
+
+    def _should_stop(self) -> bool:
+        """A single process stops when asked; K processes stop together, once all have heard (one step later
+        at most), since a rank that leaves early would leave the others waiting in a collective."""
+        if self.dist.enabled:
+            return self._stop_agreed
+        return self._stop_reason is not None
 
     def fit(self) -> "Trainer":
         """Train up to cfg.train.steps. Ctrl-C (or SIGTERM) stops after the current step with a checkpoint."""
         total = self.cfg.train.steps
+        self._stop_agreed = False
         self._emit("on_train_start")
         restore = self._install_signal_handlers()
         try:
-            while self.step < total and self._stop_reason is None:
+            while self.step < total and not self._should_stop():
                 self.family.train()
                 logs = self.train_step()
                 self.last_logs = logs
@@ -216,6 +338,8 @@ class Trainer:
 
         return {
             "ganforge_version": __version__,
+            "precision": self.precision,
+            "world_size": self.dist.world_size,
             "family": self.family.name,
             "model": asdict(self.family.cfg),
             "spec": self.family.spec.to_json(),
