@@ -1,0 +1,35 @@
+"""Run under torchrun by tests/test_distributed.py: train a tiny run in K processes, then every rank saves
+the state it holds (weights, buffers, EMA, optimizer state) so the test can compare the ranks.
+
+    python -m torch.distributed.run --standalone --nproc_per_node=2 tests/ddp_worker.py CONFIG.json OUT
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.conftest, run as a script
+
+from ganforge.config import from_dict  # noqa: E402
+from ganforge.train import build_run, distributed  # noqa: E402
+from tests.conftest import training_state  # noqa: E402
+
+
+def main() -> None:
+    cfg_path, out = Path(sys.argv[1]), Path(sys.argv[2])
+    info = distributed.init_from_env("cpu")
+    torch.set_num_threads(1)
+    trainer = build_run(from_dict(json.loads(cfg_path.read_text())), out)
+    trainer.fit()
+    state = {k: v.detach().clone() for k, v in training_state(trainer).items()}
+    torch.save({"state": state, "logs": trainer.last_logs, "step": trainer.step,
+                "local_batch": trainer.loader.local_batch}, out / f"rank{info.rank}.pt")
+    distributed.shutdown()
+
+
+if __name__ == "__main__":
+    main()
