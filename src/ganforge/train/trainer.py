@@ -156,14 +156,15 @@ class Trainer:
             self.ddp = {ph: distributed.wrap_phase(family, ph, self.params[ph], self.device)
                         for ph in self.params if self.params[ph]}
             distributed.sync_buffers(family)
-        self.compiled: list[str] = []
-        if tc.compile:
-            self.compiled = self._compile()
         self.step = 0
         self.rollbacks = 0
         self.events: list[dict[str, Any]] = []
         self.last_logs: dict[str, float] = {}
         self._stop_reason: str | None = None
+        self._stop_agreed = False
+        self.compiled: list[str] = []
+        if tc.compile:
+            self.compiled = self._compile()
 
     # -- randomness -----------------------------------------------------------------------------
     @staticmethod
