@@ -1,23 +1,36 @@
-"""Training speed: DCGAN 64x64, batch 64, through the ganforge trainer vs a plain PyTorch loop.
+"""Training speed: the ganforge trainer at its default precision vs a plain fp32 eager PyTorch loop.
 
-Both arms train the same networks (`ganforge.nn.DCGANGenerator` / `DCGANDiscriminator`, latent 100,
-width 64) with Adam(2e-4, (0.5, 0.999)) and the non-saturating loss, on Fashion-MNIST resized to
-64x64x1, in one process, with the same number of torch threads. Timed rounds alternate between the
-arms (the order rotates every round), so drift on a shared machine hits both alike; each figure is the
-median images/s over the rounds, with min and max.
+Two setups, each with the same networks in every arm (`ganforge.nn.DCGANGenerator` /
+`DCGANDiscriminator`, latent 100, width 64, BatchNorm), Adam(2e-4, (0.5, 0.999)), the non-saturating
+loss, batch 64, in one process with the same number of torch threads:
 
-- "ganforge": `build_run(...)` then `Trainer.fit()` for `--steps` more steps per round, as a user runs it:
-  defaults of the trainer (EMA of G, grad-norm logging, spread/accuracy stats), the health monitor and
-  the JSONL logger (every 10 steps); no progress bar, TensorBoard, sample grids or checkpoints.
-- "plain": the canonical 20-line loop (the PyTorch DCGAN example): a batch by indexing the same uint8
-  store + float conversion, one G forward, D on real and on fake.detach(), D step, G step through D(fake).
-- "data": `Loader.next_batch()` alone (index gather of uint8 + float conversion).
+- `64x64`: Fashion-MNIST resized to 64x64x1 (the pytorch/examples DCGAN shape);
+- `28x28`: Fashion-MNIST at its own size (the ganforge demo's DCGAN).
 
-Acceptance: ganforge >= 0.95x plain images/s in fp32; bf16 autocast (+ channels_last) figures reported;
-the data pipeline delivers >= 5x the fastest training images/s. Both training arms' FLOPs per step are
-counted too (torch's FlopCounterMode), a noise-free check that they do the same work.
+Arms, interleaved round by round (the order rotates every round, so drift on a shared machine hits
+every arm alike); each figure is the median images/s over the rounds, with min and max:
 
-    .venv/bin/python bench/speed.py            # full
+- `plain_fp32`: the canonical 20-line loop (the PyTorch DCGAN example), fp32, eager, contiguous:
+  a batch by indexing the same uint8 store + float conversion, one G forward, D on real and on
+  fake.detach(), D step, G step through D(fake). The baseline of the acceptance ratio.
+- `plain_bf16_cl`: the same loop by hand under bf16 autocast with channels_last (what a careful user
+  would write).
+- `ganforge_fp32`: `build_run` + `Trainer.fit` with `train.precision=fp32 train.channels_last=false`
+  (the trainer's own overhead against plain_fp32).
+- `ganforge_default`: `build_run` + `Trainer.fit` with no speed settings at all (precision auto ->
+  bf16 autocast here, channels_last): what a user gets.
+- `data` (64x64 only): `Loader.next_batch()` alone (index gather of uint8 + float conversion).
+
+The ganforge arms run as a user runs them: EMA of G, grad-norm logging, spread/accuracy stats, the
+health monitor and the JSONL logger (every 10 steps); no progress bar, TensorBoard, grids or checkpoints.
+
+Work: the FLOPs of one step of each arm are counted with torch.utils.flop_counter.FlopCounterMode
+(convolutions and matmuls); achieved GFLOP/s = FLOPs per step x steps per second, set against this
+machine's measured matmul peaks (a 2048^3 fp32 and bf16 matmul, best of several, same threads).
+
+Acceptance: ganforge_default >= 2.0x plain_fp32 images/s at 64x64 (ratio of medians).
+
+    .venv/bin/python bench/speed.py            # full (~5 min)
     .venv/bin/python bench/speed.py --quick    # smoke check: 2 rounds x 1 step
 """
 
@@ -26,6 +39,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -45,17 +59,16 @@ from ganforge.nn import DCGANDiscriminator, DCGANGenerator
 from ganforge.train import HealthMonitor, MetricsLogger, build_run
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BATCH, SIZE, CHANNELS, LATENT, WIDTH = 64, (64, 64), 1, 100, 64
-MIN_RATIO_FP32 = 0.95
-MIN_DATA_RATIO = 5.0
+BATCH, CHANNELS, LATENT, WIDTH = 64, 1, 100, 64
 
 
 # -- the plain loop -------------------------------------------------------------------------------
 def plain_arm(images: torch.Tensor, amp: bool, channels_last: bool, seed: int) -> Callable[[int], None]:
     """A closure running n steps of the plain loop (its own nets and optimizers, built once)."""
     torch.manual_seed(seed)
-    G = DCGANGenerator(LATENT, (CHANNELS, *SIZE), WIDTH)
-    D = DCGANDiscriminator((CHANNELS, *SIZE), WIDTH)
+    shape = (CHANNELS, *images.shape[-2:])
+    G = DCGANGenerator(LATENT, shape, WIDTH)
+    D = DCGANDiscriminator(shape, WIDTH)
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -64,7 +77,7 @@ def plain_arm(images: torch.Tensor, amp: bool, channels_last: bool, seed: int) -
 
     def run(n: int) -> None:
         for _ in range(n):
-            real = images[torch.randint(len(images), (BATCH,))].float().mul_(2 / 255).sub_(1)  # (N, 1, 64, 64)
+            real = images[torch.randint(len(images), (BATCH,))].float().mul_(2 / 255).sub_(1)  # (N, 1, H, W)
             if channels_last:
                 real = real.contiguous(memory_format=torch.channels_last)
             with cast():
@@ -83,13 +96,13 @@ def plain_arm(images: torch.Tensor, amp: bool, channels_last: bool, seed: int) -
 
 
 # -- the ganforge trainer -------------------------------------------------------------------------
-def ganforge_arm(data: TensorData, amp: bool, channels_last: bool, seed: int, out: Path) -> Callable[[int], None]:
+def ganforge_arm(data: TensorData, train: dict[str, Any], seed: int, out: Path) -> tuple[Callable[[int], None], str]:
+    size = list(data.spec.shape[1:])
     cfg = config.from_dict({
         "family": "dcgan",
         "model": {"latent_dim": LATENT, "width": WIDTH, "loss": "ns"},
-        "data": {"source": "builtin:fashion-mnist", "size": list(SIZE), "channels": CHANNELS},
-        "train": {"steps": 0, "batch_size": BATCH, "amp": "bf16" if amp else "none",
-                  "channels_last": channels_last, "seed": seed, "device": "cpu"},
+        "data": {"source": "builtin:fashion-mnist", "size": size, "channels": CHANNELS},
+        "train": {"steps": 0, "batch_size": BATCH, "seed": seed, "device": "cpu", **train},
         "log": {"log_every": 10, "sample_every": 0, "ckpt_every": 0, "tensorboard": False, "progress": False},
     })
     # The default callbacks minus Checkpointer and SampleGrid (they write files at fit start/end).
@@ -100,7 +113,7 @@ def ganforge_arm(data: TensorData, amp: bool, channels_last: bool, seed: int, ou
         trainer.cfg.train.steps = trainer.step + n
         trainer.fit()
 
-    return run
+    return run, trainer.describe_speed()
 
 
 def data_arm(data: TensorData, seed: int) -> Callable[[int], None]:
@@ -111,6 +124,21 @@ def data_arm(data: TensorData, seed: int) -> Callable[[int], None]:
             loader.next_batch()
 
     return run
+
+
+def matmul_peaks(n: int = 2048, repeats: int = 5) -> dict[str, float]:
+    """Best-of-`repeats` GFLOP/s of an n x n x n matmul in fp32 and bf16 (2 n^3 FLOPs each)."""
+    out = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        a @ b  # warm-up (oneDNN primitive creation)
+        best = math.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t0)
+        out[name] = round(2 * n**3 / best / 1e9, 1)
+    return out
 
 
 # -- measurement ----------------------------------------------------------------------------------
@@ -187,88 +215,103 @@ def _load() -> float | None:
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
+SETUPS = {"64x64": (64, 64), "28x28": None}
+MIN_RATIO = 2.0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     t_start, load_start = time.perf_counter(), _load()
-    data = load_data("builtin:fashion-mnist", size=SIZE, channels=CHANNELS)  # uint8 (60000, 1, 64, 64)
-    print(f"data: {tuple(data.x.shape)} {data.x.dtype}; {args.threads} threads; "
-          f"{args.rounds} rounds x {args.steps} steps per arm; load average {load_start}", flush=True)
-    wall: dict[str, dict[str, list[float]]] = {}
-    cpu: dict[str, dict[str, list[float]]] = {}
-    gflop: dict[str, float] = {}
+    peaks = matmul_peaks()
+    print(f"matmul peaks (2048^3, {args.threads} threads): fp32 {peaks['fp32']} GFLOP/s, bf16 {peaks['bf16']} GFLOP/s",
+          flush=True)
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ganforge-speed-") as tmp:
-        print("fp32 (eager, contiguous):", flush=True)
-        arms = {"plain": (plain_arm(data.x, False, False, args.seed), args.steps),
-                "ganforge": (ganforge_arm(data, False, False, args.seed, Path(tmp) / "fp32"), args.steps),
-                "data": (data_arm(data, args.seed), args.data_batches)}
-        wall["fp32"], cpu["fp32"] = measure(arms, args.rounds, args.warmup)
-        if not args.no_flops:
-            gflop = {name: gflop_per_step(run) for name, (run, _) in arms.items() if name != "data"}
-        print("bf16 autocast + channels_last:", flush=True)
-        arms = {"plain": (plain_arm(data.x, True, True, args.seed), args.steps),
-                "ganforge": (ganforge_arm(data, True, True, args.seed, Path(tmp) / "bf16"), args.steps)}
-        wall["bf16"], cpu["bf16"] = measure(arms, args.rounds, args.warmup)
+        for setup, size in SETUPS.items():
+            data = load_data("builtin:fashion-mnist", size=size, channels=CHANNELS)  # uint8 in memory
+            print(f"{setup}: data {tuple(data.x.shape)} {data.x.dtype}; {args.threads} threads; "
+                  f"{args.rounds} rounds x {args.steps} steps per arm", flush=True)
+            g_default, speed_line = ganforge_arm(data, {}, args.seed, Path(tmp) / f"{setup}_default")
+            g_fp32, _ = ganforge_arm(data, {"precision": "fp32", "channels_last": False}, args.seed,
+                                     Path(tmp) / f"{setup}_fp32")
+            print(f"  ganforge default: {speed_line}", flush=True)
+            arms = {"plain_fp32": (plain_arm(data.x, False, False, args.seed), args.steps),
+                    "plain_bf16_cl": (plain_arm(data.x, True, True, args.seed), args.steps),
+                    "ganforge_fp32": (g_fp32, args.steps),
+                    "ganforge_default": (g_default, args.steps)}
+            if setup == "64x64":
+                arms["data"] = (data_arm(data, args.seed), args.data_batches)
+            wall, cpu = measure(arms, args.rounds, args.warmup)
+            gflop = {} if args.no_flops else {n: gflop_per_step(r) for n, (r, _) in arms.items() if n != "data"}
+            med = {n: statistics.median(v) for n, v in wall.items()}
+            achieved = {n: round(gflop[n] * med[n] / BATCH, 1) for n in gflop}
+            peak_of = {"plain_fp32": "fp32", "ganforge_fp32": "fp32", "plain_bf16_cl": "bf16", "ganforge_default": "bf16"}
+            ratios = {
+                "ganforge_default_over_plain_fp32": ratio(wall, "ganforge_default", "plain_fp32"),
+                "ganforge_default_over_plain_bf16_cl": ratio(wall, "ganforge_default", "plain_bf16_cl"),
+                "ganforge_fp32_over_plain_fp32": ratio(wall, "ganforge_fp32", "plain_fp32"),
+                "cpu_time_ganforge_default_over_plain_fp32": ratio(cpu, "ganforge_default", "plain_fp32"),
+            }
+            if "data" in med:
+                ratios["data_over_ganforge_default"] = round(med["data"] / med["ganforge_default"], 2)
+            results[setup] = {
+                "image": list(data.spec.shape), "ganforge_default": speed_line,
+                "images_per_s": {n: spread(v) for n, v in wall.items()},
+                "images_per_cpu_s": {n: spread(v) for n, v in cpu.items()},
+                "gflop_per_step": gflop,
+                "achieved_gflop_per_s": achieved,
+                "fraction_of_matmul_peak": {n: round(achieved[n] / peaks[peak_of[n]], 3) for n in achieved},
+                "ratios": ratios,
+            }
     total_s = time.perf_counter() - t_start
-
-    med = {(prec, arm): statistics.median(v) for prec, arms_ in wall.items() for arm, v in arms_.items()}
-    fastest_train = max(med["fp32", "ganforge"], med["bf16", "ganforge"])
-    data_ratio = med["fp32", "data"] / fastest_train
-    ratios: dict[str, Any] = {
-        "fp32_ganforge_over_plain": ratio(wall["fp32"], "ganforge", "plain"),
-        "bf16_ganforge_over_plain": ratio(wall["bf16"], "ganforge", "plain"),
-        "bf16_over_fp32_ganforge": round(med["bf16", "ganforge"] / med["fp32", "ganforge"], 3),
-        "bf16_over_fp32_plain": round(med["bf16", "plain"] / med["fp32", "plain"], 3),
-        "data_over_fastest_training": round(data_ratio, 2),
-        "data_over_fp32_training": round(med["fp32", "data"] / med["fp32", "ganforge"], 2),
-        "cpu_time_fp32_ganforge_over_plain": ratio(cpu["fp32"], "ganforge", "plain"),
-        "cpu_time_bf16_ganforge_over_plain": ratio(cpu["bf16"], "ganforge", "plain"),
-    }
-    results = {
+    headline = results["64x64"]["ratios"]["ganforge_default_over_plain_fp32"]["of_medians"]
+    doc = {
         "bench": "speed",
         "command": " ".join([Path(sys.executable).name, *sys.argv]) if argv is None else f"speed.main({argv})",
         "quick": args.quick,
         "setup": {
             "model": f"DCGAN G/D from ganforge.nn, latent {LATENT}, width {WIDTH}, BatchNorm",
-            "image": [CHANNELS, *SIZE], "batch": BATCH,
-            "data": "builtin:fashion-mnist resized to 64x64, 1 channel, uint8 in memory",
+            "batch": BATCH, "data": "builtin:fashion-mnist (64x64 resized, and 28x28), 1 channel, uint8 in memory",
             "optimizer": "Adam(2e-4, betas=(0.5, 0.999))", "loss": "non-saturating (ns)",
             "steps_per_round": args.steps, "data_batches_per_round": args.data_batches,
             "rounds": args.rounds, "warmup_steps": args.warmup,
-            "ganforge": "build_run + Trainer.fit; EMA 0.999, grad-norm logs, HealthMonitor, JSONL log every "
-                        "10 steps; no progress bar, TensorBoard, sample grids or checkpoints",
-            "plain": "canonical loop: one G forward per step reused for the D and G steps",
-            "bf16": "torch.autocast(cpu, bfloat16) + channels_last in both arms (ganforge: train.amp=bf16, "
-                    "train.channels_last=true)",
+            "plain_fp32": "canonical loop, fp32 eager, contiguous: the baseline",
+            "plain_bf16_cl": "the canonical loop under torch.autocast(cpu, bfloat16) with channels_last",
+            "ganforge_fp32": "build_run + Trainer.fit with train.precision=fp32, train.channels_last=false",
+            "ganforge_default": "build_run + Trainer.fit with the default settings (precision auto, channels_last)",
+            "ganforge_callbacks": "EMA 0.999, grad-norm logs, HealthMonitor, JSONL log every 10 steps; no progress "
+                                  "bar, TensorBoard, sample grids or checkpoints",
+            "flops": "torch.utils.flop_counter.FlopCounterMode over one step of each arm",
         },
-        "images_per_s": {prec: {arm: spread(v) for arm, v in arms_.items()} for prec, arms_ in wall.items()},
-        "images_per_cpu_s": {prec: {arm: spread(v) for arm, v in arms_.items()} for prec, arms_ in cpu.items()},
-        "gflop_per_step_fp32": gflop,
-        "ratios": ratios,
-        "pass": {"fp32_ratio_ge_0.95": ratios["fp32_ganforge_over_plain"]["of_medians"] >= MIN_RATIO_FP32,
-                 "data_ge_5x_training": data_ratio >= MIN_DATA_RATIO},
+        "matmul_peak_gflop_per_s": peaks,
+        "results": results,
+        "acceptance": {"ganforge_default_over_plain_fp32_64x64": headline, "required": MIN_RATIO,
+                       "pass": headline >= MIN_RATIO},
         "seed": args.seed, "threads": args.threads, "total_wall_s": round(total_s, 1),
         "load_average_1min": {"start": load_start, "end": _load()},
         "machine": machine(args.threads), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
 
     print()
-    for prec, arms_ in wall.items():
-        for arm, v in arms_.items():
-            sp = spread(v)
-            print(f"{prec} {arm:<12} {sp['median']:9.1f} img/s  (min {sp['min']:.1f}, max {sp['max']:.1f})")
-    for key, r in ratios.items():
-        if isinstance(r, dict):
-            p = r["paired"]
-            print(f"{key}: {r['of_medians']:.3f} (per-round pairs min {p['min']:.3f}, median {p['median']:.3f}, "
-                  f"max {p['max']:.3f})")
-    if gflop:
-        print("GFLOP per fp32 step: " + ", ".join(f"{k} {v}" for k, v in gflop.items()))
-    print(f"data pipeline {med['fp32', 'data']:.0f} img/s = {data_ratio:.1f}x the fastest training "
-          f"({fastest_train:.1f} img/s)")
-    print(f"pass: {results['pass']}; total {total_s:.0f} s; wrote {args.out}")
+    for setup, r in results.items():
+        print(f"{setup}:")
+        for arm, sp in r["images_per_s"].items():
+            extra = (f"  {r['achieved_gflop_per_s'][arm]:7.1f} GFLOP/s ({r['gflop_per_step'][arm]} GFLOP/step, "
+                     f"{100 * r['fraction_of_matmul_peak'][arm]:.0f}% of the {peak_of[arm]} matmul peak)"
+                     if arm in r["achieved_gflop_per_s"] else "")
+            print(f"  {arm:<17} {sp['median']:8.1f} img/s  (min {sp['min']:.1f}, max {sp['max']:.1f}){extra}")
+        for key, rr in r["ratios"].items():
+            if isinstance(rr, dict):
+                p = rr["paired"]
+                print(f"  {key}: {rr['of_medians']:.3f} (per-round pairs min {p['min']:.3f}, median {p['median']:.3f}, "
+                      f"max {p['max']:.3f})")
+            else:
+                print(f"  {key}: {rr}")
+    print(f"acceptance: ganforge default / plain fp32 at 64x64 = {headline:.2f} (>= {MIN_RATIO}): "
+          f"{doc['acceptance']['pass']}; total {total_s:.0f} s; wrote {args.out}")
     return 0
 
 
