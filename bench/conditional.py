@@ -72,7 +72,7 @@ def run_one(name: str, steps: int, n: int, data, extractor, real, seed: int, ove
 
     family = SETTINGS[name]["family"]
     spec = {"family": family, "model": dict(SETTINGS[name]["model"]), "data": {"source": "builtin:fashion-mnist"},
-            "train": {"steps": steps, "batch_size": 64, "amp": "bf16", "channels_last": True, "seed": seed},
+            "train": {"steps": steps, "batch_size": 64, "precision": "bf16", "channels_last": True, "seed": seed},
             "log": {"sample_every": 1000, "ckpt_every": 0, "log_every": 10, "progress": False, "tensorboard": False}}
     for assignment in overrides:
         apply_override(spec, assignment)

@@ -43,7 +43,7 @@ BASE = {
     "family": "dcgan",
     "model": {"latent_dim": 100, "width": 64},
     "data": {"source": "builtin:fashion-mnist"},
-    "train": {"batch_size": 64, "amp": "bf16", "channels_last": True, "seed": 0},
+    "train": {"batch_size": 64, "precision": "bf16", "channels_last": True, "seed": 0},
     "log": {"sample_every": 500, "ckpt_every": 0, "log_every": 10, "progress": False, "tensorboard": False},
 }
 

@@ -41,7 +41,7 @@ def main() -> int:
     results = {}
     for name, over in RUNS.items():
         spec = {"family": "dcgan", "model": over["model"], "data": {"source": "builtin:fashion-mnist"},
-                "train": {"steps": args.steps, "batch_size": 64, "amp": "bf16", "channels_last": True, **over["train"]},
+                "train": {"steps": args.steps, "batch_size": 64, "precision": "bf16", "channels_last": True, **over["train"]},
                 "log": {"sample_every": 0, "ckpt_every": 0, "log_every": 10, "progress": False, "tensorboard": False}}
         out = Path(tempfile.mkdtemp(prefix=f"health-{name}-"))
         t0 = time.perf_counter()

@@ -48,7 +48,7 @@ STEPS = 500  # measured on the shared 2-core machine, 1 thread: pix2pix arm 234-
 
 def train_arm(arm: str, steps: int, width: int, seed: int, data, tag: str) -> tuple[Path, dict, float, float]:
     spec = {"family": "pix2pix", "model": {"width": width, "d_width": width, **ARMS[arm]}, "data": {"source": DATA},
-            "train": {"steps": steps, "batch_size": 64, "amp": "bf16", "channels_last": True, "seed": seed},
+            "train": {"steps": steps, "batch_size": 64, "precision": "bf16", "channels_last": True, "seed": seed},
             "log": {"sample_every": 0, "ckpt_every": 0, "log_every": 50, "progress": False, "tensorboard": False}}
     out = HERE / "results" / "runs" / f"pix2pix_{arm}{tag}"
     shutil.rmtree(out, ignore_errors=True)

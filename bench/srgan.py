@@ -81,7 +81,7 @@ def train(name: str, model: dict, steps: int, lr: float, args, data, init: nn.Mo
           net: nn.Module | None = None) -> tuple[nn.Module, dict]:
     spec = {"family": "srgan", "model": model, "data": {"source": "builtin:fmnist-lowres"},
             "train": {"steps": steps, "batch_size": args.batch, "lr_g": lr, "lr_d": lr, "beta1": 0.9,
-                      "amp": "bf16", "channels_last": True, "seed": args.seed},
+                      "precision": "bf16", "channels_last": True, "seed": args.seed},
             "log": {"sample_every": 0, "ckpt_every": 0, "log_every": 50, "progress": False, "tensorboard": False}}
     out = HERE / "results" / "runs" / f"srgan_{name}{args.tag}"
     shutil.rmtree(out, ignore_errors=True)

@@ -52,7 +52,7 @@ SETTINGS = {
               "lambda_cls": 1.0, "lambda_rec": 10.0, "gp_weight": 10.0},
     "data": {"source": DATA},
     "train": {"batch_size": 16, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.5, "beta2": 0.999,
-              "amp": "bf16", "channels_last": True},
+              "precision": "bf16", "channels_last": True},
     "log": {"sample_every": 0, "ckpt_every": 0, "log_every": 50, "progress": False, "tensorboard": False},
 }
 
