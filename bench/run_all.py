@@ -43,9 +43,11 @@ def _fmt(v: Any) -> str:
 
 
 def summarise_speed(r: dict[str, Any]) -> list[str]:
-    ips = r["images_per_s"]
-    lines = [f"{prec} {arm:<12} {_fmt(v)} img/s" for prec in ("fp32", "bf16") for arm, v in ips[prec].items()]
-    lines += [f"{k}: {_fmt(v)}" for k, v in r["ratios"].items()]
+    lines = [f"matmul peaks GFLOP/s: {_fmt(r['matmul_peak_gflop_per_s'])}"]
+    for setup, res in r["results"].items():
+        lines += [f"{setup} {arm:<17} {_fmt(v)} img/s" for arm, v in res["images_per_s"].items()]
+        lines += [f"{setup} {k}: {_fmt(v)}" for k, v in res["ratios"].items()]
+    lines.append(f"acceptance: {_fmt(r['acceptance'])}")
     return lines
 
 
