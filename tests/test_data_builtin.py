@@ -97,3 +97,21 @@ def test_loader_images_are_in_minus_one_one():
     data = load_data("builtin:digits")
     x = Loader(data, 64, seed=0).next_batch().x
     assert x.dtype == torch.float32 and x.min() == -1.0 and x.max() == 1.0
+
+
+def test_flip_mirrors_about_half_the_batch_deterministically():
+    data = load_data("builtin:digits")
+    plain, flipped = Loader(data, 64, seed=4), Loader(data, 64, seed=4, flip=True)
+    a, b = plain.next_batch().x, flipped.next_batch().x
+    same = (a == b).flatten(1).all(1)
+    mirrored = (a.flip(-1) == b).flatten(1).all(1)
+    assert bool((same | mirrored).all())  # every image is itself or its mirror image
+    strictly = mirrored & ~same  # (a symmetric digit is both)
+    assert 16 <= int(strictly.sum()) <= 48
+    again = Loader(data, 64, seed=4, flip=True)
+    torch.testing.assert_close(again.next_batch().x, b, rtol=0, atol=0)
+    two = [Loader(data, 64, seed=4, rank=r, world_size=2, flip=True) for r in range(2)]
+    parts = torch.cat([ld.next_batch().x for ld in two])
+    assert sorted(map(lambda t: t.flatten().tolist(), parts)) == sorted(map(lambda t: t.flatten().tolist(), b))
+    with pytest.raises(ValueError, match="not images"):
+        Loader(load_data("builtin:ring8"), 8, flip=True)

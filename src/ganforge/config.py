@@ -17,6 +17,7 @@ class DataConfig:
     channels: int | None = None             # 1 or 3; None: the built-in's own, 3 for folders
     fit: str = "crop"                       # crop | pad: how images of another aspect are fitted
     pairs: str = "auto"                     # auto | labels | side-by-side: how a folder's images pair up (image-to-image)
+    flip: bool = False                      # mirror half of every batch left-right (for data without a handedness)
 
 
 @dataclass

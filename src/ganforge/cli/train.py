@@ -57,6 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="image-to-image folders: auto (A/ and B/ sub-folders: paired when names match, else "
                         "unpaired; otherwise sub-folders are classes), labels (sub-folders are classes/domains), "
                         "side-by-side (each image is A | B, as in the pix2pix datasets) (default: auto)")
+    p.add_argument("--flip", action="store_true",
+                   help="augment: mirror half of every batch left-right (cars, faces; not text or digits)")
     p.add_argument("--steps", type=int, help="total training steps (default: 1000)")
     p.add_argument("--batch-size", type=int, help="images per step (default: 64)")
     p.add_argument("--loss", choices=sorted(LOSSES), help="adversarial loss (default: ns, non-saturating)")
@@ -93,6 +95,7 @@ def effective_config(args: argparse.Namespace) -> dict:
         ("data", "source"): args.data,
         ("data", "channels"): args.channels,
         ("data", "pairs"): args.pairs,
+        ("data", "flip"): True if args.flip else None,
         ("train", "steps"): args.steps,
         ("train", "batch_size"): args.batch_size,
         ("train", "precision"): args.precision,

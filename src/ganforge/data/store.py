@@ -85,7 +85,8 @@ class Loader:
     batch of an epoch is dropped (GAN losses assume full batches; BatchNorm dislikes tiny ones).
     """
 
-    def __init__(self, data: TensorData, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, data: TensorData, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 flip: bool = False) -> None:
         if len(data) == 0:
             raise ValueError("the dataset is empty")
         if batch_size < 1:
@@ -100,6 +101,9 @@ class Loader:
         self.rank, self.world_size = rank, world_size
         self.local_batch = self.batch_size // world_size
         self.seed = seed
+        self.flip = flip
+        if flip and data.spec.kind != "image":
+            raise ValueError("data.flip mirrors images left-right; this data is not images: set data.flip=false")
         self.epoch = 0
         self.position = 0
         self._order: Tensor | None = None
@@ -122,7 +126,23 @@ class Loader:
         at = self.position // self.world_size
         idx = self._indices()[at : at + self.local_batch]
         self.position += self.batch_size
-        return self.data.batch(idx, epoch=self.epoch)
+        batch = self.data.batch(idx, epoch=self.epoch)
+        if self.flip:
+            batch = self._mirror(batch, idx)
+        return batch
+
+    def _mirror(self, batch: Batch, idx: Tensor) -> Batch:
+        """Left-right mirror of about half the batch, on the batch tensor (no per-image Python work).
+
+        Whether sample i is mirrored in epoch e is a hash of (seed, e, i) alone, so resumed runs and runs
+        with any number of processes mirror the same images; a pair (x, x_b) is mirrored together.
+        """
+        h = (idx * 0x9E3779B1 + self.epoch * 0x85EBCA77 + self.seed * 0xC2B2AE3D) & 0xFFFFFFFF
+        h = ((h ^ (h >> 15)) * 0x2C1B3C6D) & 0xFFFFFFFF
+        mask = ((h >> 13) & 1).bool().view(-1, *([1] * (batch.x.dim() - 1)))
+        x = torch.where(mask, batch.x.flip(-1), batch.x)
+        x_b = None if batch.x_b is None else torch.where(mask, batch.x_b.flip(-1), batch.x_b)
+        return Batch(x, batch.y, x_b=x_b, text=batch.text, extras=batch.extras)
 
     def __iter__(self) -> Iterator[Batch]:
         while True:

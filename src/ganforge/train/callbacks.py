@@ -69,6 +69,7 @@ class SampleGrid(Callback):
         self.z: torch.Tensor | None = None
         self.last_path: Path | None = None
 
+    @torch.inference_mode()
     def _draw(self, trainer: "Trainer", name: str) -> Path:
         fam = trainer.family
         if self.z is None:

@@ -50,7 +50,8 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
     family = build_family(cfg.family, cfg.model, data.spec)
     family.bind_data(data)
     dist = distributed.current()
-    loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size)
+    loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size,
+                    flip=cfg.data.flip)
     cbs = default_callbacks(cfg, data, console) if callbacks is None else callbacks
     # extra callbacks (e.g. evaluation) run after the health check but before checkpoints and logs, so a
     # checkpoint holds their state and the logger still sees their values at the end of training
