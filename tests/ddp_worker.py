@@ -23,10 +23,18 @@ def main() -> None:
     cfg_path, out = Path(sys.argv[1]), Path(sys.argv[2])
     info = distributed.init_from_env("cpu")
     torch.set_num_threads(1)
-    trainer = build_run(from_dict(json.loads(cfg_path.read_text())), out)
+    cfg = from_dict(json.loads(cfg_path.read_text()))
+    extra = []
+    if cfg.eval.every > 0:  # as `ganforge train` sets it up
+        from ganforge.data import load_data
+        from ganforge.metrics.callback import EvalCallback
+
+        extra.append(EvalCallback(cfg.eval, load_data(cfg.data.source), seed=cfg.train.seed))
+    trainer = build_run(cfg, out, extra_callbacks=extra)
     trainer.fit()
     state = {k: v.detach().clone() for k, v in training_state(trainer).items()}
     torch.save({"state": state, "logs": trainer.last_logs, "step": trainer.step,
+                "eval": extra[0].history if extra else None,
                 "local_batch": trainer.loader.local_batch}, out / f"rank{info.rank}.pt")
     distributed.shutdown()
 

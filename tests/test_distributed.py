@@ -61,6 +61,7 @@ def single(cfg: dict, out: Path):
 
 def test_two_processes_hold_identical_weights_and_match_one_process(tmp_path):
     cfg = gan_config(8)
+    cfg["eval"].update({"every": 4, "n": 301, "metrics": "mmd"})  # 301: the ranks make 151 and 150 fakes
     ranks = run_workers(cfg, tmp_path, "ddp")
     assert ranks[0]["step"] == ranks[1]["step"] == 8
     assert ranks[0]["local_batch"] == ranks[1]["local_batch"] == 16  # the global batch of 32, split
@@ -70,7 +71,17 @@ def test_two_processes_hold_identical_weights_and_match_one_process(tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
     assert ranks[0]["logs"] == ranks[1]["logs"]  # averaged over the ranks: both decide the same
 
-    one = training_state(single(cfg, tmp_path / "one"))
+    # evaluation: every rank generated its share, rank 0 gathered them, and everyone got the same numbers
+    assert ranks[0]["eval"] == ranks[1]["eval"] and [h["step"] for h in ranks[0]["eval"]] == [4, 8]
+    from ganforge.config import from_dict
+    from ganforge.data import load_data
+    from ganforge.metrics.callback import EvalCallback
+
+    ev = EvalCallback(from_dict(cfg).eval, load_data("builtin:ring8"), seed=5)
+    one_trainer = build_run(from_dict(cfg), tmp_path / "one", extra_callbacks=[ev]).fit()
+    for got, want in zip(ranks[0]["eval"], ev.history, strict=True):
+        assert got["eval/mmd"] == pytest.approx(want["eval/mmd"], rel=1e-4, abs=1e-7)
+    one = training_state(one_trainer)
     moved = 0.0
     for k in a:
         torch.testing.assert_close(a[k], one[k], rtol=RTOL, atol=ATOL, msg=k)
