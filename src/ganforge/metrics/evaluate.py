@@ -27,9 +27,10 @@ from .inception_score import inception_score
 from .kid import kid
 from .mixtures import mode_coverage
 from .mmd import mmd
-from .prdc import density_coverage, precision_recall
+from .prdc import density_coverage, prdc, precision_recall
 from .swd import sliced_wasserstein
 
+BATCH = 512   # samples generated / converted per step: a multiple of the sampler's and extractors' batches
 IMAGE_METRICS = ("fid", "kid", "pr", "dc", "is", "swd", "mmd", "classes")
 POINT_METRICS = ("mmd", "modes")
 HIGHER_IS_BETTER = {"fid": False, "kid": False, "pr": True, "dc": True, "is": True, "swd": False, "mmd": False,
@@ -96,7 +97,7 @@ def _extract(extractor, images: Callable[[int, int], Tensor], n: int, batch: int
 
 
 def real_set(data: TensorData, extractor, n: int, seed: int = 0, keep_images: bool = False,
-             batch: int = 500, cache: bool = True) -> SampleSet:
+             batch: int = BATCH, cache: bool = True) -> SampleSet:
     """Features of up to n real samples (a seeded subset), cached by data hash + extractor hash."""
     index = _pick(len(data), n, seed)
     sha = data_sha256(data, index)
@@ -122,7 +123,7 @@ def real_set(data: TensorData, extractor, n: int, seed: int = 0, keep_images: bo
 
 
 def fake_set(generate: Callable[[int, int], Tensor], n: int, extractor, keep_images: bool = False,
-             batch: int = 500, name: str = "generated") -> SampleSet:
+             batch: int = BATCH, name: str = "generated") -> SampleSet:
     """Features of n generated samples; `generate(start, stop)` returns samples start..stop-1."""
     if extractor is None:
         x = torch.cat([generate(a, min(n, a + batch)) for a in range(0, n, batch)])
@@ -171,6 +172,7 @@ def compute(names: list[str], real: SampleSet, fake: SampleSet, provenance: Prov
             n_classes: int = 0, mixture: str | None = None) -> dict[str, MetricResult]:
     """Every requested metric on (real, fake); one MetricResult each. A metric that cannot run says why."""
     out: dict[str, MetricResult] = {}
+    both = prdc(real.features, fake.features) if {"pr", "dc"} <= set(names) else {}  # one set of distances
     for name in names:
         if name == "fid":
             values = {"fid": fid(real.features, fake.features)}
@@ -178,9 +180,11 @@ def compute(names: list[str], real: SampleSet, fake: SampleSet, provenance: Prov
             r = kid(real.features, fake.features, subset_size=min(1000, len(real), len(fake)), seed=seed)
             values = {"kid": r["mean"], "kid_std": r["std"]}
         elif name == "pr":
-            values = precision_recall(real.features, fake.features)
+            values = ({k: both[k] for k in ("precision", "recall")} if both
+                      else precision_recall(real.features, fake.features))
         elif name == "dc":
-            values = density_coverage(real.features, fake.features)
+            values = ({k: both[k] for k in ("density", "coverage")} if both
+                      else density_coverage(real.features, fake.features))
         elif name == "is":
             if fake.logits is None:
                 raise ValueError("the 'is' metric needs a classifier extractor (inception or fashion)")
