@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import platform
 import statistics
@@ -126,18 +125,19 @@ def data_arm(data: TensorData, seed: int) -> Callable[[int], None]:
     return run
 
 
-def matmul_peaks(n: int = 2048, repeats: int = 5) -> dict[str, float]:
-    """Best-of-`repeats` GFLOP/s of an n x n x n matmul in fp32 and bf16 (2 n^3 FLOPs each)."""
+def matmul_peaks(sizes: tuple[int, ...] = (2048, 4096), repeats: int = 5) -> dict[str, float]:
+    """Best GFLOP/s of square n x n x n matmuls (2 n^3 FLOPs) in fp32 and bf16 over `sizes` and `repeats`."""
     out = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-        a @ b  # warm-up (oneDNN primitive creation)
-        best = math.inf
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            a @ b
-            best = min(best, time.perf_counter() - t0)
-        out[name] = round(2 * n**3 / best / 1e9, 1)
+        best = 0.0
+        for n in sizes:
+            a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+            a @ b  # warm-up (oneDNN primitive creation)
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                a @ b
+                best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+        out[name] = round(best, 1)
     return out
 
 
@@ -264,8 +264,15 @@ def main(argv: list[str] | None = None) -> int:
                 "fraction_of_matmul_peak": {n: round(achieved[n] / peaks[peak_of[n]], 3) for n in achieved},
                 "ratios": ratios,
             }
+    later = matmul_peaks()  # peaks again at the end: the best of both (a busy moment only lowers a peak)
+    peaks = {k: max(v, later[k]) for k, v in peaks.items()}
+    for r in results.values():
+        peak_of = {"plain_fp32": "fp32", "ganforge_fp32": "fp32", "plain_bf16_cl": "bf16", "ganforge_default": "bf16"}
+        r["fraction_of_matmul_peak"] = {n: round(v / peaks[peak_of[n]], 3) for n, v in r["achieved_gflop_per_s"].items()}
     total_s = time.perf_counter() - t_start
-    headline = results["64x64"]["ratios"]["ganforge_default_over_plain_fp32"]["of_medians"]
+    head = results["64x64"]["ratios"]["ganforge_default_over_plain_fp32"]
+    # the median of the per-round paired ratios: a round slowed by a neighbour slows both arms of its pair
+    headline = head["paired"]["median"]
     doc = {
         "bench": "speed",
         "command": " ".join([Path(sys.executable).name, *sys.argv]) if argv is None else f"speed.main({argv})",
@@ -286,8 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "matmul_peak_gflop_per_s": peaks,
         "results": results,
-        "acceptance": {"ganforge_default_over_plain_fp32_64x64": headline, "required": MIN_RATIO,
-                       "pass": headline >= MIN_RATIO},
+        "acceptance": {"ganforge_default_over_plain_fp32_64x64": headline,
+                       "statistic": "median over rounds of (ganforge_default / plain_fp32) measured in the same round",
+                       "ratio_of_medians": head["of_medians"], "required": MIN_RATIO, "pass": headline >= MIN_RATIO},
         "seed": args.seed, "threads": args.threads, "total_wall_s": round(total_s, 1),
         "load_average_1min": {"start": load_start, "end": _load()},
         "machine": machine(args.threads), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
