@@ -16,11 +16,11 @@ from ..data.spec import DataSpec
 from ..families import build_family
 from ..latent import between, seeded_latents
 
-# Latents per generator call (was 256). Smaller batches keep a conv generator's activations in cache:
-# on one core of the 2-core bench machine, DCGAN made 10,000 28x28 samples in 2.4 s in batches of 128
-# vs 2.9 s of 256, and 1,024 64x64 RGB ones in 2.8 s vs 3.4 s. G runs in eval mode, so a sample does
-# not depend on its batch (that DCGAN's were bit-identical for batches of 64 to 512).
-GENERATE_BATCH = 128
+# Latents per generator call. For the 28x28 DCGAN of bench/evaluate_speed.py, batches of 128 and 256
+# took the same time on the 2-core bench machine (1.17 vs 1.19 s per 10,000 samples on 2 threads, 2.25 vs
+# 2.26 s on 1, interleaved runs); 512 was 40% slower. G runs in eval mode, so a sample does not depend on
+# its batch (that DCGAN's were bit-identical for batches of 64 to 512).
+GENERATE_BATCH = 256
 
 
 class Sampler:
