@@ -26,9 +26,10 @@ health monitor and the JSONL logger (every 10 steps); no progress bar, TensorBoa
 
 Work: the FLOPs of one step of each arm are counted with torch.utils.flop_counter.FlopCounterMode
 (convolutions and matmuls); achieved GFLOP/s = FLOPs per step x steps per second, set against this
-machine's measured matmul peaks (a 2048^3 fp32 and bf16 matmul, best of several, same threads).
+machine's measured matmul peaks (square fp32 and bf16 matmuls of 2048 and 4096, best of several, at
+the start and at the end of the run, same threads).
 
-Acceptance: ganforge_default >= 2.0x plain_fp32 images/s at 64x64 (ratio of medians).
+Acceptance: ganforge_default >= 2.0x plain_fp32 images/s at 64x64 (median of the per-round paired ratios).
 
     .venv/bin/python bench/speed.py            # full (~5 min)
     .venv/bin/python bench/speed.py --quick    # smoke check: 2 rounds x 1 step
