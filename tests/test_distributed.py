@@ -37,8 +37,14 @@ def torchrun(args: list[str], tmp: Path, nproc: int = 2) -> subprocess.Completed
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src") + os.pathsep + str(ROOT)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0 and any(s in proc.stderr for s in RENDEZVOUS_RACES):
+        # --standalone picks a free port before binding it; on a busy machine another process can take it first
+        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
+
+
+RENDEZVOUS_RACES = ("EADDRINUSE", "Address already in use", "RendezvousConnectionError")
 
 
 def gan_config(steps: int, **train) -> dict:
