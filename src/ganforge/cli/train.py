@@ -132,9 +132,12 @@ def run(args: argparse.Namespace) -> int:
 
     info = distributed.init_from_env(_device_hint(args))
     try:
-        return _run(args, info)
-    finally:
-        distributed.shutdown()
+        rc = _run(args, info)
+    except BaseException:
+        distributed.shutdown(wait=False)
+        raise
+    distributed.shutdown()
+    return rc
 
 
 def _device_hint(args: argparse.Namespace) -> str:

@@ -93,8 +93,13 @@ def current() -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_backend())
 
 
-def shutdown() -> None:
+def shutdown(wait: bool = True) -> None:
+    """Leave the process group. wait=True (a normal end) first waits for every rank: a rank that tears down its
+    gloo connections while another still uses them is aborted by the C++ runtime. After an error, do not wait:
+    the other ranks may be blocked in a collective, and torchrun stops them."""
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
