@@ -115,8 +115,7 @@ class PhaseModule(nn.Module):
         return self.family.loss(self.phase, batch)
 
 
-def wrap_phase(family: nn.Module, phase: str, params: Iterable[nn.Parameter], device: torch.device
-               ) -> DistributedDataParallel:
+def wrap_phase(family: nn.Module, phase: str, params: Iterable[nn.Parameter]) -> DistributedDataParallel:
     """A DDP wrapper of `phase` that reduces the gradients of `params` only (the phase's parameters).
 
     Buffers are not broadcast on forward: a G phase may backpropagate through fakes drawn in the D phase,
@@ -141,18 +140,6 @@ def sync_buffers(module: nn.Module, src: int = 0) -> None:
     with torch.no_grad():
         for b, v in zip(bufs, torch._utils._unflatten_dense_tensors(flat, bufs)):
             b.copy_(v)
-
-
-def broadcast_parameters(module: nn.Module, src: int = 0) -> None:
-    """Parameters and buffers of `module` set to rank `src`'s (e.g. an EMA copy DDP does not manage)."""
-    tensors = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
-    if not tensors:
-        return
-    flat = torch._utils._flatten_dense_tensors([t.detach() for t in tensors])
-    dist.broadcast(flat, src)
-    with torch.no_grad():
-        for t, v in zip(tensors, torch._utils._unflatten_dense_tensors(flat, tensors)):
-            t.copy_(v)
 
 
 def average_logs(logs: dict[str, Any], stop: bool, device: torch.device) -> tuple[dict[str, float], bool]:
@@ -217,8 +204,3 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src)
     return box[0]
-
-
-def barrier() -> None:
-    if current().enabled:
-        dist.barrier()

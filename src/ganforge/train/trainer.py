@@ -155,7 +155,7 @@ class Trainer:
         family.shard = (self.dist.rank, self.dist.world_size)
         self.ddp: dict[str, nn.Module] = {}
         if self.dist.enabled:  # one DDP wrapper per phase, each reducing only its own parameters
-            self.ddp = {ph: distributed.wrap_phase(family, ph, self.params[ph], self.device)
+            self.ddp = {ph: distributed.wrap_phase(family, ph, self.params[ph])
                         for ph in self.params if self.params[ph]}
             distributed.sync_buffers(family)
         self.step = 0
