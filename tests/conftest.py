@@ -60,8 +60,13 @@ def split_and_resume(make, tmp_path, n: int):
     resumed = make(2 * n, tmp_path / "split", True)
     assert resumed.step == n
     resumed.fit()
-    a, b = training_state(full), training_state(resumed)
+    assert_same_state(full, resumed)
+    return full, resumed
+
+
+def assert_same_state(a_trainer, b_trainer) -> None:
+    """Both trainers hold bit-identical weights, EMA and optimizer state."""
+    a, b = training_state(a_trainer), training_state(b_trainer)
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
-    return full, resumed

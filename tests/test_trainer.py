@@ -12,7 +12,7 @@ from ganforge.families.gan import GAN
 from ganforge.train import Callback, TrainingStopped, build_run
 from ganforge.train.health import HealthMonitor
 
-from .conftest import tiny_config, training_state
+from .conftest import assert_same_state, tiny_config
 
 
 @pytest.mark.parametrize("family,source,model,train", [
@@ -43,10 +43,7 @@ def test_resume_is_bit_exact(family, source, model, train, tmp_path):
     resumed = build_run(cfg(2 * n), tmp_path / "split", resume=True)
     assert resumed.step == n
     resumed.fit()
-    a, b = training_state(full), training_state(resumed)
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    assert_same_state(full, resumed)
     assert full.loader.state_dict() == resumed.loader.state_dict()
 
 
