@@ -7,12 +7,17 @@ loss, batch 64, in one process with the same number of torch threads:
 - `64x64`: Fashion-MNIST resized to 64x64x1 (the pytorch/examples DCGAN shape);
 - `28x28`: Fashion-MNIST at its own size (the ganforge demo's DCGAN).
 
-Arms, interleaved round by round (the order rotates every round, so drift on a shared machine hits
-every arm alike); each figure is the median images/s over the rounds, with min and max:
+Every arm runs in its own worker process (spawned, so no arm inherits another's allocator state, thread
+pool or oneDNN caches), and the parent drives them one at a time, round by round (the order rotates every
+round, so drift on a shared machine hits every arm alike); each figure is the median images/s over the
+rounds, with min and max:
 
 - `plain_fp32`: the canonical 20-line loop (the PyTorch DCGAN example), fp32, eager, contiguous:
   a batch by indexing the same uint8 store + float conversion, one G forward, D on real and on
-  fake.detach(), D step, G step through D(fake). The baseline of the acceptance ratio.
+  fake.detach(), D step, G step through D(fake), with the C library's malloc as it comes. The baseline
+  of the acceptance ratio.
+- `plain_fp32_malloc`: the same loop after `ganforge.train.memory.tune_malloc()` (what the trainer does
+  on CPU): the baseline with ganforge's allocator setting, to show how much of the ratio that setting is.
 - `plain_bf16_cl`: the same loop by hand under bf16 autocast with channels_last (what a careful user
   would write).
 - `ganforge_fp32`: `build_run` + `Trainer.fit` with `train.precision=fp32 train.channels_last=false`
@@ -20,6 +25,8 @@ every arm alike); each figure is the median images/s over the rounds, with min a
 - `ganforge_default`: `build_run` + `Trainer.fit` with no speed settings at all (precision auto ->
   bf16 autocast here, channels_last): what a user gets.
 - `data` (64x64 only): `Loader.next_batch()` alone (index gather of uint8 + float conversion).
+
+Each worker also counts its minor page faults per step (getrusage): the cost `tune_malloc` removes.
 
 The ganforge arms run as a user runs them: EMA of G, grad-norm logging, spread/accuracy stats, the
 health monitor and the JSONL logger (every 10 steps); no progress bar, TensorBoard, grids or checkpoints.
@@ -40,6 +47,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing as mp
 import os
 import platform
 import statistics
@@ -57,6 +65,7 @@ from ganforge import __version__, config
 from ganforge.data import Loader, TensorData, load_data
 from ganforge.nn import DCGANDiscriminator, DCGANGenerator
 from ganforge.train import HealthMonitor, MetricsLogger, build_run
+from ganforge.train.memory import tune_malloc
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH, CHANNELS, LATENT, WIDTH = 64, 1, 100, 64
@@ -143,29 +152,105 @@ def matmul_peaks(sizes: tuple[int, ...] = (2048, 4096), repeats: int = 5) -> dic
 
 
 # -- measurement ----------------------------------------------------------------------------------
-def measure(arms: dict[str, tuple[Callable[[int], None], int]], rounds: int,
-            warmup: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Per round, each arm's images per wall second and per process-CPU second.
+ARMS = ("plain_fp32", "plain_fp32_malloc", "plain_bf16_cl", "ganforge_fp32", "ganforge_default")
+PEAK_OF = {"plain_fp32": "fp32", "plain_fp32_malloc": "fp32", "ganforge_fp32": "fp32",
+           "plain_bf16_cl": "bf16", "ganforge_default": "bf16"}
 
-    arms: name -> (run, steps per round). The order rotates every round, so slow drift of the machine
-    hits every arm alike; CPU seconds tell being descheduled (wall only) from doing more work (both).
-    """
-    for run, _ in arms.values():
-        run(warmup)
-    names = list(arms)
+
+def build_arm(arm: str, data: TensorData, seed: int, out: Path) -> tuple[Callable[[int], None], str]:
+    """(run n steps, a description) for one arm, built in the process that will time it."""
+    if arm == "data":
+        return data_arm(data, seed), "Loader.next_batch()"
+    if arm.startswith("plain_"):
+        if arm == "plain_fp32_malloc":
+            tune_malloc()
+        bf16 = arm == "plain_bf16_cl"
+        return plain_arm(data.x, bf16, bf16, seed), arm
+    train = {"precision": "fp32", "channels_last": False} if arm == "ganforge_fp32" else {}
+    return ganforge_arm(data, train, seed, out)
+
+
+def worker(conn: Any, arm: str, size: tuple[int, int] | None, seed: int, threads: int, out: str) -> None:
+    """One arm in its own process: build it, then answer the parent's ('run', n) / ('flops',) / ('quit',)."""
+    import resource
+
+    torch.set_num_threads(threads)
+    data = load_data("builtin:fashion-mnist", size=size, channels=CHANNELS)  # uint8 in memory
+    run, line = build_arm(arm, data, seed, Path(out))
+    conn.send(("ready", line))
+    while True:
+        msg = conn.recv()
+        if msg[0] == "run":
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            c0, t0 = time.process_time(), time.perf_counter()
+            run(msg[1])
+            t1, c1 = time.perf_counter(), time.process_time()
+            conn.send((t1 - t0, c1 - c0, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0))
+        elif msg[0] == "flops":
+            conn.send(gflop_per_step(run))
+        else:
+            break
+
+
+class Arms:
+    """The worker processes of one setup, started together, driven one at a time."""
+
+    def __init__(self, names: list[str], size: tuple[int, int] | None, seed: int, threads: int, tmp: Path) -> None:
+        ctx = mp.get_context("spawn")
+        self.conns, self.procs, self.lines = {}, {}, {}
+        for name in names:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker, args=(child, name, size, seed, threads, str(tmp / name)), daemon=True)
+            proc.start()
+            self.conns[name], self.procs[name] = parent, proc
+        for name, conn in self.conns.items():
+            self.lines[name] = self._recv(name)[1]
+
+    def _recv(self, name: str) -> Any:
+        conn = self.conns[name]
+        while not conn.poll(5):
+            if not self.procs[name].is_alive():
+                raise RuntimeError(f"the {name} worker died (exit code {self.procs[name].exitcode})")
+        return conn.recv()
+
+    def run(self, name: str, steps: int) -> tuple[float, float, int]:
+        self.conns[name].send(("run", steps))
+        return self._recv(name)
+
+    def flops(self, name: str) -> float:
+        self.conns[name].send(("flops",))
+        return self._recv(name)
+
+    def close(self) -> None:
+        for name, conn in self.conns.items():
+            with contextlib.suppress(OSError):
+                conn.send(("quit",))
+        for proc in self.procs.values():
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+
+
+def measure(arms: Arms, steps: dict[str, int], rounds: int, warmup: int
+            ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    """Per round, each arm's images per wall second and per CPU second of its process, and its minor
+    page faults per step. The order rotates every round, so slow drift of the machine hits every arm
+    alike; CPU seconds tell being descheduled (wall only) from doing more work (both)."""
+    names = list(steps)
+    for name in names:
+        arms.run(name, warmup)
     wall: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
+    faults: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            run, steps = arms[name]
-            c0, t0 = time.process_time(), time.perf_counter()
-            run(steps)
-            t1, c1 = time.perf_counter(), time.process_time()
-            wall[name].append(steps * BATCH / (t1 - t0))
-            cpu[name].append(steps * BATCH / max(c1 - c0, 1e-9))
+            dt, dc, df = arms.run(name, steps[name])
+            wall[name].append(steps[name] * BATCH / dt)
+            cpu[name].append(steps[name] * BATCH / max(dc, 1e-9))
+            faults[name].append(df / steps[name])
         line = "  ".join(f"{n} {wall[n][-1]:7.1f}" for n in names)
         print(f"  round {r + 1}/{rounds}: {line}  img/s", flush=True)
-    return wall, cpu
+    return wall, cpu, faults
 
 
 def gflop_per_step(run: Callable[[int], None]) -> float:
@@ -230,46 +315,44 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ganforge-speed-") as tmp:
         for setup, size in SETUPS.items():
-            data = load_data("builtin:fashion-mnist", size=size, channels=CHANNELS)  # uint8 in memory
-            print(f"{setup}: data {tuple(data.x.shape)} {data.x.dtype}; {args.threads} threads; "
+            names = list(ARMS) + (["data"] if setup == "64x64" else [])
+            print(f"{setup}: {len(names)} worker processes, {args.threads} threads each; "
                   f"{args.rounds} rounds x {args.steps} steps per arm", flush=True)
-            g_default, speed_line = ganforge_arm(data, {}, args.seed, Path(tmp) / f"{setup}_default")
-            g_fp32, _ = ganforge_arm(data, {"precision": "fp32", "channels_last": False}, args.seed,
-                                     Path(tmp) / f"{setup}_fp32")
-            print(f"  ganforge default: {speed_line}", flush=True)
-            arms = {"plain_fp32": (plain_arm(data.x, False, False, args.seed), args.steps),
-                    "plain_bf16_cl": (plain_arm(data.x, True, True, args.seed), args.steps),
-                    "ganforge_fp32": (g_fp32, args.steps),
-                    "ganforge_default": (g_default, args.steps)}
-            if setup == "64x64":
-                arms["data"] = (data_arm(data, args.seed), args.data_batches)
-            wall, cpu = measure(arms, args.rounds, args.warmup)
-            gflop = {} if args.no_flops else {n: gflop_per_step(r) for n, (r, _) in arms.items() if n != "data"}
+            arms = Arms(names, size, args.seed, args.threads, Path(tmp) / setup)
+            try:
+                speed_line = arms.lines["ganforge_default"]
+                print(f"  ganforge default: {speed_line}", flush=True)
+                steps = {n: (args.data_batches if n == "data" else args.steps) for n in names}
+                wall, cpu, faults = measure(arms, steps, args.rounds, args.warmup)
+                gflop = {} if args.no_flops else {n: arms.flops(n) for n in ARMS}
+            finally:
+                arms.close()
             med = {n: statistics.median(v) for n, v in wall.items()}
             achieved = {n: round(gflop[n] * med[n] / BATCH, 1) for n in gflop}
-            peak_of = {"plain_fp32": "fp32", "ganforge_fp32": "fp32", "plain_bf16_cl": "bf16", "ganforge_default": "bf16"}
             ratios = {
                 "ganforge_default_over_plain_fp32": ratio(wall, "ganforge_default", "plain_fp32"),
+                "ganforge_default_over_plain_fp32_malloc": ratio(wall, "ganforge_default", "plain_fp32_malloc"),
                 "ganforge_default_over_plain_bf16_cl": ratio(wall, "ganforge_default", "plain_bf16_cl"),
                 "ganforge_fp32_over_plain_fp32": ratio(wall, "ganforge_fp32", "plain_fp32"),
+                "plain_fp32_malloc_over_plain_fp32": ratio(wall, "plain_fp32_malloc", "plain_fp32"),
                 "cpu_time_ganforge_default_over_plain_fp32": ratio(cpu, "ganforge_default", "plain_fp32"),
             }
             if "data" in med:
                 ratios["data_over_ganforge_default"] = round(med["data"] / med["ganforge_default"], 2)
             results[setup] = {
-                "image": list(data.spec.shape), "ganforge_default": speed_line,
+                "image": [CHANNELS, *(size or (28, 28))], "ganforge_default": speed_line,
                 "images_per_s": {n: spread(v) for n, v in wall.items()},
                 "images_per_cpu_s": {n: spread(v) for n, v in cpu.items()},
+                "minor_page_faults_per_step": {n: round(statistics.median(v), 1) for n, v in faults.items()},
                 "gflop_per_step": gflop,
                 "achieved_gflop_per_s": achieved,
-                "fraction_of_matmul_peak": {n: round(achieved[n] / peaks[peak_of[n]], 3) for n in achieved},
+                "fraction_of_matmul_peak": {n: round(achieved[n] / peaks[PEAK_OF[n]], 3) for n in achieved},
                 "ratios": ratios,
             }
     later = matmul_peaks()  # peaks again at the end: the best of both (a busy moment only lowers a peak)
     peaks = {k: max(v, later[k]) for k, v in peaks.items()}
     for r in results.values():
-        peak_of = {"plain_fp32": "fp32", "ganforge_fp32": "fp32", "plain_bf16_cl": "bf16", "ganforge_default": "bf16"}
-        r["fraction_of_matmul_peak"] = {n: round(v / peaks[peak_of[n]], 3) for n, v in r["achieved_gflop_per_s"].items()}
+        r["fraction_of_matmul_peak"] = {n: round(v / peaks[PEAK_OF[n]], 3) for n, v in r["achieved_gflop_per_s"].items()}
     total_s = time.perf_counter() - t_start
     head = results["64x64"]["ratios"]["ganforge_default_over_plain_fp32"]
     # the median of the per-round paired ratios: a round slowed by a neighbour slows both arms of its pair
@@ -284,10 +367,13 @@ def main(argv: list[str] | None = None) -> int:
             "optimizer": "Adam(2e-4, betas=(0.5, 0.999))", "loss": "non-saturating (ns)",
             "steps_per_round": args.steps, "data_batches_per_round": args.data_batches,
             "rounds": args.rounds, "warmup_steps": args.warmup,
-            "plain_fp32": "canonical loop, fp32 eager, contiguous: the baseline",
+            "processes": "one spawned worker process per arm, driven one at a time by the parent",
+            "plain_fp32": "canonical loop, fp32 eager, contiguous, the C library's malloc as it comes: the baseline",
+            "plain_fp32_malloc": "the canonical fp32 loop after ganforge.train.memory.tune_malloc()",
             "plain_bf16_cl": "the canonical loop under torch.autocast(cpu, bfloat16) with channels_last",
             "ganforge_fp32": "build_run + Trainer.fit with train.precision=fp32, train.channels_last=false",
-            "ganforge_default": "build_run + Trainer.fit with the default settings (precision auto, channels_last)",
+            "ganforge_default": "build_run + Trainer.fit with the default settings (precision auto, channels_last, "
+                                "train.malloc auto)",
             "ganforge_callbacks": "EMA 0.999, grad-norm logs, HealthMonitor, JSONL log every 10 steps; no progress "
                                   "bar, TensorBoard, sample grids or checkpoints",
             "flops": "torch.utils.flop_counter.FlopCounterMode over one step of each arm",
@@ -309,9 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{setup}:")
         for arm, sp in r["images_per_s"].items():
             extra = (f"  {r['achieved_gflop_per_s'][arm]:7.1f} GFLOP/s ({r['gflop_per_step'][arm]} GFLOP/step, "
-                     f"{100 * r['fraction_of_matmul_peak'][arm]:.0f}% of the {peak_of[arm]} matmul peak)"
+                     f"{100 * r['fraction_of_matmul_peak'][arm]:.0f}% of the {PEAK_OF[arm]} matmul peak)"
                      if arm in r["achieved_gflop_per_s"] else "")
-            print(f"  {arm:<17} {sp['median']:8.1f} img/s  (min {sp['min']:.1f}, max {sp['max']:.1f}){extra}")
+            print(f"  {arm:<17} {sp['median']:8.1f} img/s  (min {sp['min']:.1f}, max {sp['max']:.1f}), "
+                  f"{r['minor_page_faults_per_step'][arm]:.0f} page faults/step{extra}")
         for key, rr in r["ratios"].items():
             if isinstance(rr, dict):
                 p = rr["paired"]

@@ -37,6 +37,8 @@ class TrainConfig:
     amp: str = ""              # deprecated spelling of precision (none = fp32, bf16); read from older runs
     channels_last: bool = True  # NHWC memory format for 4-D weights and batches (no effect on MLPs)
     compile: bool = False      # torch.compile G and D (dynamic=False); D is left eager under R1 / WGAN-GP
+    malloc: str = "auto"       # auto | system: auto keeps freed blocks in glibc malloc on CPU runs (no page faults
+                               # per step, the process stays near its peak size); system leaves malloc as it is
     sync_bn: bool = False      # multi-process runs: BatchNorm statistics over the global batch (CUDA only)
     seed: int = 0
     device: str = "auto"       # auto | cpu | cuda (with torchrun: cuda:LOCAL_RANK)

@@ -27,7 +27,7 @@ from ..checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
 from ..config import RunConfig
 from ..data.store import Loader
 from ..families.base import Family
-from . import distributed
+from . import distributed, memory
 from .callbacks import Callback
 
 
@@ -123,6 +123,10 @@ class Trainer:
         tc = cfg.train
         self.device = resolve_device(tc.device, self.dist.local_rank if self.dist.enabled else None)
         self.precision, self.precision_reason = resolve_precision(tc, self.device, family.spec.kind)
+        if tc.malloc not in ("auto", "system"):
+            raise ValueError(f"train.malloc must be 'auto' or 'system', got '{tc.malloc}'")
+        # on CPU, each step's activations are host memory: reuse them instead of page-faulting afresh (memory.py)
+        self.malloc = memory.tune_malloc() if tc.malloc == "auto" and self.device.type == "cpu" else None
         if (loader.rank, loader.world_size) != (self.dist.rank, self.dist.world_size):
             raise ValueError(f"the loader is set up for rank {loader.rank} of {loader.world_size}, but this process "
                              f"is rank {self.dist.rank} of {self.dist.world_size}")
@@ -195,6 +199,8 @@ class Trainer:
             parts.append("channels_last")
         if self.compiled:
             parts.append("compiled " + "+".join(self.compiled))
+        if self.malloc:
+            parts.append(self.malloc)
         if self.dist.enabled:
             parts.append(f"{self.dist.world_size} processes ({self.dist.backend}), "
                          f"{self.loader.local_batch} of the {self.loader.batch_size} samples per step each")
