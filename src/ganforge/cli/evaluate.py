@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics.base import Provenance
     from ..metrics.callback import resolve_extractor
     from ..metrics.evaluate import compute, fake_set, parse_metrics, real_set
+    from ..train.memory import tune_malloc
 
+    tune_malloc()  # sampling and feature batches reuse freed host memory instead of page-faulting afresh
     if args.classifier or args.save_classifier:
         return run_classifier(args)
     if args.n < 2:
