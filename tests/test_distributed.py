@@ -117,9 +117,11 @@ def _cli(tmp: Path, out: Path, steps: int, nproc: int, resume: bool) -> None:
     if resume:
         args.append("--resume")
     if nproc > 1:
-        # Known, not yet understood: now and then (about one CLI launch in 30 under load) a rank of `ganforge train`
-        # under torchrun aborts with "terminate called without an active exception" (SIGABRT). Such a launch is
-        # retried once from the run directory as it was before it, so the resume checks below still run in full.
+        # A rank used to abort now and then at exit ("terminate called without an active exception", SIGABRT; about
+        # one CLI launch in 15 on a loaded machine): a gloo worker thread freed a collective's tensors during
+        # Py_Finalize (a core dump showed it; distributed.shutdown says why and how it is avoided). Should that
+        # race (inside PyTorch) still strike, the launch is retried once from the run directory as it was before
+        # it, so the resume checks below still run in full; any other failure fails at once.
         before = tmp / f"{out.name}.before"
         shutil.rmtree(before, ignore_errors=True)
         if out.exists():

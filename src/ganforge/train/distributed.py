@@ -20,6 +20,7 @@ How the trainer uses it (see Trainer):
 
 from __future__ import annotations
 
+import gc
 import os
 import zlib
 from dataclasses import dataclass
@@ -94,10 +95,21 @@ def current() -> DistInfo:
 
 
 def shutdown(wait: bool = True) -> None:
-    """Leave the process group. wait=True (a normal end) first waits for every rank: a rank that tears down its
-    gloo connections while another still uses them is aborted by the C++ runtime. After an error, do not wait:
-    the other ranks may be blocked in a collective, and torchrun stops them."""
+    """Leave the process group; first free what training left behind, while Python is still fully alive.
+
+    A finished Trainer sits in reference cycles, so its DistributedDataParallel wrappers (their reducers hold
+    the work and tensors of the last gradient all-reduces) used to be freed only by the garbage collection
+    inside Py_Finalize. A core dump of the rank that then aborted ("terminate called without an active
+    exception") showed a gloo worker thread freeing a collective's tensors: it had to take the GIL, Python
+    makes such a thread exit during finalization, and unwinding it through C++ calls std::terminate.
+    Collecting here frees those objects before the barrier. (The gloo threads themselves outlive
+    destroy_process_group once a DDP wrapper was built: PyTorch keeps a reference; they idle harmlessly.)
+
+    wait=True (a normal end) then waits for every rank: a rank that tears down its gloo connections while
+    another still uses them is aborted too. After an error, do not wait: the other ranks may be blocked in
+    a collective, and torchrun stops them."""
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         if wait:
             dist.barrier()
         dist.destroy_process_group()
