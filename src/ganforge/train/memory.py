@@ -22,8 +22,8 @@ import sys
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-MMAP = 1 << 30       # blocks below this come from the heap (glibc < 2.35 caps it at 32 MiB on 64-bit: the fallback)
-MMAP_FALLBACK = 32 << 20
+MMAP = 1 << 30       # blocks below this come from the heap; an older glibc that refuses it gets its documented maximum:
+MMAP_FALLBACK = 32 << 20  # (4 MiB x sizeof(long) on 64-bit)
 TRIM = 1 << 30       # free memory at the top of the heap is kept up to this much
 
 _state: str | None = None
