@@ -45,3 +45,52 @@ def test_mlp_nets_shapes():
     assert x.shape == (5, 2) and D(x).shape == (5,)
     G = MLPGenerator(8, (1, 8, 8), 32, 2, tanh=True)
     assert G(torch.randn(5, 8)).shape == (5, 1, 8, 8)
+
+
+# -- DCGAN's first and last layers as matmuls ---------------------------------------------------------------
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_latent_projection_equals_the_transposed_conv(channels_last, bias):
+    from ganforge.nn.dcgan import LatentProjection
+
+    torch.manual_seed(0)
+    ref = nn.ConvTranspose2d(10, 6, (4, 3), 1, 0, bias=bias)
+    fast = LatentProjection(10, 6, (4, 3), 1, 0, bias=bias)
+    fast.load_state_dict(ref.state_dict())  # same parameters, same names
+    if channels_last:
+        ref, fast = ref.to(memory_format=torch.channels_last), fast.to(memory_format=torch.channels_last)
+    z = torch.randn(5, 10, 1, 1)
+    y_ref, y = ref(z), fast(z)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
+    assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    g = torch.randn_like(y_ref)
+    grads_ref = torch.autograd.grad(y_ref, list(ref.parameters()), g)
+    grads = torch.autograd.grad(y, list(fast.parameters()), g)
+    for a, b in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    # anything but a 1x1 input takes the ordinary transposed conv
+    x = torch.randn(2, 10, 3, 3)
+    torch.testing.assert_close(fast(x), ref(x))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_whole_map_conv_equals_the_conv(channels_last):
+    from ganforge.nn.dcgan import WholeMapConv
+
+    torch.manual_seed(0)
+    ref, fast = nn.Conv2d(8, 3, (4, 5)), WholeMapConv(8, 3, (4, 5))
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(6, 8, 4, 5)
+    if channels_last:
+        ref, fast = ref.to(memory_format=torch.channels_last), fast.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    y_ref, y = ref(x), fast(x)
+    assert y.shape == y_ref.shape == (6, 3, 1, 1)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(y_ref)
+    for a, b in zip(torch.autograd.grad(y, [x, *fast.parameters()], g),
+                    torch.autograd.grad(y_ref, [x, *ref.parameters()], g), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    bigger = torch.randn(2, 8, 6, 7)  # a map larger than the kernel: the ordinary conv
+    torch.testing.assert_close(fast(bigger), ref(bigger))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -33,6 +35,47 @@ def _init_dcgan(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+class LatentProjection(nn.ConvTranspose2d):
+    """The first layer of G: a stride-1, unpadded transposed conv from a 1x1 map, which is one matmul.
+
+    Computed as the matmul (same parameters and state_dict as nn.ConvTranspose2d): oneDNN's transposed conv
+    runs a 1x1 input several times slower (64x64 DCGAN, bf16, forward + backward: 7.3 ms vs 2.0 ms).
+    With a channels_last weight the output comes out channels_last too, for the layers after it.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        if (x.shape[-2:] != (1, 1) or self.stride != (1, 1) or self.padding != (0, 0) or self.groups != 1
+                or self.dilation != (1, 1)):
+            return super().forward(x)
+        w, n = self.weight, x.shape[0]  # w: (in, out, kh, kw)
+        kh, kw = self.kernel_size
+        if w.is_contiguous(memory_format=torch.channels_last):  # in memory (in, kh, kw, out): a free view
+            y = torch.mm(x.flatten(1), w.permute(0, 2, 3, 1).reshape(w.shape[0], -1))
+            y = y.view(n, kh, kw, self.out_channels).permute(0, 3, 1, 2)
+        else:
+            y = torch.mm(x.flatten(1), w.flatten(1)).view(n, self.out_channels, kh, kw)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+
+class WholeMapConv(nn.Conv2d):
+    """A conv whose kernel covers its whole input map (D's last layer): one matmul per sample, (N, C_out, 1, 1).
+
+    Same parameters as nn.Conv2d; computed as a matmul, which oneDNN runs ~4x faster than the conv for
+    D's 512x4x4 head (bf16, forward + backward: 2.25 ms vs 0.55 ms).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        if (tuple(x.shape[-2:]) != tuple(self.kernel_size) or self.padding != (0, 0) or self.groups != 1
+                or self.dilation != (1, 1)):
+            return super().forward(x)
+        w, n = self.weight, x.shape[0]
+        if x.is_contiguous(memory_format=torch.channels_last):  # read both in (h, w, c) order: x as a free view
+            y = F.linear(x.permute(0, 2, 3, 1).reshape(n, -1), w.permute(0, 2, 3, 1).reshape(w.shape[0], -1), self.bias)
+        else:
+            y = F.linear(x.flatten(1), w.flatten(1), self.bias)
+        return y.view(n, self.out_channels, 1, 1)
+
+
 class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, out_shape: tuple[int, int, int], width: int = 64, max_width: int = 512) -> None:
         super().__init__()
@@ -40,7 +83,7 @@ class DCGANGenerator(nn.Module):
         n, h0, w0 = dcgan_stages(self.h, self.w)
         chans = [min(width * 2 ** (n - 1 - i), max_width) for i in range(n)]  # widest first
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, chans[0], (h0, w0), 1, 0, bias=False),  # (N, C0, h0, w0)
+            LatentProjection(latent_dim, chans[0], (h0, w0), 1, 0, bias=False),  # (N, C0, h0, w0)
             nn.BatchNorm2d(chans[0]),
             nn.ReLU(True),
         ]
@@ -77,7 +120,7 @@ class DCGANDiscriminator(nn.Module):
             prev = c
             h, w = h // 2, w // 2  # k=4, s=2, p=1 floors odd sizes
         self.trunk = nn.Sequential(*layers)
-        self.head = nn.Conv2d(prev, 1, (h, w), 1, 0)  # kernel covers the whole remaining map
+        self.head = WholeMapConv(prev, 1, (h, w), 1, 0)  # kernel covers the whole remaining map
         _init_dcgan(self)
 
     def features(self, x: Tensor) -> Tensor:
