@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .dcgan import WholeMapConv
+
 
 def domain_maps(c: Tensor, n_domains: int, like: Tensor) -> Tensor:
     """Target domains as constant maps (N, K, H, W) shaped like `like`: c is (N,) indices or (N, K) codes."""
@@ -103,7 +105,7 @@ class StarDiscriminator(nn.Module):
                              f"use model.d_layers <= {default_d_layers(size)}")
         self.trunk = nn.Sequential(*layers)
         self.src = nn.Conv2d(c, 1, 3, 1, 1, bias=False)
-        self.cls = nn.Conv2d(c, n_domains, (h, w), bias=False)  # one window over the whole h x w map
+        self.cls = WholeMapConv(c, n_domains, (h, w), bias=False)  # one window over the whole h x w map: a matmul
         self.map_size = (h, w)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
