@@ -203,7 +203,7 @@ class Arms:
             proc = ctx.Process(target=worker, args=(child, name, size, seed, threads, str(tmp / name)), daemon=True)
             proc.start()
             self.conns[name], self.procs[name] = parent, proc
-        for name, conn in self.conns.items():
+        for name in self.conns:
             self.lines[name] = self._recv(name)[1]
 
     def _recv(self, name: str) -> Any:
@@ -213,16 +213,18 @@ class Arms:
                 raise RuntimeError(f"the {name} worker died (exit code {self.procs[name].exitcode})")
         return conn.recv()
 
-    def run(self, name: str, steps: int) -> tuple[float, float, int]:
-        self.conns[name].send(("run", steps))
+    def _ask(self, name: str, *msg: Any) -> Any:
+        self.conns[name].send(msg)
         return self._recv(name)
+
+    def run(self, name: str, steps: int) -> tuple[float, float, int]:
+        return self._ask(name, "run", steps)
 
     def flops(self, name: str) -> float:
-        self.conns[name].send(("flops",))
-        return self._recv(name)
+        return self._ask(name, "flops")
 
     def close(self) -> None:
-        for name, conn in self.conns.items():
+        for conn in self.conns.values():
             with contextlib.suppress(OSError):
                 conn.send(("quit",))
         for proc in self.procs.values():

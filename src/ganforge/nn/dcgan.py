@@ -35,6 +35,11 @@ def _init_dcgan(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def _hwc_rows(t: Tensor) -> Tensor:
+    """(A, B, H, W) -> (A, H * W * B) in (h, w, b) order: a view when t is channels_last."""
+    return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1)
+
+
 class LatentProjection(nn.ConvTranspose2d):
     """The first layer of G: a stride-1, unpadded transposed conv from a 1x1 map, which is one matmul.
 
@@ -50,7 +55,7 @@ class LatentProjection(nn.ConvTranspose2d):
         w, n = self.weight, x.shape[0]  # w: (in, out, kh, kw)
         kh, kw = self.kernel_size
         if w.is_contiguous(memory_format=torch.channels_last):  # in memory (in, kh, kw, out): a free view
-            y = torch.mm(x.flatten(1), w.permute(0, 2, 3, 1).reshape(w.shape[0], -1))
+            y = torch.mm(x.flatten(1), _hwc_rows(w))
             y = y.view(n, kh, kw, self.out_channels).permute(0, 3, 1, 2)
         else:
             y = torch.mm(x.flatten(1), w.flatten(1)).view(n, self.out_channels, kh, kw)
@@ -70,7 +75,7 @@ class WholeMapConv(nn.Conv2d):
             return super().forward(x)
         w, n = self.weight, x.shape[0]
         if x.is_contiguous(memory_format=torch.channels_last):  # read both in (h, w, c) order: x as a free view
-            y = F.linear(x.permute(0, 2, 3, 1).reshape(n, -1), w.permute(0, 2, 3, 1).reshape(w.shape[0], -1), self.bias)
+            y = F.linear(_hwc_rows(x), _hwc_rows(w), self.bias)
         else:
             y = F.linear(x.flatten(1), w.flatten(1), self.bias)
         return y.view(n, self.out_channels, 1, 1)

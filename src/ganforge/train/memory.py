@@ -17,37 +17,30 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import platform
 import sys
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-MMAP = 1 << 30       # blocks below this come from the heap; an older glibc that refuses it gets its documented maximum:
-MMAP_FALLBACK = 32 << 20  # (4 MiB x sizeof(long) on 64-bit)
+# blocks below the mmap threshold come from the heap: 1 GiB, or glibc's documented maximum (4 MiB x
+# sizeof(long) = 32 MiB on 64-bit) where an older glibc refuses more
+MMAP_CHOICES = (1 << 30, 32 << 20)
 TRIM = 1 << 30       # free memory at the top of the heap is kept up to this much
 
-_state: str | None = None
 
-
+@functools.cache
 def tune_malloc() -> str | None:
     """Raise glibc's mmap and trim thresholds for this process (once); a short description, or None
     where the C library is not glibc or refuses the setting."""
-    global _state
-    if _state is not None:
-        return _state or None
-    _state = ""
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
         return None
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    mmap = MMAP if mallopt(M_MMAP_THRESHOLD, MMAP) == 1 else MMAP_FALLBACK
-    if mmap == MMAP_FALLBACK and mallopt(M_MMAP_THRESHOLD, MMAP_FALLBACK) != 1:
+    mmap = next((size for size in MMAP_CHOICES if mallopt(M_MMAP_THRESHOLD, size) == 1), None)
+    if mmap is None or mallopt(M_TRIM_THRESHOLD, TRIM) != 1:
         return None
-    if mallopt(M_TRIM_THRESHOLD, TRIM) != 1:
-        return None
-    _state = f"malloc keeps freed blocks (mmap threshold {mmap >> 20} MiB, trim {TRIM >> 20} MiB)"
-    return _state
+    return f"malloc keeps freed blocks (mmap threshold {mmap >> 20} MiB, trim {TRIM >> 20} MiB)"
