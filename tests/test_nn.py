@@ -51,7 +51,7 @@ def test_mlp_nets_shapes():
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("bias", [False, True])
 def test_latent_projection_equals_the_transposed_conv(channels_last, bias):
-    from ganforge.nn.dcgan import LatentProjection
+    from ganforge.nn.convs import LatentProjection
 
     torch.manual_seed(0)
     ref = nn.ConvTranspose2d(10, 6, (4, 3), 1, 0, bias=bias)
@@ -75,7 +75,7 @@ def test_latent_projection_equals_the_transposed_conv(channels_last, bias):
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_whole_map_conv_equals_the_conv(channels_last):
-    from ganforge.nn.dcgan import WholeMapConv
+    from ganforge.nn.convs import WholeMapConv
 
     torch.manual_seed(0)
     ref, fast = nn.Conv2d(8, 3, (4, 5)), WholeMapConv(8, 3, (4, 5))
@@ -94,3 +94,101 @@ def test_whole_map_conv_equals_the_conv(channels_last):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     bigger = torch.randn(2, 8, 6, 7)  # a map larger than the kernel: the ordinary conv
     torch.testing.assert_close(fast(bigger), ref(bigger))
+
+
+# -- FastConv2d / FastConvTranspose2d: torch.nn's results by other routes ---------------------------------
+# (class, torch.nn class, in, out, input side, kernel, stride, padding): a 1-channel input / output (the
+# matmul + col2im routes), an 8x8 / 7x7 small map (the bf16 im2col weight gradient), and a map too big for it
+FAST_CASES = [
+    ("FastConv2d", nn.Conv2d, 1, 8, 16, 4, 2, 1),
+    ("FastConv2d", nn.Conv2d, 16, 32, 16, 4, 2, 1),
+    ("FastConv2d", nn.Conv2d, 8, 16, 15, 3, 2, 1),
+    ("FastConv2d", nn.Conv2d, 8, 16, 32, 4, 2, 1),
+    ("FastConvTranspose2d", nn.ConvTranspose2d, 16, 1, 8, 4, 2, 1),
+    ("FastConvTranspose2d", nn.ConvTranspose2d, 32, 16, 4, 4, 2, 1),
+    ("FastConvTranspose2d", nn.ConvTranspose2d, 16, 8, 7, 4, 2, 1),
+    ("FastConvTranspose2d", nn.ConvTranspose2d, 16, 8, 12, 4, 2, 1),
+]
+
+
+def _fast_pair(name, ref_cls, cin, cout, k, s, p, bias, channels_last):
+    from ganforge.nn import convs
+
+    ref = ref_cls(cin, cout, k, s, p, bias=bias)
+    fast = getattr(convs, name)(cin, cout, k, s, p, bias=bias)
+    fast.load_state_dict(ref.state_dict())  # the same parameters under the same names
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return ref.to(memory_format=fmt), fast.to(memory_format=fmt), fmt
+
+
+def _value_and_grads(m, x0, bf16, x_grad, w_grad):
+    m.requires_grad_(w_grad)
+    x = x0.clone().requires_grad_(x_grad)
+    with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        y = m(x)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(1)).to(y.dtype)
+    wanted = ([x] if x_grad else []) + (list(m.parameters()) if w_grad else [])
+    return [y, *torch.autograd.grad(y, wanted, g)] if wanted else [y]
+
+
+@pytest.mark.parametrize("case", FAST_CASES, ids=lambda c: f"{c[0]}-{c[2]}to{c[3]}-{c[4]}px")
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "cl"])
+def test_fast_convs_match_torch_nn(case, bf16, channels_last):
+    """Output and the gradients of input, weight and bias agree with torch.nn's layer: to float rounding in
+    fp32, within bf16's rounding (8 bits of mantissa) under autocast, where both round to bf16 differently.
+    Also with a frozen weight (D in G's phase) and with an input that needs no gradient (real images)."""
+    name, ref_cls, cin, cout, side, k, s, p = case
+    torch.manual_seed(0)
+    ref, fast, fmt = _fast_pair(name, ref_cls, cin, cout, k, s, p, True, channels_last)
+    x0 = torch.randn(6, cin, side, side).contiguous(memory_format=fmt)
+    for x_grad, w_grad in [(True, True), (False, True), (True, False)]:
+        got = _value_and_grads(fast, x0, bf16, x_grad, w_grad)
+        want = _value_and_grads(ref, x0, bf16, x_grad, w_grad)
+        assert len(got) == len(want)
+        for a, b in zip(got, want, strict=True):
+            assert a.shape == b.shape
+            if bf16:
+                assert (a.float() - b.float()).abs().max() <= 2e-2 * b.float().abs().max()
+            else:
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_fast_convs_take_their_routes_only_where_they_pay(monkeypatch):
+    from ganforge.nn import convs
+
+    def routed(m, x, bf16=True):
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            return type(m(x).grad_fn).__name__ == "_ConvBackward"
+
+    small = convs.FastConv2d(16, 32, 4, 2, 1)          # 16x16 -> 8x8: the bf16 im2col weight gradient
+    big = convs.FastConv2d(16, 32, 4, 2, 1)            # 32x32 -> 16x16: oneDNN's
+    assert routed(small, torch.randn(2, 16, 16, 16)) and not routed(big, torch.randn(2, 16, 32, 32))
+    assert not routed(small, torch.randn(2, 16, 16, 16), bf16=False)  # fp32: oneDNN's is faster
+    assert routed(convs.FastConv2d(1, 8, 4, 2, 1), torch.randn(2, 1, 16, 16, requires_grad=True), bf16=False)
+    with torch.no_grad():
+        assert small(torch.randn(2, 16, 16, 16)).grad_fn is None
+    monkeypatch.setattr(convs, "_has_amx", lambda: True)  # oneDNN's AMX kernels are left alone
+    assert not routed(small, torch.randn(2, 16, 16, 16))
+    # G's last layer: the matmul + col2im forward only while training; eval mode (sampling, export) is plain
+    last = convs.FastConvTranspose2d(16, 1, 4, 2, 1)
+    x = torch.randn(2, 16, 8, 8)
+    assert type(last(x).grad_fn).__name__ == "AddBackward0"  # fold + bias
+    assert type(last.eval()(x).grad_fn).__name__ == "ConvolutionBackward0"
+
+
+def test_fast_conv_supports_double_backward_for_gradient_penalties():
+    """R1 / WGAN-GP differentiate D's input gradient: through the col2im input gradient of a 1-channel conv."""
+    from ganforge.nn.convs import FastConv2d
+
+    torch.manual_seed(0)
+    ref, fast = nn.Conv2d(1, 8, 4, 2, 1), FastConv2d(1, 8, 4, 2, 1)
+    fast.load_state_dict(ref.state_dict())
+    x0 = torch.randn(5, 1, 16, 16)
+    grads = []
+    for m in (ref, fast):
+        x = x0.clone().requires_grad_(True)
+        (gx,) = torch.autograd.grad(m(x).pow(2).sum(), x, create_graph=True)
+        grads.append(torch.autograd.grad(gx.pow(2).sum(), list(m.parameters())))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .convs import FastConv2d, FastConvTranspose2d, LatentProjection, WholeMapConv
+
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "LatentProjection", "WholeMapConv", "dcgan_stages"]
 
 
 def dcgan_stages(h: int, w: int) -> tuple[int, int, int]:
@@ -35,52 +37,6 @@ def _init_dcgan(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def _hwc_rows(t: Tensor) -> Tensor:
-    """(A, B, H, W) -> (A, H * W * B) in (h, w, b) order: a view when t is channels_last."""
-    return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1)
-
-
-class LatentProjection(nn.ConvTranspose2d):
-    """The first layer of G: a stride-1, unpadded transposed conv from a 1x1 map, which is one matmul.
-
-    Computed as the matmul (same parameters and state_dict as nn.ConvTranspose2d): oneDNN's transposed conv
-    runs a 1x1 input several times slower (64x64 DCGAN, bf16, forward + backward: 7.3 ms vs 2.0 ms).
-    With a channels_last weight the output comes out channels_last too, for the layers after it.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        if (x.shape[-2:] != (1, 1) or self.stride != (1, 1) or self.padding != (0, 0) or self.groups != 1
-                or self.dilation != (1, 1)):
-            return super().forward(x)
-        w, n = self.weight, x.shape[0]  # w: (in, out, kh, kw)
-        kh, kw = self.kernel_size
-        if w.is_contiguous(memory_format=torch.channels_last):  # in memory (in, kh, kw, out): a free view
-            y = torch.mm(x.flatten(1), _hwc_rows(w))
-            y = y.view(n, kh, kw, self.out_channels).permute(0, 3, 1, 2)
-        else:
-            y = torch.mm(x.flatten(1), w.flatten(1)).view(n, self.out_channels, kh, kw)
-        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
-
-
-class WholeMapConv(nn.Conv2d):
-    """A conv whose kernel covers its whole input map (D's last layer): one matmul per sample, (N, C_out, 1, 1).
-
-    Same parameters as nn.Conv2d; computed as a matmul, which oneDNN runs ~4x faster than the conv for
-    D's 512x4x4 head (bf16, forward + backward: 2.25 ms vs 0.55 ms).
-    """
-
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        if (tuple(x.shape[-2:]) != tuple(self.kernel_size) or self.padding != (0, 0) or self.groups != 1
-                or self.dilation != (1, 1)):
-            return super().forward(x)
-        w, n = self.weight, x.shape[0]
-        if x.is_contiguous(memory_format=torch.channels_last):  # read both in (h, w, c) order: x as a free view
-            y = F.linear(_hwc_rows(x), _hwc_rows(w), self.bias)
-        else:
-            y = F.linear(x.flatten(1), w.flatten(1), self.bias)
-        return y.view(n, self.out_channels, 1, 1)
-
-
 class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, out_shape: tuple[int, int, int], width: int = 64, max_width: int = 512) -> None:
         super().__init__()
@@ -93,8 +49,8 @@ class DCGANGenerator(nn.Module):
             nn.ReLU(True),
         ]
         for a, b in zip(chans[:-1], chans[1:]):
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(chans[-1], c_out, 4, 2, 1), nn.Tanh()]  # (N, C, h0*2^n, w0*2^n)
+            layers += [FastConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+        layers += [FastConvTranspose2d(chans[-1], c_out, 4, 2, 1), nn.Tanh()]  # (N, C, h0*2^n, w0*2^n)
         self.net = nn.Sequential(*layers)
         self.latent_dim = latent_dim
         _init_dcgan(self)
@@ -118,7 +74,7 @@ class DCGANDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         prev = c_in
         for i, c in enumerate(chans):
-            layers.append(nn.Conv2d(prev, c, 4, 2, 1, bias=not (batchnorm and i > 0)))
+            layers.append(FastConv2d(prev, c, 4, 2, 1, bias=not (batchnorm and i > 0)))
             if batchnorm and i > 0:
                 layers.append(nn.BatchNorm2d(c))
             layers.append(nn.LeakyReLU(0.2, True))

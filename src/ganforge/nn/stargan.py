@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .dcgan import WholeMapConv
+from .convs import WholeMapConv
 
 
 def domain_maps(c: Tensor, n_domains: int, like: Tensor) -> Tensor:
