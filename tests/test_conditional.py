@@ -114,6 +114,15 @@ def _check_acgan_losses(spec, batch, x, y, on_fakes):
         assert out.logs[f"{phase}/cls"] == pytest.approx(float(ce.detach()), rel=1e-5)
 
 
+def test_spread_is_the_mean_per_dimension_std_across_the_batch():
+    from ganforge.families.base import spread
+
+    x = torch.randn(16, 3, 5, 5, generator=torch.Generator().manual_seed(0)) * torch.linspace(0.1, 3, 75).view(3, 5, 5)
+    assert float(spread(x)) == pytest.approx(float(x.flatten(1).std(0).mean()), rel=1e-5)
+    assert float(spread(x.to(torch.bfloat16))) == pytest.approx(float(x.to(torch.bfloat16).float().flatten(1).std(0).mean()), rel=1e-5)
+    assert float(spread(torch.ones(4, 2) * 7)) == 0.0
+
+
 def test_class_spread_sees_a_g_that_ignores_z_and_the_monitor_warns():
     from ganforge.families.base import class_spread
     from ganforge.train.health import HealthMonitor

@@ -33,7 +33,7 @@ from ..data.spec import Batch, DataSpec
 from ..losses import AdversarialLoss, get_loss
 from ..nn.patchgan import PatchDiscriminator, patch_layers_for
 from ..nn.resnet_gen import ResnetGenerator, resnet_blocks_for
-from .base import StepOutput, d_readout
+from .base import StepOutput, d_readout, spread
 from .translation import TranslationFamily, TwoWay
 
 DISTANCES = {"l1": F.l1_loss, "mse": F.mse_loss}
@@ -209,8 +209,8 @@ class TwoWayGAN(TranslationFamily):
                 "d/acc_real": (real_logits > thr).float().mean(),
                 "d/acc_fake": (fake_logits < thr).float().mean(),
                 # per-pixel std across the batch, averaged: translations that ignore their input have ~0
-                "stats/real_spread": b.float().flatten(1).std(0).mean(),
-                "stats/fake_spread": fake_b.float().flatten(1).std(0).mean(),
+                "stats/real_spread": spread(b),
+                "stats/fake_spread": spread(fake_b),
             }
         return StepOutput(loss, logs)
 

@@ -23,7 +23,7 @@ from ..data.spec import Batch, DataSpec
 from ..losses import get_loss, gradient_penalty
 from ..nn.patchgan import PatchDiscriminator, patch_layers_for
 from ..nn.unet import UNetGenerator
-from .base import StepOutput, critic_logs
+from .base import StepOutput, critic_logs, spread
 from .translation import TranslationFamily
 
 
@@ -132,8 +132,8 @@ class Pix2Pix(TranslationFamily):
             logs.update(critic_logs(obj, loss, real_logits, fake_logits))
             logs.update({
                 # a G that ignores its input has a tiny spread across the batch (health monitor)
-                "stats/real_spread": b.float().flatten(1).std(0).mean(),
-                "stats/fake_spread": fake.float().flatten(1).std(0).mean(),
+                "stats/real_spread": spread(b),
+                "stats/fake_spread": spread(fake),
             })
         return StepOutput(loss, logs)
 
