@@ -134,10 +134,13 @@ def _value_and_grads(m, x0, bf16, x_grad, w_grad):
 @pytest.mark.parametrize("case", FAST_CASES, ids=lambda c: f"{c[0]}-{c[2]}to{c[3]}-{c[4]}px")
 @pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "cl"])
-def test_fast_convs_match_torch_nn(case, bf16, channels_last):
+def test_fast_convs_match_torch_nn(case, bf16, channels_last, monkeypatch):
     """Output and the gradients of input, weight and bias agree with torch.nn's layer: to float rounding in
     fp32, within bf16's rounding (8 bits of mantissa) under autocast, where both round to bf16 differently.
     Also with a frozen weight (D in G's phase) and with an input that needs no gradient (real images)."""
+    from ganforge.nn import convs
+
+    monkeypatch.setattr(convs, "_has_amx", lambda: False)  # test the routes on any CPU
     name, ref_cls, cin, cout, side, k, s, p = case
     torch.manual_seed(0)
     ref, fast, fmt = _fast_pair(name, ref_cls, cin, cout, k, s, p, True, channels_last)
@@ -161,6 +164,7 @@ def test_fast_convs_take_their_routes_only_where_they_pay(monkeypatch):
         with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
             return type(m(x).grad_fn).__name__ == "_ConvBackward"
 
+    monkeypatch.setattr(convs, "_has_amx", lambda: False)  # as on the CPUs the routes were measured on
     small = convs.FastConv2d(16, 32, 4, 2, 1)          # 16x16 -> 8x8: the bf16 im2col weight gradient
     big = convs.FastConv2d(16, 32, 4, 2, 1)            # 32x32 -> 16x16: oneDNN's
     assert routed(small, torch.randn(2, 16, 16, 16)) and not routed(big, torch.randn(2, 16, 32, 32))

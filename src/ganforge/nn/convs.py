@@ -1,6 +1,6 @@
 """Convolutions that train faster on CPU: torch.nn's layers with the parts oneDNN runs slowly done as matmuls.
 
-Every class here has the parameters, state_dict and results of the torch.nn layer it subclasses (old
+Every class here has the parameters, state_dict and results (to rounding) of the torch.nn layer it subclasses (old
 checkpoints load, ONNX export sees the plain layer); only the route to the numbers differs, and only where
 it was measured to be faster (64x64 and 28x28 DCGAN, batch 64, 2 cores of an AVX512-BF16 CPU without AMX,
 bf16 autocast unless said; times are forward + backward of one layer):
@@ -10,7 +10,8 @@ bf16 autocast unless said; times are forward + backward of one layer):
 - `FastConv2d` / `FastConvTranspose2d`, while training on CPU:
   - one image channel: oneDNN's transposed conv to 1 channel (G's last layer, and the input gradient of
     D's first layer, which is the same computation) runs at ~20 GFLOP/s; a matmul and a col2im (F.fold)
-    are 1.5-2.5x faster in bf16 and in fp32 (G's last layer 19 -> 8 ms, D's first 8.3 -> 4.8 ms at 64x64).
+    are faster in bf16 and in fp32 (64x64, bf16: G's last layer 10.7 -> 7.7 ms, D's first with an input
+    gradient 8.3 -> 4.8 ms; fp32: 14.2 -> 9.5 ms and 14.7 -> 6.6 ms).
     With 3 channels oneDNN is faster, so RGB keeps it.
   - bf16 weight gradients of layers whose small map (the output of a conv, the input of a transposed conv)
     is at most 8x8: oneDNN has no brgemm weight-gradient kernel without AMX and its older one reaches
@@ -64,7 +65,7 @@ def _conv_transpose_by_fold(x: Tensor, w: Tensor, stride: tuple[int, int], paddi
                             out_hw: tuple[int, int]) -> Tensor:
     """conv_transpose2d(x, w) (x: (N, Cin, H, W), w: (Cin, Cout, kh, kw), no output padding) as a matmul and
     a col2im: every input pixel's row is its (Cout, kh, kw) patch of the output, F.fold sums the overlaps
-    (in fp32, as autocast runs it: 3x faster than F.fold in bf16 on CPU, and the sums are exact)."""
+    (in fp32, as autocast runs it: 3x faster than F.fold in bf16 on CPU, and the overlaps add in fp32)."""
     n, c, h, wd = x.shape
     cols = torch.mm(_pixel_rows(x), w.reshape(c, -1))  # (N * H * W, Cout * kh * kw)
     cols = cols.view(n, h * wd, -1).transpose(1, 2).float()
