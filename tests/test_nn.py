@@ -165,15 +165,19 @@ def test_fast_convs_take_their_routes_only_where_they_pay(monkeypatch):
             return type(m(x).grad_fn).__name__ == "_ConvBackward"
 
     monkeypatch.setattr(convs, "_has_amx", lambda: False)  # as on the CPUs the routes were measured on
+    def cl(*shape):
+        return torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+
     small = convs.FastConv2d(16, 32, 4, 2, 1)          # 16x16 -> 8x8: the bf16 im2col weight gradient
     big = convs.FastConv2d(16, 32, 4, 2, 1)            # 32x32 -> 16x16: oneDNN's
-    assert routed(small, torch.randn(2, 16, 16, 16)) and not routed(big, torch.randn(2, 16, 32, 32))
-    assert not routed(small, torch.randn(2, 16, 16, 16), bf16=False)  # fp32: oneDNN's is faster
+    assert routed(small, cl(2, 16, 16, 16)) and not routed(big, cl(2, 16, 32, 32))
+    assert not routed(small, cl(2, 16, 16, 16), bf16=False)  # fp32: oneDNN's is faster
+    assert not routed(small, torch.randn(2, 16, 16, 16))  # NCHW: the im2col copy gathers across channels
     assert routed(convs.FastConv2d(1, 8, 4, 2, 1), torch.randn(2, 1, 16, 16, requires_grad=True), bf16=False)
     with torch.no_grad():
-        assert small(torch.randn(2, 16, 16, 16)).grad_fn is None
+        assert small(cl(2, 16, 16, 16)).grad_fn is None
     monkeypatch.setattr(convs, "_has_amx", lambda: True)  # oneDNN's AMX kernels are left alone
-    assert not routed(small, torch.randn(2, 16, 16, 16))
+    assert not routed(small, cl(2, 16, 16, 16))
     # G's last layer: the matmul + col2im forward only while training; eval mode (sampling, export) is plain
     last = convs.FastConvTranspose2d(16, 1, 4, 2, 1)
     x = torch.randn(2, 16, 8, 8)

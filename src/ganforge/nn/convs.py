@@ -16,8 +16,9 @@ bf16 autocast unless said; times are forward + backward of one layer):
   - bf16 weight gradients of layers whose small map (the output of a conv, the input of a transposed conv)
     is at most 8x8: oneDNN has no brgemm weight-gradient kernel without AMX and its older one reaches
     ~210-260 GFLOP/s; an im2col copy plus one matmul runs near the bf16 matmul peak (~400): 17.5 -> 11 ms
-    for 512 <-> 256 channels at 4x4 <-> 8x8. Larger maps lose (the im2col copy grows), fp32 loses, and CPUs
-    with AMX keep oneDNN's AMX kernels.
+    for 512 <-> 256 channels at 4x4 <-> 8x8. Larger maps lose (the im2col copy grows), fp32 loses, NCHW
+    tensors lose half the time (the copy gathers across channels; channels_last, the default, wins at every
+    layer), and CPUs with AMX keep oneDNN's AMX kernels.
 """
 
 from __future__ import annotations
@@ -120,8 +121,9 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
 
 
-def _gemm_wgrad(weight: Tensor, dtype: torch.dtype, small_map: int) -> bool:
-    return weight.requires_grad and dtype == torch.bfloat16 and small_map <= GEMM_WGRAD_MAX_MAP and not _has_amx()
+def _gemm_wgrad(weight: Tensor, x: Tensor, small_map: int) -> bool:
+    return (weight.requires_grad and _compute_dtype(x) == torch.bfloat16 and small_map <= GEMM_WGRAD_MAX_MAP
+            and x.is_contiguous(memory_format=torch.channels_last) and not _has_amx())
 
 
 def _apply(m: nn.Module, x: Tensor, transposed: bool, fold_dgrad: bool, gemm_wgrad: bool) -> Tensor:
@@ -142,7 +144,7 @@ class FastConv2d(nn.Conv2d):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         out_map = ((x.shape[-2] + 2 * ph - kh) // sh + 1) * ((x.shape[-1] + 2 * pw - kw) // sw + 1)
         fold_dgrad = self.in_channels == 1 and x.requires_grad
-        gemm_wgrad = _gemm_wgrad(self.weight, _compute_dtype(x), out_map)
+        gemm_wgrad = _gemm_wgrad(self.weight, x, out_map)
         if not (fold_dgrad or gemm_wgrad):
             return super().forward(x)
         return _apply(self, x, False, fold_dgrad, gemm_wgrad)
@@ -160,7 +162,7 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
             out_hw = ((x.shape[-2] - 1) * sh - 2 * ph + kh, (x.shape[-1] - 1) * sw - 2 * pw + kw)
             y = _conv_transpose_by_fold(x, self.weight, self.stride, self.padding, out_hw)
             return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
-        if not _gemm_wgrad(self.weight, _compute_dtype(x), x.shape[-2] * x.shape[-1]):
+        if not _gemm_wgrad(self.weight, x, x.shape[-2] * x.shape[-1]):
             return super().forward(x)
         return _apply(self, x, True, False, True)
 
