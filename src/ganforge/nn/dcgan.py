@@ -4,7 +4,8 @@ All-convolutional: strided transposed convs with BatchNorm + ReLU in G (tanh out
 LeakyReLU(0.2) in D (BatchNorm on all but the first layer), no fully connected hidden layers. The latent
 is projected to a (h0, w0) map by a transposed conv whose kernel is the whole map, and D ends with a conv
 whose kernel covers the remaining map. Sizes that are not h0 * 2^n are produced a little larger and
-centre-cropped (G) and reduced by flooring (D), so 28x28, 100x100 and 96x64 all work.
+centre-cropped (G) and reduced by flooring (D), so 28x28, 100x100 and 96x64 all work. The layers come
+from `convs.py`: torch.nn's parameters and results, with matmul routes where oneDNN is slow on CPU.
 """
 
 from __future__ import annotations
