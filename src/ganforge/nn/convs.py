@@ -15,7 +15,7 @@ bf16 autocast unless said; times are forward + backward of one layer):
     With 3 channels oneDNN is faster, so RGB keeps it.
   - bf16 weight gradients of layers whose small map (the output of a conv, the input of a transposed conv)
     is at most 8x8: oneDNN has no brgemm weight-gradient kernel without AMX and its older one reaches
-    ~210-260 GFLOP/s; an im2col copy plus one matmul runs near the bf16 matmul peak (~400): 17.5 -> 11 ms
+    ~210-330 GFLOP/s; an im2col copy plus one matmul runs near the bf16 matmul peak (~400): 17.5 -> 11 ms
     for 512 <-> 256 channels at 4x4 <-> 8x8. Larger maps lose (the im2col copy grows), fp32 loses, NCHW
     tensors lose half the time (the copy gathers across channels; channels_last, the default, wins at every
     layer), and CPUs with AMX keep oneDNN's AMX kernels.
