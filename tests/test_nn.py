@@ -108,6 +108,9 @@ FAST_CASES = [
     ("FastConvTranspose2d", nn.ConvTranspose2d, 32, 16, 4, 4, 2, 1),
     ("FastConvTranspose2d", nn.ConvTranspose2d, 16, 8, 7, 4, 2, 1),
     ("FastConvTranspose2d", nn.ConvTranspose2d, 16, 8, 12, 4, 2, 1),
+    ("FastConv2d", nn.Conv2d, 8, 16, (12, 7), 4, 2, 1),                 # non-square, odd side: 6x3 out
+    ("FastConvTranspose2d", nn.ConvTranspose2d, 16, 8, (6, 3), 4, 2, 1),
+    ("FastConv2d", nn.Conv2d, 1, 8, (13, 9), 4, 2, 1),
 ]
 
 
@@ -131,7 +134,7 @@ def _value_and_grads(m, x0, bf16, x_grad, w_grad):
     return [y, *torch.autograd.grad(y, wanted, g)] if wanted else [y]
 
 
-@pytest.mark.parametrize("case", FAST_CASES, ids=lambda c: f"{c[0]}-{c[2]}to{c[3]}-{c[4]}px")
+@pytest.mark.parametrize("case", FAST_CASES, ids=lambda c: f"{c[0]}-{c[2]}to{c[3]}-{c[4]}")
 @pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "cl"])
 def test_fast_convs_match_torch_nn(case, bf16, channels_last, monkeypatch):
@@ -144,7 +147,8 @@ def test_fast_convs_match_torch_nn(case, bf16, channels_last, monkeypatch):
     name, ref_cls, cin, cout, side, k, s, p = case
     torch.manual_seed(0)
     ref, fast, fmt = _fast_pair(name, ref_cls, cin, cout, k, s, p, True, channels_last)
-    x0 = torch.randn(6, cin, side, side).contiguous(memory_format=fmt)
+    h, w = side if isinstance(side, tuple) else (side, side)
+    x0 = torch.randn(6, cin, h, w).contiguous(memory_format=fmt)
     for x_grad, w_grad in [(True, True), (False, True), (True, False)]:
         got = _value_and_grads(fast, x0, bf16, x_grad, w_grad)
         want = _value_and_grads(ref, x0, bf16, x_grad, w_grad)
