@@ -348,7 +348,6 @@ def main(argv: list[str] | None = None) -> int:
                 "minor_page_faults_per_step": {n: round(statistics.median(v), 1) for n, v in faults.items()},
                 "gflop_per_step": gflop,
                 "achieved_gflop_per_s": achieved,
-                "fraction_of_matmul_peak": {n: round(achieved[n] / peaks[PEAK_OF[n]], 3) for n in achieved},
                 "ratios": ratios,
             }
     later = matmul_peaks()  # peaks again at the end: the best of both (a busy moment only lowers a peak)

@@ -99,21 +99,21 @@ class _Conv(torch.autograd.Function):
         if fold_x:  # a conv's input gradient is the transposed conv of go
             dx = _conv_transpose_by_fold(go, w, ctx.stride, ctx.padding, tuple(x.shape[-2:])).to(x.dtype)
         if gemm_w:
+            # conv: dW[o, i, kh, kw] = sum over output pixels of go[o] * (patch of x)[i, kh, kw]; a transposed
+            # conv swaps the roles: dW[i, o, kh, kw] = sum over input pixels of x[i] * (patch of go)[o, kh, kw]
+            patched, pixels = (go, x) if ctx.transposed else (x, go)
             kernel = tuple(w.shape[-2:])
-            if ctx.transposed:  # dW[i, o, kh, kw] = sum over pixels of x[i] * (patch of go)[o, kh, kw]
-                cols = _im2col_rows(go, kernel, ctx.stride, ctx.padding, tuple(x.shape[-2:]))
-                dw = (_pixel_rows(x).t() @ cols).view(w.shape[0], *kernel, w.shape[1]).permute(0, 3, 1, 2)
-            else:  # dW[o, i, kh, kw] = sum over output pixels of go[o] * (patch of x)[i, kh, kw]
-                cols = _im2col_rows(x, kernel, ctx.stride, ctx.padding, tuple(go.shape[-2:]))
-                dw = (_pixel_rows(go).t() @ cols).view(w.shape[0], *kernel, w.shape[1]).permute(0, 3, 1, 2)
+            cols = _im2col_rows(patched, kernel, ctx.stride, ctx.padding, tuple(pixels.shape[-2:]))
+            dw = (_pixel_rows(pixels).t() @ cols).view(w.shape[0], *kernel, w.shape[1]).permute(0, 3, 1, 2)
         if need_b:
             db = go.sum((0, 2, 3))
         return dx, dw, db, None, None, None, None, None
 
 
-def _plain(m: nn.Module) -> bool:
-    """No groups, dilation, padding modes or output padding: the shapes _Conv handles."""
-    return (m.groups == 1 and m.dilation == (1, 1) and m.padding_mode == "zeros" and not isinstance(m.padding, str)
+def _routable(m: nn.Module, x: Tensor) -> bool:
+    """Autograd recording on CPU, and no groups, dilation, padding modes or output padding (what _Conv handles)."""
+    return (x.device.type == "cpu" and torch.is_grad_enabled() and m.groups == 1 and m.dilation == (1, 1)
+            and m.padding_mode == "zeros" and not isinstance(m.padding, str)
             and getattr(m, "output_padding", (0, 0)) == (0, 0))
 
 
@@ -139,7 +139,7 @@ class FastConv2d(nn.Conv2d):
     """nn.Conv2d that, while gradients are being recorded on CPU, takes the faster backward routes above."""
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        if x.device.type != "cpu" or not torch.is_grad_enabled() or not _plain(self):
+        if not _routable(self, x):
             return super().forward(x)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         out_map = ((x.shape[-2] + 2 * ph - kh) // sh + 1) * ((x.shape[-1] + 2 * pw - kw) // sw + 1)
@@ -155,7 +155,7 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
     layer) its forward is a matmul + col2im (whose backward autograd derives: an unfold and two matmuls)."""
 
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:  # type: ignore[override]
-        if output_size is not None or x.device.type != "cpu" or not torch.is_grad_enabled() or not _plain(self):
+        if output_size is not None or not _routable(self, x):
             return super().forward(x, output_size)
         if self.out_channels == 1 and self.training:  # in eval mode (sampling, export) the plain layer
             (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
