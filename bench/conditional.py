@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from ganforge.config import from_dict
-from ganforge.data.builtin import load_builtin
+from ganforge.data import load_builtin
 from ganforge.families import FAMILIES
 from ganforge.metrics.base import Provenance
 from ganforge.metrics.evaluate import compute, fake_set, real_set

@@ -69,7 +69,7 @@ def run_family(family: str, steps: int | None, seed: int, overrides=(), tag: str
     from ganforge.artifacts import Sampler
     from ganforge.config import from_dict
     from ganforge.data import load_data
-    from ganforge.data.builtin import load_builtin
+    from ganforge.data import load_builtin
     from ganforge.image import save_grid
     from ganforge.metrics.features import fashion
     from ganforge.metrics.translation import cycle_error, domain_accuracy, translation_fid

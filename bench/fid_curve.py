@@ -25,7 +25,7 @@ import torch
 
 from ganforge.artifacts.report import build_report
 from ganforge.config import from_dict
-from ganforge.data.builtin import load_builtin
+from ganforge.data import load_builtin
 from ganforge.metrics.base import Provenance
 from ganforge.metrics.evaluate import compute, fake_set, real_set
 from ganforge.metrics.features import load as load_extractor

@@ -33,7 +33,7 @@ import torch
 from ganforge.artifacts.sampler import Sampler
 from ganforge.config import from_dict
 from ganforge.data import load_data
-from ganforge.data.builtin import load_builtin
+from ganforge.data import load_builtin
 from ganforge.image import save_grid
 from ganforge.metrics.features import fashion
 from ganforge.metrics.translation import domain_accuracy, l1, psnr, ssim, translation_fid

@@ -49,7 +49,7 @@ def run_arm(arm: str, steps: int, seed: int, labels_per_class: int, overrides=()
     torch.set_num_threads(1)
     from ganforge.artifacts import Classifier
     from ganforge.config import from_dict
-    from ganforge.data.builtin import load_builtin
+    from ganforge.data import load_builtin
     from ganforge.train import build_run
 
     spec = settings(arm, steps, seed, labels_per_class, overrides)

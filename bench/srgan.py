@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganforge.config import from_dict
-from ganforge.data.builtin import load_builtin
+from ganforge.data import load_builtin
 from ganforge.image import save_grid
 from ganforge.metrics import features
 from ganforge.metrics.translation import psnr, ssim, translation_fid

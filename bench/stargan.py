@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from ganforge.config import apply_override, from_dict
-from ganforge.data.builtin import load_builtin
+from ganforge.data import load_builtin
 from ganforge.image import save_grid
 from ganforge.metrics.features import load as load_extractor
 from ganforge.metrics.translation import class_indices, translation_fid

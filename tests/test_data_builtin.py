@@ -54,12 +54,12 @@ def test_fashion_mnist_offline_error(monkeypatch, tmp_path):
 
 
 def test_download_checks_sha256(monkeypatch, tmp_path):
-    import ganforge.data.builtin as b
+    from ganforge.cache import download
 
     src = tmp_path / "file.gz"
     src.write_bytes(b"tampered")
     with pytest.raises(ValueError, match="SHA-256"):
-        b._download(src.as_uri(), tmp_path / "cache" / "x.gz", "0" * 64)
+        download(src.as_uri(), tmp_path / "cache" / "x.gz", "0" * 64)
     assert not (tmp_path / "cache" / "x.gz").exists()
 
 
@@ -115,3 +115,19 @@ def test_flip_mirrors_about_half_the_batch_deterministically():
     assert sorted(map(lambda t: t.flatten().tolist(), parts)) == sorted(map(lambda t: t.flatten().tolist(), b))
     with pytest.raises(ValueError, match="not images"):
         Loader(load_data("builtin:ring8"), 8, flip=True)
+
+
+def test_the_registry_names_every_builtin_and_nothing_imports_it_back():
+    import ast
+    from pathlib import Path
+
+    import ganforge.data.builtin as b
+    from ganforge.data.registry import BUILTINS, builtin_names
+
+    assert {"fashion-mnist", "digits", "ring8", "grid25", "fmnist-edges2items", "emoji-lowres"} <= set(BUILTINS)
+    assert "builtin:fmnist-pair:P,Q" in builtin_names()
+    folder = Path(b.__file__).parent
+    for name, banned in (("builtin.py", {"translation", "registry"}), ("translation.py", {"registry"})):
+        tree = ast.parse((folder / name).read_text())
+        found = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
+        assert not found & banned, f"data/{name} imports {found & banned}: a cycle through the registry"

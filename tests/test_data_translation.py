@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 
 from ganforge.data import Loader, TensorData, as_unpaired, load_data
-from ganforge.data.builtin import FASHION_DEBIAN_DIR, fashion_mnist, load_builtin
+from ganforge.data.builtin import FASHION_DEBIAN_DIR, fashion_mnist
 from ganforge.data.images import SkippedImagesWarning
 from ganforge.data.inspect import format_inspection, inspect_folder
 from ganforge.data.paired import UnmatchedPairsWarning
+from ganforge.data.registry import load_builtin
 from ganforge.data.spec import DataSpec
 from ganforge.data.translation import EMOJI_FONT, font_codepoints
 

@@ -10,7 +10,7 @@ from ganforge.config import EvalConfig
 from ganforge.data import load_data
 from ganforge.image import save_images
 from ganforge.metrics.callback import EvalCallback
-from ganforge.metrics.evaluate import parse_metrics
+from ganforge.metrics.registry import parse_metrics
 from ganforge.train import build_run
 
 from .conftest import tiny_config

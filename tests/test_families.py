@@ -7,7 +7,7 @@ import torch
 
 from ganforge.artifacts import Sampler
 from ganforge.data import load_data
-from ganforge.families import build_family
+from ganforge.families import StepContext, build_family
 from ganforge.losses import LOSSES
 from ganforge.train import build_run
 
@@ -81,14 +81,16 @@ def test_one_generator_forward_per_step_and_a_correct_g_gradient(tmp_path):
     trainer.train_step()  # step 0: d and g, sharing the fakes
     assert len(calls) == 1
     trainer.train_step()  # step 1: d only
-    assert len(calls) == 2 and trainer.family._fakes_for_g is None
+    assert len(calls) == 2
     # the G phase on shared fakes gives the same gradient as a fresh forward on the same z
     fam = trainer.family
     batch = trainer.loader.next_batch()
     torch.manual_seed(5)
-    fam.phases(0)
-    fam.loss("d", batch)
-    shared = fam.loss("g", batch).loss
+    ctx = StepContext(0, fam.phases(0))
+    fam.loss("d", batch, ctx)
+    assert set(ctx.handoff) == {"fakes"}  # D hands its fakes (with G's graph) to G's phase ...
+    shared = fam.loss("g", batch, ctx).loss
+    assert ctx.handoff == {}  # ... which takes them
     (g_shared,) = torch.autograd.grad(shared, [fam.G.net[0].weight])
     torch.manual_seed(5)
     z = fam.noise(batch.size)

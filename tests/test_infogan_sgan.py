@@ -9,7 +9,7 @@ import torch
 
 from ganforge.artifacts import Classifier, Sampler
 from ganforge.data import load_data
-from ganforge.families import build_family
+from ganforge.families import StepContext, build_family
 from ganforge.train import build_run
 
 from .conftest import tiny_config
@@ -169,9 +169,8 @@ def test_sgan_feature_matching_and_the_supervised_baseline(tmp_path):
     # feature matching: the squared distance of the batch means of D's last hidden layer
     fam = trainer.family.eval()
     batch = trainer.loader.next_batch()
-    fam.phases(0)
-    fam._fakes_for_g = (batch.x.clone(), None)  # fakes identical to the real batch -> zero loss
-    assert fam.loss("g", batch).loss.item() == pytest.approx(0, abs=1e-10)
+    ctx = StepContext(0, fam.phases(0), {"fakes": (batch.x.clone(), None)})  # fakes identical to the real batch
+    assert fam.loss("g", batch, ctx).loss.item() == pytest.approx(0, abs=1e-10)  # -> zero loss
     base = build_run(_sgan_cfg(supervised_only=True), tmp_path / "sup")
     g0 = {k: v.clone() for k, v in base.family.G.state_dict().items()}
     d0 = {k: v.clone() for k, v in base.family.D.state_dict().items()}

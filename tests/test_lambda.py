@@ -27,13 +27,13 @@ from ganforge import latent
 from ganforge.artifacts import Sampler
 from ganforge.artifacts.card import model_info
 from ganforge.image import make_grid, to_uint8
-from ganforge.serve import aws_lambda, lambda_package
+from ganforge.serve import aws_lambda, lambda_package, request_core
 from ganforge.serve.lambda_package import GUIDE, LambdaPackageError, build_lambda, sam_template, write_zip
 from ganforge.train import build_run
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
-CODE = ("app.py", "ganforge_latent.py", "model.onnx", "model.json")
+CODE = ("app.py", "ganforge_latent.py", "ganforge_request_core.py", "model.onnx", "model.json")
 
 
 def api_event(method: str, path: str, *, query: dict | None = None, json_body=None, raw_body: str | None = None,
@@ -76,6 +76,7 @@ def load_app(pkg: Path, name: str):
     finally:
         sys.path.remove(str(pkg))
         sys.modules.pop("ganforge_latent", None)
+        sys.modules.pop("ganforge_request_core", None)
     return module
 
 
@@ -337,7 +338,8 @@ def test_handler_process_imports_no_torch(pkgs):
 
 def test_app_source_imports_only_allowed_modules(pkgs):
     tree = ast.parse((pkgs["dcgan"].dir / "app.py").read_text())
-    allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "PIL", "ganforge_latent"}
+    allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "PIL", "ganforge_latent",
+                                              "ganforge_request_core"}
     top, relative = set(), []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -349,7 +351,7 @@ def test_app_source_imports_only_allowed_modules(pkgs):
                 top.add(node.module.split(".")[0])
     assert top <= allowed, f"app.py imports {sorted(top - allowed)}"
     assert "torch" not in top and "ganforge" not in top
-    assert relative == [(2, None, ["latent"])]  # the in-package fallback of `import ganforge_latent`
+    assert relative == [(2, None, ["latent"]), (1, None, ["request_core"])]  # the in-package fallbacks
 
 
 # ---- package contents -----------------------------------------------------------------------------------
@@ -361,6 +363,7 @@ def test_function_zip_contents_and_size(pkgs):
         assert sorted(infos) == sorted(CODE)  # vendor=False: code and model only
         assert zf.read("app.py") == Path(aws_lambda.__file__).read_bytes()
         assert zf.read("ganforge_latent.py") == Path(latent.__file__).read_bytes()
+        assert zf.read("ganforge_request_core.py") == Path(request_core.__file__).read_bytes()
         assert zf.read("model.onnx") == (pkg.dir / "model.onnx").read_bytes()
         assert json.loads(zf.read("model.json")) == json.loads(json.dumps(model_info(pkg.sampler)))
         assert all(i.external_attr >> 16 & 0o444 == 0o444 for i in infos.values())  # world-readable

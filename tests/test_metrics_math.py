@@ -341,9 +341,8 @@ def test_inception_score_two_classes_per_sample_and_streaming():
 # ---------------------------------------------------------------- registry and provenance
 
 def test_registry_and_provenance_round_trip():
-    assert {"fid", "kid", "precision_recall", "density_coverage", "swd", "mmd", "inception_score",
-            "mode_coverage"} <= set(METRICS)
-    assert get_metric("fid") is FID and get_metric("mode_coverage") is mode_coverage
+    assert {"fid", "kid", "pr", "dc", "swd", "mmd", "is", "modes"} <= set(METRICS)
+    assert get_metric("fid").metric is FID and get_metric("modes").metric is mode_coverage
     with pytest.raises(KeyError, match="valid metrics: .*fid"):
         get_metric("fdi")
     metric = KID(n_subsets=2, subset_size=50)

@@ -10,7 +10,7 @@ from ganforge.config import from_dict
 from ganforge.data.builtin import digits
 from ganforge.data.spec import DataSpec
 from ganforge.data.store import TensorData
-from ganforge.families import FAMILIES, build_family
+from ganforge.families import FAMILIES, StepContext, build_family
 from ganforge.families.pix2pix import Pix2Pix
 from ganforge.nn.unet import UNetGenerator, unet_sizes
 from ganforge.train import build_run
@@ -164,8 +164,9 @@ def test_one_generator_forward_per_step():
     calls = []
     fam.G.register_forward_hook(lambda *_: calls.append(1))
     batch = data.batch(torch.arange(16))
-    fam.loss("d", batch)
-    fam.loss("g", batch)
+    ctx = StepContext(0, fam.phases(0))
+    fam.loss("d", batch, ctx)
+    fam.loss("g", batch, ctx)
     assert len(calls) == 1
     fam.loss("g", data.batch(torch.arange(16, 32)))  # a G phase on its own draws its own fakes
     assert len(calls) == 2
@@ -193,7 +194,7 @@ def test_one_training_step_moves_g_and_d(tmp_path):
 def test_l1_only_baseline_never_has_a_discriminator(tmp_path):
     data = paired_digits()
     fam = build_family("pix2pix", {**SMALL, "adversarial": False}, data.spec)
-    assert fam.D is None and fam.phases(0) == ("g",) and list(fam.parameters_for("d")) == []
+    assert fam.D is None and fam.phases(0) == ("g",) and [p.name for p in fam.phase_specs()] == ["g"]
     assert not any(k.startswith("D.") for k in fam.state_dict())
     with pytest.raises(ValueError, match="no discriminator"):
         fam.loss("d", data.batch(torch.arange(4)))

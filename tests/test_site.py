@@ -121,6 +121,8 @@ def test_npm_failure_names_the_fix(tmp_path, monkeypatch):
 class _FakeSampler:
     """Enough of a Sampler for build_site's checks, which come before any export."""
 
+    is_translation = False
+
     class spec:  # noqa: N801
         kind, shape = "image", (1, 8, 8)
 

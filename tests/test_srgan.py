@@ -10,6 +10,7 @@ from ganforge.data.builtin import digits
 from ganforge.data.spec import DataSpec
 from ganforge.data.store import TensorData
 from ganforge.families import FAMILIES, build_family
+from ganforge.nn.fashion_net import fashion_content_net
 from ganforge.nn.srresnet import SRDiscriminator, SRResNet, UpsampleStage, upscale_factor
 from ganforge.train import build_run
 
@@ -114,6 +115,33 @@ def test_content_loss_matches_hand_computation():
     with torch.no_grad():
         hand = ((0.5 * net(sr) - 0.5 * net(hr)) ** 2).mean()
     torch.testing.assert_close(fam.content_loss(sr, hr), hand)
+
+
+@pytest.mark.parametrize("layer,n_modules", [("deep", 5), ("mid", 3)])
+def test_build_run_gives_feature_content_its_network_without_the_cli(lowres_digits, tmp_path, layer, n_modules):
+    cfg = run_cfg(1, {"content": "features", "content_layer": layer})
+    fam = build_run(cfg, tmp_path, data=lowres_digits).family
+    net, shipped = fam.feature_net, fashion_content_net(layer)
+    assert len(net) == n_modules and not net.training and not any(p.requires_grad for p in net.parameters())
+    for (k, v), (k2, v2) in zip(net.state_dict().items(), shipped.state_dict().items(), strict=True):
+        assert k == k2
+        torch.testing.assert_close(v, v2, rtol=0, atol=0)
+    sr, hr = torch.rand(4, 1, 8, 8) * 2 - 1, torch.rand(4, 1, 8, 8) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(fam.content_loss(sr, hr), F.mse_loss(shipped(sr), shipped(hr)))
+    with pytest.raises(ValueError, match="content_layer must be one of deep, mid"):
+        build_family("srgan", {**TINY, "content": "features", "content_layer": "top"}, spec((1, 4, 4), (1, 8, 8)))
+
+
+def test_feature_content_on_colour_data_asks_for_a_network(lowres_digits, tmp_path):
+    d = lowres_digits
+    colour = TensorData(spec((3, 4, 4), (3, 8, 8)), d.x.expand(-1, 3, -1, -1).contiguous(), d.y, source="toy",
+                        x_b=d.x_b.expand(-1, 3, -1, -1).contiguous())
+    trainer = build_run(run_cfg(1, {"content": "features"}), tmp_path, data=colour)
+    with pytest.raises(ValueError, match="reads grey images and these have 3 channels.*set_feature_net.*content=mse"):
+        trainer.train_step()
+    trainer.family.set_feature_net(torch.nn.Conv2d(3, 2, 3, padding=1))
+    assert "g/content" in trainer.train_step()
 
 
 def test_one_step_moves_g_and_d(lowres_digits, tmp_path):

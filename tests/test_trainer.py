@@ -101,8 +101,8 @@ class NaNAt(GAN):
     bad_calls: set = set()
     calls = 0
 
-    def loss(self, phase, batch):
-        out = super().loss(phase, batch)
+    def loss(self, phase, batch, ctx=None):
+        out = super().loss(phase, batch, ctx)
         if phase == "d":
             type(self).calls += 1
             if type(self).calls in self.bad_calls:

@@ -20,11 +20,12 @@ from torch import nn
 from ganforge.artifacts import Sampler
 from ganforge.cli.main import main
 from ganforge.config import from_dict
-from ganforge.data import builtin
+from ganforge.data import builtin, registry
 from ganforge.data.spec import DataSpec
 from ganforge.data.store import TensorData
 from ganforge.families import FAMILIES
 from ganforge.families.base import StepOutput
+from ganforge.families.phases import Phase
 from ganforge.families.translation import TranslationFamily, TwoWay
 from ganforge.image import to_uint8
 from ganforge.metrics import translation as tm
@@ -53,16 +54,13 @@ class StubPaired(TranslationFamily):
         up = [nn.Upsample(scale_factor=scale, mode="nearest")] if scale > 1 else []
         return nn.Sequential(*up, nn.Conv2d(self.in_shape[0], self.out_shape[0], 1), nn.Tanh())
 
-    def phases(self, step):
-        return ("d", "g")
-
-    def parameters_for(self, phase):
-        return (self.D if phase == "d" else self.G).parameters()
+    def phase_specs(self):
+        return (Phase("d", ("D",), lr="lr_d"), Phase("g", ("G",), lr="lr_g", updates_ema=True))
 
     def forward_train(self, batch):
         return self.G(batch.x)
 
-    def loss(self, phase, batch):
+    def loss(self, phase, batch, ctx=None):
         fake = self.forward_train(batch)
         if phase == "d":
             loss = (self.D(batch.x_b) - 1).pow(2).mean() + self.D(fake.detach()).pow(2).mean()
@@ -86,8 +84,8 @@ class StubCycle(StubPaired):
     def forward_train(self, batch):
         return self.G(batch.x, "AtoB")
 
-    def loss(self, phase, batch):
-        out = super().loss(phase, batch)
+    def loss(self, phase, batch, ctx=None):
+        out = super().loss(phase, batch, ctx)
         if phase == "g":  # the pairing is meaningless here, but the loss shape is what matters for a stub
             out.loss = out.loss + (self.G(self.G(batch.x), "BtoA") - batch.x).abs().mean()
         return out
@@ -107,6 +105,7 @@ class StarG(nn.Module):
 class StubStar(StubPaired):
     name = "stubstar"
     needs = "labelled"
+    conditioning = "image+domain"
 
     def build_g(self) -> nn.Module:
         return StarG(self.in_shape[0], self.spec.n_classes)
@@ -114,9 +113,9 @@ class StubStar(StubPaired):
     def forward_train(self, batch):
         return self.G(batch.x, (batch.y + 1) % self.spec.n_classes)
 
-    def loss(self, phase, batch):
+    def loss(self, phase, batch, ctx=None):
         batch.x_b = batch.x  # D compares with real images of any domain
-        return super().loss(phase, batch)
+        return super().loss(phase, batch, ctx)
 
     @torch.no_grad()
     def translate(self, x, direction="AtoB", domain=None, net=None):
@@ -190,7 +189,7 @@ def runs(tmp_path_factory):
         for name, cls in STUBS.items():
             mp.setitem(FAMILIES, name, cls)
         for name, fn in DATA.items():
-            mp.setitem(builtin.BUILTINS, name, fn)
+            mp.setitem(registry.BUILTINS, name, fn)
         root = tmp_path_factory.mktemp("runs")
         yield {
             "pix": train("stubpix", "builtin:stub-pairs", root / "pix"),
@@ -237,7 +236,7 @@ def test_translate_a_folder_writes_one_png_per_input_and_a_grid(runs, tmp_path, 
 def test_translate_builtin_test_split(runs, tmp_path):
     out = tmp_path / "out"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(builtin.BUILTINS, "stub-pairs", stub_pairs)
+        mp.setitem(registry.BUILTINS, "stub-pairs", stub_pairs)
         assert main(["translate", "--ckpt", str(runs["pix"]), "--input", "builtin:stub-pairs", "--n", "5",
                      "--out", str(out)]) == 0
     files = sorted(p.name for p in out.iterdir())
@@ -323,7 +322,7 @@ def test_evaluate_paired_run_writes_metrics_the_card_reads(runs, tmp_path, capsy
     from ganforge.artifacts.card import card_markdown, model_card
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(builtin.BUILTINS, "stub-pairs", stub_pairs)
+        mp.setitem(registry.BUILTINS, "stub-pairs", stub_pairs)
         assert main(["evaluate", "--ckpt", str(runs["pix"]), "--metrics", "l1,psnr,ssim,cycle", "--n", "50"]) == 0
     s = Sampler.from_checkpoint(runs["pix"])
     report = json.loads((runs["pix"] / "eval" / f"step_{s.step:08d}.json").read_text())
@@ -345,7 +344,7 @@ def test_evaluate_two_way_and_stargan_cycle(runs, tmp_path):
     for run, source, fn in (("cycle", "stub-unpaired", stub_unpaired), ("star", "stub-domains", stub_domains)):
         out = tmp_path / f"{run}.json"
         with pytest.MonkeyPatch.context() as mp:
-            mp.setitem(builtin.BUILTINS, source, fn)
+            mp.setitem(registry.BUILTINS, source, fn)
             assert main(["evaluate", "--ckpt", str(runs[run]), "--metrics", "cycle,l1", "--n", "40",
                          "--out", str(out)]) == 0
         res = json.loads(out.read_text())["results"]
@@ -379,7 +378,7 @@ def test_evaluate_fashion_domains(tmp_path):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(FAMILIES, "stubcycle", StubCycle)
-        mp.setitem(builtin.BUILTINS, "shoes", shoes)
+        mp.setitem(registry.BUILTINS, "shoes", shoes)
         run = train("stubcycle", "builtin:shoes", tmp_path / "run")
         assert main(["evaluate", "--ckpt", str(run), "--n", "150", "--out", str(tmp_path / "e.json")]) == 0
         res = json.loads((tmp_path / "e.json").read_text())["results"]

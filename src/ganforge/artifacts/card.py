@@ -18,11 +18,6 @@ from .. import __version__
 INFO_FORMAT = 1
 
 
-def is_translation(sampler) -> bool:
-    """Whether `sampler` holds an image-to-image generator (objects without the attribute: no)."""
-    return bool(getattr(sampler, "is_translation", False))
-
-
 def translation_io(sampler, direction: str = "AtoB") -> dict[str, Any]:
     """What an image-to-image generator takes and gives in `direction` (JSON-ready).
 
@@ -31,7 +26,7 @@ def translation_io(sampler, direction: str = "AtoB") -> dict[str, Any]:
     directions: the family's; domains: stargan's target domain names, else the names of domains A and B.
     """
     spec, family = sampler.spec, sampler.family
-    with_domain = getattr(family, "needs", "") == "labelled"
+    with_domain = family.conditioning == "image+domain"
     shape_a = [int(s) for s in family.in_shape]
     shape_b = [int(s) for s in family.out_shape]
     input_shape, output_shape = (shape_b, shape_a) if direction == "BtoA" else (shape_a, shape_b)
@@ -43,7 +38,7 @@ def translation_io(sampler, direction: str = "AtoB") -> dict[str, Any]:
 def model_info(sampler, direction: str = "AtoB") -> dict[str, Any]:
     """The runtime description of a generator (JSON-ready); `direction`: two-way image-to-image families."""
     spec = sampler.spec
-    if is_translation(sampler):
+    if sampler.is_translation:
         io_ = translation_io(sampler, direction)
         return {
             "format": INFO_FORMAT, "family": sampler.family.name, "kind": spec.kind, "task": "translation",
@@ -92,7 +87,7 @@ def model_card(sampler, exported: dict[str, Any] | None = None) -> dict[str, Any
     return {
         "model": f"{sampler.family.name} generator",
         "family": sampler.family.name,
-        "description": getattr(sampler.family, "description", ""),
+        "description": sampler.family.description,
         "family_options": cfg.get("model", {}),
         "data": {"source": run.get("data", {}).get("source"), "name": sampler.spec.name,
                  "kind": sampler.spec.kind, "shape": list(sampler.spec.shape),
@@ -106,7 +101,7 @@ def model_card(sampler, exported: dict[str, Any] | None = None) -> dict[str, Any
         "metrics": _metrics(sampler.path, sampler.step),
         "latent": model_info(sampler)["latent"],  # None for image-to-image families
         **({"translation": translation_io(sampler, (exported or {}).get("direction", "AtoB"))}
-           if is_translation(sampler) else {}),
+           if sampler.is_translation else {}),
         "export": exported or {},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "ganforge_version": __version__,

@@ -28,7 +28,7 @@ class Classifier:
     def _build(cls, config: dict[str, Any], weights: dict[str, Tensor], source: Path, device: str) -> "Classifier":
         spec = DataSpec.from_json(config["spec"])
         family = build_family(config["family"], config["model"], spec)
-        if not hasattr(family, "classify"):
+        if not family.classifies:
             raise ValueError(f"a '{config['family']}' discriminator is not a classifier; --classifier needs an sgan run")
         family.D.load_state_dict(weights)
         family.to(device)

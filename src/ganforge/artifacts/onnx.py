@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .card import is_translation, model_info, translation_io
+from .card import model_info, translation_io
 
 TOLERANCE = 1e-4
 
@@ -80,7 +80,7 @@ class _TranslationGraph(nn.Module):
 
 
 def _inputs(sampler, n: int, seed: int, direction: str = "AtoB") -> dict[str, np.ndarray]:
-    if is_translation(sampler):
+    if sampler.is_translation:
         io_ = translation_io(sampler, direction)
         rng = np.random.default_rng(seed)
         feeds = {"x": rng.uniform(-1.0, 1.0, (n, *io_["input_shape"])).astype(np.float32)}
@@ -97,7 +97,7 @@ def _eager(sampler, feeds: dict[str, np.ndarray], direction: str) -> np.ndarray:
     """The eager generator's output on the same inputs."""
     with torch.inference_mode():
         dev = sampler.family.device
-        if is_translation(sampler):
+        if sampler.is_translation:
             x = torch.from_numpy(feeds["x"]).to(dev)
             domain = torch.from_numpy(feeds["domain"]).to(dev) if "domain" in feeds else None
             return sampler.family.translate(x, direction, domain, net=sampler.G).float().cpu().numpy()
@@ -136,7 +136,7 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
     families have only "AtoB".
     """
     path = Path(path)
-    if is_translation(sampler):
+    if sampler.is_translation:
         sampler.family.check_direction(direction)  # a ValueError listing the family's directions
         io_ = translation_io(sampler, direction)
         graph: nn.Module = _TranslationGraph(sampler.family, direction, "domain" in io_["inputs"]).eval()
@@ -175,7 +175,7 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
             raise ExportError(f"ONNX output differs from the eager generator by {diff:.3g} (max abs) > {tolerance}; "
                               f"the model was not written. Try another --opset, or report the family.")
     return ExportResult(path, seconds, diff, (1, 5, 16) if check else (), path.stat().st_size,
-                        direction if is_translation(sampler) else "")
+                        direction if sampler.is_translation else "")
 
 
 def read_info(path: str | Path) -> dict:

@@ -117,7 +117,7 @@ class Sampler:
     @property
     def is_translation(self) -> bool:
         """Whether the generator maps images to images (pix2pix, cyclegan, ...) instead of latents."""
-        return hasattr(self.family, "translate")
+        return self.family.kind == "translation"
 
     @torch.no_grad()
     def translate(self, x: Tensor, direction: str = "AtoB", domain: Any = None, batch: int = 256) -> Tensor:
@@ -142,7 +142,7 @@ class Sampler:
     @property
     def codes(self) -> tuple:
         """The family's latent codes (name, kind, size), empty when it has none."""
-        return tuple(getattr(self.family, "codes", ()))
+        return tuple(self.family.codes)
 
     @torch.no_grad()
     def sweep(self, name: str, rows: int, steps: int = 10, seed: int = 0, *, codes: dict[str, Any] | None = None,
@@ -172,7 +172,7 @@ class Sampler:
     @property
     def conditional(self) -> bool:
         """Whether the family takes class labels (`labels`/`sample(y=...)`)."""
-        return hasattr(self.family, "labels")
+        return self.family.conditioning == "class"
 
     @torch.no_grad()
     def interpolate(self, rows: int, steps: int, seed: int = 0) -> Tensor:

@@ -4,28 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 import time
 from pathlib import Path
 
+from ..metrics.registry import KINDS, METRICS, NEEDS, metric_names, needs_any, parse_metrics
 from .common import HelpFormatter, UsageError
 
 DESCRIPTION = """\
 Measure a trained generator (--ckpt) against real data, or compare two image folders (--real/--fake).
 
-Metrics (--metrics, comma-separated): fid, kid, pr (precision/recall), dc (density/coverage), is
-(Inception Score; with --features fashion the classifier score), swd (sliced Wasserstein on Laplacian
-patches), mmd, classes (class-histogram KL under a classifier); for 2-D points: mmd, modes.
 Features (--features): fashion (the shipped Fashion-MNIST classifier), inception (the standard FID
 Inception-v3; weights from --inception-weights or downloaded once with a checksum), or a path to your own
 TorchScript (.pt) or ONNX (.onnx) model. Every number is written with its provenance: extractor and
 weights hash, sample counts, seed, resize method, reference set and its hash, ganforge version.
 
 Image-to-image runs (pix2pix, cyclegan, discogan, stargan, srgan) are measured on their data's test split
-(image folders have none: their training data, with a warning): l1, psnr, ssim against paired targets;
-fid, kid of the translations against the target domain (features: fashion for grey 28x28-sized images,
-else --features); domain_accuracy when the target domain is a Fashion-MNIST class (e.g. "ankle boot",
-stargan domains too) and class_accuracy when the inputs' labels are; cycle (L1 of the round trip) for
-two-way families and stargan.
+(image folders have none: their training data, with a warning); fid and kid there compare the translations
+with the target domain (features: fashion for grey 28x28-sized images, else --features), and a metric
+whose needs the run does not meet is left out ("not applicable here").
 """
 
 EPILOG = """\
@@ -40,14 +37,34 @@ examples:
 """
 
 
-DIRECTION = {**{k: "lower" for k in ("fid", "kid", "kl", "swd_mean", "mmd")},
-             **{k: "higher" for k in ("precision", "recall", "density", "coverage", "is", "modes_covered",
-                                      "high_quality_fraction", "classes_present")}}
+DEFAULT_METRICS = {"image": "fid,kid,pr,dc", "points": "modes,mmd", "translation": "all that apply"}
+# value -> "lower"/"higher" for the table's 'better' column (each metric's entry says which values rank runs)
+DIRECTION = {k: way for info in METRICS.values() for k, way in info.directions.items()}
+
+
+def metrics_help() -> str:
+    """The --metrics part of the help, from the one registry (ganforge.metrics.METRICS and its NEEDS)."""
+    def item(name: str, text: str, width: int = 16) -> list[str]:
+        text = text.replace("[-1, 1]", "[-1,\xa01]")  # a no-break space keeps the interval on one line
+        return [line.replace("\xa0", " ") for line in textwrap.wrap(
+            text, width=108, initial_indent=f"  {name:<{width}}", subsequent_indent=" " * (width + 2))]
+
+    lines = ["metrics (--metrics, comma-separated):"]
+    for kind, default in DEFAULT_METRICS.items():
+        lines += textwrap.wrap(f"for {KINDS[kind]}: {', '.join(metric_names(kind))} (default: {default})", width=108,
+                               initial_indent="  ", subsequent_indent="    ")
+    for info in METRICS.values():
+        better = "higher" if info.higher_is_better else "lower"
+        lines += item(info.name, f"{better} is better, needs {' + '.join(info.needs)}: {info.description}")
+    lines.append("what they need (missing on sample sets: an error; on an image-to-image run: the metric is left out):")
+    for need, meaning in NEEDS.items():
+        lines += item(need, meaning)
+    return "\n".join(lines) + "\n"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="metrics with provenance (FID, KID, precision/recall, ...)",
-                       description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter)
+                       description=DESCRIPTION + "\n" + metrics_help(), epilog=EPILOG, formatter_class=HelpFormatter)
     src = p.add_argument_group("what to measure (one of)")
     src.add_argument("--ckpt", help="run directory or checkpoint to sample from")
     src.add_argument("--real", help="folder of real images (with --fake)")
@@ -56,7 +73,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("test", "train"), default="test",
                    help="split of a built-in dataset used as the reference (default: test)")
     p.add_argument("--size", help="image size HxW for --real/--fake folders (default: the real folder's)")
-    p.add_argument("--metrics", help="comma-separated metrics (default: fid,kid,pr,dc for images; modes,mmd for points)")
+    p.add_argument("--metrics", help=f"comma-separated metrics (default: {DEFAULT_METRICS['image']} for images; "
+                                     f"{DEFAULT_METRICS['points']} for points)")
     p.add_argument("--n", type=int, default=10000, help="samples per side (default: 10000)")
     p.add_argument("--features", default="auto",
                    help="fashion | inception | PATH.pt | PATH.onnx (default: fashion for grey images, inception for RGB)")
@@ -73,8 +91,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _load_reference(args: argparse.Namespace, spec, run_data: dict):
-    from ..data import load_data
-    from ..data.builtin import load_builtin
+    from ..data import load_builtin, load_data
 
     source = args.data or run_data.get("source")
     if source is None:
@@ -93,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load_data, parse_size
     from ..metrics.base import Provenance
     from ..metrics.callback import resolve_extractor
-    from ..metrics.evaluate import compute, fake_set, parse_metrics, real_set
+    from ..metrics.evaluate import compute, fake_set, real_set
     from ..train.memory import tune_malloc
 
     tune_malloc()  # sampling and feature batches reuse freed host memory instead of page-faulting afresh
@@ -137,9 +154,9 @@ def run(args: argparse.Namespace) -> int:
 
         args.n = min(args.n, len(fake_data), len(data))
         what = f"folder {args.fake} ({len(fake_data)} images)"
-    names = parse_metrics(args.metrics or ("fid,kid,pr,dc" if spec.kind == "image" else "modes,mmd"), spec.kind)
+    names = parse_metrics(args.metrics or DEFAULT_METRICS[spec.kind], spec.kind)
     extractor = resolve_extractor(args.features, data, args.inception_weights or "")
-    keep = "swd" in names
+    keep = needs_any(names, "images")
     real = real_set(data, extractor, args.n, seed=args.seed, keep_images=keep)
     fake = fake_set(generate, args.n, extractor, keep_images=keep)
     prov = Provenance(**(extractor.provenance() if extractor else {"extractor": "raw", "resize": "none"}),
@@ -216,8 +233,7 @@ def _translation_data(args: argparse.Namespace, sampler):
     """The run's test split (builtin:NAME), or its training data (folders, with a warning): (data, split)."""
     import warnings
 
-    from ..data import load_data
-    from ..data.builtin import load_builtin
+    from ..data import load_builtin, load_data
 
     run_data = sampler.config.get("run", {}).get("data", {})
     source = args.data or run_data.get("source")
@@ -256,16 +272,12 @@ def run_translation(args: argparse.Namespace, sampler) -> int:
     from rich.table import Table
 
     from ..metrics import features
-    from ..metrics.translation import TRANSLATION_METRICS, evaluate_translation
+    from ..metrics.translation import evaluate_translation
 
     t0 = time.perf_counter()
     if args.n < 2:
         raise UsageError(f"--n must be at least 2, got {args.n}")
-    names = [m.strip().lower() for m in args.metrics.split(",") if m.strip()] if args.metrics else list(TRANSLATION_METRICS)
-    bad = [m for m in names if m not in TRANSLATION_METRICS]
-    if bad or not names:
-        raise UsageError(f"unknown metric(s) {', '.join(bad) or '(none given)'} for an image-to-image model; choose "
-                         f"from: {', '.join(TRANSLATION_METRICS)}")
+    names = parse_metrics(args.metrics, "translation") if args.metrics else metric_names("translation")
     family, spec = sampler.family, sampler.spec
     data, split = _translation_data(args, sampler)
     if tuple(data.spec.shape) != tuple(spec.shape) or tuple(data.spec.shape_b) != tuple(spec.shape_b):
@@ -273,9 +285,9 @@ def run_translation(args: argparse.Namespace, sampler) -> int:
                          f"but {family.name} translates {tuple(spec.shape)} -> {tuple(spec.shape_b)}; give --data "
                          "with images like the training data")
     target_shape = tuple(family.out_shape)
-    extractor = _translation_features(args, target_shape) if {"fid", "kid"} & set(names) else None
+    extractor = _translation_features(args, target_shape) if needs_any(names, "features") else None
     classifier = None
-    if {"domain_accuracy", "class_accuracy"} & set(names):
+    if needs_any(names, "classifier"):
         classifier = extractor if extractor is not None and extractor.name == "fashion" else features.fashion()
 
     def translate(x, direction, domain):

@@ -172,13 +172,6 @@ def _run(args: argparse.Namespace, info) -> int:
         trainer = build_run(cfg, out, resume=args.resume, data=data, extra_callbacks=extra)
     else:
         trainer = build_run(cfg, out, resume=args.resume)
-    if getattr(trainer.family.cfg, "content", None) == "features" and hasattr(trainer.family, "set_feature_net"):
-        from ..metrics.features import fashion_content_net  # srgan: the shipped classifier as content network
-
-        if trainer.family.out_shape[0] != 1:
-            raise UsageError("model.content=features uses the shipped Fashion-MNIST classifier, which reads grey "
-                             "images; this data is colour: set model.content=mse")
-        trainer.family.set_feature_net(fashion_content_net("deep"))
     data = trainer.data
     if not args.quiet:
         spec = data.spec
@@ -186,9 +179,10 @@ def _run(args: argparse.Namespace, info) -> int:
               + (f", {spec.n_classes} classes" if spec.n_classes else "")
               + (f" ({len(data.skipped)} unreadable files skipped)" if data.skipped else ""))
         n_g = sum(p.numel() for p in trainer.family.G.parameters())
-        D = getattr(trainer.family, "D", None)  # None for D-less baselines (pix2pix L1-only, SRResNet-MSE)
-        d_text = f"D {sum(p.numel() for p in D.parameters()):,} params" if D is not None else "no D"
-        loss = getattr(trainer.family.cfg, "loss", "n/a")
+        # D's parameters as the phases declare them: none for D-less baselines (pix2pix L1-only, SRResNet-MSE)
+        d_params = {id(p): p for spec in trainer.phase_list if "D" in spec.networks for p in trainer.params[spec.name]}
+        d_text = f"D {sum(p.numel() for p in d_params.values()):,} params" if d_params else "no D"
+        loss = trainer.family.loss_name or "n/a"
         print(f"model: {cfg.family} (loss {loss}), G {n_g:,} params, {d_text};"
               f" {'resuming at' if trainer.step else 'starting at'} step {trainer.step} of {cfg.train.steps}")
         print(f"speed: {trainer.describe_speed()}")
@@ -204,7 +198,7 @@ def _run(args: argparse.Namespace, info) -> int:
         print(f"  log          {out / 'log.jsonl'}")
         if cfg.log.tensorboard:
             print(f"  tensorboard  tensorboard --logdir {out / 'tb'}")
-        if hasattr(trainer.family, "translate"):  # image-to-image families translate inputs instead
+        if trainer.family.kind == "translation":  # image-to-image families translate inputs instead
             print(f"  translate    ganforge translate --ckpt {out} --input IMAGES_OR_FOLDER --out translated/")
         else:
             print(f"  sample more  ganforge sample --ckpt {out} --n 64 --seed 0 --out grid.png")

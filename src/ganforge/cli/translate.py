@@ -145,7 +145,7 @@ def fit_tensor(x: Tensor, shape: tuple[int, ...]) -> Tensor:
 
 def load_builtin_inputs(name: str, n: int, direction: str, shape: tuple[int, ...]) -> tuple[Tensor, list[str]]:
     """The first n test images of builtin:NAME (domain B for BtoA), fitted to `shape`."""
-    from ..data.builtin import load_builtin
+    from ..data import load_builtin
 
     data = load_builtin(name, split="test")
     images = data.x_b if direction == "BtoA" and data.x_b is not None else data.x
@@ -175,7 +175,7 @@ def input_shape(sampler, direction: str) -> tuple[int, ...]:
 
 def takes_domain(sampler) -> bool:
     """Whether the model translates to a chosen domain (stargan: labelled data, no second domain)."""
-    return getattr(sampler.family, "needs", "") == "labelled"
+    return sampler.family.conditioning == "image+domain"
 
 
 def parse_domain(text: str | None, names: list[str]) -> list[int]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .builtin import BUILTINS, builtin_names, load_builtin
 from .paired import PAIRS
+from .registry import BUILTINS, builtin_names, load_builtin
 from .spec import Batch, DataSpec
 from .store import Loader, TensorData
 from .translation import as_unpaired
 
-__all__ = ["BUILTINS", "PAIRS", "Batch", "DataSpec", "Loader", "TensorData", "as_unpaired", "load_data", "parse_size"]
+__all__ = ["BUILTINS", "PAIRS", "Batch", "DataSpec", "Loader", "TensorData", "as_unpaired", "builtin_names",
+           "load_builtin", "load_data", "parse_size"]
 
 
 def parse_size(text: str | int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:

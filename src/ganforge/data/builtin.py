@@ -1,7 +1,7 @@
 """Built-in datasets that need no user data: Fashion-MNIST, 8x8 digits, and the 2-D mixture testbeds.
 
-The image-to-image sets (fmnist-edges2items, emoji-gray2color, ...) live in translation.py and are
-registered here, in BUILTINS.
+The image-to-image sets (fmnist-edges2items, emoji-gray2color, ...) live in translation.py; both are
+named in registry.py (BUILTINS), which is where `builtin:NAME` is looked up.
 
 ring8 and grid25 are the standard mode-collapse testbeds (Metz et al. 2017; Srivastava et al. 2017):
 8 Gaussians on a circle of radius 2 (std 0.02) and 25 Gaussians on {-4,-2,0,2,4}^2 (std 0.05).
@@ -10,12 +10,7 @@ ring8 and grid25 are the standard mode-collapse testbeds (Metz et al. 2017; Sriv
 from __future__ import annotations
 
 import gzip
-import hashlib
 import math
-import os
-import shutil
-import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..cache import cache_root, download, sha256_file
 from .spec import DataSpec
 from .store import TensorData
 
@@ -40,35 +36,6 @@ FASHION_CLASSES = (
 )
 
 
-def cache_root() -> Path:
-    """Where ganforge keeps downloads and decoded stores: $GANFORGE_CACHE or ~/.cache/ganforge."""
-    return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge"))
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _download(url: str, dest: Path, sha256: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as r:
-            shutil.copyfileobj(r, f)
-        got = sha256_file(tmp)
-        if got != sha256:
-            raise ValueError(f"download of {url} has SHA-256 {got}, expected {sha256}; delete {dest.parent} and retry")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def fashion_mnist_file(name: str) -> Path:
     """Path of one official Fashion-MNIST file: the Debian package's copy, else a checked download."""
     local = FASHION_DEBIAN_DIR / name
@@ -77,15 +44,9 @@ def fashion_mnist_file(name: str) -> Path:
     cached = cache_root() / "fashion-mnist" / name
     if cached.exists() and sha256_file(cached) == FASHION_FILES[name]:
         return cached
-    try:
-        _download(FASHION_URL + name, cached, FASHION_FILES[name])
-    except OSError as e:
-        raise RuntimeError(
-            f"Fashion-MNIST is not installed and could not be downloaded ({e}). Install the Debian package "
-            f"'dataset-fashion-mnist' (apt-get install dataset-fashion-mnist) or put the four official .gz "
-            f"files into {cached.parent}"
-        ) from None
-    return cached
+    fix = (f"install the Debian package 'dataset-fashion-mnist' (apt-get install dataset-fashion-mnist) or put "
+           f"the four official .gz files into {cached.parent}")
+    return download(FASHION_URL + name, cached, FASHION_FILES[name], what=f"Fashion-MNIST's {name}", fix=fix)
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -100,7 +61,7 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def _resize_uint8(x: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+def resize_uint8(x: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
     """(N, C, h, w) uint8 -> (N, C, H, W) uint8 with antialiased bilinear resizing."""
     if size is None or tuple(x.shape[-2:]) == tuple(size):
         return x
@@ -111,7 +72,8 @@ def _resize_uint8(x: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor
     return torch.cat(out)
 
 
-def _set_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
+def set_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
+    """(N, C, H, W) -> (N, channels, H, W): unchanged, or grey repeated to RGB; anything else is an error."""
     if channels is None or channels == x.shape[1]:
         return x
     if channels == 3 and x.shape[1] == 1:
@@ -124,7 +86,7 @@ def fashion_mnist(size=None, channels=None, split: str = "train") -> TensorData:
     images = read_idx(fashion_mnist_file(f"{prefix}-images-idx3-ubyte.gz"))
     labels = read_idx(fashion_mnist_file(f"{prefix}-labels-idx1-ubyte.gz"))
     x = torch.from_numpy(images.copy()).unsqueeze(1)  # (N, 1, 28, 28)
-    x = _set_channels(_resize_uint8(x, size), channels)
+    x = set_channels(resize_uint8(x, size), channels)
     spec = DataSpec("image", tuple(x.shape[1:]), 10, FASHION_CLASSES, "fashion-mnist" if split == "train" else "fashion-mnist-test")
     return TensorData(spec, x, torch.from_numpy(labels.astype(np.int64)), source="builtin:fashion-mnist")
 
@@ -134,7 +96,7 @@ def digits(size=None, channels=None, split: str = "train") -> TensorData:
 
     d = load_digits()
     x = torch.from_numpy((d.images * (255.0 / 16.0)).round().astype(np.uint8)).unsqueeze(1)  # (1797, 1, 8, 8)
-    x = _set_channels(_resize_uint8(x, size), channels)
+    x = set_channels(resize_uint8(x, size), channels)
     spec = DataSpec("image", tuple(x.shape[1:]), 10, tuple(str(i) for i in range(10)), "digits")
     return TensorData(spec, x, torch.from_numpy(d.target.astype(np.int64)), source="builtin:digits")
 
@@ -164,48 +126,22 @@ def grid25() -> Mixture:
 MIXTURES: dict[str, Callable[[], Mixture]] = {"ring8": ring8, "grid25": grid25}
 
 
-def _mixture_data(name: str, n: int = 100_000, seed: int = 1234) -> TensorData:
+def mixture_data(name: str, n: int = 100_000, seed: int = 1234) -> TensorData:
+    """n points of MIXTURES[name] with the centre each was drawn from as y."""
     mix = MIXTURES[name]()
     x, k = mix.sample(n, torch.Generator().manual_seed(seed))
     spec = DataSpec("points", (2,), 0, (), name)
     return TensorData(spec, x, k, source=f"builtin:{name}")
 
 
-def _points_only(fn):
+def mixture_loader(name: str) -> Callable[..., TensorData]:
+    """The built-in loader of mixture `name`: 100k unlabelled points, seed 1234 (train) or 4321 (test)."""
+
     def load(size=None, channels=None, split: str = "train") -> TensorData:
         if size is not None or channels is not None:
-            raise ValueError(f"builtin:{fn} holds 2-D points; drop --size/--channels")
-        data = _mixture_data(fn, seed=1234 if split == "train" else 4321)
+            raise ValueError(f"builtin:{name} holds 2-D points; drop --size/--channels")
+        data = mixture_data(name, seed=1234 if split == "train" else 4321)
         # Mixture labels (which centre drew a point) are not class labels: keep the data unlabelled.
         return TensorData(data.spec, data.x, None, source=data.source)
 
     return load
-
-
-BUILTINS: dict[str, Callable[..., TensorData]] = {
-    "fashion-mnist": fashion_mnist,
-    "digits": digits,
-    "ring8": _points_only("ring8"),
-    "grid25": _points_only("grid25"),
-}
-# Image-to-image sets (translation.py builds them from the loaders above; ganforge.data imports this
-# module first, so the names translation.py takes from here already exist).
-from .translation import PARAMETRISED_BUILTINS, TRANSLATION_BUILTINS  # noqa: E402
-
-BUILTINS.update(TRANSLATION_BUILTINS)
-
-
-def builtin_names() -> list[str]:
-    """Every valid --data builtin:... spelling, e.g. builtin:fashion-mnist and builtin:fmnist-pair:P,Q."""
-    return [f"builtin:{n}" for n in BUILTINS] + [f"builtin:{n}:{arg}" for n, (_, arg) in PARAMETRISED_BUILTINS.items()]
-
-
-def load_builtin(name: str, size=None, channels=None, split: str = "train") -> TensorData:
-    """builtin NAME (without the 'builtin:' prefix); NAME:ARG for the parametrised ones (fmnist-pair:7,9)."""
-    base, _, arg = name.partition(":")
-    if arg and base in PARAMETRISED_BUILTINS:
-        return PARAMETRISED_BUILTINS[base][0](arg, size=size, channels=channels, split=split)
-    if name not in BUILTINS:
-        hint = f"; builtin:{base} needs an argument, e.g. builtin:{base}:7,9" if base in PARAMETRISED_BUILTINS else ""
-        raise ValueError(f"unknown built-in dataset '{name}'{hint}; choose one of: " + ", ".join(builtin_names()))
-    return BUILTINS[name](size=size, channels=channels, split=split)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps
 
+from ..cache import cache_root
 from .spec import DataSpec
 from .store import TensorData
 
@@ -200,19 +201,14 @@ def _decode_file(path: Path, size: tuple[int, int] | None, channels: int, fit: s
     return np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
 
 
-def default_cache_dir() -> Path:
-    """$GANFORGE_CACHE, else ~/.cache/ganforge."""
-    env = os.environ.get("GANFORGE_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ganforge"
-
-
 def cache_key(scan: FolderScan, size: tuple[int, int] | None, channels: int, fit: str) -> str:
     """sha256 of everything the decoded tensor depends on: files (path, bytes, mtime), size, channels, fit."""
     payload = [CACHE_FORMAT, str(scan.root.resolve()), scan.stats, list(size) if size else None, channels, fit]
     return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
 
 
-def _read_cache(directory: Path, key: str) -> tuple[np.ndarray, dict] | None:
+def read_cache(directory: Path, key: str) -> tuple[np.ndarray, dict] | None:
+    """The cached (uint8 array, meta) of `key` in `directory`, or None when absent, unreadable or stale."""
     meta_path, x_path = directory / f"{key}.json", directory / f"{key}.npy"
     if not meta_path.is_file() or not x_path.is_file():
         return None
@@ -226,7 +222,7 @@ def _read_cache(directory: Path, key: str) -> tuple[np.ndarray, dict] | None:
     return x, meta
 
 
-def _write_cache(directory: Path, key: str, x: np.ndarray, meta: dict) -> None:
+def write_cache(directory: Path, key: str, x: np.ndarray, meta: dict) -> None:
     """x first, then the .json that marks the entry complete; each via a temp name + os.replace."""
     tmp_tag = f".tmp-{os.getpid()}-{os.urandom(4).hex()}"
     try:
@@ -312,8 +308,9 @@ def load_image_folder(
     """A folder of images -> TensorData with uint8 x (N, C, H, W); see the module docstring for the rules.
 
     size (H, W) resizes with `fit`; None requires all images to share one size. Decoded tensors are cached
-    under cache_dir/images (default $GANFORGE_CACHE or ~/.cache/ganforge), keyed by the files' paths,
-    sizes and mtimes, so a second load of an unchanged folder decodes nothing. Nothing is written to root.
+    under cache_dir/images (default: cache_root(), i.e. $GANFORGE_CACHE or ~/.cache/ganforge), keyed by the
+    files' paths, sizes and mtimes, so a second load of an unchanged folder decodes nothing. Nothing is
+    written to root.
     """
     root = Path(root)
     if channels not in (1, 3):
@@ -334,10 +331,10 @@ def load_image_folder(
     if not scan.images:
         raise _empty_error(scan, [])
 
-    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else cache_root()
     directory = directory / "images"
     key = cache_key(scan, size, channels, fit)
-    cached = _read_cache(directory, key)
+    cached = read_cache(directory, key)
     if cached is not None:
         x, meta = cached
         labels, skipped = meta["labels"], list(meta["skipped"])
@@ -345,7 +342,7 @@ def load_image_folder(
         x, labels, skipped = _decode_all(scan, size, channels, fit, quiet)
         meta = {"key": key, "shape": list(x.shape), "labels": labels, "class_names": scan.class_names,
                 "skipped": skipped, "source": str(root.resolve()), "format": CACHE_FORMAT}
-        _write_cache(directory, key, x, meta)
+        write_cache(directory, key, x, meta)
     if skipped:
         warnings.warn(
             f"skipped {len(skipped)} unreadable image files in {scan.label} (corrupt or truncated): "

@@ -26,6 +26,7 @@ rule above, so the closed forms hold at every size. channels=3 repeats grey doma
 error for the colour emoji sets. Unpaired families (cyclegan, discogan) accept paired sets as they are
 (their losses never use the pairing); `as_unpaired(data)` keeps the images and drops the pairing, so
 that A and B are also drawn independently, as in a truly unpaired experiment.
+registry.py gives these loaders their `builtin:` names.
 """
 
 from __future__ import annotations
@@ -37,14 +38,14 @@ import os
 import struct
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .builtin import FASHION_CLASSES, _resize_uint8, _set_channels, cache_root, fashion_mnist, sha256_file
-from .images import _read_cache, _write_cache
+from ..cache import cache_root, sha256_file
+from .builtin import FASHION_CLASSES, fashion_mnist, resize_uint8, set_channels
+from .images import read_cache, write_cache
 from .spec import DataSpec
 from .store import TensorData
 
@@ -114,7 +115,7 @@ def resize(x: Tensor, size: tuple[int, int] | None) -> Tensor:
     h, w = x.shape[-2:]
     if h % size[0] == 0 and w % size[1] == 0 and h // size[0] == w // size[1]:
         return area_downsample(x, h // size[0])
-    return _resize_uint8(x, tuple(size))
+    return resize_uint8(x, tuple(size))
 
 
 def as_unpaired(data: TensorData) -> TensorData:
@@ -144,7 +145,7 @@ def _channels(name: str, x: Tensor, channels: int | None) -> Tensor:
         raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
     if channels == 1 and x.shape[1] == 3:
         raise ValueError(f"builtin:{name} holds colour images; drop --channels 1 (or use --channels 3)")
-    return _set_channels(x, channels)
+    return set_channels(x, channels)
 
 
 def _two_domain(name: str, split: str, a: Tensor, b: Tensor, y: Tensor | None, pairing: str,
@@ -343,13 +344,13 @@ def emoji_images() -> tuple[Tensor, list[int]]:
     settings = [EMOJI_FORMAT, font_sha, EMOJI_PPEM, EMOJI_SIDE, "white", "basic", pillow_version]
     key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()
     directory = cache_root() / "emoji"
-    cached = _read_cache(directory, key)
+    cached = read_cache(directory, key)
     if cached is not None:
         x, meta = cached
         return torch.from_numpy(x), list(meta["codepoints"])
     x, codepoints = _render_emoji(path)
     meta = {"key": key, "shape": list(x.shape), "codepoints": codepoints, "font": str(path), "font_sha256": font_sha}
-    _write_cache(directory, key, x, meta)
+    write_cache(directory, key, x, meta)
     return torch.from_numpy(x), codepoints
 
 
@@ -372,15 +373,3 @@ def emoji_lowres(size=None, channels=None, split: str = "train") -> TensorData:
     colour = resize(_emoji_split(split), size)
     small = area_downsample(colour, 4)
     return _two_domain("emoji-lowres", split, small, colour, None, "paired", (_hw(small), _hw(colour)), channels)
-
-
-TRANSLATION_BUILTINS: dict[str, Callable[..., TensorData]] = {
-    "fmnist-edges2items": fmnist_edges2items,
-    "fmnist-lowres": fmnist_lowres,
-    "fmnist-sneaker2boot": fmnist_sneaker2boot,
-    "fmnist-shoes": fmnist_shoes,
-    "emoji-gray2color": emoji_gray2color,
-    "emoji-lowres": emoji_lowres,
-}
-# built-ins with an argument: builtin:NAME:ARG -> fn(ARG, size=, channels=, split=); value: (fn, ARG's form)
-PARAMETRISED_BUILTINS: dict[str, tuple[Callable[..., TensorData], str]] = {"fmnist-pair": (fmnist_pair, "P,Q")}

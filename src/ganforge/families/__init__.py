@@ -6,6 +6,7 @@ from typing import Any
 
 from ..data.spec import DataSpec
 from .base import AdversarialConfig, AdversarialFamily, Family, StepOutput
+from .phases import Phase, StepContext
 from .acgan import ACGAN
 from .cgan import CGAN
 from .cyclegan import CycleGAN
@@ -44,4 +45,5 @@ def build_family(name: str, options: dict[str, Any] | None, spec: DataSpec, gene
     return cls(cls.make_config(options), spec, generator_only=generator_only)
 
 
-__all__ = ["FAMILIES", "AdversarialConfig", "AdversarialFamily", "Family", "StepOutput", "build_family", "get_family"]
+__all__ = ["FAMILIES", "AdversarialConfig", "AdversarialFamily", "Family", "Phase", "StepContext", "StepOutput",
+           "build_family", "get_family"]

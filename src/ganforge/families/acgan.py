@@ -23,6 +23,7 @@ from ..nn import AuxClassifierDiscriminator
 from . import backbones
 from .backbones import feature_dim
 from .base import StepOutput
+from .phases import StepContext
 from .cgan import CGAN, CGANConfig
 
 
@@ -57,9 +58,12 @@ class ACGAN(CGAN):
         self._aux.append((cls, cond))  # class logits with their labels, in call order (real, fake, penalties)
         return adv
 
-    def loss(self, phase: str, batch: Batch) -> StepOutput:
+    def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         self._aux = []
-        out = super().loss(phase, batch)
+        out = super().loss(phase, batch, ctx)
+        if phase not in ("d", "g"):  # a regulariser's phase (lazy R1) has no class term
+            self._aux = []
+            return out
         w = self.cfg.aux_weight
         if phase == "d":
             (cls_real, y_real), (cls_fake, y_fake) = self._aux[0], self._aux[1]

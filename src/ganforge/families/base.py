@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ..data.spec import Batch, DataSpec
 from ..losses import AdversarialLoss, get_loss, gradient_penalty, r1_penalty
+from .phases import Phase, StepContext, check_phases, runs_later, take
 
 
 @dataclass
@@ -24,11 +25,26 @@ class StepOutput:
 
 
 class Family(nn.Module):
-    """Base class: one GAN family. Subclasses set `Config` and build `G` (and `D` unless generator_only)."""
+    """Base class: one GAN family. Subclasses set `Config` and build `G` (and `D` unless generator_only).
+
+    What a family is, it declares (docs/architecture.md, "Capabilities"); the sampler, CLI, export and
+    server read these and never probe for methods:
+    - `kind`: "latent" (G maps latents to samples) or "translation" (G maps images to images);
+    - `conditioning`: "none", "class" (G takes class labels: `labels()`, `sample(y=...)`), "image"
+      (the input image is the condition) or "image+domain" (an input image and a target domain);
+    - `needs`: the training data beyond its kind: "" (any), "labelled", "paired" or "unpaired";
+    - `classifies`: D is a K-class classifier (`classify(x)` gives (N, K) logits);
+    - `codes`: the structured latent codes G reads (infogan), empty for most families.
+    """
 
     Config: ClassVar[type]
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    kind: ClassVar[str] = "latent"
+    conditioning: ClassVar[str] = "none"
+    needs: ClassVar[str] = ""
+    classifies: ClassVar[bool] = False
+    objective: AdversarialLoss | None = None  # the adversarial loss, set by families that have one
 
     def __init__(self, cfg: Any, spec: DataSpec, generator_only: bool = False) -> None:
         super().__init__()
@@ -37,14 +53,47 @@ class Family(nn.Module):
         self.generator_only = generator_only
 
     # -- contract -------------------------------------------------------------------------------
-    def phases(self, step: int) -> tuple[str, ...]:
+    def phase_specs(self) -> tuple[Phase, ...]:
+        """The family's optimisation phases, in the order they run within a step (see phases.Phase)."""
         raise NotImplementedError
+
+    def phases(self, step: int) -> tuple[str, ...]:
+        """The names of the phases that run at `step`, in order (derived from phase_specs)."""
+        return tuple(p.name for p in self.phase_specs() if p.runs_at(step))
+
+    def phase(self, name: str) -> Phase:
+        specs = self.phase_specs()
+        for p in specs:
+            if p.name == name:
+                return p
+        raise ValueError(f"{self.name} has phases {', '.join(p.name for p in specs)}, not '{name}'")
 
     def parameters_for(self, phase: str) -> Iterable[nn.Parameter]:
+        """The parameters `phase` trains: those of the networks its spec names (absent networks: none)."""
+        for attr in self.phase(phase).networks:
+            net = getattr(self, attr)  # a declared network name, not a capability probe
+            if net is not None:
+                yield from net.parameters()
+
+    def check_phases(self) -> tuple[Phase, ...]:
+        specs = tuple(self.phase_specs())
+        check_phases(specs, self.name)
+        return specs
+
+    def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
+        """The loss of `phase` on `batch`. `ctx` (from the trainer) says which phases run in this step and
+        carries what an earlier phase hands to a later one; without it each phase draws its own."""
         raise NotImplementedError
 
-    def loss(self, phase: str, batch: Batch) -> StepOutput:
-        raise NotImplementedError
+    @property
+    def loss_name(self) -> str:
+        """The adversarial loss's name ("ns", "wgan-gp", ...), or "" for a family without one."""
+        return self.objective.name if self.objective is not None else ""
+
+    @property
+    def codes(self) -> tuple:
+        """The structured latent codes G reads after the noise (infogan's); empty by default."""
+        return ()
 
     def after_step(self, phase: str) -> None:
         """Called after the optimizer step of `phase` (e.g. WGAN weight clipping). Default: nothing."""
@@ -52,6 +101,11 @@ class Family(nn.Module):
     def bind_data(self, data: Any) -> None:
         """Called once with the training data (a TensorData) before training starts or resumes, for
         families that keep part of it (e.g. sgan's labelled subset). Default: nothing."""
+
+    def sample_inputs(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n inputs for `sample(n, z=...)`: latents for a latent family. A fixed set of them is what the
+        trainer's sample grid and FID callback draw once and reuse."""
+        return self.noise(n, generator=generator)
 
     @torch.no_grad()
     def sample(self, n: int, *, z: Tensor | None = None, generator: torch.Generator | None = None,
@@ -89,10 +143,6 @@ class Family(nn.Module):
         if world == 1 or generator is not None:
             return draw(n)
         return draw(n * world)[rank * n : (rank + 1) * n]
-
-    def double_backward(self) -> bool:
-        """True when a D loss differentiates through a gradient (R1, WGAN-GP): torch.compile cannot."""
-        return False
 
     @classmethod
     def make_config(cls, overrides: dict[str, Any] | None = None) -> Any:
@@ -153,6 +203,7 @@ class AdversarialConfig:
     n_critic: int = 1               # D updates per G update
     label_smoothing: float = 0.0    # one-sided: real target = 1 - label_smoothing (minimax, ns, lsgan)
     r1_weight: float = 0.0          # gamma of the R1 penalty; 0 disables it
+    r1_every: int = 1               # R1 as its own D phase every k steps, weight x k (lazy R1); 1: in every D loss
     gp_weight: float = 10.0         # lambda of WGAN-GP
     clip_value: float = 0.01        # WGAN weight clipping range
 
@@ -169,6 +220,8 @@ class AdversarialFamily(Family):
             raise ValueError(f"label_smoothing must be in [0, 0.5), got {cfg.label_smoothing}")
         if cfg.label_smoothing and not self.objective.smoothing:
             raise ValueError(f"label smoothing has no meaning for the '{cfg.loss}' loss; set label_smoothing=0")
+        if cfg.r1_every < 1:
+            raise ValueError(f"r1_every must be >= 1 (1: R1 in every D step; k: lazy R1 every k steps), got {cfg.r1_every}")
         self.G = self.build_generator()
         self.D = None if generator_only else self.build_discriminator()
 
@@ -178,18 +231,20 @@ class AdversarialFamily(Family):
     def build_discriminator(self) -> nn.Module:
         raise NotImplementedError
 
-    def double_backward(self) -> bool:
-        return bool(self.objective.gp or self.cfg.r1_weight > 0)
+    @property
+    def lazy_r1(self) -> bool:
+        """R1 runs as its own phase every r1_every steps (Karras et al. 2020) instead of in every D loss."""
+        return self.cfg.r1_weight > 0 and self.cfg.r1_every > 1
 
-    def phases(self, step: int) -> tuple[str, ...]:
-        phases = ("d", "g") if step % self.cfg.n_critic == 0 else ("d",)
-        # when G trains in this step too, its phase reuses the fakes drawn for D (one G forward per
-        # step, as in Radford et al.'s reference loop); G's weights do not change in between
-        self._share_fakes = "g" in phases
-        return phases
-
-    def parameters_for(self, phase: str) -> Iterable[nn.Parameter]:
-        return (self.D if phase == "d" else self.G).parameters()
+    def phase_specs(self) -> tuple[Phase, ...]:
+        cfg = self.cfg
+        in_d_loss = bool(self.objective.gp or (cfg.r1_weight > 0 and not self.lazy_r1))
+        specs = [Phase("d", ("D",), lr="lr_d", double_backward=in_d_loss)]
+        if self.lazy_r1:
+            specs.append(Phase("d_reg", ("D",), lr="lr_d", every=cfg.r1_every, optimizer="d", lazy=True,
+                               double_backward=True))
+        specs.append(Phase("g", ("G",), lr="lr_g", every=cfg.n_critic, updates_ema=True))
+        return tuple(specs)
 
     def _d_readout(self, logits: Tensor) -> Tensor:
         return d_readout(self.objective, logits)
@@ -207,16 +262,23 @@ class AdversarialFamily(Family):
         """The condition of the real batch (None for unconditional families)."""
         return None
 
-    def loss(self, phase: str, batch: Batch) -> StepOutput:
+    def r1(self, batch: Batch, weight: float, *, touch_all: bool = False) -> tuple[Tensor, Tensor]:
+        """(weight * gamma/2 * R1, R1) on the real batch under its condition."""
+        cond_real = self.real_condition(batch)
+        r1 = r1_penalty(lambda x: self.critic(x, cond_real), batch.x, touch_all=touch_all)
+        return weight * 0.5 * self.cfg.r1_weight * r1, r1
+
+    def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         real = batch.x
         obj, cfg = self.objective, self.cfg
         if phase == "d":
-            if getattr(self, "_share_fakes", False) and torch.is_grad_enabled():
+            if runs_later(ctx, "g"):
+                # G's phase of this step reuses these fakes (one G forward per step, as in Radford et al.'s
+                # reference loop); G's weights do not change in between
                 fake_g, cond_fake = self.generate(batch.size)  # keeps G's graph for the G phase
-                self._fakes_for_g = (fake_g, cond_fake)
+                ctx.handoff["fakes"] = (fake_g, cond_fake)
                 fake = fake_g.detach()
             else:
-                self._fakes_for_g = None
                 with torch.no_grad():
                     fake, cond_fake = self.generate(batch.size)
             cond_real = self.real_condition(batch)
@@ -227,9 +289,9 @@ class AdversarialFamily(Family):
                 gp = gradient_penalty(lambda x: self.critic(x, cond_real), real, fake)
                 loss = loss + cfg.gp_weight * gp
                 logs["d/gp"] = gp.detach()
-            if cfg.r1_weight > 0:
-                r1 = r1_penalty(lambda x: self.critic(x, cond_real), real)
-                loss = loss + 0.5 * cfg.r1_weight * r1
+            if cfg.r1_weight > 0 and not self.lazy_r1:
+                penalty, r1 = self.r1(batch, 1.0)
+                loss = loss + penalty
                 logs["d/r1"] = r1.detach()
             with torch.no_grad():
                 logs.update(critic_logs(obj, loss, real_logits, fake_logits))
@@ -243,15 +305,17 @@ class AdversarialFamily(Family):
                     if rs is not None and fs is not None:
                         logs["stats/real_class_spread"], logs["stats/fake_class_spread"] = rs, fs
             return StepOutput(loss, logs)
+        if phase == "d_reg":  # lazy R1: every r1_every steps, weighted by r1_every
+            penalty, r1 = self.r1(batch, float(cfg.r1_every), touch_all=True)
+            return StepOutput(penalty, {"d/r1": r1.detach()})
         if phase == "g":
-            shared = getattr(self, "_fakes_for_g", None)
-            self._fakes_for_g = None
+            shared = take(ctx, "fakes")
             if shared is None or shared[0].shape[0] != batch.size:
                 shared = self.generate(batch.size)
             fake, cond_fake = shared
             loss = obj.g(self.critic(fake, cond_fake).float())
             return StepOutput(loss, {"g/loss": loss.detach()})
-        raise ValueError(f"{self.name} has phases 'd' and 'g', not '{phase}'")
+        raise ValueError(f"{self.name} has phases {', '.join(p.name for p in self.phase_specs())}, not '{phase}'")
 
     @torch.no_grad()
     def after_step(self, phase: str) -> None:

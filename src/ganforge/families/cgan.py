@@ -40,6 +40,7 @@ class CGAN(AdversarialFamily):
 
     Config = CGANConfig
     name = "cgan"
+    conditioning = "class"
     description = "conditional GAN (Mirza 2014), projection D option (Miyato 2018); labelled data"
 
     def __init__(self, cfg: CGANConfig, spec, generator_only: bool = False) -> None:

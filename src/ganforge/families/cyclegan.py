@@ -23,7 +23,7 @@ loss and reconstruction distance. Paired data is accepted: the losses never comp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,7 @@ from ..losses import AdversarialLoss, get_loss
 from ..nn.patchgan import PatchDiscriminator, patch_layers_for
 from ..nn.resnet_gen import ResnetGenerator, resnet_blocks_for
 from .base import StepOutput, d_readout, spread
+from .phases import Phase, StepContext, take
 from .translation import TranslationFamily, TwoWay
 
 DISTANCES = {"l1": F.l1_loss, "mse": F.mse_loss}
@@ -116,7 +117,6 @@ class TwoWayGAN(TranslationFamily):
             seed = int(torch.randint(2**62, ()))  # from the run's seeded RNG, drawn once at construction
             self.pool_A = HistoryPool(cfg.pool_size, a, seed)
             self.pool_B = HistoryPool(cfg.pool_size, b, seed + 1)
-        self._fakes_for_d: tuple[Tensor, Tensor] | None = None
 
     @classmethod
     def check_spec(cls, spec: DataSpec) -> None:
@@ -144,22 +144,20 @@ class TwoWayGAN(TranslationFamily):
         """Identity terms need G_BA(a) and G_AB(b) to be defined: A and B with the same channels."""
         return self.cfg.lambda_identity > 0 and self.in_shape[0] == self.out_shape[0]
 
-    def phases(self, step: int) -> tuple[str, ...]:
-        return ("g", "d")  # D trains on the fakes of this step's G phase
-
-    def parameters_for(self, phase: str) -> Iterable[nn.Parameter]:
-        return (self.D if phase == "d" else self.G).parameters()
+    def phase_specs(self) -> tuple[Phase, ...]:
+        # G first: D trains on the fakes of this step's G phase. "G" holds both generators (TwoWay).
+        return (Phase("g", ("G",), lr="lr_g", updates_ema=True), Phase("d", ("D",), lr="lr_d"))
 
     def _domains(self, batch: Batch) -> tuple[Tensor, Tensor]:
         if batch.x_b is None:
             raise ValueError(f"{self.name} trains on two domains: the batch has no x_b (domain B images)")
         return batch.x, batch.x_b
 
-    def loss(self, phase: str, batch: Batch) -> StepOutput:
+    def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         if phase == "g":
-            return self._g_loss(*self._domains(batch))
+            return self._g_loss(*self._domains(batch), ctx)
         if phase == "d":
-            return self._d_loss(*self._domains(batch))
+            return self._d_loss(*self._domains(batch), ctx)
         raise ValueError(f"{self.name} has phases 'g' and 'd', not '{phase}'")
 
     def cycle_loss(self, a: Tensor, b: Tensor, fake_b: Tensor, fake_a: Tensor) -> Tensor:
@@ -170,7 +168,7 @@ class TwoWayGAN(TranslationFamily):
         """distance(G_BA(a), a) + distance(G_AB(b), b), unweighted: each G leaves its own target domain alone."""
         return self.distance(self.G.ba(a).float(), a) + self.distance(self.G.ab(b).float(), b)
 
-    def _g_loss(self, a: Tensor, b: Tensor) -> StepOutput:
+    def _g_loss(self, a: Tensor, b: Tensor, ctx: StepContext | None) -> StepOutput:
         cfg, obj, D = self.cfg, self.objective, self.D
         fake_b, fake_a = self.G.ab(a), self.G.ba(b)
         adv = obj.g(D["B"](fake_b).float()) + obj.g(D["A"](fake_a).float())
@@ -182,12 +180,13 @@ class TwoWayGAN(TranslationFamily):
             loss = loss + cfg.lambda_identity * cfg.lambda_cycle * identity
             logs["g/identity"] = identity.detach()
         logs["g/loss"] = loss.detach()
-        self._fakes_for_d = (fake_a.detach(), fake_b.detach())
+        if ctx is not None and ctx.will_run("d"):
+            ctx.handoff["fakes"] = (fake_a.detach(), fake_b.detach())
         return StepOutput(loss, logs)
 
-    def _d_loss(self, a: Tensor, b: Tensor) -> StepOutput:
+    def _d_loss(self, a: Tensor, b: Tensor, ctx: StepContext | None) -> StepOutput:
         obj, D = self.objective, self.D
-        fakes, self._fakes_for_d = self._fakes_for_d, None
+        fakes = take(ctx, "fakes")
         if fakes is None or fakes[0].shape[0] != b.shape[0] or fakes[1].shape[0] != a.shape[0]:
             with torch.no_grad():  # a D phase on its own (no G phase before it in this step)
                 fakes = (self.G.ba(b), self.G.ab(a))

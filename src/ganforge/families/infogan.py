@@ -27,6 +27,7 @@ from ..nn import AuxClassifierDiscriminator
 from . import backbones
 from .backbones import feature_dim
 from .base import AdversarialConfig, AdversarialFamily, StepOutput
+from .phases import StepContext
 
 
 @dataclass
@@ -76,10 +77,14 @@ class InfoGAN(AdversarialFamily):
         for _ in range(cfg.continuous):
             codes.append(Code(f"c{len(codes)}", "continuous", 1, offset))
             offset += 1
-        self.codes, self._width = tuple(codes), offset
+        self._codes, self._width = tuple(codes), offset
         super().__init__(cfg, spec, generator_only)
         self._q: list[tuple[Tensor, Any]] = []
         self._phase = "g"
+
+    @property
+    def codes(self) -> tuple[Code, ...]:
+        return self._codes
 
     @property
     def latent_dim(self) -> int:
@@ -190,9 +195,12 @@ class InfoGAN(AdversarialFamily):
             logs["cat_acc"] = torch.stack(acc).mean().detach()
         return cfg.info_weight * cat_l + cfg.continuous_weight * cont_l, logs
 
-    def loss(self, phase: str, batch: Batch) -> StepOutput:
+    def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         self._q, self._phase = [], phase
-        out = super().loss(phase, batch)
+        out = super().loss(phase, batch, ctx)
+        if phase not in ("d", "g"):  # a regulariser's phase (lazy R1) has no information term
+            self._q = []
+            return out
         q, latent = self._q[1] if phase == "d" else self._q[0]  # D phase: (real, fake, penalties...)
         self._q = []
         info, logs = self.info_loss(q, latent)

@@ -14,7 +14,7 @@ with no discriminator (phases ("g",) only).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +24,7 @@ from ..losses import get_loss, gradient_penalty
 from ..nn.patchgan import PatchDiscriminator, patch_layers_for
 from ..nn.unet import UNetGenerator
 from .base import StepOutput, critic_logs, spread
+from .phases import Phase, StepContext, runs_later, take
 from .translation import TranslationFamily
 
 
@@ -71,7 +72,6 @@ class Pix2Pix(TranslationFamily):
         if cfg.adversarial and not generator_only:
             layers = cfg.d_layers or patch_layers_for(min(h, w))
             self.D = PatchDiscriminator(c_a + c_b, cfg.d_width, layers, cfg.d_norm)
-        self._shared: tuple[Tensor, Tensor] | None = None  # (input batch, G(input) with graph) for the G phase
 
     @classmethod
     def check_spec(cls, spec: DataSpec) -> None:
@@ -83,42 +83,38 @@ class Pix2Pix(TranslationFamily):
                              f"or resize both domains to one size")
 
     # -- contract -------------------------------------------------------------------------------------
-    def phases(self, step: int) -> tuple[str, ...]:
-        return ("d", "g") if self.cfg.adversarial else ("g",)
-
-    def parameters_for(self, phase: str) -> Iterable[nn.Parameter]:
-        if phase == "g":
-            return self.G.parameters()
-        if phase == "d":
-            return self.D.parameters() if self.D is not None else []
-        raise ValueError(f"pix2pix has phases 'd' and 'g', not '{phase}'")
+    def phase_specs(self) -> tuple[Phase, ...]:
+        g = Phase("g", ("G",), lr="lr_g", updates_ema=True)
+        if not self.cfg.adversarial:  # the L1-only baseline: G alone
+            return (g,)
+        return (Phase("d", ("D",), lr="lr_d", double_backward=bool(self.objective.gp)), g)
 
     def critic(self, a: Tensor, b: Tensor) -> Tensor:
         """D's patch logits (N, 1, h, w) for the pair (a, b): the input and a real or translated target."""
         return self.D(torch.cat([a, b], dim=1)).float()
 
-    def loss(self, phase: str, batch: Batch) -> StepOutput:
+    def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         if batch.x_b is None:
             raise ValueError("pix2pix trains on paired batches (x = input A, x_b = target B); got a batch without x_b")
         a, b = batch.x, batch.x_b
         if phase == "d":
-            return self._d_loss(a, b)
+            return self._d_loss(a, b, ctx)
         if phase == "g":
-            return self._g_loss(a, b)
+            return self._g_loss(a, b, ctx)
         raise ValueError(f"pix2pix has phases 'd' and 'g', not '{phase}'")
 
-    def _d_loss(self, a: Tensor, b: Tensor) -> StepOutput:
+    def _d_loss(self, a: Tensor, b: Tensor, ctx: StepContext | None) -> StepOutput:
         if self.D is None:
             raise ValueError("this pix2pix has no discriminator (adversarial=False or generator_only): "
                              "its only phase is 'g'")
         obj = self.objective
-        if torch.is_grad_enabled():  # G's phase of this step reuses these fakes (one G forward per step)
+        if runs_later(ctx, "g"):  # G's phase of this step reuses these fakes (one G forward per step)
             fake_g = self.G(a)
-            self._shared = (a, fake_g)
+            ctx.handoff["fakes"] = (a, fake_g)
             fake = fake_g.detach()
         else:
-            self._shared = None
-            fake = self.G(a)
+            with torch.no_grad():
+                fake = self.G(a)
         real_logits, fake_logits = self.critic(a, b), self.critic(a, fake)
         adv = obj.d(real_logits, fake_logits)
         loss = adv
@@ -137,8 +133,8 @@ class Pix2Pix(TranslationFamily):
             })
         return StepOutput(loss, logs)
 
-    def _g_loss(self, a: Tensor, b: Tensor) -> StepOutput:
-        shared, self._shared = self._shared, None
+    def _g_loss(self, a: Tensor, b: Tensor, ctx: StepContext | None) -> StepOutput:
+        shared = take(ctx, "fakes")
         fake = shared[1] if shared is not None and shared[0] is a else self.G(a)
         l1 = (fake.float() - b.float()).abs().mean()
         loss = self.cfg.l1_weight * l1

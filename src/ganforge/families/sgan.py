@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from ..data.spec import Batch
 from ..nn import MLPGenerator, NoisyMLPClassifier
 from .base import AdversarialConfig, AdversarialFamily, StepOutput
+from .phases import Phase, StepContext, take
 
 
 @dataclass
@@ -49,6 +50,7 @@ class SGAN(AdversarialFamily):
 
     Config = SGANConfig
     name = "sgan"
+    classifies = True
     description = "semi-supervised GAN (Salimans 2016): (K+1)-way D on a few labels, feature matching"
 
     def __init__(self, cfg: SGANConfig, spec, generator_only: bool = False) -> None:
@@ -124,11 +126,11 @@ class SGAN(AdversarialFamily):
         self._logits.append(logits)
         return torch.logsumexp(logits.float(), 1)  # the K-logit trick: the fake class's logit is 0
 
-    def phases(self, step: int) -> tuple[str, ...]:
-        if self.cfg.supervised_only:
-            self._share_fakes = False
-            return ("d",)
-        return super().phases(step)
+    def phase_specs(self) -> tuple[Phase, ...]:
+        specs = super().phase_specs()
+        if self.cfg.supervised_only:  # the classifier baseline: D's supervised loss only, no G
+            return (Phase("d", ("D",), lr="lr_d"),)
+        return specs
 
     def supervised(self) -> tuple[Tensor, dict[str, Tensor]]:
         x, y = self.labelled_batch()
@@ -136,13 +138,13 @@ class SGAN(AdversarialFamily):
         ce = F.cross_entropy(logits, y)
         return ce, {"d/sup": ce.detach(), "d/sup_acc": (logits.argmax(1) == y).float().mean().detach()}
 
-    def loss(self, phase: str, batch: Batch) -> StepOutput:
+    def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         self._feats, self._logits = [], []
         if phase == "d" and self.cfg.supervised_only:
             ce, logs = self.supervised()
             return StepOutput(ce, {**logs, "d/loss": ce.detach()})
         if phase == "d":
-            out = super().loss("d", batch)
+            out = super().loss("d", batch, ctx)
             ce, logs = self.supervised()
             out.logs.update(logs)
             if batch.y is not None:  # how well D classifies the unlabelled batch (monitoring only)
@@ -151,14 +153,15 @@ class SGAN(AdversarialFamily):
             out.logs["d/loss"] = total.detach()
             self._feats, self._logits = [], []
             return StepOutput(total, out.logs)
-        if phase != "g":
-            raise ValueError(f"sgan has phases 'd' and 'g', not '{phase}'")
-        if self.cfg.g_objective == "adversarial":
-            out = super().loss("g", batch)
+        if phase != "g":  # a regulariser's phase (lazy R1), or an unknown name (the base class says which)
+            out = super().loss(phase, batch, ctx)
             self._feats, self._logits = [], []
             return out
-        shared = getattr(self, "_fakes_for_g", None)
-        self._fakes_for_g = None
+        if self.cfg.g_objective == "adversarial":
+            out = super().loss("g", batch, ctx)
+            self._feats, self._logits = [], []
+            return out
+        shared = take(ctx, "fakes")
         fake = shared[0] if shared is not None and shared[0].shape[0] == batch.size else self.generate(batch.size)[0]
         with torch.no_grad():
             real_feats = self.D.forward_with_features(batch.x)[1].float()

@@ -10,10 +10,11 @@ with one of two content losses (`content`):
   SRResNet-MSE baseline, which maximises PSNR; with adv_weight > 0 it is the paper's "SRGAN-MSE".
 - "features": MSE between feature maps phi(G(x_LR)) and phi(x_HR) of a frozen classifier, each scaled by
   `feature_scale` (the paper's VGG loss uses VGG19 conv5_4 maps and scales them by 1/12.75). No VGG can be
-  downloaded here, so the network is given at run time with `set_feature_net(module)`: any module from
-  target images (N, C', sH, sW) in [-1, 1] to feature maps. It is not part of the checkpoint (it is not
-  trained), so a resumed run must be given it again. bench/srgan.py passes the first two conv stages of
-  the shipped Fashion-MNIST classifier (see there for the layer choice).
+  downloaded here, so phi defaults to the conv stages of the shipped Fashion-MNIST classifier
+  (nn/fashion_net.py; `content_layer` "deep", the analogue of VGG54, or "mid"), which reads grey images.
+  `bind_data` (which build_run calls for a new or resumed run) loads it for grey data; for colour data,
+  or another network, call `set_feature_net(module)`: any module from target images (N, C', sH, sW) in
+  [-1, 1] to feature maps. It is not part of the checkpoint (it is not trained).
 
 `mse_warmup_steps`: the paper initialises SRGAN's G from a trained SRResNet-MSE; the first
 `mse_warmup_steps` steps train G alone on the pixel MSE, after which D joins. D never trains when
@@ -23,7 +24,7 @@ adv_weight is 0 (it is not even built).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +32,10 @@ from torch import Tensor, nn
 
 from ..data.spec import Batch, DataSpec
 from ..losses import get_loss
+from ..nn.fashion_net import FASHION_CONTENT_LAYERS, fashion_content_net
 from ..nn.srresnet import SRDiscriminator, SRResNet, upscale_factor
 from .base import StepOutput
+from .phases import Phase, StepContext, runs_later, take
 from .translation import TranslationFamily
 
 CONTENT_LOSSES = ("mse", "features")
@@ -45,7 +48,8 @@ class SRGANConfig:
     d_width: int = 64             # D's first conv channels, doubled every other conv ...
     d_max_width: int = 512        # ... up to this (the paper's 64 -> 512)
     d_hidden: int = 1024          # D's dense layer
-    content: str = "mse"          # mse | features (needs set_feature_net)
+    content: str = "mse"          # mse | features (the Fashion-MNIST classifier's maps, or set_feature_net)
+    content_layer: str = "deep"   # content=features on grey data: the classifier's "deep" or "mid" conv maps
     feature_scale: float = 1.0    # feature maps are multiplied by this before the MSE (VGG: 1 / 12.75)
     adv_weight: float = 1e-3      # weight of the adversarial term; 0: SRResNet (no D)
     loss: str = "ns"              # adversarial objective; the paper's -log D(G(x)) is "ns"
@@ -64,6 +68,9 @@ class SRGAN(TranslationFamily):
         super().__init__(cfg, spec, generator_only)
         if cfg.content not in CONTENT_LOSSES:
             raise ValueError(f"srgan content must be one of {', '.join(CONTENT_LOSSES)}, got '{cfg.content}'")
+        if cfg.content_layer not in FASHION_CONTENT_LAYERS:
+            raise ValueError(f"srgan content_layer must be one of {', '.join(FASHION_CONTENT_LAYERS)}, "
+                             f"got '{cfg.content_layer}'")
         if cfg.adv_weight < 0 or cfg.mse_warmup_steps < 0:
             raise ValueError(f"srgan needs adv_weight >= 0 and mse_warmup_steps >= 0, got {cfg.adv_weight} "
                              f"and {cfg.mse_warmup_steps}")
@@ -78,11 +85,15 @@ class SRGAN(TranslationFamily):
             self.D = SRDiscriminator(self.out_shape[0], cfg.d_width, cfg.d_max_width, hidden=cfg.d_hidden,
                                    size=min(self.out_shape[1:]))
         self.__dict__["_feature_net"] = None  # not a submodule: frozen, and not saved with the run
-        self._fakes_for_g: Tensor | None = None
-        # what the current step trains (set by phases(step); these defaults are the post-warmup ones)
-        self._adv, self._content = self.D is not None, cfg.content
 
     # -- the content network --------------------------------------------------------------------
+    def bind_data(self, data: Any) -> None:
+        """Keep the preview inputs; for content="features" on grey images, load the default content network
+        (the shipped Fashion-MNIST classifier's `content_layer` maps) unless one was set."""
+        super().bind_data(data)
+        if self.cfg.content == "features" and self.__dict__["_feature_net"] is None and self.out_shape[0] == 1:
+            self.set_feature_net(fashion_content_net(self.cfg.content_layer))
+
     def set_feature_net(self, module: nn.Module) -> None:
         """Use `module` (high-res images in [-1, 1] -> feature maps) for content="features"; frozen, eval mode."""
         module.eval().requires_grad_(False)
@@ -92,9 +103,11 @@ class SRGAN(TranslationFamily):
     def feature_net(self) -> nn.Module:
         net = self.__dict__["_feature_net"]
         if net is None:
-            raise ValueError("srgan content='features' needs a feature network: call family.set_feature_net(module) "
-                             "before training (bench/srgan.py passes the shipped Fashion-MNIST classifier's conv "
-                             "stages), or set model.content=mse")
+            colour = (f"; the default, the shipped Fashion-MNIST classifier, reads grey images and these have "
+                      f"{self.out_shape[0]} channels") if self.out_shape[0] != 1 else ""
+            raise ValueError(f"srgan content='features' needs a feature network{colour}: call "
+                             "family.set_feature_net(module) before training (build_run loads the default for "
+                             "grey data), or set model.content=mse")
         return net
 
     def content_loss(self, sr: Tensor, hr: Tensor, kind: str | None = None) -> Tensor:
@@ -115,27 +128,25 @@ class SRGAN(TranslationFamily):
     def adversarial(self, step: int) -> bool:
         return self.D is not None and step >= self.cfg.mse_warmup_steps
 
-    def phases(self, step: int) -> tuple[str, ...]:
-        self._adv = self.adversarial(step)
-        self._content = self.cfg.content if step >= self.cfg.mse_warmup_steps else "mse"
-        return ("d", "g") if self._adv else ("g",)
-
-    def parameters_for(self, phase: str) -> Iterable[nn.Parameter]:
-        if phase == "d":
-            return self.D.parameters() if self.D is not None else []
-        return self.G.parameters()
+    def phase_specs(self) -> tuple[Phase, ...]:
+        g = Phase("g", ("G",), lr="lr_g", updates_ema=True)
+        if self.cfg.adv_weight <= 0:  # the SRResNet baseline: G alone
+            return (g,)
+        # D joins after the MSE warm-up (the paper's SRResNet initialisation)
+        return (Phase("d", ("D",), lr="lr_d", start=self.cfg.mse_warmup_steps), g)
 
     def _pair(self, batch: Batch) -> tuple[Tensor, Tensor]:
         if batch.x_b is None:
             raise ValueError("srgan trains on paired batches (x = low-res, x_b = high-res); got a batch without x_b")
         return batch.x, batch.x_b
 
-    def loss(self, phase: str, batch: Batch) -> StepOutput:
+    def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         lr, hr = self._pair(batch)
         obj = self.objective
         if phase == "d":
             sr = self.G(lr)                 # kept with its graph for the G phase of this step
-            self._fakes_for_g = sr if torch.is_grad_enabled() else None
+            if runs_later(ctx, "g"):
+                ctx.handoff["sr"] = sr
             real_logits, fake_logits = self.D(hr).float(), self.D(sr.detach()).float()
             loss = obj.d(real_logits, fake_logits)
             with torch.no_grad():
@@ -147,13 +158,16 @@ class SRGAN(TranslationFamily):
                         "d/acc_fake": (fake_logits < thr).float().mean()}
             return StepOutput(loss, logs)
         if phase == "g":
-            sr, self._fakes_for_g = self._fakes_for_g, None
+            sr = take(ctx, "sr")
             if sr is None or sr.shape[0] != lr.shape[0]:
                 sr = self.G(lr)
-            content_kind = self._content
+            # without a context (a direct call), the post-warm-up objective
+            adversarial = ctx.will_run("d") if ctx is not None else self.D is not None
+            warm = ctx is None or ctx.step >= self.cfg.mse_warmup_steps
+            content_kind = self.cfg.content if warm else "mse"
             content = self.content_loss(sr, hr, content_kind)
             loss, logs = content, {"g/content": content.detach()}
-            if self._adv:
+            if adversarial:
                 adv = obj.g(self.D(sr).float())
                 loss = content + self.cfg.adv_weight * adv
                 logs["g/adv"] = adv.detach()

@@ -21,7 +21,7 @@ the translations in the target domain for every (source, target) pair; reconstru
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,7 @@ from ..data.spec import Batch, DataSpec
 from ..losses import AdversarialLoss, get_loss, gradient_penalty
 from ..nn.stargan import StarDiscriminator, StarGenerator
 from .base import StepOutput, critic_logs
+from .phases import Phase, StepContext, runs_later, take
 from .translation import TranslationFamily
 
 
@@ -56,6 +57,7 @@ class StarGAN(TranslationFamily):
     description = "multi-domain translation (Choi 2018); labelled images, class = domain"
     directions = ("AtoB",)
     needs = "labelled"
+    conditioning = "image+domain"
 
     def __init__(self, cfg: StarGANConfig, spec: DataSpec, generator_only: bool = False) -> None:
         super().__init__(cfg, spec, generator_only)
@@ -74,18 +76,13 @@ class StarGAN(TranslationFamily):
         self.G = StarGenerator(channels, self.n_domains, cfg.width, n_res)
         self.D = None if generator_only else StarDiscriminator(channels, (h, w), self.n_domains, cfg.d_width,
                                                                cfg.d_layers)
-        self._fakes_for_g: tuple[Tensor, Tensor] | None = None
-        self._share_fakes = False
 
     # -- training ---------------------------------------------------------------------------------
-    def phases(self, step: int) -> tuple[str, ...]:
+    def phase_specs(self) -> tuple[Phase, ...]:
         # G after every n_critic-th D update, as in the paper's loop: steps n_critic - 1, 2 n_critic - 1, ...
-        phases = ("d", "g") if (step + 1) % self.cfg.n_critic == 0 else ("d",)
-        self._share_fakes = "g" in phases
-        return phases
-
-    def parameters_for(self, phase: str) -> Iterable[nn.Parameter]:
-        return (self.D if phase == "d" else self.G).parameters()
+        n = self.cfg.n_critic
+        return (Phase("d", ("D",), lr="lr_d", double_backward=bool(self.objective.gp)),
+                Phase("g", ("G",), lr="lr_g", every=n, offset=n - 1, updates_ema=True))
 
     def random_targets(self, source: Tensor) -> Tensor:
         """A target domain per image, uniform over the K - 1 domains other than its own: (N,) long."""
@@ -97,23 +94,22 @@ class StarGAN(TranslationFamily):
             raise ValueError("stargan trains on images labelled with their domain; this batch has no labels")
         return batch.y
 
-    def loss(self, phase: str, batch: Batch) -> StepOutput:
+    def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         if phase == "d":
-            return self._d_loss(batch)
+            return self._d_loss(batch, ctx)
         if phase == "g":
-            return self._g_loss(batch)
+            return self._g_loss(batch, ctx)
         raise ValueError(f"{self.name} has phases 'd' and 'g', not '{phase}'")
 
-    def _d_loss(self, batch: Batch) -> StepOutput:
+    def _d_loss(self, batch: Batch, ctx: StepContext | None) -> StepOutput:
         cfg, obj = self.cfg, self.objective
         real, source = batch.x, self._labels(batch)
         target = self.random_targets(source)
-        if self._share_fakes and torch.is_grad_enabled():
+        if runs_later(ctx, "g"):
             fake_g = self.G(real, target)  # keeps G's graph for this step's G phase
-            self._fakes_for_g = (fake_g, target)
+            ctx.handoff["fakes"] = (fake_g, target)
             fake = fake_g.detach()
         else:
-            self._fakes_for_g = None
             with torch.no_grad():
                 fake = self.G(real, target)
         src_real, cls_real = self.D(real)
@@ -132,10 +128,10 @@ class StarGAN(TranslationFamily):
             logs["d/cls_acc_real"] = (cls_real.argmax(1) == source).float().mean()
         return StepOutput(loss, logs)
 
-    def _g_loss(self, batch: Batch) -> StepOutput:
+    def _g_loss(self, batch: Batch, ctx: StepContext | None) -> StepOutput:
         cfg = self.cfg
         real, source = batch.x, self._labels(batch)
-        shared, self._fakes_for_g = self._fakes_for_g, None
+        shared = take(ctx, "fakes")
         if shared is None or shared[0].shape[0] != batch.size:
             target = self.random_targets(source)
             shared = (self.G(real, target), target)
@@ -189,7 +185,7 @@ class StarGAN(TranslationFamily):
                net: nn.Module | None = None, domain: Any = None, **cond: Any) -> Tensor:
         """n preview inputs (or z) translated; without `domain`, input i goes to domain i mod K, so a
         sample grid shows every domain."""
-        x = self.noise(n, generator=generator) if z is None else z
+        x = self.sample_inputs(n, generator=generator) if z is None else z
         if domain is None:
             domain = torch.arange(x.shape[0], device=x.device) % self.n_domains
         return self.translate(x, domain=domain, net=net)

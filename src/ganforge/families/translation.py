@@ -4,8 +4,8 @@ Their generators map images to images, so there is no latent: what a noise famil
 a translation family draws from its data. The trainer's machinery stays the same:
 
 - `bind_data` keeps a small pool of inputs (domain A images; for stargan, images of every domain) on the
-  CPU; `noise(n, generator)` draws n of them, so the trainer's fixed sample grid is a fixed set of inputs,
-  and `sample(n, z=inputs)` is their translation.
+  CPU; `sample_inputs(n, generator)` draws n of them, so the trainer's fixed sample grid is a fixed set of
+  inputs, and `sample(n, z=inputs)` is their translation. They have no latent, so no `noise()`.
 - `translate(x, direction, domain)` is the one entry point for sampling, the CLI and export:
   direction "AtoB" (every family) or "BtoA" (two-way families: cyclegan, discogan); `domain` is the
   target domain index (stargan).
@@ -42,8 +42,10 @@ class TwoWay(nn.Module):
 class TranslationFamily(Family):
     """Base class of the image-to-image families."""
 
+    kind = "translation"
+    conditioning = "image"
     directions: ClassVar[tuple[str, ...]] = ("AtoB",)
-    needs: ClassVar[str] = "paired"  # "paired" | "unpaired" (paired data is accepted too) | "labelled"
+    needs = "paired"  # "paired" | "unpaired" (paired data is accepted too) | "labelled"
 
     def __init__(self, cfg: Any, spec: DataSpec, generator_only: bool = False) -> None:
         self.check_spec(spec)
@@ -83,8 +85,8 @@ class TranslationFamily(Family):
         self._pool = data.to_float(data.x[pick])
         self._pool_y = data.y[pick] if data.y is not None else None
 
-    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n preview inputs from the bound data (the translation families' stand-in for latents)."""
+    def sample_inputs(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n preview input images (N, C, H, W) from the bound data: what `sample(n, z=...)` translates."""
         if self._pool is None:
             raise ValueError(f"{self.name} samples from input images: call bind_data first, or use translate(x)")
         idx = torch.randint(len(self._pool), (n,), generator=generator)
@@ -93,7 +95,7 @@ class TranslationFamily(Family):
     @torch.no_grad()
     def sample(self, n: int, *, z: Tensor | None = None, generator: torch.Generator | None = None,
                net: nn.Module | None = None, **cond: Any) -> Tensor:
-        x = self.noise(n, generator=generator) if z is None else z
+        x = self.sample_inputs(n, generator=generator) if z is None else z
         return self.translate(x, net=net, **cond)
 
     # -- the one sampling entry point -------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""The Metric contract and the provenance a metric result carries (DESIGN.md section 3).
+"""The Metric contract, the provenance a metric result carries (DESIGN.md section 3), and SampleSet.
 
 A metric accumulates with `update(...)`, returns `dict[str, float]` from `compute()` and starts over
 with `reset()`. A number without the recipe behind it cannot be compared with another, so
 `Metric.result(provenance)` bundles the values with how they were computed (extractor and its weights
 hash, sample counts, seed, resize method, reference set and its hash, ganforge version).
+A SampleSet is one side (real or generated) as evaluate.py hands it to a registry.METRICS entry.
 """
 
 from __future__ import annotations
@@ -91,6 +92,21 @@ class MetricResult:
     def from_json(cls, text: str) -> "MetricResult":
         d = json.loads(text)
         return cls(d["name"], d["values"], d["higher_is_better"], Provenance(**d["provenance"]))
+
+
+@dataclass
+class SampleSet:
+    """What a metric needs from one side: features, classifier logits, and the images when SWD asks."""
+
+    name: str
+    features: Tensor                 # (N, D) float32
+    logits: Tensor | None = None     # (N, K)
+    images: Tensor | None = None     # (N, C, H, W) in [-1, 1], kept only for SWD
+    labels: Tensor | None = None     # true labels of a real set
+    sha256: str = ""
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
 
 
 class Metric:

@@ -15,8 +15,9 @@ from ..config import EvalConfig
 from ..data.store import TensorData
 from ..train import distributed
 from ..train.callbacks import Callback
-from .base import Provenance
-from .evaluate import SampleSet, compute, fake_set, headline, parse_metrics, real_set
+from .base import Provenance, SampleSet
+from .evaluate import compute, fake_set, headline, real_set
+from .registry import needs_any, parse_metrics
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..train.trainer import Trainer
@@ -69,7 +70,8 @@ class EvalCallback(Callback):
         self.extractor = resolve_extractor(self.cfg.features, self.data, self.cfg.inception_weights)
         if self._classes and (self.extractor is None or not self.extractor.is_classifier):
             self._classes = False
-        self.real = real_set(self.data, self.extractor, self.cfg.n, seed=self.seed, keep_images="swd" in self.metrics)
+        self.real = real_set(self.data, self.extractor, self.cfg.n, seed=self.seed,
+                             keep_images=needs_any(self.metrics, "images"))
 
     every_rank = True  # in a multi-process run every rank generates and featurises its share of the fakes
 
@@ -78,14 +80,13 @@ class EvalCallback(Callback):
         fam, G = trainer.family, trainer.generator
         was_training = G.training
         G.eval()
-        z = fam.noise(self.cfg.n, generator=torch.Generator().manual_seed(self.seed + 2))  # the same z on every rank
+        z = fam.sample_inputs(self.cfg.n, generator=torch.Generator().manual_seed(self.seed + 2))  # the same z on every rank
         start, stop = distributed.share(self.cfg.n)
 
         def generate(a: int, b: int) -> torch.Tensor:
             return fam.sample(b - a, z=z[start + a : start + b].to(trainer.device), net=G).float().cpu()
 
-        keep = "swd" in self.metrics
-        fake = fake_set(generate, stop - start, self.extractor, keep_images=keep)
+        fake = fake_set(generate, stop - start, self.extractor, keep_images=needs_any(self.metrics, "images"))
         G.train(was_training)
         if distributed.current().enabled:
             fake = SampleSet(fake.name, distributed.gather_rows(fake.features),

@@ -1,57 +1,11 @@
-"""The small Fashion-MNIST classifier behind the `fashion` feature extractor.
+"""The Fashion-MNIST classifier now lives in nn/fashion_net.py (training loads it for srgan's content loss).
 
-A VGG-style CNN (Simonyan & Zisserman, 2015) with BatchNorm (Ioffe & Szegedy, 2015), sized for CPU:
-three conv stages at 28, 14 and 7 pixels, then a 128-d hidden layer whose activations are the
-features (the role Inception's pool3 plays in FID) and a 10-way linear classifier on top.
-
-It is trained by scripts/train_fashion_classifier.py and shipped as metrics/weights/fashion.safetensors.
+This name stays importable because the shipped weights' fashion.json records its architecture as
+`ganforge.metrics.fashion_net.FashionNet`, and scripts/train_fashion_classifier.py imports it from here.
 """
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from ..nn.fashion_net import FEATURE_DIM, N_CLASSES, FashionNet, conv_bn_relu, count_parameters
 
-FEATURE_DIM = 128
-N_CLASSES = 10
-
-
-def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
-    )
-
-
-class FashionNet(nn.Module):
-    """(N, 1, 28, 28) images in [-1, 1] -> 128-d features -> 10 logits."""
-
-    def __init__(self, width: int = 32, feature_dim: int = FEATURE_DIM, n_classes: int = N_CLASSES,
-                 dropout: float = 0.3) -> None:
-        super().__init__()
-        w = width
-        self.body = nn.Sequential(
-            conv_bn_relu(1, w), nn.MaxPool2d(2),          # (N, w, 14, 14)
-            conv_bn_relu(w, 2 * w), nn.MaxPool2d(2),      # (N, 2w, 7, 7)
-            conv_bn_relu(2 * w, 4 * w), nn.MaxPool2d(2),  # (N, 4w, 3, 3)
-        )
-        self.hidden = nn.Sequential(
-            nn.Flatten(), nn.Linear(4 * w * 9, feature_dim, bias=False), nn.BatchNorm1d(feature_dim),
-            nn.ReLU(inplace=True),
-        )
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(feature_dim, n_classes)
-
-    def features(self, x: Tensor) -> Tensor:
-        """(N, 1, 28, 28) -> (N, feature_dim): the penultimate (post-ReLU) activations."""
-        return self.hidden(self.body(x))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(N, 1, 28, 28) -> (N, n_classes) logits."""
-        return self.classifier(self.dropout(self.features(x)))
-
-    def features_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        feats = self.features(x)
-        return feats, self.classifier(feats)  # dropout is the identity in eval mode
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+__all__ = ["FEATURE_DIM", "N_CLASSES", "FashionNet", "conv_bn_relu", "count_parameters"]

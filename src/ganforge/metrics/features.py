@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import inception as fid_inception
-from .fashion_net import FashionNet
+from ..nn.fashion_net import FashionNet
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FASHION_WEIGHTS = WEIGHTS_DIR / "fashion.safetensors"
@@ -50,16 +50,20 @@ RunFn = Callable[[Tensor], "tuple[Tensor, Tensor | None]"]
 
 
 class Extractor:
-    """Images (N, C, H, W) in [-1, 1] -> features (N, dim) and, for classifiers, logits (N, n_classes)."""
+    """Images (N, C, H, W) in [-1, 1] -> features (N, dim) and, for classifiers, logits (N, n_classes).
+
+    Metrics read `name` (provenance, cache keys) and `is_classifier` (whether .logits() exists) directly.
+    """
 
     def __init__(self, name: str, run: RunFn, *, dim: int | None, n_classes: int | None,
                  input_size: tuple[int, int] | None, channels: int | None, weights_hash: str,
                  batch_size: int = 64, module: nn.Module | None = None, device: str | torch.device = "cpu") -> None:
-        self.name = name
+        self.name = name  # "fashion", "inception", or a user model's path
         self.weights_hash = weights_hash  # SHA-256 of the weights file, or "random-init"
         self.input_size = tuple(input_size) if input_size is not None else None  # (H, W); None: as given
         self.channels = channels  # 1 or 3; None: passed through as given
         self.n_classes = n_classes
+        self.is_classifier = n_classes is not None  # has class logits (IS, 'classes', domain accuracy)
         self.batch_size = batch_size
         self.resize = RESIZE_METHOD
         self._run = run
@@ -84,10 +88,6 @@ class Extractor:
                     f"({e}); pass input_size=(H, W) and channels=C to features.load()"
                 ) from e
         return self._dim
-
-    @property
-    def is_classifier(self) -> bool:
-        return self.n_classes is not None
 
     def provenance(self) -> dict:
         """How features were computed, keyed like metrics.base.Provenance: Provenance(**ext.provenance(), ...)."""

@@ -24,18 +24,14 @@ identity; `port_key_names()` lists it and a test checks it covers every paramete
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
-import urllib.request
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.builtin import sha256_file
+from ..cache import cache_root, download, sha256_file
 
 FID_WEIGHTS_URL = (
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
@@ -244,8 +240,8 @@ def port_key_names(model: FIDInceptionV3 | None = None) -> list[str]:
 # ---- weights: explicit path, user cache, or a checked download ----------------------------------------
 
 def weights_cache_dir() -> Path:
-    """$GANFORGE_CACHE/weights, else ~/.cache/ganforge/weights."""
-    return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge")) / "weights"
+    """cache_root()/weights: $GANFORGE_CACHE/weights, else ~/.cache/ganforge/weights."""
+    return cache_root() / "weights"
 
 
 def hash_prefix_from_url(url: str) -> str:
@@ -270,31 +266,17 @@ def fid_weights_path(url: str | None = None, cache_dir: str | Path | None = None
     cache_dir = Path(cache_dir) if cache_dir is not None else weights_cache_dir()
     dest = cache_dir / url.rsplit("/", 1)[-1]
     prefix = hash_prefix_from_url(url)
+    if not prefix:
+        raise ValueError(f"cannot check the weights at {url}: the file name carries no SHA-256 prefix "
+                         f"(NAME-<8+ hex digits>.pth); download it yourself and pass --inception-weights PATH")
     if dest.exists():
         got = sha256_file(dest)
         if not got.startswith(prefix):
             raise _bad_hash_error(dest, got, prefix)
         return dest
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".part")
-    try:
-        try:
-            with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as response:
-                shutil.copyfileobj(response, f)
-        except OSError as e:  # URLError, timeouts, refused connections, DNS failures
-            raise RuntimeError(
-                f"the FID Inception weights are not in {cache_dir} and could not be downloaded from {url} ({e}). "
-                f"On a machine without internet, download that file elsewhere and pass --inception-weights PATH "
-                f"(Python: features.load('inception', weights=PATH)), or copy it into {cache_dir}"
-            ) from None
-        got = sha256_file(tmp)
-        if not got.startswith(prefix):
-            raise _bad_hash_error(Path(url), got, prefix)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
+    fix = (f"on a machine without internet, download that file elsewhere and pass --inception-weights PATH "
+           f"(Python: features.load('inception', weights=PATH)), or copy it into {cache_dir}")
+    return download(url, dest, prefix, what="the FID Inception weights", fix=fix)
 
 
 def load_port_state_dict(path: str | Path) -> dict[str, Tensor]:

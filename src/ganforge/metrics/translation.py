@@ -10,11 +10,13 @@ Every function takes images (N, C, H, W) as float tensors in [-1, 1] (what gener
 - Two-way families: `cycle_error` = L1 between x and its round trip F(G(x)) (Zhu et al., 2017).
 
 PSNR and SSIM clamp inputs to [-1, 1] first, as saving the images as PNGs would.
+`evaluate_translation` measures a whole test split; its metric names, directions and descriptions are
+the registry.METRICS entries measured on "translation".
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +27,10 @@ from .base import MetricResult, Provenance
 from .evaluate import data_sha256
 from .fid import fid
 from .kid import kid
+from .registry import METRICS, metric_names, parse_metrics
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .features import Extractor
 
 PSNR_MAX_DB = 100.0   # identical images: PSNR is +inf; we report this cap (an MSE of 1e-10) instead
 SSIM_WINDOW = 11      # Wang et al. (2004): 11x11 circular-symmetric Gaussian, sigma 1.5
@@ -126,7 +132,7 @@ def ssim(a: Tensor, b: Tensor) -> float:
 
 # ---- set metrics through a feature extractor ---------------------------------------------------------
 
-def translation_fid(fake: Tensor, real_target: Tensor, extractor: Any, n_subsets: int = 100,
+def translation_fid(fake: Tensor, real_target: Tensor, extractor: Extractor, n_subsets: int = 100,
                     subset_size: int = 1000, seed: int = 0) -> dict[str, float]:
     """FID and KID of translations `fake` against real images of the target domain `real_target`.
 
@@ -162,14 +168,14 @@ def _target_labels(target_labels: Any, n: int) -> Tensor:
     return t
 
 
-def _predicted(images: Tensor, extractor: Any) -> Tensor:
-    if not getattr(extractor, "is_classifier", True):
+def _predicted(images: Tensor, extractor: Extractor) -> Tensor:
+    if not extractor.is_classifier:
         raise ValueError(f"domain accuracy needs a classifier extractor (e.g. features.fashion()), "
-                         f"not {getattr(extractor, 'name', extractor)!r}")
+                         f"not {extractor.name!r}")
     return extractor.logits(images).argmax(dim=1).cpu()
 
 
-def domain_accuracy(images: Tensor, target_labels: Any, extractor: Any) -> float:
+def domain_accuracy(images: Tensor, target_labels: Any, extractor: Extractor) -> float:
     """Fraction of `images` whose top classifier logit is their target class (an int, or one per image).
 
     `extractor` is a classifier Extractor (features.fashion(): the 10 Fashion-MNIST classes; map domain
@@ -181,7 +187,7 @@ def domain_accuracy(images: Tensor, target_labels: Any, extractor: Any) -> float
     return float((_predicted(images, extractor) == target).double().mean())
 
 
-def domain_accuracy_per_class(images: Tensor, target_labels: Any, extractor: Any) -> dict[int, float]:
+def domain_accuracy_per_class(images: Tensor, target_labels: Any, extractor: Extractor) -> dict[int, float]:
     """{target class: accuracy over the images aimed at it}, for each class that occurs in target_labels."""
     if len(images) == 0:
         raise ValueError("domain_accuracy_per_class needs at least one image")
@@ -210,20 +216,6 @@ def class_indices(names: Sequence[str], class_names: Sequence[str] = FASHION_CLA
 
 # ---- a whole evaluation: the test split of a translation run -----------------------------------------
 
-TRANSLATION_METRICS = ("l1", "psnr", "ssim", "fid", "kid", "domain_accuracy", "class_accuracy", "cycle")
-HIGHER_IS_BETTER = {"l1": False, "psnr": True, "ssim": True, "fid": False, "kid": False, "domain_accuracy": True,
-                    "class_accuracy": True, "cycle": False}
-DESCRIPTIONS = {
-    "l1": "mean |G(a) - b| over pixels of paired test images, in [-1, 1] units",
-    "psnr": "PSNR of G(a) against the paired target b, data range 1, mean over images (capped at 100 dB)",
-    "ssim": "SSIM (Wang et al. 2004; 11x11 Gaussian window, sigma 1.5) of G(a) against b, mean over images",
-    "fid": "FID of the translations against real images of the target domain (Heusel et al. 2017)",
-    "kid": "KID of the translations against real images of the target domain (Binkowski et al. 2018)",
-    "domain_accuracy": "fraction of translations the classifier puts in the target domain's class",
-    "class_accuracy": "fraction of translations the classifier puts in the class of their input (class kept)",
-    "cycle": "cycle-consistency L1 |F(G(x)) - x| in [-1, 1] units (Zhu et al. 2017)",
-}
-
 Translate = Callable[..., Tensor]  # translate(x, direction, domain) -> images in [-1, 1]
 
 
@@ -233,13 +225,14 @@ def _subset(n_total: int, n: int, seed: int) -> Tensor:
     return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
-def _mapped(names: Sequence[str], classifier: Any) -> list[int] | None:
+def _mapped(names: Sequence[str], classifier: Extractor | None) -> list[int] | None:
     return class_indices(names) if classifier is not None and names else None
 
 
 def evaluate_translation(translate: Translate, data: Any, *, directions: Sequence[str] = ("AtoB",),
-                         n: int = 10000, extractor: Any = None, classifier: Any = None, seed: int = 0,
-                         reference: str = "", metrics: Sequence[str] = TRANSLATION_METRICS) -> dict[str, MetricResult]:
+                         n: int = 10000, extractor: Extractor | None = None, classifier: Extractor | None = None,
+                         seed: int = 0, reference: str = "",
+                         metrics: Sequence[str] | None = None) -> dict[str, MetricResult]:
     """Every translation metric that applies to `data` (a TensorData test split), one MetricResult each.
 
     `translate(x, direction, domain)` maps images in [-1, 1] (Sampler.translate). Two-domain data
@@ -250,9 +243,11 @@ def evaluate_translation(translate: Translate, data: Any, *, directions: Sequenc
     values and the cycle error of both round trips. class_accuracy is measured only when domain B is not
     itself a class (edges -> items): a sneaker -> ankle boot model must change the class.
     Labelled data (stargan): image i goes to one other domain, (y + 1 + i mod (K - 1)) mod K; fid/kid
-    against n real images of all domains; the cycle goes back to the source domain. Metrics that do not
-    apply (or are not in `metrics`) are left out of the result.
+    against n real images of all domains; the cycle goes back to the source domain. `metrics`: names
+    from METRICS measured on image-to-image runs (default: all of them, in registry order); those that
+    do not apply here (see each entry's `needs`) are left out of the result.
     """
+    metrics = parse_metrics(metrics, "translation") if metrics is not None else metric_names("translation")
     spec = data.spec
     idx = _subset(int(data.x.shape[0]), n, seed)
     xa = data.to_float(data.x[idx])
@@ -325,11 +320,11 @@ def evaluate_translation(translate: Translate, data: Any, *, directions: Sequenc
     for metric, vals in values.items():
         if not vals:
             continue
-        uses_features = metric in ("fid", "kid", "domain_accuracy", "class_accuracy")
-        ext = (extractor if metric in ("fid", "kid") else classifier) if uses_features else None
+        info = METRICS[metric]
+        ext = extractor if "features" in info.needs else classifier if "classifier" in info.needs else None
         prov = Provenance(**(ext.provenance() if ext is not None else {"extractor": "none", "resize": "none"}),
                           seed=seed, reference=reference or data.source, reference_sha256=sha)
         prov.n_real, prov.n_fake = counts[metric]
-        prov.extra = {**prov.extra, "description": DESCRIPTIONS[metric]}
-        out[metric] = MetricResult(metric, vals, HIGHER_IS_BETTER[metric], prov)
+        prov.extra = {**prov.extra, "description": info.describe("translation")}
+        out[metric] = MetricResult(metric, vals, info.higher_is_better, prov)
     return out

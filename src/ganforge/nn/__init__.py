@@ -2,6 +2,7 @@
 
 from .conditional import AuxClassifierDiscriminator, ConditionalDiscriminator, ConditionalGenerator
 from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_stages
+from .fashion_net import FashionNet
 from .mlp import GaussianNoise, MLPDiscriminator, MLPGenerator, NoisyMLPClassifier
 
-__all__ = ["AuxClassifierDiscriminator", "ConditionalDiscriminator", "ConditionalGenerator", "DCGANDiscriminator", "DCGANGenerator", "GaussianNoise", "MLPDiscriminator", "MLPGenerator", "NoisyMLPClassifier", "dcgan_stages"]
+__all__ = ["AuxClassifierDiscriminator", "ConditionalDiscriminator", "ConditionalGenerator", "DCGANDiscriminator", "DCGANGenerator", "FashionNet", "GaussianNoise", "MLPDiscriminator", "MLPGenerator", "NoisyMLPClassifier", "dcgan_stages"]

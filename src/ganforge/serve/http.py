@@ -11,56 +11,54 @@ bounded: requests carry at most `max_n` images, bodies at most `max_body` bytes,
 """
 
 import asyncio
-import base64
-import io
 import json
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Dict, Literal, Optional, Union
+from typing import Any, Dict, Literal, Optional, Union
 
-import numpy as np
-import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts.card import model_info
-from ..image import make_grid, to_pil, to_uint8
-from ..latent import MAX_SEED
+from . import request_core as core
 
 STATIC = Path(__file__).parent / "static"
-MEDIA = {"png": "image/png", "npy": "application/octet-stream", "json": "application/json"}
 
 
-class BadRequest(ValueError):
-    """A request that validates but cannot be served (unknown class, code, ...): 422 with the message."""
+def _bounded(name: str, default: Any, description: str = "") -> Any:
+    """A body field with request_core's range for `name`, so that the OpenAPI schema shows it."""
+    lo, hi, lo_open = core.BOUNDS[name]
+    return Field(default, description=description, le=hi, **{"gt" if lo_open else "ge": lo})
 
 
 class _Common(BaseModel):
+    """The JSON body, for the OpenAPI schema and JSON type checks; request_core checks it against the model."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     klass: Optional[Union[int, str]] = Field(
         None, alias="class", description="conditional families: class index or name (default: cycle through classes)")
-    truncation: float = Field(1.0, gt=0, le=1, description="scale the noise towards its mean (1 = none)")
-    codes: Optional[Dict[str, float]] = Field(None, description="infogan: fix latent codes, e.g. {\"c0\": 3, \"c1\": 0.5}")
+    truncation: float = _bounded("truncation", 1.0, "scale the noise towards its mean (1 = none)")
+    codes: Optional[Dict[str, float]] = Field(
+        None, description="infogan: fix latent codes, e.g. {\"c0\": 3, \"c1\": 0.5}")
     format: Literal["png", "npy", "json"] = Field("png", description="png (one image or a grid), npy (float32 "
                                                   "N,C,H,W in [-1, 1]) or json (base64 PNG per image)")
 
 
 class GenerateRequest(_Common):
-    n: int = Field(1, ge=1, description="number of images (at most the server's max_n)")
-    seed: Optional[int] = Field(None, ge=0, le=MAX_SEED, description="latent seed (random when left out; echoed "
-                                                                       "in the X-Seed header)")
+    n: int = _bounded("n", 1, "number of images (at most the server's max_n)")
+    seed: Optional[int] = _bounded("seed", None, "latent seed (random when left out; echoed in the X-Seed header)")
 
 
 class InterpolateRequest(_Common):
-    seed_a: int = Field(..., ge=0, le=MAX_SEED)
-    seed_b: int = Field(..., ge=0, le=MAX_SEED)
-    t: Optional[float] = Field(None, ge=0, le=1, description="one image a fraction t of the way from seed_a to seed_b")
-    steps: Optional[int] = Field(None, ge=2, description="a strip of `steps` images from seed_a to seed_b (default 8)")
+    seed_a: int = _bounded("seed_a", ...)
+    seed_b: int = _bounded("seed_b", ...)
+    t: Optional[float] = _bounded("t", None, "one image a fraction t of the way from seed_a to seed_b")
+    steps: Optional[int] = _bounded("steps", None, f"a strip of `steps` images from seed_a to seed_b "
+                                                   f"(default {core.DEFAULT_STEPS})")
 
 
 class BodyLimit:
@@ -97,7 +95,7 @@ class BodyLimit:
 
 
 async def _too_large(limit: int, send) -> None:
-    body = f'{{"detail": "request body over {limit} bytes; ask for fewer images per request"}}'.encode()
+    body = json.dumps({"detail": core.too_large(limit).detail}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
@@ -106,7 +104,9 @@ async def _too_large(limit: int, send) -> None:
 def _first_error(exc: RequestValidationError) -> tuple[int, str]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, "the body is not valid JSON; send a JSON object such as {\"n\": 4, \"seed\": 0}"
+        return 400, core.BAD_JSON
+    if errors and tuple(errors[0].get("loc", ())) == ("body",) and errors[0].get("type") == "model_attributes_type":
+        return 422, core.not_an_object(errors[0].get("input")).detail  # a list, a number, ...: 422 as pydantic's
     parts = []
     for e in errors[:3]:
         where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
@@ -116,11 +116,10 @@ def _first_error(exc: RequestValidationError) -> tuple[int, str]:
 
 def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64 * 1024) -> FastAPI:
     """The API for one Sampler. Generation runs on `workers` threads; at most `max_n` images a request."""
-    if getattr(sampler, "is_translation", False):
+    if sampler.is_translation:
         raise ValueError(f"ganforge serve generates from seeds; {sampler.family.name} translates images: use "
                          f"`ganforge translate`, or `ganforge export --onnx` and your own runtime")
     info = {**model_info(sampler), "max_n": max_n}
-    names = {name.lower(): i for i, name in enumerate(info["class_names"])}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ganforge-gen")
 
     @asynccontextmanager
@@ -138,57 +137,13 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
         status, message = _first_error(exc)
         return JSONResponse({"detail": message}, status_code=status)
 
-    @app.exception_handler(BadRequest)
-    async def _bad(request: Request, exc: BadRequest):
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+    @app.exception_handler(core.RequestError)
+    async def _bad(request: Request, exc: core.RequestError):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
 
-    def labels(klass, n: int):
-        if klass is None:
-            return None
-        if not info["conditional"]:
-            raise BadRequest(f"this {info['family']} model has no classes; leave out 'class'")
-        if isinstance(klass, str):
-            if klass.strip().lower() in names:
-                return names[klass.strip().lower()]
-            if not klass.strip().isdigit():
-                raise BadRequest(f"unknown class '{klass}'; classes: {', '.join(info['class_names'])}")
-            klass = int(klass)
-        if not 0 <= klass < info["n_classes"]:
-            raise BadRequest(f"class {klass} does not exist; use 0..{info['n_classes'] - 1} or a name: "
-                             f"{', '.join(info['class_names'])}")
-        return klass
-
-    def check(req: _Common, n: int) -> None:
-        if n > max_n:
-            raise BadRequest(f"n = {n} is over this server's maximum of {max_n}; ask for fewer images per request")
-        if req.format == "png" and info["kind"] != "image":
-            raise BadRequest("this model makes points, not images: use format json or npy")
-        if req.codes and not info["latent"]["codes"]:
-            raise BadRequest(f"this {info['family']} model has no latent codes; leave out 'codes'")
-
-    def encode(x: torch.Tensor, fmt: str, seed: Optional[int], classes) -> tuple[bytes, str]:
-        if fmt == "npy":
-            buf = io.BytesIO()
-            np.save(buf, x.numpy().astype(np.float32))
-            return buf.getvalue(), MEDIA[fmt]
-        if fmt == "png":
-            img = to_uint8(x)[0] if len(x) == 1 else make_grid(x, nrow=min(len(x), 8))
-            return _png(to_pil(img)), MEDIA[fmt]
-        if info["kind"] == "image":
-            items = [base64.b64encode(_png(to_pil(im))).decode() for im in to_uint8(x)]
-            payload = {"seed": seed, "n": len(x), "shape": list(x.shape[1:]), "classes": classes, "images": items}
-        else:
-            payload = {"seed": seed, "n": len(x), "shape": list(x.shape[1:]), "classes": classes,
-                       "points": x.tolist()}
-        return json.dumps(payload).encode(), MEDIA[fmt]
-
-    async def run(fn):
-        return await asyncio.get_running_loop().run_in_executor(pool, fn)
-
-    def classes_of(y, n):
-        if not info["conditional"]:
-            return None
-        return [int(c) for c in sampler.family.labels(n, y, device=torch.device("cpu"))]
+    async def respond(work, fmt: str, headers: Optional[dict] = None) -> Response:
+        body = await asyncio.get_running_loop().run_in_executor(pool, work)
+        return Response(body, media_type=core.MEDIA[fmt], headers=headers)
 
     @app.get("/health", summary="liveness")
     async def health():
@@ -199,36 +154,28 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
         return info
 
     @app.post("/v1/generate", summary="generate n samples from a seed",
-              responses={200: {"content": {m: {} for m in MEDIA.values()}}})
-    async def generate(req: GenerateRequest):
-        check(req, req.n)
-        y = labels(req.klass, req.n)
-        seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED + 1)
+              responses={200: {"content": {m: {} for m in core.MEDIA.values()}}})
+    async def generate(body: GenerateRequest):
+        req = core.parse_generate(_params(body), info, max_n)
 
-        def work():
-            x = sampler.generate(req.n, seed, y=y, codes=req.codes, truncation=req.truncation)
-            return encode(x, req.format, seed, classes_of(y, req.n))
+        def work() -> bytes:
+            x = sampler.generate(req.n, req.seed, y=req.cls, codes=req.codes, truncation=req.truncation)
+            classes = core.labels(info, req.n, req.cls)
+            return core.encode(x.numpy(), req.format, kind=info["kind"], seed=req.seed, classes=classes)
 
-        body, media = await run(work)
-        return Response(body, media_type=media, headers={"X-Seed": str(seed)})
+        return await respond(work, req.format, {"X-Seed": str(req.seed)})
 
     @app.post("/v1/interpolate", summary="slide between two seeds")
-    async def interpolate(req: InterpolateRequest):
-        if req.t is not None and req.steps is not None:
-            raise BadRequest("give either t (one image) or steps (a strip), not both")
-        ts = [req.t] if req.t is not None else list(np.linspace(0, 1, req.steps or 8))
-        check(req, len(ts))
-        y = labels(req.klass, len(ts))
-        if y is None and info["conditional"]:
-            y = 0  # one class along the strip (default: the first)
+    async def interpolate(body: InterpolateRequest):
+        req = core.parse_interpolate(_params(body), info, max_n)
 
-        def work():
-            z = sampler.between_seeds(req.seed_a, req.seed_b, ts, req.truncation)
-            x = sampler.generate(len(z), z=z, y=y, codes=req.codes)
-            return encode(x, req.format, req.seed_a, classes_of(y, len(ts)))
+        def work() -> bytes:
+            z = sampler.between_seeds(req.seed_a, req.seed_b, req.ts, req.truncation)
+            x = sampler.generate(len(z), z=z, y=req.cls, codes=req.codes)
+            classes = core.labels(info, len(req.ts), req.cls)
+            return core.encode(x.numpy(), req.format, kind=info["kind"], seed=req.seed_a, classes=classes)
 
-        body, media = await run(work)
-        return Response(body, media_type=media)
+        return await respond(work, req.format)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def playground():
@@ -242,7 +189,6 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
     return app
 
 
-def _png(img) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+def _params(body: BaseModel) -> dict[str, Any]:
+    """The parameters the client sent (under their API names), for request_core."""
+    return body.model_dump(by_alias=True, exclude_unset=True)

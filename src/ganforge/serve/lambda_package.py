@@ -1,9 +1,10 @@
 """`ganforge export --lambda OUT/`: an AWS Lambda deployment package for a generator (AWS SAM).
 
-OUT/ holds app.py (serve/aws_lambda.py verbatim: onnxruntime + numpy + Pillow, no torch), ganforge_latent.py
-(ganforge/latent.py), model.onnx (parity-checked against eager), model.json, the model card,
-requirements.txt, template.yaml (SAM: one function behind an HTTP API), README.md (how to deploy and call
-it), events/*.json (sample API Gateway events) and function.zip: the code, the model and, unless
+OUT/ holds app.py (serve/aws_lambda.py verbatim) and the torch-free modules it imports, ganforge_latent.py
+(ganforge/latent.py) and ganforge_request_core.py (serve/request_core.py): CODE_FILES, which need onnxruntime,
+numpy and Pillow, no torch. Beside them: model.onnx (parity-checked against eager), model.json, the model
+card, requirements.txt, template.yaml (SAM: one function behind an HTTP API), README.md (how to deploy and
+call it), events/*.json (sample API Gateway events) and function.zip: the code, the model and, unless
 vendor=False, the Linux wheels of the requirements (so `sam deploy` needs no build step). With
 vendor=False, function/ holds the code and requirements.txt for `sam build` instead.
 """
@@ -22,8 +23,11 @@ from pathlib import Path
 from .. import latent
 from ..artifacts.card import model_card, model_info, write_card
 from ..artifacts.onnx import export_onnx
-from . import aws_lambda
+from . import aws_lambda, request_core
 
+# The handler's code in the package: {name there: source file}; app.py imports the other two by these names
+CODE_FILES = {"app.py": aws_lambda.__file__, "ganforge_latent.py": latent.__file__,
+              "ganforge_request_core.py": request_core.__file__}
 UNZIPPED_LIMIT_BYTES = 262_144_000  # Lambda's 250 MB limit on a function's unzipped code (and layers)
 REQUIREMENTS = ["onnxruntime>=1.20,<2", "numpy>=1.26,<3", "pillow>=10.1,<14"]
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}  # Lambda name -> wheel tag
@@ -219,7 +223,7 @@ def deploy_guide() -> str:
 def build_lambda(sampler, out: Path, *, vendor: bool = True, opset: int | None = None, python: str = "3.12",
                  arch: str = "x86_64", memory: int = 1024, timeout: int = 30) -> dict:
     """Write the Lambda package of `sampler`'s generator into `out` (see the module docstring)."""
-    if getattr(sampler, "is_translation", False):  # image-to-image models need uploads, not seeds
+    if sampler.is_translation:  # image-to-image models need uploads, not seeds
         raise LambdaPackageError(f"the Lambda handler generates from seeds; {sampler.family.name} translates "
                                  f"images: export it with --onnx, or run it with `ganforge translate`")
     start = time.perf_counter()
@@ -243,12 +247,12 @@ def build_lambda(sampler, out: Path, *, vendor: bool = True, opset: int | None =
             vendor_wheels(site, stage / "requirements.txt", python, arch)
         onnx_result.path = out / "model.onnx"  # where it will be
         exported = onnx_result.as_dict()
-        shutil.copyfile(aws_lambda.__file__, stage / "app.py")
-        shutil.copyfile(latent.__file__, stage / "ganforge_latent.py")
+        for name, source in CODE_FILES.items():
+            shutil.copyfile(source, stage / name)
         info = model_info(sampler)
         (stage / "model.json").write_text(json.dumps(info, indent=2) + "\n")
         write_card(model_card(sampler, exported), stage / "model_card")
-        code = {name: stage / name for name in ("app.py", "ganforge_latent.py", "model.onnx", "model.json")}
+        code = {name: stage / name for name in (*CODE_FILES, "model.onnx", "model.json")}
         unzipped = write_zip({**code, **({"": site} if vendor else {})}, stage / "function.zip")
         if not vendor:  # sam build cannot build from a zip: it installs requirements.txt into a copy of function/
             (stage / "function").mkdir()
@@ -277,8 +281,9 @@ def build_lambda(sampler, out: Path, *, vendor: bool = True, opset: int | None =
 def _readme(info: dict, vendored: bool, unzipped: int) -> str:
     classes = ", ".join(info["class_names"]) or "none (unconditional)"
     wheels = ", and the Linux wheels of requirements.txt" if vendored else ""
-    rows = [("`function.zip`", f"what Lambda runs: `app.py`, `ganforge_latent.py`, `model.onnx`, `model.json`{wheels} "
-                               f"({unzipped / 2**20:.1f} MB unzipped of Lambda's 250 MB)"),
+    code = ", ".join(f"`{name}`" for name in (*CODE_FILES, "model.onnx", "model.json"))
+    rows = [("`function.zip`", f"what Lambda runs: {code}{wheels} ({unzipped / 2**20:.1f} MB unzipped of Lambda's "
+                               f"250 MB)"),
             ("`app.py`", "the handler, `app.handler` (onnxruntime + numpy + Pillow; no torch)"),
             ("`template.yaml`", "AWS SAM template: the function, an HTTP API, a log group"),
             ("`events/*.json`", "sample API Gateway events for `sam local invoke`"),

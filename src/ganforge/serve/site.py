@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..cache import cache_root
 
 ORT_WEB_VERSION = "1.30.0"
 # The WASM-only entry point and the one runtime it loads (1.19+: a single SIMD build that also runs on one
@@ -41,9 +42,8 @@ class SiteError(RuntimeError):
 
 
 def npm_cache_dir() -> Path:
-    """$GANFORGE_CACHE/npm, else ~/.cache/ganforge/npm."""
-    env = os.environ.get("GANFORGE_CACHE")
-    return (Path(env) if env else Path.home() / ".cache" / "ganforge") / "npm"
+    """cache_root()/npm: $GANFORGE_CACHE/npm, else ~/.cache/ganforge/npm."""
+    return cache_root() / "npm"
 
 
 def _missing(folder: Path) -> list[str]:
@@ -119,7 +119,7 @@ def build_site(sampler, out: Path, *, opset: int | None = None, ort_version: str
     from ..artifacts.card import model_card, model_info, write_card
     from ..artifacts.onnx import export_onnx
 
-    if getattr(sampler, "is_translation", False):  # image-to-image models need uploads, not seeds
+    if sampler.is_translation:  # image-to-image models need uploads, not seeds
         raise SiteError(f"the static site generates from seeds; {sampler.family.name} translates images: export it "
                         f"with --onnx, or run it with `ganforge translate`")
     if sampler.spec.kind != "image":

@@ -74,7 +74,7 @@ class SampleGrid(Callback):
         fam = trainer.family
         if self.z is None:
             n = self.n if fam.spec.kind == "image" else max(self.n, 2000)
-            self.z = fam.noise(n, generator=torch.Generator().manual_seed(self.seed))
+            self.z = fam.sample_inputs(n, generator=torch.Generator().manual_seed(self.seed))
         G = trainer.generator
         was_training = G.training
         G.eval()

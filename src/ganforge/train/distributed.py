@@ -116,15 +116,15 @@ def shutdown(wait: bool = True) -> None:
 
 
 class PhaseModule(nn.Module):
-    """`family.loss(phase, batch)` as a module, so DistributedDataParallel can wrap one phase of a family."""
+    """`family.loss(phase, batch, ctx)` as a module, so DistributedDataParallel can wrap one phase of a family."""
 
     def __init__(self, family: nn.Module, phase: str) -> None:
         super().__init__()
         self.family = family
         self.phase = phase
 
-    def forward(self, batch: Any) -> Any:
-        return self.family.loss(self.phase, batch)
+    def forward(self, batch: Any, ctx: Any = None) -> Any:
+        return self.family.loss(self.phase, batch, ctx)
 
 
 def wrap_phase(family: nn.Module, phase: str, params: Iterable[nn.Parameter]) -> DistributedDataParallel:

@@ -148,6 +148,6 @@ class HealthMonitor(Callback):
         return "; ".join(parts) + f" -> {verdict} the usual band"
 
     def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
-        text = self.summary(getattr(trainer.family.cfg, "loss", ""))
+        text = self.summary(trainer.family.loss_name)
         if text:
             trainer.event("summary", text)

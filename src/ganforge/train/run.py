@@ -44,10 +44,12 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
         size = tuple(cfg.data.size) if cfg.data.size else None
         data = load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit,
                          pairs=cfg.data.pairs)
-    if getattr(get_family(cfg.family), "needs", "") == "unpaired" and data.spec.pairing == "paired":
+    if get_family(cfg.family).needs == "unpaired" and data.spec.pairing == "paired":
         data = as_unpaired(data)  # unpaired families draw A and B independently, even from paired sets
     Trainer.seed_everything(cfg.train.seed)  # before any weight is drawn
     family = build_family(cfg.family, cfg.model, data.spec)
+    # the family takes what it needs from the data: translation previews, sgan's labelled subset, srgan's
+    # default content network (content=features), so the Python API and the CLI train the same run
     family.bind_data(data)
     dist = distributed.current()
     loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size,

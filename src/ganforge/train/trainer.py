@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import random
 import signal
@@ -27,6 +26,7 @@ from ..checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
 from ..config import RunConfig
 from ..data.store import Loader
 from ..families.base import Family
+from ..families.phases import StepContext, lazy_ratio
 from . import distributed, memory
 from .callbacks import Callback
 
@@ -144,17 +144,12 @@ class Trainer:
         self.family.to(self.device)
         if tc.channels_last:
             self.family.to(memory_format=torch.channels_last)
-        self.params = {ph: list(family.parameters_for(ph)) for ph in ("d", "g")}
+        # the family's phases, as data: optimizers, learning rates, the EMA trigger and torch.compile's
+        # exclusions all come from this list; the trainer knows no phase by name (families/phases.py)
+        self.phase_list = family.check_phases()
+        self.params = {p.name: list(family.parameters_for(p.name)) for p in self.phase_list}
         self._param_ids = {ph: {id(p) for p in ps} for ph, ps in self.params.items()}
-        lrs = {"d": tc.lr_d, "g": tc.lr_g}
-        # a phase without parameters (e.g. pix2pix's L1-only baseline has no D) gets no optimizer; the fused
-        # Adam (one kernel over all tensors) is ~6x faster than the per-tensor loop on CPU: ~60 ms of a DCGAN step
-        fused = self.device.type in ("cpu", "cuda")
-        self.optimizers = {ph: torch.optim.Adam(self.params[ph], lr=lrs[ph], betas=(tc.beta1, tc.beta2), fused=fused)
-                           for ph in self.params if self.params[ph]}
-        for opt in self.optimizers.values():
-            for g in opt.param_groups:  # the undecayed rate; saved with the optimizer state
-                g["base_lr"] = g["lr"]
+        self.optimizers = self._build_optimizers()
         self.ema = EMA(family.G, tc.ema_decay) if tc.ema_decay > 0 else None
         family.shard = (self.dist.rank, self.dist.world_size)
         self.ddp: dict[str, nn.Module] = {}
@@ -171,6 +166,30 @@ class Trainer:
         self.compiled: list[str] = []
         if tc.compile:
             self.compiled = self._compile()
+
+    def _build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """One Adam per optimizer the phases name (a phase's own, or the one a lazy regulariser shares), with
+        the learning rate and betas of the train.* keys its phase declares, scaled for lazy regularisers.
+
+        A phase without parameters (e.g. pix2pix's L1-only baseline has no D) gets no optimizer. The fused
+        Adam (one kernel over all tensors) is ~6x faster than the per-tensor loop on CPU: ~60 ms of a DCGAN step.
+        """
+        settings = vars(self.cfg.train)  # train.* by name: the phases name their keys
+        fused = self.device.type in ("cpu", "cuda")
+        optimizers = {}
+        for p in self.phase_list:
+            if p.optimizer or not self.params[p.name]:  # a shared optimizer is built with its owner
+                continue
+            for key in (p.lr, *p.betas):
+                if key not in settings:
+                    raise ValueError(f"{self.family.name}'s phase '{p.name}' reads train.{key}, which does not exist")
+            c = lazy_ratio(self.phase_list, p.name)  # Karras et al. 2020, Appendix B: lr * c, betas ** c
+            lr, betas = settings[p.lr] * c, tuple(settings[b] ** c for b in p.betas)
+            optimizers[p.name] = torch.optim.Adam(self.params[p.name], lr=lr, betas=betas, fused=fused)
+        for opt in optimizers.values():
+            for g in opt.param_groups:  # the undecayed rate; saved with the optimizer state
+                g["base_lr"] = g["lr"]
+        return optimizers
 
     # -- randomness -----------------------------------------------------------------------------
     @staticmethod
@@ -209,13 +228,13 @@ class Trainer:
     def _compile(self) -> list[str]:
         """torch.compile each top-level network in place (state_dict names unchanged); D stays eager when a
         penalty differentiates through its gradient, which compiled graphs do not support."""
-        skip = self.family.double_backward()
+        eager = {i for p in self.phase_list if p.double_backward for i in self._param_ids[p.name]}
         done = []
         for name, child in self.family.named_children():
             ids = {id(p) for p in child.parameters()}
             if not ids:
                 continue
-            if skip and ids & self._param_ids["d"]:
+            if ids & eager:
                 self.event("info", f"torch.compile: {name} stays eager (its loss differentiates a gradient: R1 / WGAN-GP)")
                 continue
             child.compile(dynamic=False)
@@ -227,15 +246,17 @@ class Trainer:
         fam, tc = self.family, self.cfg.train
         batch = self.loader.next_batch().to(self.device, channels_last=tc.channels_last)
         logs: dict[str, Any] = {}
-        phases = fam.phases(self.step)
+        active = [p for p in self.phase_list if p.runs_at(self.step)]
+        ctx = StepContext(self.step, tuple(p.name for p in active))
         if tc.lr_decay != "none":
             scale = self.lr_scale(self.step)
             for opt in self.optimizers.values():
                 for g in opt.param_groups:
                     g["lr"] = g["base_lr"] * scale
         done: list[str] = []
-        for phase in phases:
-            opt = self.optimizers[phase]
+        for spec in active:
+            phase = spec.name
+            opt = self.optimizers[spec.optimizer_key]
             opt.zero_grad(set_to_none=True)
             # the parameters of a phase that already stepped (D, in G's phase) get no gradient now: their
             # weight gradients would be thrown away, and skipping them saves about a third of D's backward
@@ -245,7 +266,7 @@ class Trainer:
                 p.requires_grad_(False)
             try:
                 with self.autocast():
-                    out = self.ddp[phase](batch) if phase in self.ddp else fam.loss(phase, batch)
+                    out = self.ddp[phase](batch, ctx) if phase in self.ddp else fam.loss(phase, batch, ctx)
                 out.loss.backward()
             finally:
                 for p in frozen:
@@ -259,7 +280,7 @@ class Trainer:
             done.append(phase)
         if self.dist.enabled:
             distributed.sync_buffers(fam)
-        if self.ema is not None and "g" in phases:
+        if self.ema is not None and any(p.updates_ema for p in active):
             self.ema.update(fam.G)
         self.step += 1
         if self.dist.enabled:  # every rank logs (and so decides) the same: the averages over the ranks
@@ -470,6 +491,3 @@ def _tupled(obj: Any) -> Any:
         return tuple(_tupled(o) for o in obj)
     return obj
 
-
-def load_run_config(run_dir: str | Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / "config.json").read_text())
