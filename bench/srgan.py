@@ -46,15 +46,16 @@ from ganforge.data import load_builtin
 from ganforge.image import save_grid
 from ganforge.metrics import features
 from ganforge.metrics.translation import psnr, ssim, translation_fid
+from ganforge.nn.fashion_net import FASHION_CONTENT_LAYERS, fashion_content_net
 from ganforge.train import build_run
 
 HERE = Path(__file__).parent
-LAYERS = features.FASHION_CONTENT_LAYERS
+LAYERS = FASHION_CONTENT_LAYERS
 
 
 def content_net(layer: str) -> nn.Module:
     """The first conv stages of the shipped Fashion-MNIST classifier, frozen."""
-    return features.fashion_content_net(layer)
+    return fashion_content_net(layer)
 
 
 def bicubic(lr: Tensor, scale: int) -> Tensor:

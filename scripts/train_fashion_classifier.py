@@ -32,8 +32,9 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import Tensor
 
-from ganforge.data.builtin import fashion_mnist, sha256_file
-from ganforge.metrics.fashion_net import FashionNet, count_parameters
+from ganforge.cache import sha256_file
+from ganforge.data.builtin import fashion_mnist
+from ganforge.nn.fashion_net import FashionNet, count_parameters
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "ganforge" / "metrics" / "weights" / "fashion.safetensors"
 

@@ -1,4 +1,4 @@
-"""The Metric contract, the provenance a metric result carries (DESIGN.md section 3), and SampleSet.
+"""The Metric contract, the provenance a metric result carries (docs/architecture.md, section 2), and SampleSet.
 
 A metric accumulates with `update(...)`, returns `dict[str, float]` from `compute()` and starts over
 with `reset()`. A number without the recipe behind it cannot be compared with another, so

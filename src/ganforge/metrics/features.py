@@ -39,10 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import inception as fid_inception
-from ..nn.fashion_net import FashionNet
+from ..nn.fashion_net import FASHION_WEIGHTS, load_fashion_net
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-FASHION_WEIGHTS = WEIGHTS_DIR / "fashion.safetensors"
 RESIZE_METHOD = "bilinear-antialias"
 LUMA_BT601 = (0.299, 0.587, 0.114)
 
@@ -182,39 +180,11 @@ def _module_runner(module: nn.Module, method: str = "features_and_logits") -> Ru
 
 def fashion(weights: str | Path | None = None, batch_size: int = 256, device: str = "cpu") -> Extractor:
     """The shipped Fashion-MNIST classifier: (N, 1, 28, 28) -> 128-d features, 10 logits."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
     path = Path(weights) if weights is not None else FASHION_WEIGHTS
-    if not path.exists():
-        raise FileNotFoundError(f"Fashion-MNIST classifier weights {path} are missing; create them with "
-                                "python scripts/train_fashion_classifier.py")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    model = FashionNet(width=int(meta.get("width", 32)))
-    model.load_state_dict(load_file(str(path)), strict=True)
+    model = load_fashion_net(path)
     return Extractor("fashion", _module_runner(model), dim=model.classifier.in_features,
                      n_classes=model.classifier.out_features, input_size=(28, 28), channels=1,
                      weights_hash=fid_inception.sha256_file(path), batch_size=batch_size, module=model, device=device)
-
-
-FASHION_CONTENT_LAYERS = {"deep": 5, "mid": 3}  # FashionNet.body[:k]: after conv 3 (128x7x7) / conv 2 (64x14x14)
-
-
-def fashion_content_net(layer: str = "deep", weights: str | Path | None = None) -> nn.Module:
-    """The first conv stages of the shipped Fashion-MNIST classifier, frozen: srgan's content network
-    (`content: features`) where no pretrained VGG exists. "deep" is the analogue of the paper's VGG54."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    if layer not in FASHION_CONTENT_LAYERS:
-        raise ValueError(f"content layer must be one of {', '.join(FASHION_CONTENT_LAYERS)}, got '{layer}'")
-    path = Path(weights) if weights is not None else FASHION_WEIGHTS
-    with safe_open(str(path), framework="pt") as f:
-        width = int((f.metadata() or {}).get("width", 32))
-    net = FashionNet(width=width)
-    net.load_state_dict(load_file(str(path)), strict=True)
-    return net.body[: FASHION_CONTENT_LAYERS[layer]].eval().requires_grad_(False)
 
 
 def fashion_info(weights: str | Path | None = None) -> dict:
