@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 
 import pytest
@@ -70,3 +71,17 @@ def assert_same_state(a_trainer, b_trainer) -> None:
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def imports_of(source: str) -> tuple[set[str], list[tuple[int, str | None, list[str]]]]:
+    """(top-level modules imported absolutely, [(level, module, names)] of relative imports) of Python source."""
+    top, relative = set(), []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            top |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                relative.append((node.level, node.module, [a.name for a in node.names]))
+            else:
+                top.add(node.module.split(".")[0])
+    return top, relative

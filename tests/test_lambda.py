@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import base64
 import importlib.util
 import io
@@ -30,7 +29,7 @@ from ganforge.image import make_grid, to_uint8
 from ganforge.serve import aws_lambda, lambda_package, request_core
 from ganforge.serve.lambda_package import GUIDE, LambdaPackageError, build_lambda, sam_template, write_zip
 from ganforge.train import build_run
-from tests.conftest import tiny_config
+from tests.conftest import imports_of, tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = ("app.py", "ganforge_latent.py", "ganforge_request_core.py", "model.onnx", "model.json")
@@ -337,18 +336,9 @@ def test_handler_process_imports_no_torch(pkgs):
 
 
 def test_app_source_imports_only_allowed_modules(pkgs):
-    tree = ast.parse((pkgs["dcgan"].dir / "app.py").read_text())
     allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "PIL", "ganforge_latent",
                                               "ganforge_request_core"}
-    top, relative = set(), []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            top |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                relative.append((node.level, node.module, [a.name for a in node.names]))
-            else:
-                top.add(node.module.split(".")[0])
+    top, relative = imports_of((pkgs["dcgan"].dir / "app.py").read_text())
     assert top <= allowed, f"app.py imports {sorted(top - allowed)}"
     assert "torch" not in top and "ganforge" not in top
     assert relative == [(2, None, ["latent"]), (1, None, ["request_core"])]  # the in-package fallbacks

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import base64
 import io
@@ -26,7 +25,7 @@ from ganforge.serve import request_core as core
 from ganforge.serve.request_core import RequestError
 from ganforge.train import build_run
 
-from .conftest import tiny_config
+from .conftest import imports_of, tiny_config
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 INFOGAN_CODES = [{"name": "c0", "kind": "categorical", "size": 4}, {"name": "c1", "kind": "continuous", "size": 1}]
@@ -199,17 +198,8 @@ def test_imports_without_torch_or_fastapi(tmp_path):
 
 
 def test_source_imports_only_what_the_lambda_package_has():
-    tree = ast.parse(open(core.__file__).read())
     allowed = set(sys.stdlib_module_names) | {"numpy", "PIL", "ganforge_latent"}
-    top, relative = set(), []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            top |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                relative.append((node.level, node.module, [a.name for a in node.names]))
-            else:
-                top.add(node.module.split(".")[0])
+    top, relative = imports_of(open(core.__file__).read())
     assert top <= allowed, f"request_core imports {sorted(top - allowed)}"
     assert relative == [(2, None, ["latent"])]  # the in-package fallback of `import ganforge_latent`
 
@@ -249,7 +239,11 @@ def apps(tmp_path_factory):
 
 
 SAME = [  # (family, path, body): one error, the same status and detail from both front ends
-    ("cgan", "/v1/generate", {"n": 17}),
+    ("cgan", "/v1/generate", {"n": aws_lambda.DEFAULT_MAX_N + 1}),
+    ("cgan", "/v1/generate", {"n": -1}),
+    ("cgan", "/v1/generate", {"n": "abc"}),
+    ("cgan", "/v1/generate", {"n": 1.5}),
+    ("cgan", "/v1/generate", {"bogus": 1}),
     ("cgan", "/v1/generate", {"class": 10}),
     ("cgan", "/v1/generate", {"class": "zebra"}),
     ("cgan", "/v1/generate", {"class": "12"}),

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Dict, Literal, Optional, Union
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,9 +34,9 @@ def _bounded(name: str, default: Any, description: str = "") -> Any:
 
 
 class _Common(BaseModel):
-    """The JSON body, for the OpenAPI schema and JSON type checks; request_core checks it against the model."""
+    """The JSON body, for the OpenAPI schema only: request_core checks every body, as in the Lambda handler."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     klass: Optional[Union[int, str]] = Field(
         None, alias="class", description="conditional families: class index or name (default: cycle through classes)")
@@ -101,19 +100,6 @@ async def _too_large(limit: int, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _first_error(exc: RequestValidationError) -> tuple[int, str]:
-    errors = exc.errors()
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, core.BAD_JSON
-    if errors and tuple(errors[0].get("loc", ())) == ("body",) and errors[0].get("type") == "model_attributes_type":
-        return 422, core.not_an_object(errors[0].get("input")).detail  # a list, a number, ...: 422 as pydantic's
-    parts = []
-    for e in errors[:3]:
-        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {e.get('msg')}")
-    return 422, "; ".join(parts)
-
-
 def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64 * 1024) -> FastAPI:
     """The API for one Sampler. Generation runs on `workers` threads; at most `max_n` images a request."""
     if sampler.is_translation:
@@ -132,11 +118,6 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
                   version=info["ganforge_version"], lifespan=lifespan)
     app.state.pool = pool
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError):
-        status, message = _first_error(exc)
-        return JSONResponse({"detail": message}, status_code=status)
-
     @app.exception_handler(core.RequestError)
     async def _bad(request: Request, exc: core.RequestError):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
@@ -154,9 +135,10 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
         return info
 
     @app.post("/v1/generate", summary="generate n samples from a seed",
-              responses={200: {"content": {m: {} for m in core.MEDIA.values()}}})
-    async def generate(body: GenerateRequest):
-        req = core.parse_generate(_params(body), info, max_n)
+              responses={200: {"content": {m: {} for m in core.MEDIA.values()}}},
+              openapi_extra=_body(GenerateRequest))
+    async def generate(request: Request):
+        req = core.parse_generate(await _params(request), info, max_n)
 
         def work() -> bytes:
             x = sampler.generate(req.n, req.seed, y=req.cls, codes=req.codes, truncation=req.truncation)
@@ -165,9 +147,9 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
 
         return await respond(work, req.format, {"X-Seed": str(req.seed)})
 
-    @app.post("/v1/interpolate", summary="slide between two seeds")
-    async def interpolate(body: InterpolateRequest):
-        req = core.parse_interpolate(_params(body), info, max_n)
+    @app.post("/v1/interpolate", summary="slide between two seeds", openapi_extra=_body(InterpolateRequest))
+    async def interpolate(request: Request):
+        req = core.parse_interpolate(await _params(request), info, max_n)
 
         def work() -> bytes:
             z = sampler.between_seeds(req.seed_a, req.seed_b, req.ts, req.truncation)
@@ -189,6 +171,19 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
     return app
 
 
-def _params(body: BaseModel) -> dict[str, Any]:
-    """The parameters the client sent (under their API names), for request_core."""
-    return body.model_dump(by_alias=True, exclude_unset=True)
+def _body(model: type[BaseModel]) -> dict:
+    """openapi_extra that documents `model` as the JSON body, which the endpoint reads itself."""
+    schema = model.model_json_schema(by_alias=True)
+    body = {"required": bool(schema.get("required")), "content": {"application/json": {"schema": schema}}}
+    return {"requestBody": body}
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    """The parameters of a JSON body, for request_core; no body means the defaults, as in the Lambda handler."""
+    raw = await request.body()
+    try:
+        return core.parse_body(raw) if raw else {}
+    except core.RequestError as e:
+        if e.detail == core.BAD_JSON:
+            raise
+        raise core.RequestError(e.detail, 422) from None  # a list, a number, ...: 422, as this API always said
