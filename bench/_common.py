@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the browser benches read pages through tests/browser.py, as the tests do
+    sys.path.insert(0, str(ROOT))
 
 
 def shown(path: str | Path) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from _common import shown, start_server
+from tests.browser import wait_until
 
 from ganforge.artifacts import Sampler
 from ganforge.image import to_uint8
@@ -54,12 +55,12 @@ def main() -> int:
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(url + "/")
-            page.wait_for_function("window.playground && window.playground.ready === true", timeout=60_000)
+            wait_until(page, "window.playground && window.playground.ready === true", timeout=60)
 
             def act(fn) -> np.ndarray:
                 before = page.evaluate("window.playground.requests")
                 fn()
-                page.wait_for_function(f"window.playground.requests > {before} && !window.playground.busy")
+                wait_until(page, f"window.playground.requests > {before} && !window.playground.busy")
                 return np.asarray(Image.open(io.BytesIO(base64.b64decode(page.evaluate("window.playground.lastPng")))))
 
             def shot(name: str) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import shown
+from tests.browser import page_value
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "docs" / "screenshots"
@@ -98,11 +99,11 @@ def main() -> int:
             page.on("pageerror", lambda e: errors.append(str(e)))
             t0 = time.perf_counter()
             page.goto(url)
-            page.evaluate("() => window.ganforge.ready.then(() => window.ganforge.settled())")
+            page_value(page, "window.ganforge.ready.then(() => window.ganforge.settled()).then(() => true)")
             timings["page_ready_s"] = round(time.perf_counter() - t0, 2)
 
             def shot(name: str) -> None:
-                page.evaluate("() => window.ganforge.settled()")
+                page_value(page, "window.ganforge.settled().then(() => true)")
                 path = SHOTS / f"site_{name}.png"
                 page.screenshot(path=str(path), full_page=True)
                 shots.append(str(path.relative_to(ROOT)))
@@ -121,8 +122,8 @@ def main() -> int:
 
             t0 = time.perf_counter()
             for seed in range(args.seeds):
-                got = page.evaluate("async (s) => { const r = await window.ganforge.generate({seed: s}); "
-                                    "return {px: Array.from(r.pixels), shape: r.shape}; }", seed)
+                got = page_value(page, "window.ganforge.generate({seed: a})"
+                                       ".then(r => ({px: Array.from(r.pixels), shape: r.shape}))", seed)
                 browser_px = np.array(got["px"], dtype=np.int16).reshape(got["shape"])
                 with torch.no_grad():
                     want = to_uint8(sampler.generate(1, seed=seed))[0].permute(1, 2, 0).numpy().astype(np.int16)

@@ -22,6 +22,7 @@ from ganforge.artifacts import Sampler
 from ganforge.image import make_grid, to_uint8
 from ganforge.train import build_run
 
+from .browser import wait_until
 from .conftest import tiny_config
 
 httpx = pytest.importorskip("httpx")
@@ -246,13 +247,13 @@ def test_playground_in_headless_chromium(servers, tmp_path):
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server.url + "/")
-        page.wait_for_function("window.playground && window.playground.ready === true", timeout=30_000)
+        wait_until(page, "window.playground && window.playground.ready === true", timeout=30)
 
         def png() -> np.ndarray:
             return _pixels(base64.b64decode(page.evaluate("window.playground.lastPng")))
 
         def settle(before: int) -> None:
-            page.wait_for_function(f"window.playground.requests > {before} && !window.playground.busy")
+            wait_until(page, f"window.playground.requests > {before} && !window.playground.busy")
 
         first = png()
         _close(first[None], _expected(sampler, 1, 0, y=0))

@@ -25,6 +25,8 @@ from ganforge.latent import between, seeded_latents, set_codes
 from ganforge.serve import site as site_mod
 from ganforge.serve.site import ORT_FILES, ORT_WEB_VERSION, SiteError, build_site, fetch_ort_web
 
+from .browser import page_value
+
 LATENT_JS = Path(site_mod.__file__).parent / "static" / "latent.js"
 # conftest points GANFORGE_CACHE at a temporary folder for each test; onnxruntime-web (~14 MB) is fetched
 # once into the user's real cache instead, read before that fixture runs
@@ -205,21 +207,19 @@ def _open(browser, url):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
-    page.evaluate("() => window.ganforge.ready")
-    page.evaluate("() => window.ganforge.settled()")
+    page_value(page, "window.ganforge.ready.then(() => true)")  # (tests/browser.py: why not page.evaluate)
+    page_value(page, "window.ganforge.settled().then(() => true)")
     return page, errors
 
 
 def _pixels(page, js, arg=None) -> np.ndarray:
-    got = page.evaluate(f"async (a) => {{ const r = await {js}; return {{px: Array.from(r.pixels), shape: r.shape}}; }}",
-                        arg)
+    got = page_value(page, f"({js}).then(r => ({{px: Array.from(r.pixels), shape: r.shape}}))", arg)
     return np.array(got["px"], dtype=np.int16).reshape(got["shape"])  # (H, W, C)
 
 
 def _shown(page) -> np.ndarray:
     """What the canvas shows now, (H, W, C)."""
-    got = page.evaluate("() => window.ganforge.settled().then(r => ({px: Array.from(r.pixels), shape: r.shape}))")
-    return np.array(got["px"], dtype=np.int16).reshape(got["shape"])
+    return _pixels(page, "window.ganforge.settled()")
 
 
 MEASURED: list[int] = []  # max abs difference (levels) of every browser-vs-Python comparison
