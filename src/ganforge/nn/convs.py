@@ -114,7 +114,7 @@ def _routable(m: nn.Module, x: Tensor) -> bool:
     """Autograd recording on CPU, and no groups, dilation, padding modes or output padding (what _Conv handles)."""
     return (x.device.type == "cpu" and torch.is_grad_enabled() and m.groups == 1 and m.dilation == (1, 1)
             and m.padding_mode == "zeros" and not isinstance(m.padding, str)
-            and getattr(m, "output_padding", (0, 0)) == (0, 0))
+            and m.output_padding == (0, 0))
 
 
 def _compute_dtype(x: Tensor) -> torch.dtype:
