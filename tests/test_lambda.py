@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -261,14 +262,22 @@ ERRORS = [  # (family, method, path, request keywords, status, words in the deta
     ("dcgan", "POST", "/v1/generate", {"json_body": {"n": 1, "pad": "x" * 70_000}}, 413, "over 65536 bytes"),
     ("dcgan", "GET", "/v2/generate", {}, 404, "no route /v2/generate; routes: /health"),
     ("dcgan", "GET", "/", {}, 404, "no route /"),
-    ("dcgan", "DELETE", "/v1/generate", {}, 405, "/v1/generate takes GET or POST, not DELETE"),
-    ("dcgan", "POST", "/health", {"json_body": {}}, 405, "/health takes GET, not POST"),
+    ("dcgan", "DELETE", "/v1/generate", {}, 405, "/v1/generate takes GET, HEAD or POST, not DELETE"),
+    ("dcgan", "POST", "/health", {"json_body": {}}, 405, "/health takes GET or HEAD, not POST"),
     ("dcgan", "POST", "/v1/interpolate", {"json_body": {"seed_a": 1, "steps": 3}}, 422, "seed_b is required"),
     ("dcgan", "POST", "/v1/interpolate", {"json_body": {"seed_a": 1, "seed_b": 2, "t": 0.5, "steps": 3}}, 422,
      "not both"),
     ("dcgan", "GET", "/v1/interpolate", {"query": {"seed_a": 1, "seed_b": 2, "t": "1.5"}}, 422, "t must be in [0, 1]"),
     ("dcgan", "GET", "/v1/interpolate", {"query": {"seed_a": 1, "seed_b": 2, "steps": "1"}}, 422, "steps must be >= 2"),
     ("dcgan", "GET", "/v1/interpolate", {"query": {"seed_a": 1, "seed_b": 2, "steps": "17"}}, 422, "maximum of 16"),
+    # a query value is the JSON value it spells, held to the same strict types as a body
+    ("dcgan", "GET", "/v1/generate", {"query": {"n": "2.0"}}, 422, "n must be an integer >= 1, got 2.0"),
+    ("dcgan", "GET", "/v1/generate", {"query": {"n": "true"}}, 422, "n must be an integer >= 1, got True"),
+    ("dcgan", "POST", "/v1/generate", {"json_body": {"n": "2"}}, 422, "n must be an integer >= 1, got '2'"),
+    ("dcgan", "GET", "/v1/interpolate", {"query": {"seed_a": 1, "seed_b": 2, "t": "true"}}, 422,
+     "t must be a number in [0, 1], got True"),
+    ("dcgan", "POST", "/v1/generate", {"raw_body": "[" * 30_000 + "]" * 30_000}, 400,  # 60 KB: was a RecursionError
+     "the body nests arrays or objects too deeply to read"),
 ]
 
 
@@ -280,7 +289,7 @@ def test_error_responses(pkgs, family, method, path, kw, status, words):
     assert response["statusCode"] == status
     assert words in body_json(response)["detail"]
     if status == 405:
-        assert response["headers"]["allow"] in ("GET", "GET, POST")
+        assert response["headers"]["allow"] in ("GET, HEAD", "GET, HEAD, POST")
 
 
 def test_max_n_from_the_environment(pkgs, monkeypatch):
@@ -474,3 +483,104 @@ def test_requirements_follow_the_model_opset(pkgs, tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)]), tmp_path / "new.onnx")
     floor = ".".join(onnxruntime.__version__.split(".")[:2])
     assert lambda_package.requirements(tmp_path / "new.onnx")[0] == f"onnxruntime>={floor},<2"
+
+
+# ---- the event itself: anything but an API Gateway event is a 400 that says what is wrong -----------------
+
+def _without(event: dict, *keys: str) -> dict:
+    """A copy of `event` without the dotted `keys` (e.g. "requestContext.http.method")."""
+    event = json.loads(json.dumps(event))
+    for key in keys:
+        *parents, last = key.split(".")
+        holder = event
+        for parent in parents:
+            holder = holder[parent]
+        holder.pop(last, None)
+    return event
+
+
+def _with(event: dict, key: str, value) -> dict:
+    event = _without(event, key)
+    *parents, last = key.split(".")
+    holder = event
+    for parent in parents:
+        holder = holder[parent]
+    holder[last] = value
+    return event
+
+
+POST = api_event("POST", "/v1/generate", json_body={"n": 1, "seed": 0})
+BAD_EVENTS = [  # (name, event, words in the detail)
+    ("no requestContext", _without(POST, "requestContext"), "the event has no requestContext"),
+    ("no method", _without(POST, "requestContext.http.method"), "has no requestContext.http.method (nor httpMethod)"),
+    ("no path", _without(POST, "rawPath"), "the event has no rawPath (nor path)"),
+    ("requestContext str", _with(POST, "requestContext", "ctx"), "event field requestContext must be an object, got str"),
+    ("http list", _with(POST, "requestContext.http", []), "event field requestContext.http must be an object, got list"),
+    ("method int", _with(POST, "requestContext.http.method", 1), "requestContext.http.method must be a string, got int"),
+    ("stage int", _with(POST, "requestContext.stage", 2), "event field requestContext.stage must be a string, got int"),
+    ("rawPath int", _with(POST, "rawPath", 5), "event field rawPath must be a string, got int"),
+    ("headers str", _with(POST, "headers", "accept: */*"), "event field headers must be an object, got str"),
+    ("query list", _with(POST, "queryStringParameters", ["n"]), "queryStringParameters must be an object, got list"),
+    ("query int", _with(POST, "queryStringParameters", {"n": 2}), "queryStringParameters.n must be a string, got int"),
+    ("body dict", _with(POST, "body", {"n": 1}), "event field body must be a string, got dict"),
+    ("base64 str", _with(POST, "isBase64Encoded", "yes"), "event field isBase64Encoded must be true or false, got str"),
+    ("list", [POST], "the event must be a JSON object, got list"),
+    ("str", "GET /health", "the event must be a JSON object, got str"),
+]
+
+
+@pytest.mark.parametrize("event, words", [b[1:] for b in BAD_EVENTS], ids=[b[0] for b in BAD_EVENTS])
+def test_events_of_another_shape_get_400_naming_the_field(event, words):
+    """These were 500s (AttributeError, TypeError) or, without a requestContext, served as a GET."""
+    def no_model():
+        raise AssertionError("a bad event must not load the model")
+
+    response = aws_lambda.respond(no_model, event)
+    assert response["statusCode"] == 400
+    detail = body_json(response)["detail"]
+    assert words in detail and "API Gateway (HTTP API, payload format 2.0)" in detail
+
+
+def test_v1_events_still_work():
+    event = {"httpMethod": "GET", "path": "/prod/health", "requestContext": {"stage": "prod"}, "headers": {}}
+    assert body_json(aws_lambda.respond(None, event)) == {"status": "ok"}
+
+
+def test_huge_sizes_are_refused_fast(pkgs):
+    """steps = 10**9 built the whole linspace (24 GB) before the max_n check."""
+    app = pkgs["dcgan"].app
+    for method, kw in (("GET", {"query": {"seed_a": 0, "seed_b": 1, "steps": 10**9}}),
+                       ("POST", {"json_body": {"seed_a": 0, "seed_b": 1, "steps": 10**9}})):
+        start = time.perf_counter()
+        response = call(app, method, "/v1/interpolate", **kw)
+        assert time.perf_counter() - start < 1.0
+        assert response["statusCode"] == 422
+        assert body_json(response)["detail"] == ("steps = 1000000000 is over this server's maximum of 16; ask for "
+                                                 "fewer images per request")
+
+
+def test_head_is_get_without_the_body(pkgs):
+    app = pkgs["dcgan"].app
+    for path, kw in (("/health", {}), ("/v1/info", {}), ("/v1/generate", {"query": {"seed": 3, "n": 2}})):
+        get, head = (call(app, method, path, **kw) for method in ("GET", "HEAD"))
+        for response in (get, head):
+            response["headers"].pop("server-timing")
+        assert head["statusCode"] == get["statusCode"] == 200 and head["headers"] == get["headers"]
+        assert head["body"] == "" and head["isBase64Encoded"] is False and get["body"] != ""
+
+
+def test_model_failure_is_a_500_with_one_line(pkgs, capsys):
+    """A failure of the model itself stays a 500, but the body holds one line; the traceback goes to the log."""
+    class Broken:
+        info = json.loads((pkgs["dcgan"].dir / "model.json").read_text())
+
+        def latents(self, n, seed, truncation, codes):
+            return np.zeros((n, 4), np.float32)
+
+        def run(self, z, y=None):
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION\n  File \"app.py\", line 1, in run")
+
+    response = aws_lambda.respond(Broken(), api_event("POST", "/v1/generate", json_body={"seed": 1}))
+    assert response["statusCode"] == 500
+    assert body_json(response) == {"detail": "internal error: RuntimeError: [ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION"}
+    assert "Traceback" in capsys.readouterr().err

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
+import tracemalloc
 from functools import partial
 from types import SimpleNamespace
 
@@ -90,17 +92,30 @@ def test_generate_defaults_and_query_strings():
     req = core.parse_generate({}, DCGAN, 16)
     assert (req.n, req.format, req.truncation, req.codes, req.cls) == (1, "png", 1.0, None, None)
     assert 0 <= req.seed <= latent.MAX_SEED
-    req = core.parse_generate({"n": "4", "seed": "7", "truncation": "0.5", "class": "three", "format": "json"}, CGAN, 16)
+    query = {"n": "4", "seed": "7", "truncation": "0.5", "class": "three", "format": "json"}
+    req = core.parse_generate(core.from_query(query), CGAN, 16)
     assert (req.n, req.seed, req.truncation, req.cls, req.format) == (4, 7, 0.5, 3, "json")
-    req = core.parse_generate({"n": 2.0, "codes": "c0:3, c1:-0.5"}, INFOGAN, 16)
-    assert req.n == 2 and req.codes == {"c0": 3.0, "c1": -0.5}
-    assert core.parse_generate({"codes": '{"c0": 1}'}, INFOGAN, 16).codes == {"c0": 1.0}
+    req = core.parse_generate(core.from_query({"n": " 2 ", "codes": "c0:3, c1:-0.5"}), INFOGAN, 16)
+    assert req.n == 2 and req.codes == {"c0": 3, "c1": -0.5}
+    assert core.parse_generate(core.from_query({"codes": '{"c0": 1}'}), INFOGAN, 16).codes == {"c0": 1}
+
+
+def test_query_strings_spell_json_values():
+    """A query value becomes the JSON number it spells, so the strict checks see what a body would carry."""
+    assert core.from_query({"n": "4", "t": "0.25", "seed": "1e3", "steps": "true", "class": "7", "format": "npy"}) == \
+        {"n": 4, "t": 0.25, "seed": 1000.0, "steps": True, "class": "7", "format": "npy"}
+    assert core.from_query({"n": "abc", "seed": "[1]", "truncation": "nan", "t": "[" * 5000}) == \
+        {"n": "abc", "seed": "[1]", "truncation": "nan", "t": "[" * 5000}  # no JSON number: refused later
+    assert core.from_query({"codes": "c0:3,c1:x"})["codes"] == {"c0": 3, "c1": "x"}
+    assert error(core.parse_generate, core.from_query({"n": "2.0"}), DCGAN, 16).detail == \
+        "n must be an integer >= 1, got 2.0"
+    assert "codes must look like" in error(core.from_query, {"codes": "c0=1"}).detail
 
 
 def test_interpolate_strip_and_one_class_along_it():
-    req = core.parse_interpolate({"seed_a": 1, "seed_b": "2"}, CGAN, 16)
+    req = core.parse_interpolate({"seed_a": 1, "seed_b": 2}, CGAN, 16)
     assert (req.seed_a, req.seed_b, req.cls) == (1, 2, 0) and req.ts == pytest.approx(np.linspace(0, 1, 8).tolist())
-    assert core.parse_interpolate({"seed_a": 1, "seed_b": 2, "t": "0.25", "class": 6}, CGAN, 16).ts == [0.25]
+    assert core.parse_interpolate({"seed_a": 1, "seed_b": 2, "t": 0.25, "class": 6}, CGAN, 16).ts == [0.25]
     req = core.parse_interpolate({"seed_a": 1, "seed_b": 2, "steps": 3}, DCGAN, 16)
     assert req.ts == [0.0, 0.5, 1.0] and req.cls is None
 
@@ -121,7 +136,7 @@ BAD = [  # (parse, info, params, message)
     (core.parse_generate, DCGAN, {"codes": {"c0": 1}}, "this dcgan model has no latent codes; leave out 'codes'"),
     (core.parse_generate, INFOGAN, {"codes": {"zz": 1}}, "this model has no code 'zz'; its codes are: c0, c1"),
     (core.parse_generate, INFOGAN, {"codes": {"c0": 1.5}}, "code c0 is categorical: give an integer in 0..3"),
-    (core.parse_generate, INFOGAN, {"codes": "c0=1"}, "codes must look like"),
+    (core.parse_generate, INFOGAN, {"codes": "c0:1"}, "codes must be an object of name: number"),
     (core.parse_generate, INFOGAN, {"codes": [1]}, "codes must be an object of name: number"),
     (core.parse_generate, INFOGAN, {"codes": {"c1": "x"}}, "code c1 must be a number, got 'x'"),
     (core.parse_interpolate, DCGAN, {"seed_a": 1}, "seed_b is required: give two seeds"),
@@ -129,14 +144,63 @@ BAD = [  # (parse, info, params, message)
                                                                                       "or steps (a strip), not both"),
     (core.parse_interpolate, DCGAN, {"seed_a": 1, "seed_b": 2, "t": 1.5}, "t must be in [0, 1], got 1.5"),
     (core.parse_interpolate, DCGAN, {"seed_a": 1, "seed_b": 2, "steps": 1}, "steps must be >= 2, got 1"),
-    (core.parse_interpolate, DCGAN, {"seed_a": 1, "seed_b": 2, "steps": 17}, "n = 17 is over this server's maximum"),
+    (core.parse_interpolate, DCGAN, {"seed_a": 1, "seed_b": 2, "steps": 17}, "steps = 17 is over this server's "
+                                                                              "maximum of 16; ask for fewer images"),
+    # strict JSON types: an integer field takes an int, a number field an int or a float; never a bool or a string
+    (core.parse_generate, DCGAN, {"n": "2"}, "n must be an integer >= 1, got '2'"),
+    (core.parse_generate, DCGAN, {"n": 2.0}, "n must be an integer >= 1, got 2.0"),
+    (core.parse_generate, DCGAN, {"seed": "7"}, "seed must be an integer in 0..2147483647, got '7'"),
+    (core.parse_generate, DCGAN, {"seed": False}, "seed must be an integer in 0..2147483647, got False"),
+    (core.parse_interpolate, DCGAN, {"seed_a": True, "seed_b": 2}, "seed_a must be an integer in 0..2147483647, got True"),
+    (core.parse_interpolate, DCGAN, {"seed_a": 1, "seed_b": 2.0}, "seed_b must be an integer in 0..2147483647, got 2.0"),
+    (core.parse_interpolate, DCGAN, {"seed_a": 1, "seed_b": 2, "steps": "3"}, "steps must be an integer >= 2, got '3'"),
+    (core.parse_interpolate, DCGAN, {"seed_a": 1, "seed_b": 2, "steps": 3.0}, "steps must be an integer >= 2, got 3.0"),
+    (core.parse_interpolate, DCGAN, {"seed_a": 1, "seed_b": 2, "t": True}, "t must be a number in [0, 1], got True"),
+    (core.parse_interpolate, DCGAN, {"seed_a": 1, "seed_b": 2, "t": "0.5"}, "t must be a number in [0, 1], got '0.5'"),
+    (core.parse_generate, DCGAN, {"truncation": True}, "truncation must be a number in (0, 1], got True"),
+    (core.parse_generate, DCGAN, {"truncation": "0.5"}, "truncation must be a number in (0, 1], got '0.5'"),
+    (core.parse_generate, DCGAN, {"truncation": 10**400}, "truncation must be a number in (0, 1], got 1000000"),
+    (core.parse_generate, CGAN, {"class": 2.0}, "class 2.0 does not exist; use 0..9 or a name"),
+    (core.parse_generate, CGAN, {"class": "²"}, "unknown class '²'; classes: zero"),  # int("²") raised: a 500
+    (core.parse_generate, INFOGAN, {"codes": {"c1": True}}, "code c1 must be a number, got True"),
+    (core.parse_generate, INFOGAN, {"codes": {"c1": "0.5"}}, "code c1 must be a number, got '0.5'"),
+    (core.parse_generate, INFOGAN, {"codes": {"c0": 3.0}}, "code c0 is categorical: give an integer in 0..3, got 3.0"),
+    (core.parse_generate, INFOGAN, {"codes": {"c0": False}}, "code c0 is categorical: give an integer in 0..3, got False"),
+    # echoed values stay short and shallow
+    (core.parse_generate, DCGAN, {"n": [[[[[[1]]]]]]}, "n must be an integer >= 1, got [[[[...]]]]"),
+    (core.parse_generate, CGAN, {"class": "x" * 60_000}, "unknown class 'xxxxxxxxxxxxxxxxxxxxxxxxxxx...xxxx"),
 ]
 
 
 @pytest.mark.parametrize("parse, info, params, message", BAD, ids=[str(b[2]) for b in BAD])
 def test_bad_parameters_get_422_naming_the_fix(parse, info, params, message):
     e = error(parse, params, info, 16)
-    assert e.status == 422 and message in e.detail
+    assert e.status == 422 and message in e.detail and len(e.detail) < 300
+
+
+SIZES = [  # (parse, params, max_n, message): every size a request asks for, refused before anything is built
+    (core.parse_generate, {"n": 10**9}, 16, "n = 1000000000 is over this server's maximum of 16"),
+    (core.parse_interpolate, {"seed_a": 0, "seed_b": 1, "steps": 10**9}, 16,
+     "steps = 1000000000 is over this server's maximum of 16"),
+    (core.parse_interpolate, {"seed_a": 0, "seed_b": 1, "steps": 10**4000}, 16,
+     "steps = 100000000000000000...0000000000000000000 is over this server's maximum of 16"),  # echoed cut short
+    (core.parse_interpolate, {"seed_a": 0, "seed_b": 1}, 4, "steps = 8 is over this server's maximum of 4"),  # default
+]
+
+
+@pytest.mark.parametrize("parse, params, max_n, message", SIZES, ids=["n", "steps", "steps-4000-digits", "default-steps"])
+def test_sizes_are_bounded_before_any_allocation(parse, params, max_n, message):
+    """steps = 10**9 built a 10**9-point linspace (24 GB as floats) before the max_n check."""
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        e = error(parse, params, INFOGAN, max_n)
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (e.status, e.detail.startswith(message)) == (422, True), e.detail
+    assert peak < 1 << 20 and elapsed < 0.5, (peak, elapsed)
 
 
 def test_bodies():
@@ -144,6 +208,10 @@ def test_bodies():
     assert (error(core.parse_body, b'{"n": 2').status, error(core.parse_body, b'{"n": 2').detail) == (400, core.BAD_JSON)
     e = error(core.parse_body, "[1, 2]")
     assert e.status == 400 and e.detail == 'the body must be a JSON object such as {"n": 4, "seed": 0}, got a list'
+    assert error(core.parse_body, "[1, 2]", 422).status == 422
+    e = error(core.parse_body, "[" * 30_000)  # was a RecursionError: a 500
+    assert e.status == 400 and e.detail.startswith("the body nests arrays or objects too deeply to read; send a flat")
+    assert error(core.parse_body, b"\xff\xfe{").detail == core.BAD_JSON
     e = core.too_large(4096)
     assert e.status == 413 and e.detail == "request body over 4096 bytes; ask for fewer images per request"
 
@@ -254,15 +322,52 @@ SAME = [  # (family, path, body): one error, the same status and detail from bot
     ("cgan", "/v1/interpolate", {"seed_a": 1, "seed_b": 2, "t": 0.5, "steps": 3}),
     ("cgan", "/v1/interpolate", {"seed_a": 1, "seed_b": 2, "steps": 17}),
     ("cgan", "/v1/generate", '{"n": 2,'),
+    ("cgan", "/v1/generate", "[" * 30_000),  # was a RecursionError: 500 from both
+    # strict types: "2", 2.0 and true are no integers, "0.5" and false no numbers, from either front end
+    ("cgan", "/v1/generate", {"n": True}),
+    ("cgan", "/v1/generate", {"n": "2"}),
+    ("cgan", "/v1/generate", {"n": 2.0}),
+    ("cgan", "/v1/generate", {"seed": "7"}),
+    ("cgan", "/v1/generate", {"seed": 7.0}),
+    ("cgan", "/v1/generate", {"truncation": "0.5"}),
+    ("cgan", "/v1/generate", {"truncation": True}),
+    ("cgan", "/v1/generate", {"class": 2.0}),
+    ("cgan", "/v1/generate", {"class": False}),
+    ("cgan", "/v1/generate", {"class": "²"}),  # was int("²"): a 500
+    ("cgan", "/v1/interpolate", {"seed_a": "0", "seed_b": 1}),
+    ("cgan", "/v1/interpolate", {"seed_a": 0, "seed_b": 1.0}),
+    ("cgan", "/v1/interpolate", {"seed_a": 0, "seed_b": 1, "steps": "3"}),
+    ("cgan", "/v1/interpolate", {"seed_a": 0, "seed_b": 1, "steps": True}),
+    ("cgan", "/v1/interpolate", {"seed_a": 0, "seed_b": 1, "t": False}),
+    ("cgan", "/v1/interpolate", {"seed_a": 0, "seed_b": 1, "t": "0.5"}),
+    ("cgan", "/v1/interpolate", {"seed_a": 0, "seed_b": 1, "steps": 10**9}),  # was a 24 GB linspace
+    ("infogan", "/v1/generate", {"codes": {"c0": True}}),
+    ("infogan", "/v1/generate", {"codes": {"c0": 1.0}}),
+    ("infogan", "/v1/generate", {"codes": {"c1": "0.5"}}),
+    ("infogan", "/v1/generate", {"codes": "c0:1"}),
+    ("infogan", "/v1/generate", {"codes": {"\ud800": 1}}),  # a lone surrogate echoed: the HTTP API could not encode it
 ]
 
 
-@pytest.mark.parametrize("family, path, body", SAME, ids=[f"{s[0]}-{s[2]}" for s in SAME])
+@pytest.mark.parametrize("family, path, body", SAME, ids=[f"{s[0]}-{str(s[2])[:40]}" for s in SAME])
 def test_http_and_lambda_give_the_same_error(apps, family, path, body):
     http_post, lambda_post = apps[family]
     raw = body if isinstance(body, str) else json.dumps(body)
     status, detail = http_post(path, raw)
     assert (status, detail) == lambda_post(path, raw) and status in (400, 422)
+
+
+def test_unexpected_errors_while_reading_are_400_naming_them(apps, monkeypatch, capsys):
+    """A bug met while reading a request is the client's 400 with one line, never a 500; the log keeps the traceback."""
+    def broken(info, codes):
+        raise TypeError("boom\n  second line")
+
+    monkeypatch.setattr(core, "check_codes", broken)
+    raw = json.dumps({"codes": {"c0": 1}})
+    want = (400, {"detail": f"could not read this request (TypeError: boom); send a JSON object such as {core.EXAMPLE}"})
+    for post in apps["infogan"]:
+        assert post("/v1/generate", raw) == want
+        assert "Traceback" in capsys.readouterr().err
 
 
 def test_non_object_body_gets_the_same_message(apps):

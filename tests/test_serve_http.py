@@ -305,3 +305,60 @@ def test_interpolation_keeps_one_class_along_the_strip(servers):
     got = np.stack([_pixels(base64.b64decode(s)) for s in body["images"]])
     z = sampler.between_seeds(1, 2, [0.0, 0.5, 1.0])
     _close(got, to_uint8(sampler.generate(3, z=z, y=6)).numpy())
+
+
+def test_head_answers_wherever_get_does(servers):
+    """HEAD on /health and / answered 405: it is GET without the body, with the same headers."""
+    server, _ = servers["cgan"]
+    for path in ("/health", "/", "/v1/info", "/playground.js", "/openapi.json"):
+        get, head = httpx.get(server.url + path, timeout=30), httpx.head(server.url + path, timeout=30)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b"" and get.content, path
+        for name in ("content-type", "content-length"):
+            assert head.headers[name] == get.headers[name], (path, name)
+    assert httpx.head(server.url + "/v1/generate", timeout=30).status_code == 405  # no GET there either
+
+
+def _rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return int(next(line for line in status if line.startswith("VmRSS:")).split()[1])
+
+
+def test_huge_steps_are_refused_fast_and_allocate_nothing(servers):
+    """steps = 10**9 built the whole linspace before the max-n check: the server grew to 24 GB."""
+    server, _ = servers["dcgan"]
+    if not Path(f"/proc/{server.proc.pid}/status").exists():
+        pytest.skip("reads the server's memory from /proc")
+    before = _rss_kb(server.proc.pid)
+    start = time.perf_counter()
+    r = server.post("/v1/interpolate", {"seed_a": 0, "seed_b": 1, "steps": 1_000_000_000})
+    elapsed = time.perf_counter() - start
+    assert r.status_code == 422
+    assert r.json()["detail"] == f"steps = 1000000000 is over this server's maximum of {MAX_N}; ask for fewer " \
+                                 f"images per request"
+    assert elapsed < 2.0 and _rss_kb(server.proc.pid) - before < 50_000, (elapsed, before)
+
+
+STRICT = [  # JSON types are strict: a bool is no number, "2" and 2.0 are no integers
+    ({"n": True}, 422, "n must be an integer >= 1, got True"),
+    ({"n": "2"}, 422, "n must be an integer >= 1, got '2'"),
+    ({"n": 2.0}, 422, "n must be an integer >= 1, got 2.0"),
+    ({"seed": "7"}, 422, "seed must be an integer in 0..2147483647, got '7'"),
+    ({"truncation": True}, 422, "truncation must be a number in (0, 1], got True"),
+    ({"class": 2.0}, 422, "class 2.0 does not exist; use 0..9"),
+]
+
+
+@pytest.mark.parametrize("body,status,message", STRICT, ids=[json.dumps(b[0]) for b in STRICT])
+def test_strict_types(servers, body, status, message):
+    server, _ = servers["cgan"]
+    r = server.post("/v1/generate", body)
+    assert (r.status_code, r.json()["detail"][:len(message)]) == (status, message)
+
+
+def test_deeply_nested_body_is_a_400(servers):
+    """4,000 nested [ overflowed the JSON parser's stack: a RecursionError, answered 500."""
+    server, _ = servers["cgan"]
+    r = httpx.post(server.url + "/v1/generate", content=b"[" * 4000, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["detail"].startswith("the body nests arrays or objects too deeply")
+    assert server.get("/health").status_code == 200

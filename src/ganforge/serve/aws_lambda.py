@@ -4,11 +4,13 @@
     GET       /v1/info          model_info + {"max_n"}
     GET|POST  /v1/generate      n, seed, class, truncation, codes, format (png | npy | json)
     GET|POST  /v1/interpolate   seed_a, seed_b, t | steps, class, truncation, codes, format
+    HEAD      wherever GET is: the same status and headers, no body
 
 The same API as `ganforge serve` (serve/http.py), with the same checks, messages and encodings (both use
 serve/request_core.py): POST takes a JSON object, GET the same parameters as a query string (codes as JSON
-or "c0:3,c1:0.5"). Bad JSON -> 400, a body over 64 KB -> 413, invalid values -> 422 {"detail": "what to
-change"}, unknown path -> 404, wrong method -> 405.
+or "c0:3,c1:0.5"). Bad JSON or an event not shaped as API Gateway sends it -> 400, a body over 64 KB -> 413,
+invalid values -> 422 {"detail": "what to change"}, unknown path -> 404, wrong method -> 405; a failure
+of the model -> 500 with a one-line detail (the traceback goes to the log, CloudWatch).
 
 This file is copied verbatim into the Lambda package as app.py (`Handler: app.handler`), with
 ganforge/latent.py as ganforge_latent.py and serve/request_core.py as ganforge_request_core.py, so it
@@ -120,35 +122,67 @@ class OnnxGenerator:
 
 
 # ----------------------------------------------------------------------------------------------- requests
-def _request(event: dict) -> tuple[str, str, dict]:
-    """(method, path without the stage, parameters) of an API Gateway v2 (or v1) event."""
-    http = (event.get("requestContext") or {}).get("http") or {}
-    method = (http.get("method") or event.get("httpMethod") or "GET").upper()
-    path = event.get("rawPath") or event.get("path") or "/"
-    stage = (event.get("requestContext") or {}).get("stage")
+EVENT_SHAPE = ("send it through API Gateway (HTTP API, payload format 2.0), or start from an event in the "
+               "package's events/ folder")
+KINDS = {dict: "an object", str: "a string", bool: "true or false"}
+
+
+def _bad_event(what: str) -> core.RequestError:
+    return core.RequestError(f"{what}; {EVENT_SHAPE}", 400)
+
+
+def _field(container: dict, key: str, kind: type, where: str = "") -> Any:
+    """container[key] if it is a `kind` (None when absent or null), else a 400 naming the event field."""
+    value = container.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise _bad_event(f"event field {where}{key} must be {KINDS[kind]}, got {type(value).__name__}")
+    return value
+
+
+@core.reads_request
+def _request(event: Any) -> tuple[str, str, dict]:
+    """(method, path without the stage, parameters) of an API Gateway v2 (or v1) event; 400 for any field
+    this reads that is missing or of another type."""
+    if not isinstance(event, dict):
+        raise _bad_event(f"the event must be a JSON object, got {type(event).__name__}")
+    context = _field(event, "requestContext", dict)
+    if context is None:
+        raise _bad_event("the event has no requestContext")
+    http = _field(context, "http", dict, "requestContext.") or {}
+    method = _field(http, "method", str, "requestContext.http.") or _field(event, "httpMethod", str)
+    if not method:
+        raise _bad_event("the event has no requestContext.http.method (nor httpMethod)")
+    path = _field(event, "rawPath", str) or _field(event, "path", str)
+    if not path:
+        raise _bad_event("the event has no rawPath (nor path)")
+    stage = _field(context, "stage", str, "requestContext.")
     if stage and stage != "$default" and (path == f"/{stage}" or path.startswith(f"/{stage}/")):
         path = path[len(stage) + 1:] or "/"
     path = path.rstrip("/") or "/"
-    params: dict[str, Any] = dict(event.get("queryStringParameters") or {})
-    body = event.get("body")
+    _field(event, "headers", dict)  # not read, but an event whose headers are no object is not from API Gateway
+    query = _field(event, "queryStringParameters", dict) or {}
+    for key in query:
+        _field(query, key, str, "queryStringParameters.")
+    params = core.from_query(query)
+    body, b64 = _field(event, "body", str), _field(event, "isBase64Encoded", bool)
     if body:
         if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
             raise core.too_large(MAX_BODY_BYTES)
-        if event.get("isBase64Encoded"):
+        raw = body.encode("utf-8", "surrogatepass")  # a lone surrogate from a \ud800 escape: parse_body reads it
+        if b64:
             try:
-                body = base64.b64decode(body, validate=True)
+                raw = base64.b64decode(raw, validate=True)
             except (binascii.Error, ValueError):
                 raise core.RequestError("the body is marked base64 but does not decode; send a JSON object", 400)
-        raw = body.encode() if isinstance(body, str) else body
         if len(raw) > MAX_BODY_BYTES:
             raise core.too_large(MAX_BODY_BYTES)
         params.update(core.parse_body(raw))
-    return method, path, params
+    return method.upper(), path, params
 
 
 def _max_n() -> int:
     raw = os.environ.get("GANFORGE_MAX_N", str(DEFAULT_MAX_N))
-    if not raw.strip().isdigit() or int(raw) < 1:
+    if not raw.strip().isdecimal() or int(raw) < 1:
         raise core.RequestError(f"GANFORGE_MAX_N must be a positive integer, got {raw!r}; fix the function's "
                                 f"environment", 500)
     return int(raw)
@@ -183,6 +217,11 @@ ROUTES = {
 }
 
 
+def _methods(routes: dict) -> list[str]:
+    """The methods a route answers: its own, and HEAD wherever GET is."""
+    return sorted({*routes, "HEAD"} if "GET" in routes else routes)
+
+
 def _response(status: int, headers: dict, body: bytes, binary: bool) -> dict:
     return {"statusCode": status, "headers": headers, "isBase64Encoded": binary,
             "body": base64.b64encode(body).decode() if binary else body.decode()}
@@ -191,29 +230,31 @@ def _response(status: int, headers: dict, body: bytes, binary: bool) -> dict:
 def respond(gen_or_loader: Any, event: dict) -> dict:
     """The API Gateway response to one event; `gen_or_loader` is an OnnxGenerator or a function making one
     (called only for routes that need the model, so /health never loads it)."""
-    start = time.perf_counter()
+    start, head = time.perf_counter(), False
     try:
         method, path, params = _request(event)
+        head = method == "HEAD"
         routes = ROUTES.get(path)
         if routes is None:
             raise core.RequestError(f"no route {path}; routes: {', '.join(ROUTES)}", 404)
-        if method not in routes:
-            allow = ", ".join(routes)
-            raise core.RequestError(f"{path} takes {' or '.join(routes)}, not {method}", 405, {"allow": allow})
+        methods = _methods(routes)
+        if method not in methods:
+            either = f"{', '.join(methods[:-1])} or {methods[-1]}" if len(methods) > 1 else methods[0]
+            raise core.RequestError(f"{path} takes {either}, not {method}", 405, {"allow": ", ".join(methods)})
         gen = gen_or_loader() if callable(gen_or_loader) and path != "/health" else gen_or_loader
-        status, headers, body, binary = routes[method](gen, params)
+        status, headers, body, binary = routes["GET" if head else method](gen, params)
         if len(body) * (4 / 3 if binary else 1) > MAX_RESPONSE_BYTES:
             raise core.RequestError(f"the response would be {len(body) / 2**20:.1f} MB, over Lambda's 6 MB limit; "
                                     f"ask for fewer images (n, steps) or use format png")
     except core.RequestError as e:
         status, headers, binary = e.status, {"content-type": "application/json", **e.headers}, False
         body = json.dumps({"detail": e.detail}).encode()
-    except Exception as e:  # a bug or a broken package: log it for CloudWatch, answer 500
+    except Exception as e:  # the model or a broken package: the traceback to CloudWatch, one line to the client
         traceback.print_exc()
         status, headers, binary = 500, {"content-type": "application/json"}, False
-        body = json.dumps({"detail": f"internal error: {type(e).__name__}: {e}"}).encode()
+        body = json.dumps({"detail": f"internal error: {core.one_line(e)}"}).encode()
     headers["server-timing"] = f"total;dur={(time.perf_counter() - start) * 1000:.1f}"
-    return _response(status, headers, body, binary)
+    return _response(status, headers, b"" if head else body, binary and not head)
 
 
 _CACHE: dict[str, OnnxGenerator] = {}
@@ -227,7 +268,7 @@ def generator() -> OnnxGenerator:
         info_path = path.with_name("model.json")
         info = json.loads(info_path.read_text()) if info_path.exists() else None
         threads = os.environ.get("GANFORGE_THREADS", "").strip()
-        _CACHE[str(path)] = OnnxGenerator(path, info, intra_op_threads=int(threads) if threads.isdigit() else None)
+        _CACHE[str(path)] = OnnxGenerator(path, info, intra_op_threads=int(threads) if threads.isdecimal() else None)
     return _CACHE[str(path)]
 
 

@@ -4,6 +4,7 @@
     GET  /v1/info         family, image shape, classes, latent codes, limits
     POST /v1/generate     {"n", "seed", "class", "truncation", "codes", "format": png|npy|json}
     POST /v1/interpolate  {"seed_a", "seed_b", "t" | "steps", "class", "truncation", "codes", "format"}
+    HEAD                  wherever GET is: the same status and headers, no body
 
 Generation runs in a fixed pool of worker threads (`workers`), never on the event loop. Memory stays
 bounded: requests carry at most `max_n` images, bodies at most `max_body` bytes, and the server (uvicorn's
@@ -93,6 +94,22 @@ class BodyLimit:
         await self.app(scope, replayed, send)
 
 
+class HeadAsGet:
+    """ASGI middleware: HEAD is GET without the body (RFC 9110, 9.3.2), so it works wherever GET does."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def headers_only(message):
+            await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 async def _too_large(limit: int, send) -> None:
     body = json.dumps({"detail": core.too_large(limit).detail}).encode()
     await send({"type": "http.response.start", "status": 413,
@@ -168,6 +185,7 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
         return Response((STATIC / "playground.js").read_text(), media_type="text/javascript")
 
     app.add_middleware(BodyLimit, limit=max_body)
+    app.add_middleware(HeadAsGet)
     return app
 
 
@@ -179,11 +197,7 @@ def _body(model: type[BaseModel]) -> dict:
 
 
 async def _params(request: Request) -> dict[str, Any]:
-    """The parameters of a JSON body, for request_core; no body means the defaults, as in the Lambda handler."""
+    """The parameters of a JSON body, for request_core; no body means the defaults, as in the Lambda handler.
+    A body that is JSON but no object (a list, a number, ...) is a 422, as this API always said."""
     raw = await request.body()
-    try:
-        return core.parse_body(raw) if raw else {}
-    except core.RequestError as e:
-        if e.detail == core.BAD_JSON:
-            raise
-        raise core.RequestError(e.detail, 422) from None  # a list, a number, ...: 422, as this API always said
+    return core.parse_body(raw, not_object_status=422) if raw else {}

@@ -2,6 +2,12 @@
 parameter checks, class lookup, output encodings and error messages, written once so both answer a request
 with the same samples, the same bytes and the same error.
 
+Types are strict, as JSON has them: an integer field takes an int, a number field an int or a float,
+never a bool or a string ("2", 2.0 and true are refused for n); query strings (the Lambda's GET) become
+those JSON values through `from_query` first. Every size a request asks for (n, steps, the default strip)
+is bounded by the server's max_n before anything is built, and reading a request never ends in a 500: any
+unexpected exception while parsing is a 400 naming it.
+
 It imports the standard library and numpy only (Pillow when it writes a PNG), never torch or FastAPI: the
 Lambda package ships this file as ganforge_request_core.py, beside ganforge/latent.py as ganforge_latent.py.
 """
@@ -9,12 +15,15 @@ Lambda package ships this file as ganforge_request_core.py, beside ganforge/late
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import math
+import reprlib
 import secrets
+import traceback
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -41,8 +50,42 @@ class RequestError(ValueError):
     """A request that cannot be served: the HTTP `status` (422 unless said) and a `detail` naming the fix."""
 
     def __init__(self, detail: str, status: int = 422, headers: dict[str, str] | None = None) -> None:
+        detail = detail.encode("utf-8", "backslashreplace").decode()  # a lone surrogate echoed from JSON: \ud800
         super().__init__(detail)
         self.detail, self.status, self.headers = detail, status, headers or {}
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong, _SHOWN.maxlevel = 60, 60, 40, 3
+
+
+def shown(value: Any) -> str:
+    """repr(value) cut to a few dozen characters and three levels: a request value echoed in a message."""
+    return _SHOWN.repr(value)
+
+
+def one_line(exc: BaseException) -> str:
+    """'Type: first line of its message' (at most 200 characters): an error for a response, never a traceback."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+
+
+def reads_request(parse: Callable) -> Callable:
+    """`parse`, with any exception but a RequestError turned into a 400 naming it (its traceback goes to
+    stderr, the server's log): reading a request never ends in a 500."""
+
+    @functools.wraps(parse)
+    def guarded(*args, **kwargs):
+        try:
+            return parse(*args, **kwargs)
+        except RequestError:
+            raise
+        except Exception as e:
+            traceback.print_exc()
+            raise RequestError(f"could not read this request ({one_line(e)}); send a JSON object such as "
+                               f"{EXAMPLE}", 400) from e
+
+    return guarded
 
 
 def too_large(limit: int) -> RequestError:
@@ -50,51 +93,91 @@ def too_large(limit: int) -> RequestError:
     return RequestError(f"request body over {limit} bytes; ask for fewer images per request", 413)
 
 
-def not_an_object(value: Any) -> RequestError:
-    """400 for a JSON body that is not an object (a list, a number, ...)."""
-    return RequestError(f"the body must be a JSON object such as {EXAMPLE}, got a {type(value).__name__}", 400)
+def not_an_object(value: Any, status: int = 400) -> RequestError:
+    """400 (or `status`) for a JSON body that is not an object (a list, a number, ...)."""
+    return RequestError(f"the body must be a JSON object such as {EXAMPLE}, got a {type(value).__name__}", status)
 
 
-def parse_body(body: bytes | str) -> dict[str, Any]:
-    """The parameters a JSON body holds; 400 unless it is a JSON object."""
+@reads_request
+def parse_body(body: bytes | str, not_object_status: int = 400) -> dict[str, Any]:
+    """The parameters a JSON body holds; 400 unless it is a JSON object (`not_object_status` for a list, ...)."""
     try:
         data = json.loads(body)
+    except RecursionError:  # 30,000 nested [ overflow the parser's stack
+        raise RequestError(f"the body nests arrays or objects too deeply to read; send a flat JSON object such "
+                           f"as {EXAMPLE}", 400) from None
     except ValueError:
         raise RequestError(BAD_JSON, 400) from None
     if not isinstance(data, dict):
-        raise not_an_object(data)
+        raise not_an_object(data, not_object_status)
     return data
 
 
+@reads_request
+def from_query(query: dict[str, str]) -> dict[str, Any]:
+    """The parameters of a query string as the JSON values they spell: the number fields as JSON numbers
+    ("4" -> 4, "0.5" -> 0.5, "2.0" -> 2.0), codes from JSON or "c0:3,c1:0.5". A value that is no JSON number
+    stays a string, for the checks to refuse."""
+    params = {name: _json_number(value) if name in BOUNDS else value for name, value in query.items()}
+    if isinstance(params.get("codes"), str):
+        params["codes"] = _query_codes(params["codes"])
+    return params
+
+
+def _json_number(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    return value if isinstance(value, (int, float)) else text
+
+
+def _query_codes(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        pairs = [part.split(":", 1) for part in text.split(",") if part.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise RequestError(f"codes must look like {{\"c0\": 3, \"c1\": 0.5}} or c0:3,c1:0.5, got {shown(text)}")
+        return {k.strip(): _json_number(v.strip()) for k, v in pairs}
+
+
 # ----------------------------------------------------------------------------------------------- values
-def _int(params: dict, name: str, default: Any = None) -> Any:
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int(params: dict, name: str, default: int | None = None, most: int | None = None) -> int | None:
+    """params[name] (else `default`) as an int in BOUNDS[name] and at most `most` (the server's max_n)."""
     value = params.get(name)
+    value = default if value is None else value
     if value is None:
-        return default
+        return None
     lo, hi, _ = BOUNDS[name]
     span = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        value = int(value.strip())
-    elif isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"{name} must be an integer {span}, got {value!r}")
+    if not _is_int(value):
+        raise RequestError(f"{name} must be an integer {span}, got {shown(value)}")
     if value < lo or (hi is not None and value > hi):
-        raise RequestError(f"{name} must be {span}, got {value}")
+        raise RequestError(f"{name} must be {span}, got {shown(value)}")
+    if most is not None and value > most:
+        raise RequestError(f"{name} = {shown(value)} is over this server's maximum of {most}; ask for fewer "
+                           f"images per request")
     return value
 
 
 def _number(value: Any, name: str, span: str) -> float:
-    try:
-        number = float(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else math.nan
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
-        raise RequestError(f"{name} must be a number{span}, got {value!r}")
-    return number
+    """A finite int or float (never a bool or a string) as a float."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an int past the float range
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise RequestError(f"{name} must be a number{span}, got {shown(value)}")
 
 
-def _float(params: dict, name: str, default: Any = None) -> Any:
+def _float(params: dict, name: str, default: float | None = None) -> float | None:
     value = params.get(name)
     if value is None:
         return default
@@ -106,20 +189,17 @@ def _float(params: dict, name: str, default: Any = None) -> Any:
     return number
 
 
-def _codes(value: Any) -> dict[str, float] | None:
+def _codes(value: Any, info: dict) -> dict[str, float] | None:
+    """{name: number}; a categorical code takes an int (3, not 3.0), as every integer field."""
     if value is None:
         return None
-    if isinstance(value, str):  # a query string: JSON or "c0:3,c1:0.5"
-        try:
-            value = json.loads(value)
-        except ValueError:
-            pairs = [part.split(":", 1) for part in value.split(",") if part.strip()]
-            if any(len(p) != 2 for p in pairs):
-                raise RequestError(f"codes must look like {{\"c0\": 3, \"c1\": 0.5}} or c0:3,c1:0.5, got {value!r}")
-            value = {k.strip(): v.strip() for k, v in pairs}
     if not isinstance(value, dict):
-        raise RequestError(f"codes must be an object of name: number, e.g. {{\"c0\": 3}}, got {value!r}")
-    return {str(k): _number(v, f"code {k}", "") for k, v in value.items()}
+        raise RequestError(f"codes must be an object of name: number, e.g. {{\"c0\": 3}}, got {shown(value)}")
+    sizes = {code["name"]: int(code["size"]) for code in info["latent"]["codes"] if code["kind"] == "categorical"}
+    for name, v in value.items():
+        if name in sizes and not _is_int(v):
+            raise RequestError(f"code {name} is categorical: give an integer in 0..{sizes[name] - 1}, got {shown(v)}")
+    return {name: v if name in sizes else _number(v, f"code {name}", "") for name, v in value.items()}
 
 
 def _lacks(info: dict, what: str, param: str) -> RequestError:
@@ -135,15 +215,17 @@ def class_index(info: dict, value: Any) -> int:
         raise _lacks(info, "classes", "class")
     names = list(info.get("class_names") or [])
     if isinstance(value, str):
+        key = value.strip()
         by_name = {name.lower(): i for i, name in enumerate(names)}
-        if value.strip().lower() in by_name:
-            return by_name[value.strip().lower()]
-        if not value.strip().isdigit():
-            raise RequestError(f"unknown class '{value}'; classes: {', '.join(names)}")
-        value = int(value)
+        if key.lower() in by_name:
+            return by_name[key.lower()]
+        if not (key.isascii() and key.isdigit()) or len(key) > 18:  # ASCII digits only: int("²") fails
+            raise RequestError(f"unknown class {shown(value)}; classes: {', '.join(names)}")
+        value = int(key)
     n_classes = int(info.get("n_classes") or 0)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < n_classes:
-        raise RequestError(f"class {value} does not exist; use 0..{n_classes - 1} or a name: {', '.join(names)}")
+        raise RequestError(f"class {shown(value)} does not exist; use 0..{n_classes - 1} or a name: "
+                           f"{', '.join(names)}")
     return int(value)
 
 
@@ -212,46 +294,49 @@ class InterpolateArgs(Common):
     ts: list[float]
 
 
-def _common(params: dict, info: dict, verb: str) -> dict[str, Any]:
+def _known(params: dict, verb: str) -> None:
     unknown = sorted(set(params) - PARAMS[verb])
     if unknown:
-        raise RequestError(f"unknown parameter {', '.join(map(repr, unknown))}; {verb} takes "
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise RequestError(f"unknown parameter {', '.join(map(shown, unknown[:5]))}{more}; {verb} takes "
                            f"{', '.join(sorted(PARAMS[verb]))}")
+
+
+def _common(params: dict, info: dict) -> dict[str, Any]:
     fmt = params.get("format", "png")
     if not isinstance(fmt, str) or fmt not in MEDIA:
-        raise RequestError(f"format must be one of png, npy, json; got {fmt!r}")
+        raise RequestError(f"format must be one of png, npy, json; got {shown(fmt)}")
     if fmt == "png" and info["kind"] != "image":
         raise RequestError("this model makes points, not images: use format json or npy")
     truncation = _float(params, "truncation", 1.0)
-    codes = check_codes(info, _codes(params.get("codes")))
+    codes = check_codes(info, _codes(params.get("codes"), info))
     cls = None if params.get("class") is None else class_index(info, params["class"])
     return {"format": fmt, "truncation": truncation, "codes": codes, "cls": cls}
 
 
-def _at_most(n: int, max_n: int) -> None:
-    if n > max_n:
-        raise RequestError(f"n = {n} is over this server's maximum of {max_n}; ask for fewer images per request")
-
-
+@reads_request
 def parse_generate(params: dict, info: dict, max_n: int) -> GenerateArgs:
-    """A /v1/generate request from its parameters (a JSON object or a query string) for the model `info`."""
-    common = _common(params, info, "generate")
-    n = _int(params, "n", 1)
-    _at_most(n, max_n)
+    """A /v1/generate request from its JSON parameters (a body, or a query string through from_query)."""
+    _known(params, "generate")
+    n = _int(params, "n", 1, most=max_n)
     seed = _int(params, "seed")
+    common = _common(params, info)
     return GenerateArgs(n=n, seed=secrets.randbelow(MAX_SEED + 1) if seed is None else seed, **common)
 
 
+@reads_request
 def parse_interpolate(params: dict, info: dict, max_n: int) -> InterpolateArgs:
-    """A /v1/interpolate request from its parameters (a JSON object or a query string) for the model `info`."""
-    common = _common(params, info, "interpolate")
+    """A /v1/interpolate request from its JSON parameters (a body, or a query string through from_query)."""
+    _known(params, "interpolate")
     for name in ("seed_a", "seed_b"):
         if params.get(name) is None:
             raise RequestError(f"{name} is required: give two seeds, e.g. "
                                f"{{\"seed_a\": 1, \"seed_b\": 2, \"steps\": 8}}")
     seed_a, seed_b = _int(params, "seed_a"), _int(params, "seed_b")
-    ts = interpolation_ts(_float(params, "t"), _int(params, "steps"))
-    _at_most(len(ts), max_n)
+    t = _float(params, "t")
+    steps = _int(params, "steps", None if t is not None else DEFAULT_STEPS, most=max_n)  # bounded before the strip
+    ts = interpolation_ts(t, steps)
+    common = _common(params, info)
     if common["cls"] is None and info["conditional"]:
         common["cls"] = 0  # one class along the strip: the first unless asked
     return InterpolateArgs(seed_a=seed_a, seed_b=seed_b, ts=ts, **common)
