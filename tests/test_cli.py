@@ -155,3 +155,43 @@ def test_python_dash_m_ganforge_is_the_same_command(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "ganforge", "train", "--data", "builtin:nope", "--out", str(tmp_path / "x")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "builtin:" in bad.stderr
+
+
+def test_train_help_lists_every_builtin_dataset(capsys):
+    from ganforge.data import builtin_names
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    words = {word.rstrip(",") for word in capsys.readouterr().out.split()}
+    missing = [name for name in builtin_names() if name not in words]
+    assert not missing  # whole words: a name wrapped over two lines would be missing too
+
+
+@pytest.mark.parametrize("argv,setting", [
+    (["--set", "train.lr_g=-1"], "train.lr_g must be > 0"),
+    (["--steps", "-1"], "train.steps (--steps) must be >= 0"),
+    (["--batch-size", "0"], "train.batch_size (--batch-size) must be >= 1"),
+    (["--set", "train.beta1=1"], "train.beta1 must be in [0, 1)"),
+    (["--set", "train.ema_decay=1.5"], "train.ema_decay must be in [0, 1)"),
+    (["--set", "eval.every=-5"], "eval.every must be >= 0"),
+    (["--set", "train.device=gpu"], "train.device must be"),
+])
+def test_bad_settings_leave_no_run_folder(argv, setting, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "builtin:digits", "--out", str(out), *argv, *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ganforge train: error: {setting}"), err
+    assert not out.exists()
+
+
+def test_symlink_loop_is_named_by_inspect_and_skipped_by_train(tmp_path, capsys):
+    data = make_messy_folder(tmp_path / "cars")
+    os.symlink("loop_b", data / "loop_a.png")
+    os.symlink("loop_a.png", data / "loop_b")
+    assert main(["data", "inspect", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "loop_a.png (symlink to 'loop_b': Too many levels of symbolic links)" in out
+    with pytest.warns(UserWarning, match="loop_a.png"):
+        rc = main(["train", "--data", str(data), "--size", "16", "--steps", "1", "--batch-size", "4",
+                   "--out", str(tmp_path / "run"), *FAST])
+    assert rc == 0

@@ -180,7 +180,7 @@ def test_empty_and_unreadable_folders_name_what_was_found(tmp_path):
     (junk / "a.jpg").write_bytes(b"\xff\xd8 nope")
     write_truncated_png(junk / "b.png")
     (junk / "notes.txt").write_text("x")
-    with pytest.raises(ValueError, match=r"0 readable images \(2 skipped as corrupt: a\.jpg, b\.png; "
+    with pytest.raises(ValueError, match=r"0 readable images \(2 skipped as unreadable: a\.jpg, b\.png; "
                                          r"1 other files: notes\.txt\); give --data a folder of \.png/\.jpg"):
         load(junk, tmp_path / "cache")
     with pytest.raises(ValueError, match="not a folder"):
@@ -205,13 +205,13 @@ def test_cache_hit_skips_decoding_and_key_follows_the_files(messy, tmp_path, mon
     root, good = messy
     cache = tmp_path / "cache"
     calls = []
-    real_decode = images_mod._decode_file
+    real_decode = images_mod.decode_image
 
     def counting(*args, **kw):
         calls.append(args[0])
         return real_decode(*args, **kw)
 
-    monkeypatch.setattr(images_mod, "_decode_file", counting)
+    monkeypatch.setattr(images_mod, "decode_image", counting)
     before = snapshot(root)
     first = load(root, cache)
     assert len(calls) == len(good) + 2

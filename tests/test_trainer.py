@@ -9,7 +9,7 @@ import torch
 
 from ganforge.checkpoint import list_checkpoints, read_checkpoint
 from ganforge.families.gan import GAN
-from ganforge.train import Callback, TrainingStopped, build_run
+from ganforge.train import Callback, MetricsLogger, TrainingStopped, build_run
 from ganforge.train.health import HealthMonitor
 
 from .conftest import assert_same_state, tiny_config
@@ -135,6 +135,29 @@ def test_persistent_nan_stops_after_three_rollbacks(tmp_path):
     with pytest.raises(TrainingStopped, match="stopped after 3 rollbacks"):
         trainer.fit()
     assert trainer.rollbacks == 3
+    # the diverged state is not checkpointed: every checkpoint left is finite, and an event names the step
+    assert not all(torch.isfinite(p).all() for p in trainer.family.parameters())  # it did diverge
+    for ck in list_checkpoints(tmp_path):
+        read_checkpoint(ck)  # refuses non-finite weights
+    skipped = [e for e in trainer.events if e["event"] == "warning"]
+    assert [e["step"] for e in skipped] == [trainer.step]
+    assert skipped[0]["message"].startswith(f"no checkpoint written at step {trainer.step}: ")
+    assert list_checkpoints(tmp_path)[-1].name < f"step_{trainer.step:08d}"
+
+
+class FailsAtEnd(Callback):
+    def on_train_end(self, trainer, interrupted):
+        raise OSError(28, "No space left on device")
+
+
+def test_an_error_at_train_end_does_not_replace_the_one_that_stopped_training(tmp_path):
+    trainer = _nan_trainer(tmp_path, bad_calls=set(range(2, 100)))
+    trainer.callbacks.insert(0, FailsAtEnd())
+    with pytest.raises(TrainingStopped) as e:
+        trainer.fit()
+    assert e.value.__notes__ == ["then FailsAtEnd.on_train_end failed too: [Errno 28] No space left on device"]
+    logger = next(cb for cb in trainer.callbacks if isinstance(cb, MetricsLogger))
+    assert logger._file is None  # the other callbacks still ended: the log is closed
 
 
 class SigintAt(Callback):

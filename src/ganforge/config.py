@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -130,6 +132,89 @@ def _check_types(cfg: RunConfig) -> None:
                 raise ValueError(f"config {section}.{f.name} must be {t}, got {v!r}")
             elif t == "int" and isinstance(v, bool):
                 raise ValueError(f"config {section}.{f.name} must be int, got {v!r}")
+
+
+# the settings with a fixed set of values; data/images.py (FITS), data/paired.py (PAIRS) and the trainer
+# (PRECISIONS) hold the same tuples, and tests/test_config.py checks that they agree
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.fit": ("crop", "pad"),
+    "data.pairs": ("auto", "labels", "side-by-side"),
+    "train.lr_decay": ("none", "linear"),
+    "train.precision": ("auto", "fp32", "bf16"),
+    "train.malloc": ("auto", "system"),
+}
+_FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "data.channels": "--channels",
+          "data.size": "--size", "data.pairs": "--pairs", "train.precision": "--precision"}
+# (section.key, lowest, lowest allowed?, highest, highest allowed?, what it is, e.g.) for numeric settings
+_RANGES: tuple[tuple[str, float, bool, float, bool, str], ...] = (
+    ("train.steps", 0, True, math.inf, False, "the total number of steps"),
+    ("train.batch_size", 1, True, math.inf, False, "images per step"),
+    ("train.lr_g", 0, False, math.inf, False, "G's Adam learning rate, e.g. 2e-4"),
+    ("train.lr_d", 0, False, math.inf, False, "D's Adam learning rate, e.g. 2e-4"),
+    ("train.beta1", 0, True, 1, False, "Adam's first-moment decay, e.g. 0.5"),
+    ("train.beta2", 0, True, 1, False, "Adam's second-moment decay, e.g. 0.999"),
+    ("train.ema_decay", 0, True, 1, False, "0 disables the EMA of G, e.g. 0.999"),
+    ("train.grad_clip", 0, True, math.inf, False, "0 disables clipping"),
+    ("train.lr_decay_start", 0, True, 1, False, "a fraction of the steps"),
+    ("log.log_every", 0, True, math.inf, False, "0 disables the log"),
+    ("log.sample_every", 0, True, math.inf, False, "0: only the final grid"),
+    ("log.ckpt_every", 0, True, math.inf, False, "0: only the final checkpoint"),
+    ("log.keep_last", 0, True, math.inf, False, "0 keeps every checkpoint"),
+    ("log.n_samples", 1, True, math.inf, False, "images per grid"),
+    ("health.window", 1, True, math.inf, False, "steps"),
+    ("health.warmup", 0, True, math.inf, False, "steps"),
+    ("health.d_acc_high", 0, True, 1, True, "an accuracy"),
+    ("health.g_grad_collapse", 0, True, math.inf, False, "a fraction"),
+    ("health.spread_ratio", 0, True, math.inf, False, "a fraction"),
+    ("health.max_rollbacks", 0, True, math.inf, False, "rollbacks"),
+    ("health.rollback_lr_factor", 0, False, 1, True, "the factor on the learning rates after a rollback"),
+    ("eval.every", 0, True, math.inf, False, "0 disables evaluation"),
+    ("eval.n", 1, True, math.inf, False, "samples per evaluation"),
+)
+
+
+def _interval(lo: float, lo_in: bool, hi: float, hi_in: bool) -> str:
+    if hi == math.inf:
+        return f"{'>=' if lo_in else '>'} {lo:g}"
+    return f"in {'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
+
+
+def validate(cfg: RunConfig) -> None:
+    """Check every setting's value before a run writes anything; a ValueError names the setting and its range."""
+    _check_types(cfg)
+
+    def fail(key: str, rule: str, value: Any) -> None:
+        flag = f" ({_FLAGS[key]})" if key in _FLAGS else ""
+        raise ValueError(f"{key}{flag} must be {rule}, got {value!r}")
+
+    def get(key: str) -> Any:
+        section, name = key.split(".")
+        return getattr(getattr(cfg, section), name)
+
+    for key, lo, lo_in, hi, hi_in, what in _RANGES:
+        v = get(key)
+        inside = (v >= lo if lo_in else v > lo) and (v <= hi if hi_in else v < hi)
+        if not inside:  # also false for NaN
+            fail(key, f"{_interval(lo, lo_in, hi, hi_in)} ({what})", v)
+    for key, allowed in CHOICES.items():
+        if get(key) not in allowed:
+            quoted = [f"'{a}'" for a in allowed]
+            fail(key, " or ".join(quoted) if len(quoted) == 2 else "one of " + ", ".join(quoted), get(key))
+    if cfg.train.amp not in ("", "none", "bf16"):
+        fail("train.amp", "'none' or 'bf16' (better: train.precision=fp32|bf16|auto)", cfg.train.amp)
+    if cfg.data.channels not in (None, 1, 3):
+        fail("data.channels", "1 (grey) or 3 (RGB)", cfg.data.channels)
+    size = cfg.data.size
+    if size is not None and not (isinstance(size, (list, tuple)) and len(size) == 2
+                                 and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in size)):
+        fail("data.size", "[H, W] with H, W >= 1 such as [64, 64]", size)
+    if not isinstance(cfg.data.source, str) or not cfg.data.source:
+        fail("data.source", "a folder of images or builtin:NAME", cfg.data.source)
+    device = cfg.train.device
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", device):
+        fail("train.device", "auto, cpu, cuda or cuda:N", device)
+    if not isinstance(cfg.model, dict):
+        fail("model", "a mapping of the family's options", cfg.model)
 
 
 def load_file(path: str | Path) -> dict[str, Any]:

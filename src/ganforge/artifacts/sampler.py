@@ -8,10 +8,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import Tensor
 
-from ..checkpoint import resolve_checkpoint
+from ..checkpoint import load_tensors, refuse_nonfinite, resolve_checkpoint
 from ..data.spec import DataSpec
 from ..families import build_family
 from ..latent import between, seeded_latents
@@ -35,15 +34,18 @@ class Sampler:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, ema: bool = True, device: str = "cpu") -> "Sampler":
-        ckpt = resolve_checkpoint(path)
+        """The generator of a checkpoint directory, or of a run's newest intact checkpoint (optim.pt is not
+        needed). CheckpointError, naming the checkpoint, when it is damaged or its weights are not finite."""
+        ckpt = resolve_checkpoint(path, optim=False)
         config = json.loads((ckpt / "config.json").read_text())
         spec = DataSpec.from_json(config["spec"])
         family = build_family(config["family"], config["model"], spec, generator_only=True)
         use_ema = ema and (ckpt / "ema.safetensors").exists()
         if use_ema:
-            weights = load_file(str(ckpt / "ema.safetensors"))
+            weights = load_tensors(ckpt, "ema.safetensors")
         else:  # the raw generator's entries of the full model file
-            weights = {k[2:]: v for k, v in load_file(str(ckpt / "model.safetensors")).items() if k.startswith("G.")}
+            weights = {k[2:]: v for k, v in load_tensors(ckpt, "model.safetensors").items() if k.startswith("G.")}
+        refuse_nonfinite(ckpt, weights)
         family.G.load_state_dict(weights)
         family.to(device)
         return cls(family, config, ckpt, use_ema)
@@ -90,6 +92,17 @@ class Sampler:
         `batch` latents go through G at a time; G is in eval mode, so the samples do not depend on it
         (beyond float rounding, where a backend picks another kernel for another batch size).
         """
+        # concatenated outside inference mode: an ordinary tensor that callers may change in place or
+        # use in autograd (an inference tensor allows neither)
+        return torch.cat(list(self._chunks(n, seed, z, y, codes, truncation, batch)))
+
+    def iter_generate(self, n: int, seed: int = 0, *, z: Tensor | None = None, y: Any = None,
+                      codes: dict[str, Any] | None = None, truncation: float = 1.0, batch: int = GENERATE_BATCH):
+        """`generate`'s samples, `batch` at a time, so a caller can write them out with bounded memory."""
+        return (x.clone() for x in self._chunks(n, seed, z, y, codes, truncation, batch))  # not inference tensors
+
+    def _chunks(self, n: int, seed: int, z: Tensor | None, y: Any, codes: dict[str, Any] | None,
+                truncation: float, batch: int):
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         if self.is_translation:
@@ -104,15 +117,14 @@ class Sampler:
             if not self.conditional:
                 raise ValueError(f"classes need a conditional family (cgan); this model is '{self.family.name}'")
             cond["y"] = self.family.labels(len(z), y, device=torch.device("cpu"))
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(z), batch):
-                chunk = z[start:start + batch]
-                extra = {"y": cond["y"][start:start + batch].to(chunk.device)} if cond else {}
-                out.append(self.family.sample(len(chunk), z=chunk, net=self.G, **extra).float().cpu())
-        # concatenated outside inference mode: an ordinary tensor that callers may change in place or
-        # use in autograd (an inference tensor allows neither)
-        return torch.cat(out)
+        return self._run_g(z, cond.get("y"), batch)  # a generator: the checks above run at once
+
+    def _run_g(self, z: Tensor, y: Tensor | None, batch: int):
+        for start in range(0, len(z), batch):
+            chunk = z[start:start + batch]
+            extra = {"y": y[start:start + batch].to(chunk.device)} if y is not None else {}
+            with torch.inference_mode():
+                yield self.family.sample(len(chunk), z=chunk, net=self.G, **extra).float().cpu()
 
     @property
     def is_translation(self) -> bool:
@@ -151,6 +163,13 @@ class Sampler:
         noise and other codes of the seed's r-th latent (with `codes` applied); the columns step the code
         `name` through every category (categorical) or `steps` values over `span` (continuous).
         Returns (rows * columns samples, columns)."""
+        z, columns = self.sweep_latents(name, rows, steps, seed, codes=codes, span=span)
+        return self.generate(len(z), z=z), columns
+
+    def sweep_latents(self, name: str, rows: int, steps: int = 10, seed: int = 0, *,
+                      codes: dict[str, Any] | None = None,
+                      span: tuple[float, float] = (-1.0, 1.0)) -> tuple[Tensor, int]:
+        """The latents of `sweep` (rows * columns, D) and the number of columns."""
         if not self.codes:
             raise ValueError(f"--sweep needs a family with latent codes (infogan); this model is '{self.family.name}'")
         code = self.family.code(name)
@@ -167,7 +186,7 @@ class Sampler:
             base = self.family.set_codes(base, codes)
         z = base.repeat_interleave(len(values), 0)
         z = self.family.set_codes(z, {name: values.repeat(rows)})
-        return self.generate(len(z), z=z), len(values)
+        return z, len(values)
 
     @property
     def conditional(self) -> bool:
@@ -177,10 +196,14 @@ class Sampler:
     @torch.no_grad()
     def interpolate(self, rows: int, steps: int, seed: int = 0) -> Tensor:
         """`rows` strips of `steps` samples, each sliding (slerp) between two latents: (rows * steps, ...)."""
+        z = self.interpolation_latents(rows, steps, seed)
+        return self.generate(len(z), z=z)
+
+    def interpolation_latents(self, rows: int, steps: int, seed: int = 0) -> Tensor:
+        """The latents of `interpolate`: (rows * steps, D)."""
         if steps < 2:
             raise ValueError(f"--interpolate needs at least 2 steps, got {steps}")
         ends = self.latents(2 * rows, seed).cpu().numpy()
         t = np.linspace(0, 1, steps)
-        z = torch.from_numpy(np.stack([between(ends[2 * r], ends[2 * r + 1], ti, self.noise_dim)
-                                       for r in range(rows) for ti in t]))
-        return self.generate(len(z), z=z)
+        return torch.from_numpy(np.stack([between(ends[2 * r], ends[2 * r + 1], ti, self.noise_dim)
+                                          for r in range(rows) for ti in t]))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .common import HelpFormatter, UsageError
+from .sample import writable_folder, writing
 
 DESCRIPTION = """\
 Export a trained generator (the EMA weights unless --no-ema) for use outside ganforge. Give one or more
@@ -73,23 +74,30 @@ def _export(args: argparse.Namespace) -> int:
 
     sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
     where = f"{sampler.family.name}, step {sampler.step}, {'EMA' if sampler.ema else 'raw'} generator"
+    # every destination is created and checked before any export work (a missing parent is created)
+    for target, into in ((args.onnx, "--onnx"), (args.site, "--site"), (args.lambda_dir, "--lambda")):
+        if target:
+            writable_folder(Path(target).parent, f"{into} {target}")
     if args.onnx:
-        result = export_onnx(sampler, args.onnx, opset=args.opset, direction=args.direction)
-        js, md = write_card(model_card(sampler, result.as_dict()), Path(args.onnx).with_suffix(".card"))
+        with writing(args.onnx):
+            result = export_onnx(sampler, args.onnx, opset=args.opset, direction=args.direction)
+            js, md = write_card(model_card(sampler, result.as_dict()), Path(args.onnx).with_suffix(".card"))
         print(f"ONNX: {result.path} ({where}; {result.size_bytes / 1e6:.2f} MB, exported in {result.seconds:.2f} s, "
               f"max abs diff vs eager {result.max_abs_diff:.2g} <= 1e-4)")
         print(f"model card: {js}, {md}")
     if args.site:
         from ..serve.site import build_site
 
-        report = build_site(sampler, Path(args.site), opset=args.opset)
+        with writing(args.site):
+            report = build_site(sampler, Path(args.site), opset=args.opset)
         print(f"static site: {report['index']} ({where}; {report['total_mb']:.1f} MB, onnxruntime-web "
               f"{report['ort_version']})")
         print(f"  try it: python -m http.server -d {args.site} 8080, then open http://127.0.0.1:8080/")
     if args.lambda_dir:
         from ..serve.lambda_package import build_lambda
 
-        report = build_lambda(sampler, Path(args.lambda_dir), vendor=not args.no_vendor, opset=args.opset)
+        with writing(args.lambda_dir):
+            report = build_lambda(sampler, Path(args.lambda_dir), vendor=not args.no_vendor, opset=args.opset)
         print(f"Lambda package: {report['zip']} ({where}; unzipped {report['unzipped_mb']:.1f} MB of the "
               f"250 MB limit{'' if report['vendored'] else ', dependencies not included: use sam build'})")
         print(f"  handler app.handler in {report['app']}; template {report['template']}; "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 import warnings
 
@@ -59,6 +61,20 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+# what a write, and rarely a read, fails with; a full disk's write error names no file
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EACCES, errno.EPERM}
+
+
+def describe_os_error(e: OSError, out: str | None = None) -> str:
+    """`cannot write PATH: reason` for a failed write (PATH: the file, else the verb's --out), else `PATH: reason`."""
+    path = e.filename if e.filename is not None else out
+    reason = e.strerror or str(e)
+    unreadable = path is not None and os.path.exists(path) and not os.access(path, os.R_OK)
+    if e.errno in WRITE_ERRNOS and not unreadable:
+        return f"cannot write {path}: {reason}" if path is not None else f"cannot write: {reason}"
+    return f"error: {path}: {reason}" if path is not None else f"error: {reason}"
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning  # users see the message, not our source line
     parser = build_parser()
@@ -71,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # bad input: one line that names the fix
         print(f"ganforge {args.verb}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the machine said no (read-only folder, full disk): one line, earlier files intact
+        print(f"ganforge {args.verb}: {describe_os_error(e, getattr(args, 'out', None))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"ganforge {args.verb}: interrupted", file=sys.stderr)
         return 130

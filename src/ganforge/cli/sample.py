@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import itertools
+import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
+import torch
 
+from ..image import save_grid, save_scatter, to_pil, to_uint8
 from .common import HelpFormatter, UsageError
 
 DESCRIPTION = """\
@@ -15,6 +25,9 @@ Draw samples from a trained generator (the EMA weights unless --no-ema).
 --out decides the format: FILE.png is one grid (a scatter plot for 2-D points), FILE.npy is a float32
 array in the data's own range (images in [-1, 1] as (N, C, H, W); points as (N, 2)), and a folder
 (no suffix) gets one PNG per image. The same --seed always gives the same samples.
+
+One call writes at most 100,000 samples. FILE.npy and folders are written batch by batch, so memory stays
+small whatever --n is; a grid PNG holds at most 4,096 images (write a folder or FILE.npy for more).
 """
 
 EPILOG = """\
@@ -28,6 +41,13 @@ examples:
   ganforge sample --ckpt runs/fashion-infogan --code c0=3 --sweep c1 --n 8 --out c1.png  # 8 rows, c1 -1..1
   ganforge sample --ckpt runs/fashion-infogan --sweep c0 --n 8 --out c0.png  # a row per z, every category
 """
+
+
+# One grid PNG holds at most MAX_GRID images (a 64 x 64 grid; more is unviewable and its pixels alone take
+# gigabytes); FILE.npy and folders take up to MAX_SAMPLES per call, written batch by batch, so memory stays
+# at one batch of images (plus the latents, 1% of that) whatever --n is.
+MAX_GRID = 4096
+MAX_SAMPLES = 100_000
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -57,69 +77,147 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..artifacts import Sampler
-    from ..image import save_grid, save_images, save_scatter
 
     if args.n < 1:
         raise UsageError(f"--n must be >= 1, got {args.n}")
-    if args.n > 100_000:
-        raise UsageError(f"--n {args.n} is more than 100000; sample in several calls")
     if not (0 <= args.seed < 2**63):
         raise UsageError(f"--seed must be in [0, 2^63), got {args.seed}")
+    out = Path(args.out)
+    kind = {".npy": "npy", "": "folder", ".png": "grid", ".jpg": "grid", ".jpeg": "grid", ".webp": "grid"}.get(
+        out.suffix.lower())
+    if kind is None:
+        raise UsageError(f"--out must end in .png or .npy, or be a folder; got '{out}'")
     sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
+    images = sampler.spec.kind == "image"
+    if kind == "folder" and not images:
+        raise UsageError("2-D points cannot be written as one PNG each; use --out FILE.npy or FILE.png")
+    chunks, total, nrow = plan(args, sampler)
+    if total > MAX_SAMPLES:
+        raise UsageError(f"this asks for {total:,} samples, more than {MAX_SAMPLES:,} per call; sample in several "
+                         f"calls with different --seed values")
+    if kind == "grid" and images and total > MAX_GRID:
+        raise UsageError(f"a grid of {total:,} images is too large to view (at most {MAX_GRID:,}); use --out FOLDER/ "
+                         f"or FILE.npy, which stream any number up to {MAX_SAMPLES:,} to disk in batches")
+    writable_folder(out if kind == "folder" else out.parent, f"--out {args.out}")  # before generating anything
+    if kind == "npy":
+        shape = write_npy(chunks, total, out)
+    elif kind == "folder":
+        shape = write_folder(chunks, out)
+    else:
+        x = torch.cat(list(chunks))
+        shape = tuple(x.shape[1:])
+        replace_atomically(out, lambda tmp: save_grid(x, tmp, nrow=nrow) if images else save_scatter(x, tmp))
+    print(f"wrote {total} samples {shape} from {sampler.path} (step {sampler.step}, "
+          f"{'EMA' if sampler.ema else 'raw'} generator) to {out}")
+    return 0
+
+
+def plan(args: argparse.Namespace, sampler) -> tuple[Iterator[torch.Tensor], int, int | None]:
+    """(batches of samples, how many in all, images per grid row) for what the flags ask."""
     nrow = args.nrow
     codes = parse_codes(args.codes, sampler) if args.codes or args.sweep else {}
     if args.sweep is not None:
         if args.interpolate is not None or args.klass is not None:
             raise UsageError("--sweep cannot be combined with --interpolate or --class")
         try:
-            x, nrow = sampler.sweep(args.sweep, args.n, args.steps, seed=args.seed, codes=codes, span=tuple(args.span))
+            z, nrow = sampler.sweep_latents(args.sweep, args.n, args.steps, seed=args.seed, codes=codes,
+                                            span=tuple(args.span))
         except ValueError as e:
             raise UsageError(str(e)) from None
-    elif args.interpolate is not None:
+        return sampler.iter_generate(len(z), z=z), len(z), nrow
+    if args.interpolate is not None:
         if args.interpolate < 2:
             raise UsageError(f"--interpolate needs K >= 2 steps, got {args.interpolate}")
-        x = sampler.interpolate(args.n, args.interpolate, seed=args.seed)
-        nrow = args.interpolate
-    elif args.klass is not None:
-        if not sampler.conditional:
-            raise UsageError(f"--class needs a conditional family (cgan); {args.ckpt} holds "
-                             f"'{sampler.family.name}'; drop --class")
-        names = list(sampler.spec.class_names)
-        k = sampler.spec.n_classes
-        if args.klass == "all":
-            y = np.repeat(np.arange(k), args.n)
-            x = sampler.generate(args.n * k, seed=args.seed, y=y)
-            nrow = args.n
-        else:
-            if args.klass.isdigit() and int(args.klass) < k:
-                cls = int(args.klass)
-            elif args.klass in names:
-                cls = names.index(args.klass)
-            else:
-                listing = ", ".join(f"{i}={c}" for i, c in enumerate(names)) or f"0..{k - 1}"
-                raise UsageError(f"--class {args.klass} is not a class of this model; use 'all' or one of: {listing}")
-            x = sampler.generate(args.n, seed=args.seed, y=cls)
+        z = sampler.interpolation_latents(args.n, args.interpolate, seed=args.seed)
+        return sampler.iter_generate(len(z), z=z), len(z), args.interpolate
+    if args.klass is None:
+        return sampler.iter_generate(args.n, seed=args.seed, codes=codes or None), args.n, nrow
+    if not sampler.conditional:
+        raise UsageError(f"--class needs a conditional family (cgan); {args.ckpt} holds "
+                         f"'{sampler.family.name}'; drop --class")
+    names = list(sampler.spec.class_names)
+    k = sampler.spec.n_classes
+    if args.klass == "all":
+        y = np.repeat(np.arange(k), args.n)
+        return sampler.iter_generate(args.n * k, seed=args.seed, y=y), args.n * k, args.n
+    if args.klass.isdigit() and int(args.klass) < k:
+        cls = int(args.klass)
+    elif args.klass in names:
+        cls = names.index(args.klass)
     else:
-        x = sampler.generate(args.n, seed=args.seed, codes=codes or None)
-    out = Path(args.out)
-    suffix = out.suffix.lower()
-    if suffix == ".npy":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.save(out, x.numpy().astype(np.float32))
-    elif suffix in (".png", ".jpg", ".jpeg", ".webp"):
-        if sampler.spec.kind == "image":
-            save_grid(x, out, nrow=nrow)
-        else:
-            save_scatter(x, out)
-    elif suffix == "":
-        if sampler.spec.kind != "image":
-            raise UsageError("2-D points cannot be written as one PNG each; use --out FILE.npy or FILE.png")
-        save_images(x, out)
-    else:
-        raise UsageError(f"--out must end in .png or .npy, or be a folder; got '{out}'")
-    print(f"wrote {len(x)} samples {tuple(x.shape[1:])} from {sampler.path} (step {sampler.step}, "
-          f"{'EMA' if sampler.ema else 'raw'} generator) to {out}")
-    return 0
+        listing = ", ".join(f"{i}={c}" for i, c in enumerate(names)) or f"0..{k - 1}"
+        raise UsageError(f"--class {args.klass} is not a class of this model; use 'all' or one of: {listing}")
+    return sampler.iter_generate(args.n, seed=args.seed, y=cls), args.n, nrow
+
+
+def writable_folder(folder: Path, flag: str) -> None:
+    """Create `folder` (and its parents) and check that a file can be written there (`flag`: the option
+    that named it, for the message when a file stands in the way)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(p for p in (folder, *folder.parents) if p.exists() and not p.is_dir())
+        raise UsageError(f"{flag}: '{blocker}' is a file, not a folder; choose another path") from None
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:  # name the folder, not the probe's random file name
+        raise OSError(e.errno, e.strerror, str(folder)) from None
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """An OSError without a file name raised inside (a full disk's write error has none) names `path`."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
+
+
+def replace_atomically(out: Path, write: Callable[[Path], Any]) -> None:
+    """write(tmp) beside `out`, then rename it over `out`: a failed write leaves any earlier file as it was."""
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    try:
+        with writing(out):
+            write(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_npy(chunks: Iterator[torch.Tensor], total: int, out: Path) -> tuple[int, ...]:
+    """Stream float32 batches into one .npy array of `total` rows; checks the free space first."""
+    first = next(chunks)
+    shape = tuple(first.shape[1:])
+    need = 128 + total * math.prod(shape) * 4
+    free = shutil.disk_usage(out.parent).free
+    if need > free:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (needs {need / 1e6:,.1f} MB, "
+                                    f"{free / 1e6:,.1f} MB free)", str(out))
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (total, *shape)})
+            for x in itertools.chain([first], chunks):
+                fh.write(x.numpy().astype("<f4", copy=False).tobytes())
+
+    replace_atomically(out, write)
+    return shape
+
+
+def write_folder(chunks: Iterator[torch.Tensor], folder: Path) -> tuple[int, ...]:
+    """One PNG per image (00000.png, ...), batch by batch."""
+    i, shape = 0, ()
+    for x in chunks:
+        shape = tuple(x.shape[1:])
+        for img in to_uint8(x):
+            path = folder / f"{i:05d}.png"
+            with writing(path):
+                to_pil(img).save(path)
+            i += 1
+    return shape
 
 
 def parse_codes(assignments: list[str], sampler) -> dict[str, float]:

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
 
-from ..config import apply_override, from_dict, load_file, merge
+from ..config import apply_override, from_dict, load_file, merge, validate
+from ..data.registry import builtin_names
 from ..families import FAMILIES
 from ..losses import LOSSES
 from .common import HelpFormatter, UsageError
 
+
+def _wrapped(words: list[str], indent: str = "  ") -> str:
+    """Comma-separated words wrapped at 110 columns, never breaking one (builtin:fmnist-pair:P,Q stays whole)."""
+    return textwrap.fill(", ".join(words), 110, initial_indent=indent, subsequent_indent=indent,
+                         break_long_words=False, break_on_hyphens=False)
+
+
 DESCRIPTION = """\
 Train a GAN on a folder of images or a built-in dataset.
 
---data takes a folder (class sub-folders become labels; corrupt files are skipped and named) or one of
-builtin:fashion-mnist, builtin:digits, builtin:ring8, builtin:grid25. Everything the run writes goes
-under --out: config.json, log.jsonl, tb/ (TensorBoard), samples/*.png and checkpoints/step_N/.
+--data takes a folder (class sub-folders become labels; unreadable files are skipped and named) or one of
+the built-in sets:
+""" + _wrapped(builtin_names()) + """
+Everything the run writes goes under --out: config.json, log.jsonl, tb/ (TensorBoard), samples/*.png and
+checkpoints/step_N/.
 
 Settings come from, in order: defaults, --config FILE.yaml, the flags below, then --set key=value
 (e.g. --set train.lr_d=1e-4 --set model.width=32 --set log.ckpt_every=1000). Evaluation during
@@ -156,6 +167,7 @@ def _run(args: argparse.Namespace, info) -> int:
     if args.resume and not (out / "config.json").exists():
         raise UsageError(f"--resume: '{out}' holds no run to continue; drop --resume to start one there")
     cfg = from_dict(effective_config(args))
+    validate(cfg)  # before the data is loaded and long before --out is created
     if cfg.data.size is not None:
         from ..data import parse_size
 

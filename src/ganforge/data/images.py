@@ -7,7 +7,9 @@ labels 0..K-1). Conversions, so that every file means the same thing:
 - grey/1-bit/16-bit/CMYK/palette become "L" (channels=1) or "RGB" (channels=3); 16-bit values are
   scaled to 8 bits; EXIF orientation is applied; animated GIF/WebP give their first frame;
 - fit="crop" resizes to cover HxW and centre-crops; fit="pad" fits inside HxW and pads with BLACK.
-Files Pillow cannot read completely (corrupt, truncated) are skipped and named in one warning.
+`decode_image` is the one decoding path of training and `ganforge data inspect`, so both call the same files
+unreadable: corrupt, truncated, over Pillow's pixel limit, or no file (a symlink loop, a dangling link, a
+pipe). Those are skipped and named in one warning.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import struct
 import warnings
 from collections import Counter
@@ -34,7 +37,7 @@ from .store import TensorData
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 FITS = ("crop", "pad")
-CACHE_FORMAT = 1  # bump when decoding changes, so old caches are not reused
+CACHE_FORMAT = 2  # bump when decoding changes, so old caches are not reused
 PROGRESS_MIN_FILES = 200
 # What a broken file makes Pillow raise (UnidentifiedImageError and "image file is truncated" are OSErrors).
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
@@ -57,6 +60,7 @@ class FolderScan:
     loose: list[str] = field(default_factory=list)  # images directly in root although classes exist
     other: list[str] = field(default_factory=list)  # files that are not images by their suffix
     stats: list[tuple[str, int, int]] = field(default_factory=list)  # (path, bytes, mtime_ns) per image
+    unopenable: dict[str, str] = field(default_factory=dict)  # image paths that are no regular file -> why
 
     @property
     def label(self) -> str:
@@ -87,7 +91,16 @@ def scan_folder(root: Path) -> FolderScan:
             if not fname.lower().endswith(IMAGE_SUFFIXES):
                 scan.other.append(rel)
                 continue
-            st = os.stat(os.path.join(dirpath, fname))
+            path = os.path.join(dirpath, fname)
+            try:
+                st = os.stat(path)
+            except OSError as e:  # a symlink loop or a dangling link: kept, so that it is named as unreadable
+                link = f"symlink to '{os.readlink(path)}': " if os.path.islink(path) else ""
+                scan.unopenable[rel] = f"{link}{e.strerror}"
+                found.append((rel, -1, -1))
+                continue
+            if not stat.S_ISREG(st.st_mode):  # a pipe or device would block or never end: never open it
+                scan.unopenable[rel] = "not a regular file"
             found.append((rel, st.st_size, st.st_mtime_ns))
     found.sort()
     scan.other.sort()
@@ -165,8 +178,10 @@ def fit_image(im: Image.Image, size: tuple[int, int], fit: str) -> Image.Image:
     height, width = size
     w, h = im.size
     if fit == "crop":
-        scale = max(width / w, height / h)
-        box_w, box_h = width / scale, height / scale  # the centre region of the source that is kept
+        # the centre region of the source that is kept, with the target's aspect; the side that limits the
+        # scale keeps its exact extent, so float rounding never puts the box outside the image (Pillow
+        # rejects a box offset of -3e-14, which width / scale gave for e.g. a 750x385 image at 100x100)
+        box_w, box_h = min(w, h * width / height), min(h, w * height / width)
         left, top = (w - box_w) / 2, (h - box_h) / 2
         return im.resize((width, height), _RESAMPLE, box=(left, top, left + box_w, top + box_h), reducing_gap=3.0)
     scale = min(width / w, height / h)
@@ -191,14 +206,48 @@ def open_image(path: Path, draft_side: int | None = None) -> Image.Image:
     return im
 
 
-def _decode_file(path: Path, size: tuple[int, int] | None, channels: int, fit: str) -> np.ndarray:
-    """One file -> uint8 (C, H, W). Raises one of DECODE_ERRORS when the file is unreadable."""
+@dataclass
+class Decoded:
+    """One decoded file: its pixels as training gets them and what `data inspect` reports about it."""
+
+    pixels: np.ndarray | None  # uint8 (C, H, W), converted and fitted; None when not kept
+    stored_size: str           # "HxW" as stored, after the EXIF orientation
+    mode: str                  # Pillow mode as stored
+    format: str
+    transparent: bool
+
+
+def decode_image(path: Path, size: tuple[int, int] | None, channels: int, fit: str) -> Decoded:
+    """The one decoding path: open, decode, convert, fit. Raises one of DECODE_ERRORS when unreadable."""
     im = open_image(path, draft_side=2 * max(size) if size else None)
+    out = Decoded(None, f"{im.height}x{im.width}", im.mode, im.format or "?",
+                  "A" in im.mode or im.info.get("transparency") is not None)
     im = to_channels(im, channels)
     if size is not None:
         im = fit_image(im, size, fit)
     arr = np.asarray(im, dtype=np.uint8)
-    return np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+    out.pixels = np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+    return out
+
+
+def decode_files(scan: FolderScan, rels: list[str], size: tuple[int, int] | None, channels: int, fit: str,
+                 quiet: bool = True, keep_pixels: bool = True) -> list[Decoded | str]:
+    """decode_image over scan.root/rels in parallel: a Decoded per readable file, else why it is unreadable."""
+
+    def decode(rel: str) -> Decoded | str:
+        if rel in scan.unopenable:
+            return scan.unopenable[rel]
+        try:
+            out = decode_image(scan.root / rel, size, channels, fit)
+        except DECODE_ERRORS as e:  # a decompression bomb would take gigabytes to decode: Pillow refuses it
+            fix = " Downscale it to train on it" if isinstance(e, Image.DecompressionBombError) else ""
+            return f"{type(e).__name__}: {e}{fix}"
+        if not keep_pixels:
+            out.pixels = None
+        return out
+
+    with strict_decoding():
+        return parallel_map(decode, rels, f"decoding {scan.root.name or scan.root}", quiet)
 
 
 def cache_key(scan: FolderScan, size: tuple[int, int] | None, channels: int, fit: str) -> str:
@@ -259,7 +308,7 @@ def _mixed_sizes_error(scan: FolderScan, sizes: Counter) -> ValueError:
 def _empty_error(scan: FolderScan, skipped: list[str]) -> ValueError:
     found = []
     if skipped:
-        found.append(f"{len(skipped)} skipped as corrupt: {name_some(skipped, 5)}")
+        found.append(f"{len(skipped)} skipped as unreadable: {name_some(skipped, 5)}")
     if scan.other:
         found.append(f"{len(scan.other)} other files: {name_some(scan.other, 5)}")
     what = "; ".join(found) if found else "no files at all"
@@ -271,15 +320,8 @@ def _empty_error(scan: FolderScan, skipped: list[str]) -> ValueError:
 
 def _decode_all(scan: FolderScan, size: tuple[int, int] | None, channels: int, fit: str, quiet: bool):
     """-> (x uint8 (N, C, H, W), labels of the kept files, relative paths of the skipped ones)."""
-
-    def decode(rel: str) -> np.ndarray | str:
-        try:
-            return _decode_file(scan.root / rel, size, channels, fit)
-        except DECODE_ERRORS as e:
-            return f"{type(e).__name__}: {e}"
-
-    with strict_decoding():
-        results = parallel_map(decode, scan.images, f"decoding {scan.root.name or scan.root}", quiet)
+    results: list = [r.pixels if isinstance(r, Decoded) else r
+                     for r in decode_files(scan, scan.images, size, channels, fit, quiet)]
     kept = [i for i, r in enumerate(results) if isinstance(r, np.ndarray)]
     skipped = [scan.images[i] for i, r in enumerate(results) if not isinstance(r, np.ndarray)]
     if not kept:
@@ -345,8 +387,8 @@ def load_image_folder(
         write_cache(directory, key, x, meta)
     if skipped:
         warnings.warn(
-            f"skipped {len(skipped)} unreadable image files in {scan.label} (corrupt or truncated): "
-            f"{name_some(skipped)}",
+            f"skipped {len(skipped)} unreadable image files in {scan.label}: {name_some(skipped)}; "
+            f"`ganforge data inspect {scan.root}` says why",
             SkippedImagesWarning,
             stacklevel=2,
         )

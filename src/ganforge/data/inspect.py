@@ -10,22 +10,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .images import DECODE_ERRORS, name_some, open_image, parallel_map, scan_folder, strict_decoding
+from .images import Decoded, decode_files, name_some, scan_folder
 from .paired import find_domains, match_names
 
-
-def _probe(path: Path) -> tuple[str, str, str, bool] | str:
-    """(HxW after EXIF orientation, Pillow mode, format, has transparency), or why it cannot be read."""
-    try:
-        im = open_image(path)
-        transparent = "A" in im.mode or im.info.get("transparency") is not None
-        return f"{im.height}x{im.width}", im.mode, im.format or "?", transparent
-    except DECODE_ERRORS as e:
-        return f"{type(e).__name__}: {e}"
+UNREADABLE_SHOWN = 20  # unreadable files listed one per line by format_inspection
 
 
 def inspect_folder(root: Path, quiet: bool = True) -> dict[str, Any]:
-    """Counts, sizes, modes and classes of an image folder; every image is fully decoded to find truncation.
+    """Counts, sizes, modes and classes of an image folder. Every image goes through training's decoding
+    path (decode_image: full decode and conversion), so the files called unreadable here are exactly those
+    training skips.
 
     Keys: root, files, images, readable, skipped (paths), skip_reasons, other_files (paths), loose_files
     (images directly in root beside class sub-folders), sizes (Counter of "HxW"), modes, formats (Counters),
@@ -40,8 +34,8 @@ def inspect_folder(root: Path, quiet: bool = True) -> dict[str, Any]:
         return _inspect_domains(root, *found, quiet=quiet)
     scan = scan_folder(Path(root))
     candidates = scan.images + scan.loose
-    with strict_decoding():
-        probes = parallel_map(lambda rel: _probe(scan.root / rel), candidates, "inspecting", quiet)
+    # channels=3 runs every mode conversion; fit_image cannot fail at any --size (tests/test_data_faults.py)
+    probes = decode_files(scan, candidates, None, 3, "crop", quiet, keep_pixels=False)
     sizes: Counter[str] = Counter()
     modes: Counter[str] = Counter()
     formats: Counter[str] = Counter()
@@ -49,14 +43,14 @@ def inspect_folder(root: Path, quiet: bool = True) -> dict[str, Any]:
     readable: set[str] = set()
     transparent = 0
     for rel, probe in zip(candidates, probes):
-        if isinstance(probe, str):
+        if not isinstance(probe, Decoded):
             skip_reasons[rel] = probe
             continue
         readable.add(rel)
-        sizes[probe[0]] += 1
-        modes[probe[1]] += 1
-        formats[probe[2]] += 1
-        transparent += probe[3]
+        sizes[probe.stored_size] += 1
+        modes[probe.mode] += 1
+        formats[probe.format] += 1
+        transparent += probe.transparent
     classes = {name: 0 for name in scan.class_names}
     for rel, label in zip(scan.images, scan.labels):
         if rel in readable:
@@ -133,10 +127,14 @@ def format_inspection(info: dict[str, Any]) -> str:
     other_text = f", {len(other)} other: {name_some(other, 5)}" if other else ""
     lines.append(f"  files        {info['files']} ({info['images']} images{other_text})")
     readable = f"  readable     {info['readable']} of {info['images']} images"
-    if info["skipped"]:
-        reasons = [f"{rel} ({info['skip_reasons'][rel]})" for rel in info["skipped"]]
-        readable += f"; {len(reasons)} unreadable, will be skipped: {name_some(reasons, 5)}"
+    skipped = info["skipped"]
+    if skipped:
+        readable += f"; {len(skipped)} unreadable, training skips them:"
     lines.append(readable)
+    for i, rel in enumerate(skipped[:UNREADABLE_SHOWN]):  # one per line, with why: these are what to fix
+        lines.append(f"  {'unreadable' if i == 0 else '':13s}{rel} ({info['skip_reasons'][rel]})")
+    if len(skipped) > UNREADABLE_SHOWN:
+        lines.append(f"  {'':13s}... and {len(skipped) - UNREADABLE_SHOWN} more")
     if info["classes"]:
         per_class = ", ".join(f"{name} {n}" for name, n in info["classes"].items())
         lines.append(f"  classes      {len(info['classes'])}: {per_class}")

@@ -33,11 +33,13 @@ class Callback:
 
 
 class Checkpointer(Callback):
-    """Checkpoint every `every` steps, and always when training ends (also on Ctrl-C)."""
+    """Checkpoint every `every` steps, and always when training ends (also on Ctrl-C), unless a save failed:
+    a second try (e.g. on a full disk) would only fail again and bury the first error."""
 
     def __init__(self, every: int) -> None:
         self.every = every
-        self.last_saved: int | None = None
+        self.last_saved: int | None = None  # the last step a save was tried at (a non-finite state is skipped)
+        self.failed = False
 
     def on_train_start(self, trainer: "Trainer") -> None:
         if trainer.step == 0 and not any((trainer.out_dir / "checkpoints").glob("step_*")):
@@ -48,11 +50,15 @@ class Checkpointer(Callback):
             self._save(trainer)
 
     def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
-        if self.last_saved != trainer.step:
+        if not self.failed and self.last_saved != trainer.step:
             self._save(trainer)
 
     def _save(self, trainer: "Trainer") -> None:
-        trainer.save_checkpoint()
+        try:
+            trainer.save_checkpoint()
+        except BaseException:
+            self.failed = True
+            raise
         self.last_saved = trainer.step
 
 

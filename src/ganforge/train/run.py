@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..checkpoint import latest_checkpoint
-from ..config import RunConfig
+from ..config import RunConfig, validate
 from ..data import Loader, TensorData, as_unpaired, load_data
 from ..data.builtin import MIXTURES
 from ..families import build_family, get_family
@@ -15,7 +15,7 @@ from . import distributed
 from .callbacks import Callback, Checkpointer, MetricsLogger, SampleGrid
 from .health import HealthMonitor
 from .progress import ProgressBar
-from .trainer import Trainer
+from .trainer import Trainer, resolve_device
 
 
 def default_callbacks(cfg: RunConfig, data: TensorData, console: Console | None = None) -> list[Callback]:
@@ -36,7 +36,14 @@ def default_callbacks(cfg: RunConfig, data: TensorData, console: Console | None 
 def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data: TensorData | None = None,
               console: Console | None = None, callbacks: list[Callback] | None = None,
               extra_callbacks: list[Callback] | None = None) -> Trainer:
-    """A ready-to-fit Trainer. With resume=True the latest checkpoint in out_dir is restored."""
+    """A ready-to-fit Trainer. With resume=True the latest checkpoint in out_dir is restored.
+
+    Every check (settings, device, data, family options) runs before anything is written: a bad run leaves
+    no out_dir behind.
+    """
+    validate(cfg)
+    dist = distributed.current()
+    resolve_device(cfg.train.device, dist.local_rank if dist.enabled else None)  # e.g. cuda asked for, none seen
     out = Path(out_dir)
     if latest_checkpoint(out) is not None and not resume:
         raise ValueError(f"'{out}' already holds a run; pass --resume to continue it, or choose another --out")
@@ -51,7 +58,6 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
     # the family takes what it needs from the data: translation previews, sgan's labelled subset, srgan's
     # default content network (content=features), so the Python API and the CLI train the same run
     family.bind_data(data)
-    dist = distributed.current()
     loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size,
                     flip=cfg.data.flip)
     cbs = default_callbacks(cfg, data, console) if callbacks is None else callbacks

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
-from ..config import RunConfig
+from ..checkpoint import NonFiniteWeights, latest_checkpoint, read_checkpoint, write_checkpoint
+from ..config import RunConfig, validate
 from ..data.store import Loader
 from ..families.base import Family
 from ..families.phases import StepContext, lazy_ratio
@@ -112,6 +112,7 @@ class EMA:
 class Trainer:
     def __init__(self, family: Family, loader: Loader, cfg: RunConfig, out_dir: str | Path,
                  callbacks: list[Callback] | None = None, dist: distributed.DistInfo | None = None) -> None:
+        validate(cfg)  # every setting's range (train.steps, learning rates, ...), before the run folder exists
         self.family = family
         self.loader = loader
         self.cfg = cfg
@@ -123,19 +124,11 @@ class Trainer:
         tc = cfg.train
         self.device = resolve_device(tc.device, self.dist.local_rank if self.dist.enabled else None)
         self.precision, self.precision_reason = resolve_precision(tc, self.device, family.spec.kind)
-        if tc.malloc not in ("auto", "system"):
-            raise ValueError(f"train.malloc must be 'auto' or 'system', got '{tc.malloc}'")
         # on CPU, each step's activations are host memory: reuse them instead of page-faulting afresh (memory.py)
         self.malloc = memory.tune_malloc() if tc.malloc == "auto" and self.device.type == "cpu" else None
         if (loader.rank, loader.world_size) != (self.dist.rank, self.dist.world_size):
             raise ValueError(f"the loader is set up for rank {loader.rank} of {loader.world_size}, but this process "
                              f"is rank {self.dist.rank} of {self.dist.world_size}")
-        if tc.steps < 0:
-            raise ValueError(f"train.steps must be >= 0, got {tc.steps}")
-        if tc.lr_decay not in ("none", "linear"):
-            raise ValueError(f"train.lr_decay must be 'none' or 'linear', got '{tc.lr_decay}'")
-        if not 0.0 <= tc.lr_decay_start < 1.0:
-            raise ValueError(f"train.lr_decay_start is a fraction of the steps in [0, 1), got {tc.lr_decay_start}")
         if tc.sync_bn and self.dist.enabled:
             if self.device.type != "cuda":
                 raise ValueError("train.sync_bn needs CUDA ranks (PyTorch's SyncBatchNorm does not run on CPU); "
@@ -304,17 +297,33 @@ class Trainer:
         self._stop_agreed = False
         self._emit("on_train_start")
         restore = self._install_signal_handlers()
+        failure: BaseException | None = None
         try:
             while self.step < total and not self._should_stop():
                 self.family.train()
                 logs = self.train_step()
                 self.last_logs = logs
                 self._emit("on_step_end", self.step, logs)
+        except BaseException as e:
+            failure = e
+            raise
         finally:
             restore()
             interrupted = self._stop_reason is not None and self.step < total
-            self._emit("on_train_end", interrupted)
+            self._end(interrupted, failure)
         return self
+
+    def _end(self, interrupted: bool, failure: BaseException | None) -> None:
+        """on_train_end for every callback. After a failure, a callback's own error (e.g. a second write to a
+        full disk) becomes a note on the first one instead of replacing it."""
+        if failure is None:
+            self._emit("on_train_end", interrupted)
+            return
+        for cb in self.callbacks:
+            try:
+                cb.on_train_end(self, interrupted)
+            except Exception as e:
+                failure.add_note(f"then {type(cb).__name__}.on_train_end failed too: {e}")
 
     def request_stop(self, reason: str) -> None:
         self._stop_reason = reason
@@ -398,22 +407,30 @@ class Trainer:
             "events": self.events[-50:],
         }
 
-    def save_checkpoint(self, root: str | Path | None = None, keep_last: int | None = None) -> Path:
-        """Checkpoint the full state under `root` (default: the run directory; e.g. RUN/best for the best)."""
+    def save_checkpoint(self, root: str | Path | None = None, keep_last: int | None = None) -> Path | None:
+        """Checkpoint the full state under `root` (default: the run directory; e.g. RUN/best for the best).
+
+        A state with non-finite weights is not written (it would become what resume, rollback and sampling
+        use): a warning event names the step and None is returned.
+        """
         optim = {f"optim/{ph}": opt.state_dict() for ph, opt in self.optimizers.items()}
         optim["rng/torch"] = torch.get_rng_state()
         if torch.cuda.is_available():
             optim["rng/cuda"] = torch.cuda.get_rng_state_all()
-        path = write_checkpoint(
-            self.out_dir if root is None else root, self.step,
-            config=self.run_config(),
-            model=self.family.state_dict(),
-            ema=self.ema.module.state_dict() if self.ema else None,
-            optim=optim,
-            state=self.state_dict(),
-            keep_last=self.cfg.log.keep_last if keep_last is None else keep_last,
-        )
-        return path
+        try:
+            return write_checkpoint(
+                self.out_dir if root is None else root, self.step,
+                config=self.run_config(),
+                model=self.family.state_dict(),
+                ema=self.ema.module.state_dict() if self.ema else None,
+                optim=optim,
+                state=self.state_dict(),
+                keep_last=self.cfg.log.keep_last if keep_last is None else keep_last,
+            )
+        except NonFiniteWeights as e:
+            self.event("warning", f"no checkpoint written at step {self.step}: {e.count:,} weights or optimizer "
+                                  f"values are not finite (the last finite checkpoint stays the newest)")
+            return None
 
     def load_checkpoint(self, path: str | Path | None = None) -> Path:
         """Restore the full training state from a checkpoint (default: the latest in out_dir)."""
