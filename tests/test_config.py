@@ -93,7 +93,7 @@ def test_choices_agree_with_the_modules_that_use_them():
     from ganforge.config import CHOICES
     from ganforge.data.images import FITS
     from ganforge.data.paired import PAIRS
-    from ganforge.train.trainer import PRECISIONS
+    from ganforge.train.hardware import PRECISIONS
 
     assert CHOICES["data.fit"] == FITS and CHOICES["data.pairs"] == tuple(PAIRS)
     assert CHOICES["train.precision"] == PRECISIONS

@@ -10,8 +10,8 @@ from torch import nn
 
 from ganforge.config import TrainConfig
 from ganforge.losses import gradient_penalty, r1_penalty
-from ganforge.train import build_run, trainer as trainer_mod
-from ganforge.train.trainer import resolve_precision
+from ganforge.train import build_run, hardware
+from ganforge.train.hardware import resolve_precision
 
 from .conftest import tiny_config
 
@@ -22,10 +22,10 @@ def _tc(**kw) -> TrainConfig:
 
 def test_auto_is_bf16_for_images_on_native_hardware_and_fp32_otherwise(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(trainer_mod, "native_bf16", lambda d: "CPU AMX")
+    monkeypatch.setattr(hardware, "native_bf16", lambda d: "CPU AMX")
     assert resolve_precision(_tc(), cpu, "image") == ("bf16", "auto: CPU AMX")
     assert resolve_precision(_tc(), cpu, "points")[0] == "fp32"  # MLPs on coordinates: no gain, less precision
-    monkeypatch.setattr(trainer_mod, "native_bf16", lambda d: None)
+    monkeypatch.setattr(hardware, "native_bf16", lambda d: None)
     assert resolve_precision(_tc(), cpu, "image")[0] == "fp32"  # emulated bf16 would be slower
     assert resolve_precision(_tc(precision="bf16"), cpu, "image")[0] == "bf16"  # asked for: honoured
     assert resolve_precision(_tc(precision="fp32"), cpu, "image")[0] == "fp32"

@@ -135,7 +135,7 @@ def _check_types(cfg: RunConfig) -> None:
 
 
 # the settings with a fixed set of values; data/images.py (FITS), data/paired.py (PAIRS) and the trainer
-# (PRECISIONS) hold the same tuples, and tests/test_config.py checks that they agree
+# (PRECISIONS, in train/hardware.py) hold the same tuples, and tests/test_config.py checks that they agree
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.fit": ("crop", "pad"),
     "data.pairs": ("auto", "labels", "side-by-side"),

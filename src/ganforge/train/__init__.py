@@ -3,7 +3,9 @@
 from .callbacks import Callback, Checkpointer, MetricsLogger, SampleGrid
 from .health import HealthMonitor
 from .progress import ProgressBar
-from .trainer import EMA, Trainer, TrainingStopped, resolve_device
+from .ema import EMA
+from .hardware import resolve_device
+from .trainer import Trainer, TrainingStopped
 from .run import build_run, default_callbacks
 
 __all__ = [

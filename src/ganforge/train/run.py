@@ -15,7 +15,8 @@ from . import distributed
 from .callbacks import Callback, Checkpointer, MetricsLogger, SampleGrid
 from .health import HealthMonitor
 from .progress import ProgressBar
-from .trainer import Trainer, resolve_device
+from .hardware import resolve_device
+from .trainer import Trainer
 
 
 def default_callbacks(cfg: RunConfig, data: TensorData, console: Console | None = None) -> list[Callback]:

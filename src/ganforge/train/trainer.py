@@ -8,7 +8,6 @@ state are all in the checkpoint, so "train 2N" and "train N, resume, train N" gi
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import random
 import signal
@@ -29,84 +28,12 @@ from ..families.base import Family
 from ..families.phases import StepContext, lazy_ratio
 from . import distributed, memory
 from .callbacks import Callback
+from .ema import EMA
+from .hardware import resolve_device, resolve_precision
 
 
 class TrainingStopped(RuntimeError):
     """Training cannot go on (e.g. losses stayed non-finite after the allowed rollbacks)."""
-
-
-def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
-    """train.device as a torch.device; in a torchrun run CUDA ranks take cuda:LOCAL_RANK."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("train.device=cuda but no CUDA device is visible; use train.device=cpu")
-    if name == "cuda" and local_rank is not None:
-        return torch.device("cuda", local_rank)
-    return torch.device(name)
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-def native_bf16(device: torch.device) -> str | None:
-    """Why `device` runs bf16 natively (a short reason), or None when bf16 would be emulated (slow)."""
-    if device.type == "cuda":
-        return "CUDA bf16" if torch.cuda.is_bf16_supported() else None
-    if device.type == "cpu":
-        for flag, name in (("_is_amx_tile_supported", "AMX"), ("_is_avx512_bf16_supported", "AVX512-BF16")):
-            check = getattr(torch.cpu, flag, None)
-            if check is not None and check():
-                return f"CPU {name}"
-    return None
-
-
-def resolve_precision(tc: Any, device: torch.device, kind: str) -> tuple[str, str]:
-    """(fp32 | bf16, why) for train.precision on `device` with data of `kind` (image | points).
-
-    auto picks bf16 autocast for image data on hardware with native bf16 (the convolutions and matmuls
-    run ~2x faster; weights, optimizer state, losses and penalties stay fp32) and fp32 otherwise: point
-    and tabular data train small MLPs, where bf16 gains nothing and its 3 significant digits would blur
-    the coordinates. The old spelling train.amp (none | bf16) still works.
-    """
-    name = tc.precision
-    if tc.amp:
-        legacy = {"none": "fp32", "bf16": "bf16"}
-        if tc.amp not in legacy:
-            raise ValueError(f"train.amp must be 'none' or 'bf16' (better: train.precision=fp32|bf16|auto), got '{tc.amp}'")
-        if name == "auto":
-            return legacy[tc.amp], f"train.amp={tc.amp}"
-    if name not in PRECISIONS:
-        raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got '{name}'")
-    if name != "auto":
-        return name, "asked for"
-    if kind != "image":
-        return "fp32", f"auto: {kind} data"
-    why = native_bf16(device)
-    return ("bf16", f"auto: {why}") if why else ("fp32", f"auto: no native bf16 on {device.type}")
-
-
-class EMA:
-    """Exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019).
-
-    The decay warms up as min(decay, (1 + k) / (10 + k)) over the first G updates k, so early samples
-    are not dominated by the random initialisation. Buffers (BatchNorm statistics) are copied.
-    """
-
-    def __init__(self, module: nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.module = copy.deepcopy(module).eval().requires_grad_(False)
-        self.updates = 0
-
-    @torch.no_grad()
-    def update(self, source: nn.Module) -> None:
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        ema_p = [p for p in self.module.parameters()]
-        src_p = [p.detach() for p in source.parameters()]
-        torch._foreach_lerp_(ema_p, src_p, 1.0 - d)
-        for b_ema, b in zip(self.module.buffers(), source.buffers()):
-            b_ema.copy_(b)
-        self.updates += 1
 
 
 class Trainer:
