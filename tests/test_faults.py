@@ -302,8 +302,12 @@ def test_divergence_never_becomes_the_newest_checkpoint(tmp_path, capsys):
     ck = read_checkpoint(out)  # refuses non-finite weights, so this one is finite
     assert ck["state"]["step"] == 0
     events = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    skipped = [e for e in events if e.get("event") == "warning"]
-    assert len(skipped) == 1 and skipped[0]["message"].startswith("no checkpoint written at step 1: ")
+    warnings = [e["message"] for e in events if e.get("event") == "warning"]
+    skipped = [m for m in warnings if m.startswith("no checkpoint written")]
+    assert len(skipped) == 1 and skipped[0].startswith("no checkpoint written at step 1: ")
+    # nor is a grid of the diverged generator passed off as the result
+    assert not (out / "samples" / "final.png").exists()
+    assert any(m.startswith("no samples/final.png: ") for m in warnings)
 
 
 @pytest.mark.parametrize("name,flags", [("ema.safetensors", []), ("model.safetensors", ["--no-ema"])])

@@ -99,6 +99,13 @@ class SampleGrid(Callback):
             self._draw(trainer, f"step_{step:08d}")
 
     def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
+        # after a divergence (stopped on NaN) the weights in memory are not the ones checkpointed: draw nothing
+        # rather than a grid of NaNs that final.png would pass off as the result
+        bad = sum(int((~torch.isfinite(p)).sum()) for p in trainer.generator.parameters())
+        if bad:
+            trainer.event("warning", f"no samples/final.png: {bad:,} of the generator's weights are not finite "
+                                     f"(training diverged); sample from the last checkpoint instead")
+            return
         self._draw(trainer, "final")
 
 
