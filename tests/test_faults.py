@@ -353,3 +353,21 @@ def test_npy_and_folders_stream_batch_by_batch(tmp_path, monkeypatch):
     assert [f.name for f in files[:2]] + [files[-1].name] == ["00000.png", "00001.png", "00599.png"]
     from PIL import Image
     np.testing.assert_array_equal(np.asarray(Image.open(files[-1])), to_uint8(expected[-1:])[0, 0].numpy())
+
+
+def test_a_failed_export_write_leaves_no_part_and_keeps_the_earlier_model(tmp_path, capsys, monkeypatch):
+    """ONNX and its model card are written beside the destination and renamed: a full disk while writing (here
+    during the parity check of the written model) leaves the earlier export as it was and no partial file."""
+    run = _run(tmp_path, steps=2)
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "g.onnx").write_bytes(b"the earlier model")
+
+    def disk_full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("ganforge.artifacts.onnx.parity", disk_full)
+    assert main(["export", "--ckpt", str(run), "--onnx", str(out / "g.onnx")]) == 1
+    assert _one_line(capsys).startswith(f"ganforge export: cannot write {out / 'g.onnx'}: No space left on device")
+    assert (out / "g.onnx").read_bytes() == b"the earlier model"
+    assert sorted(p.name for p in out.iterdir()) == ["g.onnx"]  # no .tmp file, no card of a model not written

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..files import replace_atomically
 
 INFO_FORMAT = 1
 
@@ -155,6 +156,6 @@ def write_card(card: dict[str, Any], stem: str | Path) -> tuple[Path, Path]:
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     js, md = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".md")
-    js.write_text(json.dumps(card, indent=2) + "\n")
-    md.write_text(card_markdown(card))
+    replace_atomically(js, lambda tmp: tmp.write_text(json.dumps(card, indent=2) + "\n"))
+    replace_atomically(md, lambda tmp: tmp.write_text(card_markdown(card)))
     return js, md

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..files import replace_atomically
 from .card import model_info, translation_io
 
 TOLERANCE = 1e-4
@@ -163,17 +164,21 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
                                         dynamic_shapes=shapes, dynamo=True, opset_version=opset,
                                         external_data=False, verbose=False)
             program.model.metadata_props["ganforge"] = json.dumps(model_info(sampler, direction=direction))
-            program.save(str(path), external_data=False)
     except Exception as e:
         raise ExportError(f"torch.onnx.export failed for {sampler.family.name}: {e}") from e
     seconds = time.perf_counter() - start
     diff = float("nan")
-    if check:
-        diff = parity(sampler, path, direction=direction)
-        if not diff <= tolerance:
-            path.unlink(missing_ok=True)
-            raise ExportError(f"ONNX output differs from the eager generator by {diff:.3g} (max abs) > {tolerance}; "
-                              f"the model was not written. Try another --opset, or report the family.")
+
+    def write(tmp: Path) -> None:  # saved and checked beside `path`, renamed over it only when both succeed
+        nonlocal diff
+        program.save(str(tmp), external_data=False)
+        if check:
+            diff = parity(sampler, tmp, direction=direction)
+            if not diff <= tolerance:
+                raise ExportError(f"ONNX output differs from the eager generator by {diff:.3g} (max abs) > "
+                                  f"{tolerance}; the model was not written. Try another --opset, or report the family.")
+
+    replace_atomically(path, write)
     return ExportResult(path, seconds, diff, (1, 5, 16) if check else (), path.stat().st_size,
                         direction if sampler.is_translation else "")
 

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from .common import HelpFormatter, UsageError
-from .sample import writable_folder, writing
+from ..files import writing
+from .sample import writable_folder
 
 DESCRIPTION = """\
 Export a trained generator (the EMA weights unless --no-ema) for use outside ganforge. Give one or more

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import itertools
 import math
@@ -11,11 +10,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
 
+from ..files import replace_atomically, writing
 from ..image import save_grid, save_scatter, to_pil, to_uint8
 from .common import HelpFormatter, UsageError
 
@@ -162,29 +162,6 @@ def writable_folder(folder: Path, flag: str) -> None:
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as e:  # name the folder, not the probe's random file name
         raise OSError(e.errno, e.strerror, str(folder)) from None
-
-
-@contextlib.contextmanager
-def writing(path: str | Path) -> Iterator[None]:
-    """An OSError without a file name raised inside (a full disk's write error has none) names `path`."""
-    try:
-        yield
-    except OSError as e:
-        if e.filename is None and e.errno is not None:
-            raise OSError(e.errno, e.strerror, str(path)) from None
-        raise
-
-
-def replace_atomically(out: Path, write: Callable[[Path], Any]) -> None:
-    """write(tmp) beside `out`, then rename it over `out`: a failed write leaves any earlier file as it was."""
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-    try:
-        with writing(out):
-            write(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_npy(chunks: Iterator[torch.Tensor], total: int, out: Path) -> tuple[int, ...]:
