@@ -195,3 +195,11 @@ def test_symlink_loop_is_named_by_inspect_and_skipped_by_train(tmp_path, capsys)
         rc = main(["train", "--data", str(data), "--size", "16", "--steps", "1", "--batch-size", "4",
                    "--out", str(tmp_path / "run"), *FAST])
     assert rc == 0
+
+
+@pytest.mark.parametrize("size,shape", [("12", [12, 12]), ("12x8", [12, 8])])
+def test_a_size_given_as_one_number_or_hxw_in_set_still_trains(size, shape, tmp_path):
+    """data.size from YAML or --set may be 64 or "96x64"; it is read as [H, W] before the settings are checked."""
+    out = tmp_path / "run"
+    assert main(["train", "--data", "builtin:digits", "--out", str(out), "--set", f"data.size={size}", *FAST]) == 0
+    assert json.loads((out / "config.json").read_text())["data"]["size"] == shape

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.artifacts.sampler import Sampler
+from ganforge.checkpoint import latest_checkpoint
 from ganforge.data.builtin import digits
 from ganforge.data.spec import DataSpec
 from ganforge.data.store import TensorData
@@ -138,6 +139,9 @@ def test_feature_content_on_colour_data_asks_for_a_network(lowres_digits, tmp_pa
     colour = TensorData(spec((3, 4, 4), (3, 8, 8)), d.x.expand(-1, 3, -1, -1).contiguous(), d.y, source="toy",
                         x_b=d.x_b.expand(-1, 3, -1, -1).contiguous())
     trainer = build_run(run_cfg(1, {"content": "features"}), tmp_path, data=colour)
+    with pytest.raises(ValueError, match="reads grey images and these have 3 channels.*set_feature_net.*content=mse"):
+        trainer.fit()  # asked before anything is written: the same --out can be used again
+    assert latest_checkpoint(tmp_path) is None
     with pytest.raises(ValueError, match="reads grey images and these have 3 channels.*set_feature_net.*content=mse"):
         trainer.train_step()
     trainer.family.set_feature_net(torch.nn.Conv2d(3, 2, 3, padding=1))

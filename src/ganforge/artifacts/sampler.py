@@ -123,8 +123,9 @@ class Sampler:
         for start in range(0, len(z), batch):
             chunk = z[start:start + batch]
             extra = {"y": y[start:start + batch].to(chunk.device)} if y is not None else {}
-            with torch.inference_mode():
-                yield self.family.sample(len(chunk), z=chunk, net=self.G, **extra).float().cpu()
+            with torch.inference_mode():  # left before yielding: the caller does not run in inference mode
+                x = self.family.sample(len(chunk), z=chunk, net=self.G, **extra).float().cpu()
+            yield x
 
     @property
     def is_translation(self) -> bool:

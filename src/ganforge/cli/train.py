@@ -167,11 +167,11 @@ def _run(args: argparse.Namespace, info) -> int:
     if args.resume and not (out / "config.json").exists():
         raise UsageError(f"--resume: '{out}' holds no run to continue; drop --resume to start one there")
     cfg = from_dict(effective_config(args))
-    validate(cfg)  # before the data is loaded and long before --out is created
-    if cfg.data.size is not None:
+    if cfg.data.size is not None:  # 64 or "96x64" (YAML, --set) -> [H, W], the form validate checks
         from ..data import parse_size
 
         cfg.data.size = list(parse_size(cfg.data.size))
+    validate(cfg)  # before the data is loaded and long before --out is created
     extra = []
     if cfg.eval.every > 0:
         from ..data import load_data

@@ -102,6 +102,10 @@ class Family(nn.Module):
         """Called once with the training data (a TensorData) before training starts or resumes, for
         families that keep part of it (e.g. sgan's labelled subset). Default: nothing."""
 
+    def check_ready(self) -> None:
+        """Raise a ValueError naming the fix when the family cannot train yet (e.g. srgan's content network is
+        missing); the trainer asks before training writes anything. Default: ready."""
+
     def sample_inputs(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n inputs for `sample(n, z=...)`: latents for a latent family. A fixed set of them is what the
         trainer's sample grid and FID callback draw once and reuse."""
@@ -262,10 +266,10 @@ class AdversarialFamily(Family):
         """The condition of the real batch (None for unconditional families)."""
         return None
 
-    def r1(self, batch: Batch, weight: float, *, touch_all: bool = False) -> tuple[Tensor, Tensor]:
+    def r1(self, batch: Batch, weight: float) -> tuple[Tensor, Tensor]:
         """(weight * gamma/2 * R1, R1) on the real batch under its condition."""
         cond_real = self.real_condition(batch)
-        r1 = r1_penalty(lambda x: self.critic(x, cond_real), batch.x, touch_all=touch_all)
+        r1 = r1_penalty(lambda x: self.critic(x, cond_real), batch.x)
         return weight * 0.5 * self.cfg.r1_weight * r1, r1
 
     def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
@@ -306,8 +310,12 @@ class AdversarialFamily(Family):
                         logs["stats/real_class_spread"], logs["stats/fake_class_spread"] = rs, fs
             return StepOutput(loss, logs)
         if phase == "d_reg":  # lazy R1: every r1_every steps, weighted by r1_every
-            penalty, r1 = self.r1(batch, float(cfg.r1_every), touch_all=True)
-            return StepOutput(penalty, {"d/r1": r1.detach()})
+            penalty, r1 = self.r1(batch, float(cfg.r1_every))
+            # + 0 * every D parameter: the same value and gradients, but parameters R1 does not reach (a last bias,
+            # acgan's class head, infogan's Q head) are in the graph, as distributed data parallel needs when R1 is
+            # a phase of its own (Karras et al.'s reference code adds 0 * D(x) for the same reason)
+            untouched = sum(p.reshape(-1)[0] for p in self.D.parameters())
+            return StepOutput(penalty + 0.0 * untouched, {"d/r1": r1.detach()})
         if phase == "g":
             shared = take(ctx, "fakes")
             if shared is None or shared[0].shape[0] != batch.size:

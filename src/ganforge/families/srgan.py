@@ -94,6 +94,10 @@ class SRGAN(TranslationFamily):
         if self.cfg.content == "features" and self.__dict__["_feature_net"] is None and self.out_shape[0] == 1:
             self.set_feature_net(fashion_content_net(self.cfg.content_layer))
 
+    def check_ready(self) -> None:
+        if self.cfg.content == "features":
+            self.feature_net  # raises, naming the fix, when no content network is set
+
     def set_feature_net(self, module: nn.Module) -> None:
         """Use `module` (high-res images in [-1, 1] -> feature maps) for content="features"; frozen, eval mode."""
         module.eval().requires_grad_(False)

@@ -22,15 +22,9 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
         return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
-def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, *, touch_all: bool = False) -> Tensor:
-    """R1 (Mescheder et al., 2018): E[||grad_x D(x)||^2] on real data; scale by gamma/2 outside.
-
-    touch_all adds 0 * D(x): the same value and gradients, but every parameter of D (a last bias has no
-    gradient through R1) is in the graph, as distributed data parallel needs when R1 is a phase of its own
-    (as in Karras et al.'s reference code)."""
+def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
+    """R1 (Mescheder et al., 2018): E[||grad_x D(x)||^2] on real data; scale by gamma/2 outside."""
     x = real.detach().float().requires_grad_(True)
     with torch.autocast(x.device.type, enabled=False):
-        logits = critic(x).float()
-        (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-        r1 = grad.flatten(1).pow(2).sum(1).mean()
-        return r1 + 0.0 * logits.mean() if touch_all else r1
+        (grad,) = torch.autograd.grad(critic(x).float().sum(), x, create_graph=True)
+        return grad.flatten(1).pow(2).sum(1).mean()

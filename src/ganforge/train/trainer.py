@@ -222,6 +222,8 @@ class Trainer:
         """Train up to cfg.train.steps. Ctrl-C (or SIGTERM) stops after the current step with a checkpoint."""
         total = self.cfg.train.steps
         self._stop_agreed = False
+        if self.step < total:
+            self.family.check_ready()  # before on_train_start writes the first checkpoint
         self._emit("on_train_start")
         restore = self._install_signal_handlers()
         failure: BaseException | None = None
