@@ -107,6 +107,8 @@ def test_query_strings_spell_json_values():
     assert core.from_query({"n": "abc", "seed": "[1]", "truncation": "nan", "t": "[" * 5000}) == \
         {"n": "abc", "seed": "[1]", "truncation": "nan", "t": "[" * 5000}  # no JSON number: refused later
     assert core.from_query({"codes": "c0:3,c1:x"})["codes"] == {"c0": 3, "c1": "x"}
+    # numbers as query strings also write them (they worked before the strict checks)
+    assert core.from_query({"seed": "007", "n": "+2", "truncation": ".5"}) == {"seed": 7, "n": 2, "truncation": 0.5}
     assert error(core.parse_generate, core.from_query({"n": "2.0"}), DCGAN, 16).detail == \
         "n must be an integer >= 1, got 2.0"
     assert "codes must look like" in error(core.from_query, {"codes": "c0=1"}).detail

@@ -72,12 +72,6 @@ class OnnxGenerator:
         self.noise_dim = int(info["latent"]["noise_dim"])
         self.codes = list(info["latent"]["codes"])
         self.conditional = bool(info["conditional"])
-        self.n_classes = int(info.get("n_classes") or 0)
-        self.class_names = list(info.get("class_names") or [])
-
-    def class_index(self, value: int | str) -> int:
-        """A class index from an index or a name (names first, case-insensitive; then digit strings)."""
-        return core.class_index(self.info, value)
 
     def labels(self, n: int, cls: int | str | Sequence | None = None) -> np.ndarray | None:
         """(n,) int64 classes: cycling 0..K-1 by default, one class for all, or n classes."""
@@ -88,7 +82,7 @@ class OnnxGenerator:
         return self._with_codes(latent.seeded_latents(seed, n, self.noise_dim, self.codes, truncation), codes)
 
     def _with_codes(self, z: np.ndarray, codes: dict[str, float] | None) -> np.ndarray:
-        codes = core.check_codes(self.info, codes)
+        # a request's codes were checked when it was parsed; set_codes itself refuses bad names and values
         return latent.set_codes(z, self.codes, self.noise_dim, codes) if codes else z
 
     def run(self, z: np.ndarray, y: np.ndarray | None = None, chunk: int = 256) -> np.ndarray:
@@ -112,13 +106,6 @@ class OnnxGenerator:
         a = latent.seeded_latents(seed_a, 1, self.noise_dim, self.codes, truncation)[0]
         b = latent.seeded_latents(seed_b, 1, self.noise_dim, self.codes, truncation)[0]
         return self._with_codes(np.stack([latent.between(a, b, float(t), self.noise_dim) for t in ts]), codes)
-
-    def interpolate(self, seed_a: int, seed_b: int, t: float | None = None, steps: int | None = None,
-                    cls: int | str | Sequence | None = None, truncation: float = 1.0,
-                    codes: dict[str, float] | None = None) -> np.ndarray:
-        """One sample a fraction t of the way from seed_a to seed_b, or `steps` samples (default 8)."""
-        ts = core.interpolation_ts(t, steps)
-        return self.run(self.between(seed_a, seed_b, ts, truncation, codes), self.labels(len(ts), cls))
 
 
 # ----------------------------------------------------------------------------------------------- requests

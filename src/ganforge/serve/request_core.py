@@ -19,6 +19,7 @@ import functools
 import io
 import json
 import math
+import re
 import reprlib
 import secrets
 import traceback
@@ -124,11 +125,20 @@ def from_query(query: dict[str, str]) -> dict[str, Any]:
     return params
 
 
+_INT = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def _json_number(text: str) -> Any:
+    """The JSON number (or boolean) `text` spells, else a number as query strings also write them ("007", "+2",
+    ".5"); anything else stays the string ("nan", "[1]"), for the checks to refuse."""
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
-        return text
+        stripped = text.strip()
+        if _INT.fullmatch(stripped):
+            return int(stripped)
+        return float(stripped) if _DECIMAL.fullmatch(stripped) else text
     return value if isinstance(value, (int, float)) else text
 
 
