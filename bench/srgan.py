@@ -50,12 +50,6 @@ from ganforge.nn.fashion_net import FASHION_CONTENT_LAYERS, fashion_content_net
 from ganforge.train import build_run
 
 HERE = Path(__file__).parent
-LAYERS = FASHION_CONTENT_LAYERS
-
-
-def content_net(layer: str) -> nn.Module:
-    """The first conv stages of the shipped Fashion-MNIST classifier, frozen."""
-    return fashion_content_net(layer)
 
 
 def bicubic(lr: Tensor, scale: int) -> Tensor:
@@ -128,7 +122,7 @@ def main() -> None:
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--blocks", type=int, default=8)
     p.add_argument("--content", default="features", choices=["features", "mse"], help="SRGAN's content loss")
-    p.add_argument("--layer", default="deep", choices=list(LAYERS))
+    p.add_argument("--layer", default="deep", choices=list(FASHION_CONTENT_LAYERS))
     p.add_argument("--adv-weight", type=float, default=1e-3)
     p.add_argument("--d-width", type=int, default=32)
     p.add_argument("--n-test", type=int, default=10000)
@@ -143,7 +137,7 @@ def main() -> None:
     lr, hr, y = test.to_float(test.x[: args.n_test]), test.to_float(test.x_b[: args.n_test]), test.y[: args.n_test]
     scale = hr.shape[-1] // lr.shape[-1]
     extractor = features.fashion()
-    net = content_net(args.layer)
+    net = fashion_content_net(args.layer)
     cal = calibrate(net, data)
     print(f"content layer {args.layer}: {cal}", flush=True)
 

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
     os.chmod(args.out, 0o644)  # safetensors writes 0600; the file ships inside the package
     info = {
         "name": "fashion",
-        "arch": "ganforge.metrics.fashion_net.FashionNet",
+        "arch": "ganforge.nn.fashion_net.FashionNet",
         "width": args.width,
         "feature_dim": model.classifier.in_features,
         "n_classes": model.classifier.out_features,

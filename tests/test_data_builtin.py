@@ -53,16 +53,6 @@ def test_fashion_mnist_offline_error(monkeypatch, tmp_path):
         b.fashion_mnist_file("t10k-labels-idx1-ubyte.gz")
 
 
-def test_download_checks_sha256(monkeypatch, tmp_path):
-    from ganforge.cache import download
-
-    src = tmp_path / "file.gz"
-    src.write_bytes(b"tampered")
-    with pytest.raises(ValueError, match="SHA-256"):
-        download(src.as_uri(), tmp_path / "cache" / "x.gz", "0" * 64)
-    assert not (tmp_path / "cache" / "x.gz").exists()
-
-
 def test_unknown_builtin_lists_the_choices():
     with pytest.raises(ValueError, match="builtin:fashion-mnist, builtin:digits"):
         load_data("builtin:cifar")

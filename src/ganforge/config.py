@@ -134,8 +134,8 @@ def _check_types(cfg: RunConfig) -> None:
                 raise ValueError(f"config {section}.{f.name} must be int, got {v!r}")
 
 
-# the settings with a fixed set of values; data/images.py (FITS), data/paired.py (PAIRS) and the trainer
-# (PRECISIONS, in train/hardware.py) hold the same tuples, and tests/test_config.py checks that they agree
+# the settings with a fixed set of values, checked by validate(); data/images.py (FITS), data/paired.py (PAIRS)
+# and train/hardware.py (PRECISIONS) take theirs from here
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.fit": ("crop", "pad"),
     "data.pairs": ("auto", "labels", "side-by-side"),

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from ..checkpoint import resolve_checkpoint
+from ..checkpoint import load_tensors, refuse_nonfinite, resolve_checkpoint
 from ..data.spec import DataSpec
 from ..families import build_family
 
@@ -37,9 +37,10 @@ class Classifier:
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> "Classifier":
         """D's weights from a run directory or checkpoint (nothing of G, no optimizer state)."""
-        ckpt = resolve_checkpoint(path)
+        ckpt = resolve_checkpoint(path, optim=False)  # checked and intact, as Sampler.from_checkpoint reads it
         config = json.loads((ckpt / "config.json").read_text())
-        weights = {k[2:]: v for k, v in load_file(str(ckpt / "model.safetensors")).items() if k.startswith("D.")}
+        weights = {k[2:]: v for k, v in load_tensors(ckpt, "model.safetensors").items() if k.startswith("D.")}
+        refuse_nonfinite(ckpt, weights)
         return cls._build(config, weights, ckpt, device)
 
     @classmethod

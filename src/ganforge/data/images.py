@@ -32,11 +32,12 @@ import torch
 from PIL import Image, ImageFile, ImageOps
 
 from ..cache import cache_root
+from ..config import CHOICES
 from .spec import DataSpec
 from .store import TensorData
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
-FITS = ("crop", "pad")
+FITS = CHOICES["data.fit"]
 CACHE_FORMAT = 2  # bump when decoding changes, so old caches are not reused
 PROGRESS_MIN_FILES = 200
 # What a broken file makes Pillow raise (UnidentifiedImageError and "image file is truncated" are OSErrors).

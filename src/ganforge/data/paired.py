@@ -22,11 +22,12 @@ from pathlib import Path, PurePosixPath
 
 import torch
 
+from ..config import CHOICES
 from .images import DECODE_ERRORS, FolderScan, load_image_folder, name_some, open_image, scan_folder
 from .spec import DataSpec
 from .store import TensorData
 
-PAIRS = ("auto", "labels", "side-by-side")
+PAIRS = CHOICES["data.pairs"]
 DOMAIN_PREFIXES = ("", "train")  # A/ and B/, or trainA/ and trainB/ (the CycleGAN sets; testA/, testB/ unused)
 
 

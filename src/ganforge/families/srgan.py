@@ -129,9 +129,6 @@ class SRGAN(TranslationFamily):
         return F.mse_loss(net(sr).float() * s, target)
 
     # -- training -------------------------------------------------------------------------------
-    def adversarial(self, step: int) -> bool:
-        return self.D is not None and step >= self.cfg.mse_warmup_steps
-
     def phase_specs(self) -> tuple[Phase, ...]:
         g = Phase("g", ("G",), lr="lr_g", updates_ema=True)
         if self.cfg.adv_weight <= 0:  # the SRResNet baseline: G alone

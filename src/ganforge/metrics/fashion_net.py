@@ -1,7 +1,7 @@
 """The Fashion-MNIST classifier now lives in nn/fashion_net.py (training loads it for srgan's content loss).
 
 This name stays importable because the shipped weights' fashion.json records its architecture as
-`ganforge.metrics.fashion_net.FashionNet`, and scripts/train_fashion_classifier.py imports it from here.
+`ganforge.metrics.fashion_net.FashionNet` (weights trained from now on record the nn/ path).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..checkpoint import count_nonfinite
 from ..image import save_grid, save_scatter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,7 +102,7 @@ class SampleGrid(Callback):
     def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
         # after a divergence (stopped on NaN) the weights in memory are not the ones checkpointed: draw nothing
         # rather than a grid of NaNs that final.png would pass off as the result
-        bad = sum(int((~torch.isfinite(p)).sum()) for p in trainer.generator.parameters())
+        bad = count_nonfinite(list(trainer.generator.parameters()))
         if bad:
             trainer.event("warning", f"no samples/final.png: {bad:,} of the generator's weights are not finite "
                                      f"(training diverged); sample from the last checkpoint instead")

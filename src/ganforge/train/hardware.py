@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from ..config import CHOICES
+
 
 def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
     """train.device as a torch.device; in a torchrun run CUDA ranks take cuda:LOCAL_RANK."""
@@ -19,7 +21,7 @@ def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
     return torch.device(name)
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = CHOICES["train.precision"]
 
 
 def native_bf16(device: torch.device) -> str | None:
