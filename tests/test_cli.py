@@ -125,7 +125,7 @@ def test_kill_9_loses_at_most_one_checkpoint_interval(tmp_path):
     """SIGKILL in the middle of training, then --resume: every checkpoint on disk stays readable."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "ganforge.cli.main", "train", "--data", "builtin:ring8", "--family", "gan",
-           "--steps", "100000", "--out", str(out), "--quiet", "--set", "log.ckpt_every=10",
+           "--recipe", "none", "--steps", "100000", "--out", str(out), "--quiet", "--set", "log.ckpt_every=10",
            "--set", "log.tensorboard=false", "--set", "log.keep_last=2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120

@@ -24,7 +24,9 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = 1000          # total steps; --resume continues up to this number
+    steps: int = 1000          # total steps; --resume continues up to this number (0 with `time`: no step limit)
+    time: float = 0.0          # wall-clock budget in seconds (--time 10m, 90s, 1h); 0: none. Training stops when
+                               # it is spent (or at `steps`, whichever comes first); --resume continues the budget
     batch_size: int = 64       # the global batch: with torchrun it is split evenly across the processes
     lr_g: float = 2e-4         # Adam, GAN defaults (Radford et al. 2015)
     lr_d: float = 2e-4         # a different D rate is TTUR (Heusel et al. 2017)
@@ -82,6 +84,8 @@ class EvalConfig:
 @dataclass
 class RunConfig:
     family: str = "dcgan"
+    recipe: str = ""           # the recipe the run started from, NAME@vN ("" or "none": none; ganforge/recipes/)
+    sources: dict[str, str] = field(default_factory=dict)  # setting -> where its value came from (absent: default)
     model: dict[str, Any] = field(default_factory=dict)  # the family's own options (see its Config)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -119,8 +123,23 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     return cfg
 
 
+def parse_duration(text: str | int | float) -> float:
+    """Seconds from '90s', '10m', '1h', '1h30m', '2.5h' or a plain number of seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    s = str(text).strip().lower()
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)\s*([hms]?)", s)
+    if not s or not parts or re.sub(r"(\d+(?:\.\d*)?|\.\d+)\s*([hms]?)", "", s).strip():
+        raise ValueError(f"a duration is a number with s, m or h such as 90s, 10m, 1h or 1h30m; got {text!r}")
+    if len(parts) > 1 and any(unit == "" for _, unit in parts):
+        raise ValueError(f"every part of a duration needs its unit (s, m or h), e.g. 1h30m; got {text!r}")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1, "": 1}[unit] for n, unit in parts)
+
+
 def _check_types(cfg: RunConfig) -> None:
     """Coerce ints given where floats are expected and reject values of the wrong kind."""
+    if isinstance(cfg.train.time, str):  # --set train.time=10m
+        cfg.train.time = parse_duration(cfg.train.time)
     for section in _SECTIONS:
         obj = getattr(cfg, section)
         for f in fields(obj):
@@ -143,11 +162,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.precision": ("auto", "fp32", "bf16"),
     "train.malloc": ("auto", "system"),
 }
-_FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "data.channels": "--channels",
+_FLAGS = {"train.steps": "--steps", "train.time": "--time", "train.batch_size": "--batch-size", "data.channels": "--channels",
           "data.size": "--size", "data.pairs": "--pairs", "train.precision": "--precision"}
 # (section.key, lowest, lowest allowed?, highest, highest allowed?, what it is, e.g.) for numeric settings
 _RANGES: tuple[tuple[str, float, bool, float, bool, str], ...] = (
     ("train.steps", 0, True, math.inf, False, "the total number of steps"),
+    ("train.time", 0, True, math.inf, False, "a wall-clock budget in seconds, e.g. 600 or --time 10m; 0: none"),
     ("train.batch_size", 1, True, math.inf, False, "images per step"),
     ("train.lr_g", 0, False, math.inf, False, "G's Adam learning rate, e.g. 2e-4"),
     ("train.lr_d", 0, False, math.inf, False, "D's Adam learning rate, e.g. 2e-4"),
@@ -215,6 +235,8 @@ def validate(cfg: RunConfig) -> None:
         fail("train.device", "auto, cpu, cuda or cuda:N", device)
     if not isinstance(cfg.model, dict):
         fail("model", "a mapping of the family's options", cfg.model)
+    if not isinstance(cfg.sources, dict):
+        fail("sources", "a mapping of setting -> origin", cfg.sources)
 
 
 def load_file(path: str | Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from .. import __version__
 from . import data as data_cmd
 from . import evaluate as evaluate_cmd
 from . import export as export_cmd
+from . import recipes as recipes_cmd
 from . import report as report_cmd
 from . import sample as sample_cmd
 from . import serve as serve_cmd
@@ -21,8 +22,9 @@ from .common import HelpFormatter
 
 EPILOG = """\
 examples:
-  ganforge train --data builtin:fashion-mnist --family dcgan --steps 3000 --out runs/fashion
-  ganforge train --data ./cars --size 100 --family dcgan --steps 20000 --out runs/cars
+  ganforge train --data builtin:fashion-mnist --family dcgan --out runs/fashion   # its recipe's settings
+  ganforge recipes                                            # the tested settings and their figures
+  ganforge train --data ./cars --size 100 --family dcgan --time 30m --out runs/cars
   ganforge train --out runs/cars --steps 40000 --resume        # continue up to 40k steps
   ganforge sample --ckpt runs/cars --n 64 --seed 0 --out grid.png
   ganforge evaluate --ckpt runs/cars --metrics fid,kid,pr --n 10000
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     train_cmd.add_parser(sub)
+    recipes_cmd.add_parser(sub)
     sample_cmd.add_parser(sub)
     translate_cmd.add_parser(sub)  # translate and upscale
     evaluate_cmd.add_parser(sub)

@@ -7,10 +7,13 @@ import json
 import textwrap
 from pathlib import Path
 
-from ..config import apply_override, from_dict, load_file, merge, validate
+from ..config import DataConfig, apply_override, from_dict, load_file, merge, parse_duration, validate
 from ..data.registry import builtin_names
 from ..families import FAMILIES
 from ..losses import LOSSES
+from ..recipes import Recipe
+from ..recipes import get as get_recipe
+from ..recipes import select as select_recipe
 from .common import HelpFormatter, UsageError
 
 
@@ -29,12 +32,17 @@ the built-in sets:
 Everything the run writes goes under --out: config.json, log.jsonl, tb/ (TensorBoard), samples/*.png and
 checkpoints/step_N/.
 
-Settings come from, in order: defaults, --config FILE.yaml, the flags below, then --set key=value
-(e.g. --set train.lr_d=1e-4 --set model.width=32 --set log.ckpt_every=1000). Evaluation during
+Settings come from, in order: the family's defaults, a recipe, --config FILE.yaml, the flags below, then
+--set key=value (e.g. --set train.lr_d=1e-4 --set model.width=32 --set log.ckpt_every=1000). A recipe is a
+tested set of settings for a dataset, family and loss, with the figure it reaches (`ganforge recipes`
+lists them): the matching one is taken unless --recipe names another or none, and the first line of
+output says which. --out/config.json records every value and where it came from ("sources").
+
+--steps is the total: with --resume, training continues the latest checkpoint in --out up to --steps.
+--time 10m trains until 10 minutes are spent instead (with --steps too: whichever comes first); a resumed
+run continues the budget. Ctrl-C stops after the current step and writes a checkpoint. Evaluation during
 training: --set eval.every=1000 (with eval.metrics=fid,kid, eval.n=2000, eval.features=fashion) logs the
-metrics and keeps the best checkpoint by FID in --out/best/. --steps is the total:
-with --resume, training continues the latest checkpoint in --out up to --steps. Ctrl-C stops after the
-current step and writes a checkpoint.
+metrics and keeps the best checkpoint by FID in --out/best/.
 """
 
 EPILOG = "families:\n" + "\n".join(f"  {n:8s} {cls.description}" for n, cls in FAMILIES.items()) + """
@@ -42,12 +50,12 @@ EPILOG = "families:\n" + "\n".join(f"  {n:8s} {cls.description}" for n, cls in F
 losses (--loss): """ + ", ".join(LOSSES) + """
 
 examples:
-  ganforge train --data ./cars --size 100 --family dcgan --steps 20000 --out runs/cars
-  ganforge train --data builtin:ring8 --family gan --loss minimax --steps 5000 --out runs/ring8
+  ganforge train --data builtin:ring8 --family gan --out runs/ring8          # the ring8-gan recipe
+  ganforge train --data ./cars --size 100 --family dcgan --time 30m --out runs/cars
+  ganforge train --data builtin:ring8 --family gan --loss minimax --steps 5000 --out runs/ring8-minimax
   ganforge train --data ./faces --size 96x64 --config configs/dcgan.yaml --precision fp32 --out runs/faces
-  ganforge train --data builtin:fashion-mnist --family cgan --steps 6000 --out runs/fashion-cgan
-  ganforge train --data builtin:fashion-mnist --family infogan --steps 6000 --out runs/fashion-infogan
-  ganforge train --data builtin:fashion-mnist --family sgan --labels-per-class 10 --batch-size 100 --out runs/fashion-sgan
+  ganforge train --data builtin:fashion-mnist --family cgan --out runs/fashion-cgan
+  ganforge train --data builtin:fashion-mnist --family infogan --recipe none --steps 6000 --out runs/plain-infogan
   ganforge train --out runs/cars --steps 40000 --resume
   torchrun --nproc_per_node=4 -m ganforge train --data ./cars --size 64 --batch-size 256 --out runs/cars4
 
@@ -70,7 +78,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "side-by-side (each image is A | B, as in the pix2pix datasets) (default: auto)")
     p.add_argument("--flip", action="store_true",
                    help="augment: mirror half of every batch left-right (cars, faces; not text or digits)")
-    p.add_argument("--steps", type=int, help="total training steps (default: 1000)")
+    p.add_argument("--steps", type=int, help="total training steps (default: the recipe's, else 1000)")
+    p.add_argument("--time", metavar="DURATION",
+                   help="wall-clock budget such as 90s, 10m, 1h or 1h30m: train until it is spent, then write the "
+                        "final checkpoint (with --steps too: whichever comes first); --resume continues the budget")
+    p.add_argument("--recipe", metavar="NAME|none",
+                   help="start from a named recipe (`ganforge recipes` lists them) or none (family defaults only); "
+                        "default: the recipe that matches --data, --family and --loss, if any")
     p.add_argument("--batch-size", type=int, help="images per step (default: 64)")
     p.add_argument("--loss", choices=sorted(LOSSES), help="adversarial loss (default: ns, non-saturating)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"),
@@ -94,48 +108,146 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def effective_config(args: argparse.Namespace) -> dict:
-    """Defaults < the saved run (with --resume) < --config < flags < --set."""
-    data: dict = {}
-    saved = Path(args.out) / "config.json"
-    if args.resume and saved.exists():
-        data = json.loads(saved.read_text())
-    if args.config:
-        data = merge(data, load_file(args.config))
+def _flag_values(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
+    """'section.key' -> (the flag that set it, value) for every flag given."""
     flags = {
-        ("data", "source"): args.data,
-        ("data", "channels"): args.channels,
-        ("data", "pairs"): args.pairs,
-        ("data", "flip"): True if args.flip else None,
-        ("train", "steps"): args.steps,
-        ("train", "batch_size"): args.batch_size,
-        ("train", "precision"): args.precision,
-        ("train", "amp"): args.amp,
-        ("train", "channels_last"): args.channels_last,
-        ("train", "compile"): True if args.compile else None,
-        ("train", "seed"): args.seed,
-        ("model", "loss"): args.loss,
-        ("model", "labels_per_class"): args.labels_per_class,
+        "data.source": ("--data", args.data),
+        "data.channels": ("--channels", args.channels),
+        "data.pairs": ("--pairs", args.pairs),
+        "data.flip": ("--flip", True if args.flip else None),
+        "train.steps": ("--steps", args.steps),
+        "train.time": ("--time", parse_duration(args.time) if args.time is not None else None),
+        "train.batch_size": ("--batch-size", args.batch_size),
+        "train.precision": ("--precision", args.precision),
+        "train.amp": ("--amp", args.amp),
+        "train.channels_last": ("--channels-last", args.channels_last),
+        "train.compile": ("--compile", True if args.compile else None),
+        "train.seed": ("--seed", args.seed),
+        "model.loss": ("--loss", args.loss),
+        "model.labels_per_class": ("--labels-per-class", args.labels_per_class),
+        "family": ("--family", args.family),
     }
     if args.size is not None:
         from ..data import parse_size
 
-        flags[("data", "size")] = list(parse_size(args.size))
+        flags["data.size"] = ("--size", list(parse_size(args.size)))
     if args.quiet:
-        flags[("log", "progress")] = False
-    for (section, key), value in flags.items():
-        if value is not None:
-            data.setdefault(section, {})[key] = value
-    if args.family is not None:
-        if args.resume and data.get("family") not in (None, args.family):
-            raise UsageError(f"--out {args.out} holds a '{data['family']}' run; drop --family or choose another --out")
-        data["family"] = args.family
+        flags["log.progress"] = ("--quiet", False)
+    return {k: v for k, v in flags.items() if v[1] is not None}
+
+
+def _leaves(data: dict, prefix: str = "") -> dict[str, object]:
+    """{'train.steps': 3000, 'model.loss': 'ns', 'family': 'gan'} from a nested settings dict."""
+    out: dict[str, object] = {}
+    for k, v in data.items():
+        if isinstance(v, dict) and v:
+            out.update(_leaves(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _layer(data: dict, layer: dict, origin: str, sources: dict[str, str]) -> dict:
+    """`layer` merged over `data`, with every value it sets recorded as coming from `origin`."""
+    for key in _leaves(layer):
+        sources[key] = origin
+    return merge(data, layer)
+
+
+def _folder_size(source: str) -> int | None:
+    """How many image files a --data folder holds (a quick listing, nothing decoded), for folder recipes."""
+    path = Path(source)
+    if source.startswith("builtin:") or not path.is_dir():
+        return None
+    from ..data.images import scan_folder
+
+    try:
+        return len(scan_folder(path).images)
+    except (OSError, ValueError):
+        return None
+
+
+def choose_recipe(args: argparse.Namespace, user: dict) -> Recipe | None:
+    """The recipe a new run starts from: --recipe NAME, none, or the one matching data, family and loss."""
+    choice = (args.recipe or "auto").strip()
+    if choice.lower() == "none":
+        return None
+    source = user.get("data", {}).get("source", DataConfig.source)
+    family, loss = user.get("family"), user.get("model", {}).get("loss")
+    if choice != "auto":
+        recipe = get_recipe(choice)
+        if family is not None and family != recipe.family:
+            raise UsageError(f"--recipe {recipe.name} is for the '{recipe.family}' family, not '{family}'; "
+                             f"drop --family, or pick a recipe with `ganforge recipes`")
+        return recipe
+    return select_recipe(source, family, loss, _folder_size(source))
+
+
+def effective_config(args: argparse.Namespace) -> dict:
+    """Defaults < the saved run (with --resume) < recipe < --config < flags < --set, with each value's origin
+    in data['sources'] and the recipe in data['recipe']."""
+    data: dict = {}
+    sources: dict[str, str] = {}
+    saved = Path(args.out) / "config.json"
+    resuming = args.resume and saved.exists()
+    if resuming:
+        data = json.loads(saved.read_text())
+        sources = dict(data.pop("sources", {}) or {})
+        if args.recipe is not None:
+            raise UsageError("--recipe applies when a run starts; a resumed run keeps its settings (change them "
+                             "with flags or --set)")
+    user: dict = {}
+    user_sources: dict[str, str] = {}
+    if args.config:
+        user = _layer(user, load_file(args.config), f"--config {args.config}", user_sources)
+    for key, (flag, value) in _flag_values(args).items():
+        section, _, name = key.rpartition(".")
+        user = _layer(user, {section: {name: value}} if section else {name: value}, flag, user_sources)
     for assignment in args.overrides:
-        apply_override(data, assignment)
+        one: dict = {}
+        apply_override(one, assignment)
+        user = _layer(user, one, "--set", user_sources)
+    if args.family is not None and resuming and data.get("family") not in (None, args.family):
+        raise UsageError(f"--out {args.out} holds a '{data['family']}' run; drop --family or choose another --out")
+    if not resuming:
+        recipe = choose_recipe(args, user)
+        data["recipe"] = recipe.tag if recipe is not None else "none"
+        if recipe is not None:
+            data = _layer(data, recipe.run_settings(user.get("data", {}).get("source")), f"recipe {recipe.tag}",
+                          sources)
+    data = merge(data, user)
+    sources.update(user_sources)
+    # a time budget without a step count of the user's own: train until the time is spent
+    time_set = user_sources.get("train.time") is not None and data.get("train", {}).get("time", 0)
+    steps_from_user = "train.steps" in user_sources
+    if time_set and not steps_from_user and not resuming:
+        data["train"]["steps"] = 0
+        sources["train.steps"] = f"{user_sources['train.time']} (no step limit)"
+    data["sources"] = sources
     if args.labels_per_class is not None and data.get("family") != "sgan":
         raise UsageError(f"--labels-per-class is for the semi-supervised family: add --family sgan "
                          f"(this run's family is '{data.get('family', 'dcgan')}')")
     return data
+
+
+def parse_seconds_text(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
+
+
+def describe_recipe(cfg) -> str:
+    """The first line of `ganforge train`: which recipe the run took, and how to change that."""
+    if not cfg.recipe or cfg.recipe == "none":
+        return ("recipe: none (family defaults"
+                + (", --recipe none" if cfg.sources.get("recipe") else "") + "); `ganforge recipes` lists the tested ones")
+    name = cfg.recipe.split("@", 1)[0]
+    try:
+        r = get_recipe(name)
+    except ValueError:
+        return f"recipe: {cfg.recipe}"
+    mine = sorted(k for k, v in cfg.sources.items() if not v.startswith("recipe ") and k != "data.source")
+    over = f"; yours: {', '.join(mine)}" if mine else ""
+    return (f"recipe: {cfg.recipe} ({r.summary}; {r.figure} in {r.budget}){over}; --recipe none to train without it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -186,6 +298,7 @@ def _run(args: argparse.Namespace, info) -> int:
         trainer = build_run(cfg, out, resume=args.resume)
     data = trainer.data
     if not args.quiet:
+        print(describe_recipe(cfg))
         spec = data.spec
         print(f"data: {data.source} -> {len(data)} samples of shape {tuple(spec.shape)}"
               + (f", {spec.n_classes} classes" if spec.n_classes else "")
@@ -195,8 +308,14 @@ def _run(args: argparse.Namespace, info) -> int:
         d_params = {id(p): p for spec in trainer.phase_list if "D" in spec.networks for p in trainer.params[spec.name]}
         d_text = f"D {sum(p.numel() for p in d_params.values()):,} params" if d_params else "no D"
         loss = trainer.family.loss_name or "n/a"
-        print(f"model: {cfg.family} (loss {loss}), G {n_g:,} params, {d_text};"
-              f" {'resuming at' if trainer.step else 'starting at'} step {trainer.step} of {cfg.train.steps}")
+        if cfg.train.time > 0:
+            limit = (f"{int(trainer.total_steps)} steps or " if trainer.total_steps != float("inf") else "") + \
+                f"{parse_seconds_text(trainer.time_left or 0)} of training left"
+        else:
+            limit = f"step {trainer.step} of {cfg.train.steps}"
+        start = "resuming at" if trainer.step else "starting at"
+        print(f"model: {cfg.family} (loss {loss}), G {n_g:,} params, {d_text}; "
+              + (f"{start} step {trainer.step}, {limit}" if cfg.train.time > 0 else f"{start} {limit}"))
         print(f"speed: {trainer.describe_speed()}")
     try:
         trainer.fit()

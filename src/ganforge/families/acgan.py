@@ -8,6 +8,17 @@ The paper's L_C also trains D's classifier on fakes (`aux_on_fakes: true`). Meas
 (bench/conditional.py, 6,000 steps) that variant let D learn a class code of its own for fakes, which G
 satisfied with a permutation of the classes: 20% of samples were of the requested class by the `fashion`
 classifier. Trained on real images only, D's classifier stays anchored to the true labels.
+
+`aux_loss: d2d` is ReACGAN (Kang et al., 2021): D's classifier becomes a unit-norm embedding of its features
+with one learned proxy per class, trained with the data-to-data cross-entropy (nn.conditional.d2d_cross_entropy):
+each sample is pulled to its class proxy and pushed from other-class samples of the batch, with margins that
+stop the pull and the push once they are met. Both players use it (D on real images, G on its fakes).
+
+`twin: true` is TAC-GAN (Gong et al., 2019): a second ("twin") classifier head on D's trunk learns the labels
+of fakes, and G's class term becomes CE(classifier, fake) - CE(twin, fake). Plain ACGAN's G term alone
+rewards fakes that are easy to classify, which shrinks each class to its most typical images (and can drop
+a class whose images sit near another's); subtracting the twin's cross-entropy cancels that entropy bias so
+that G matches each class's whole distribution (the paper's Theorem 1).
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.spec import Batch
-from ..nn import AuxClassifierDiscriminator
+from ..nn import AuxClassifierDiscriminator, ProxyEmbeddingHead, d2d_cross_entropy
 from . import backbones
 from .backbones import feature_dim
 from .base import StepOutput
@@ -31,6 +42,11 @@ from .cgan import CGAN, CGANConfig
 class ACGANConfig(CGANConfig):
     aux_weight: float = 1.0   # weight of the class cross-entropy for both players
     aux_on_fakes: bool = False  # D's classifier also trains on fakes (the paper's L_C); see the module doc
+    twin: bool = False         # TAC-GAN's twin auxiliary classifier (Gong et al. 2019); see the module doc
+    aux_loss: str = "ce"       # ce | d2d: ReACGAN's data-to-data cross-entropy (Kang et al. 2021); see the module doc
+    d2d_temperature: float = 0.5
+    d2d_margin: float = 0.98
+    embed_dim: int = 128       # d2d: the dimension of D's class embedding
 
 
 class ACGAN(CGAN):
@@ -43,6 +59,14 @@ class ACGAN(CGAN):
     def __init__(self, cfg: ACGANConfig, spec, generator_only: bool = False) -> None:
         if cfg.projection:
             raise ValueError("acgan's D does not take the label, so projection has no meaning; drop model.projection")
+        if cfg.aux_loss not in ("ce", "d2d"):
+            raise ValueError(f"model.aux_loss must be 'ce' or 'd2d', got {cfg.aux_loss!r}")
+        if cfg.aux_loss == "d2d" and (cfg.twin or cfg.aux_on_fakes):
+            raise ValueError("model.aux_loss=d2d trains its classifier on real images only; drop model.twin / aux_on_fakes")
+        if not (cfg.d2d_temperature > 0 and 0 <= cfg.d2d_margin <= 1 and cfg.embed_dim >= 1):
+            raise ValueError("model.d2d_temperature must be > 0, model.d2d_margin in [0, 1] and model.embed_dim >= 1")
+        if cfg.twin and cfg.aux_on_fakes:
+            raise ValueError("model.twin trains its own classifier on fakes; drop model.aux_on_fakes")
         if cfg.aux_weight < 0:
             raise ValueError(f"aux_weight must be >= 0, got {cfg.aux_weight}")
         super().__init__(cfg, spec, generator_only)
@@ -51,7 +75,21 @@ class ACGAN(CGAN):
     def build_discriminator(self) -> nn.Module:
         c, shape = self.cfg, tuple(self.spec.shape)
         base = backbones.discriminator(self.arch, shape, c)
-        return AuxClassifierDiscriminator(base, self.n_classes, feature_dim(base, shape))
+        heads = self.n_classes * (2 if c.twin else 1)  # the twin's logits follow the classifier's
+        d = AuxClassifierDiscriminator(base, heads, feature_dim(base, shape))
+        if c.aux_loss == "d2d":
+            d.classifier = ProxyEmbeddingHead(feature_dim(base, shape), self.n_classes, c.embed_dim)
+        return d
+
+    def _class_loss(self, out: Tensor, y: Tensor) -> Tensor:
+        """The class term on one head's output: cross-entropy on logits, or d2d on embeddings."""
+        if self.cfg.aux_loss == "d2d":
+            return d2d_cross_entropy(out, self.D.classifier.proxies, y, self.cfg.d2d_temperature, self.cfg.d2d_margin)
+        return F.cross_entropy(out.float(), y)
+
+    def _class_accuracy(self, out: Tensor, y: Tensor) -> Tensor:
+        pred = (out.float() @ self.D.classifier.proxies.t()).argmax(1) if self.cfg.aux_loss == "d2d" else out.argmax(1)
+        return (pred == y).float().mean()
 
     def critic(self, x: Tensor, cond: Any) -> Tensor:
         adv, cls = self.D(x)
@@ -64,17 +102,26 @@ class ACGAN(CGAN):
         if phase not in ("d", "g"):  # a regulariser's phase (lazy R1) has no class term
             self._aux = []
             return out
-        w = self.cfg.aux_weight
+        w, k = self.cfg.aux_weight, self.n_classes
         if phase == "d":
             (cls_real, y_real), (cls_fake, y_fake) = self._aux[0], self._aux[1]
-            ce = F.cross_entropy(cls_real.float(), y_real)
+            head = cls_real if self.cfg.aux_loss == "d2d" else cls_real[:, :k]
+            ce = self._class_loss(head, y_real)
             if self.cfg.aux_on_fakes:
                 ce = ce + F.cross_entropy(cls_fake.float(), y_fake)
             out.logs["d/cls"] = ce.detach()
-            out.logs["d/cls_acc_real"] = (cls_real.argmax(1) == y_real).float().mean()
+            out.logs["d/cls_acc_real"] = self._class_accuracy(head.detach(), y_real)
+            if self.cfg.twin:
+                twin = F.cross_entropy(cls_fake[:, k:].float(), y_fake)
+                out.logs["d/twin"] = twin.detach()
+                ce = ce + twin
         else:
             cls_fake, y_fake = self._aux[0]
-            ce = F.cross_entropy(cls_fake.float(), y_fake)
+            ce = self._class_loss(cls_fake if self.cfg.aux_loss == "d2d" else cls_fake[:, :k], y_fake)
             out.logs["g/cls"] = ce.detach()
+            if self.cfg.twin:
+                twin = F.cross_entropy(cls_fake[:, k:].float(), y_fake)
+                out.logs["g/twin"] = twin.detach()
+                ce = ce - twin
         self._aux = []
         return StepOutput(out.loss + w * ce, out.logs)

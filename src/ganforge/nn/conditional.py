@@ -69,3 +69,39 @@ class AuxClassifierDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         logits, feats = self.base.forward_with_features(x)
         return logits, self.classifier(feats)
+
+
+class ProxyEmbeddingHead(nn.Module):
+    """ReACGAN's classifier (Kang et al. 2021): D's features projected to a unit-norm embedding, and one learned
+    unit-norm proxy per class. forward(feats) -> (N, dim) embeddings; `proxies` is the (K, dim) table."""
+
+    def __init__(self, feature_dim: int, n_classes: int, dim: int = 128) -> None:
+        super().__init__()
+        self.project = nn.Linear(feature_dim, dim)
+        self.proxy = nn.Embedding(n_classes, dim)
+
+    @property
+    def proxies(self) -> Tensor:
+        return F.normalize(self.proxy.weight, dim=1)
+
+    def forward(self, feats: Tensor) -> Tensor:
+        return F.normalize(self.project(feats), dim=1)
+
+
+def d2d_cross_entropy(embed: Tensor, proxies: Tensor, y: Tensor, temperature: float = 0.5,
+                      margin: float = 0.98) -> Tensor:
+    """ReACGAN's data-to-data cross-entropy (Kang et al. 2021, eq. 5), averaged over the batch.
+
+    For sample i with unit embedding f_i and class proxy v = proxies[y_i]:
+        -log( exp(-P_i) / (exp(-P_i) + sum_{j: y_j != y_i} exp(N_ij)) ),
+        P_i = max(0, margin - f_i.v) / T   (the pull towards its proxy stops once the cosine passes the margin)
+        N_ij = max(0, f_i.f_j - (1 - margin)) / T   (other-class samples repel only while they are close)
+    Same-class samples are never negatives, and the margins make easy pairs contribute no gradient: the
+    classifier stops pushing G towards ever more typical images, which is what collapses plain ACGAN's classes.
+    """
+    embed, proxies = embed.float(), proxies.float()
+    pos = torch.relu(margin - (embed * proxies[y]).sum(1)) / temperature                   # (N,)
+    sim = torch.relu(embed @ embed.t() - (1.0 - margin)) / temperature                     # (N, N)
+    negative = y[:, None] != y[None, :]                                                   # excludes i == j too
+    logits = torch.cat([-pos[:, None], sim.masked_fill(~negative, float("-inf"))], dim=1)
+    return -(logits[:, 0] - torch.logsumexp(logits, dim=1)).mean()

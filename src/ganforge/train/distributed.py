@@ -216,3 +216,12 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src)
     return box[0]
+
+
+def broadcast_flag(flag: bool, device: torch.device, src: int = 0) -> bool:
+    """Rank `src`'s flag on every rank (e.g. "the time budget is spent", decided by one clock)."""
+    if not current().enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.broadcast(t, src)
+    return bool(t.item() > 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,14 @@ def summary(logs: dict[str, float], images_per_s: float) -> str:
     return "  ".join(parts)
 
 
+def _duration(seconds: float) -> str:
+    """'1h02m', '4m05s', '37s'."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
 class ProgressBar(Callback):
     def __init__(self, console: Console | None = None, every: int = 5, plain_every_s: float = 10.0) -> None:
         self.console = console or Console(stderr=True)
@@ -39,20 +48,36 @@ class ProgressBar(Callback):
         self._logs: dict[str, float] = {}
         self._t0 = self._last_print = 0.0
         self._step0 = 0
+        self._by_time = False
 
     def on_train_start(self, trainer: "Trainer") -> None:
         self._t0 = self._last_print = time.perf_counter()
         self._step0 = trainer.step
+        total, budget = trainer.total_steps, trainer.cfg.train.time
+        self._by_time = not math.isfinite(total)  # a time budget alone: the bar fills with time
         if self.console.is_terminal:
-            self._progress = Progress(
-                TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
-                TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
-                console=self.console, transient=False,
-            )
+            if self._by_time:
+                columns = [TextColumn("[bold]step {task.fields[step]}"), BarColumn(), TimeElapsedColumn(),
+                           TextColumn("{task.fields[left]}"), TextColumn("{task.fields[stats]}")]
+                total_units, done = budget, budget - (trainer.time_left or 0.0)
+            else:
+                columns = [TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+                           TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[left]}"),
+                           TextColumn("{task.fields[stats]}")]
+                total_units, done = total, trainer.step
+            self._progress = Progress(*columns, console=self.console, transient=False)
             self._progress.start()
-            self._task = self._progress.add_task("train", total=trainer.cfg.train.steps, completed=trainer.step, stats="")
+            self._task = self._progress.add_task("train", total=total_units, completed=done, stats="",
+                                                 step=trainer.step, left=self._left(trainer))
         else:
-            self.console.print(f"training {trainer.family.name} from step {trainer.step} to {trainer.cfg.train.steps}")
+            left = f"the time budget is spent ({_duration(trainer.time_left or 0)} of {_duration(budget)} left)"
+            to = f"until {left}" if self._by_time else f"to {total}" + (f" or until {left}" if budget > 0 else "")
+            self.console.print(f"training {trainer.family.name} from step {trainer.step} {to}")
+
+    @staticmethod
+    def _left(trainer: "Trainer") -> str:
+        left = trainer.time_left
+        return "" if left is None else f"{_duration(left)} left"
 
     def _rate(self, trainer: "Trainer", step: int) -> float:
         dt = time.perf_counter() - self._t0
@@ -61,15 +86,23 @@ class ProgressBar(Callback):
     def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None:
         # D and G values come from different phases with n_critic > 1: keep the latest of each
         self._logs.update(logs)
+        last = step == trainer.total_steps
         if self._progress is not None:
-            if step % self.every == 0 or step == trainer.cfg.train.steps:
-                self._progress.update(self._task, completed=step, stats=summary(self._logs, self._rate(trainer, step)))
-        elif time.perf_counter() - self._last_print >= self.plain_every_s or step == trainer.cfg.train.steps:
+            if step % self.every == 0 or last:
+                done = trainer.cfg.train.time - (trainer.time_left or 0.0) if self._by_time else step
+                self._progress.update(self._task, completed=done, step=step, left=self._left(trainer),
+                                      stats=summary(self._logs, self._rate(trainer, step)))
+        elif time.perf_counter() - self._last_print >= self.plain_every_s or last:
             self._last_print = time.perf_counter()
             rate = self._rate(trainer, step)
-            left = (trainer.cfg.train.steps - step) * trainer.loader.batch_size / rate if rate else 0
-            self.console.print(f"step {step}/{trainer.cfg.train.steps}  ETA {left:,.0f}s  {summary(self._logs, rate)}",
-                               highlight=False, soft_wrap=True)
+            if self._by_time:
+                head = f"step {step}  {self._left(trainer)}"
+            else:
+                eta = (trainer.total_steps - step) * trainer.loader.batch_size / rate if rate else 0
+                left = trainer.time_left
+                eta = min(eta, left) if left is not None else eta
+                head = f"step {step}/{trainer.total_steps}  ETA {eta:,.0f}s"
+            self.console.print(f"{head}  {summary(self._logs, rate)}", highlight=False, soft_wrap=True)
 
     def on_metrics(self, trainer: "Trainer", step: int, values: dict[str, float]) -> None:
         self._logs.update(values)
@@ -81,6 +114,8 @@ class ProgressBar(Callback):
 
     def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, completed=trainer.step, stats=summary(self._logs, self._rate(trainer, trainer.step)))
+            done = trainer.cfg.train.time - (trainer.time_left or 0.0) if self._by_time else trainer.step
+            self._progress.update(self._task, completed=done, step=trainer.step, left=self._left(trainer),
+                                  stats=summary(self._logs, self._rate(trainer, trainer.step)))
             self._progress.stop()
             self._progress = None

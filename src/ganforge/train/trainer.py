@@ -82,6 +82,8 @@ class Trainer:
         self.events: list[dict[str, Any]] = []
         self.last_logs: dict[str, float] = {}
         self._stop_reason: str | None = None
+        self._elapsed0 = 0.0             # training seconds of earlier sessions (from the checkpoint)
+        self._fit_t0: float | None = None  # perf_counter() when this session's fit() started
         self._stop_agreed = False
         self.compiled: list[str] = []
         if tc.compile:
@@ -218,17 +220,58 @@ class Trainer:
             return self._stop_agreed
         return self._stop_reason is not None
 
+    # -- budgets: steps and wall-clock time ---------------------------------------------------------
+    @property
+    def total_steps(self) -> float:
+        """The step limit: train.steps, or none (inf) when a time budget is given with steps = 0."""
+        tc = self.cfg.train
+        return math.inf if tc.steps == 0 and tc.time > 0 else tc.steps
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of training so far, over every resumed session of the run (what `train.time` limits)."""
+        running = time.perf_counter() - self._fit_t0 if self._fit_t0 is not None else 0.0
+        return self._elapsed0 + running
+
+    @property
+    def time_left(self) -> float | None:
+        """Seconds left of the time budget (None without one)."""
+        tc = self.cfg.train
+        return max(0.0, tc.time - self.elapsed) if tc.time > 0 else None
+
+    def progress(self, step: int | None = None) -> float | None:
+        """The fraction of the run done, by steps or time, whichever is further (None: no limit known)."""
+        tc = self.cfg.train
+        step = self.step if step is None else step
+        parts = []
+        if math.isfinite(self.total_steps) and self.total_steps > 0:
+            parts.append(step / self.total_steps)
+        if tc.time > 0:
+            parts.append(self.elapsed / tc.time)
+        return min(1.0, max(parts)) if parts else None
+
+    def _budget_left(self) -> bool:
+        if self.step >= self.total_steps:
+            return False
+        if self.cfg.train.time <= 0:
+            return True
+        spent = self.elapsed >= self.cfg.train.time
+        if self.dist.enabled:  # every rank stops at the same step: rank 0's clock decides
+            spent = distributed.broadcast_flag(spent, self.device)
+        return not spent
+
     def fit(self) -> "Trainer":
-        """Train up to cfg.train.steps. Ctrl-C (or SIGTERM) stops after the current step with a checkpoint."""
-        total = self.cfg.train.steps
+        """Train up to cfg.train.steps (and within cfg.train.time). Ctrl-C (or SIGTERM) stops after the current
+        step with a checkpoint."""
         self._stop_agreed = False
-        if self.step < total:
+        self._fit_t0 = time.perf_counter()
+        if self.step < self.total_steps:
             self.family.check_ready()  # before on_train_start writes the first checkpoint
         self._emit("on_train_start")
         restore = self._install_signal_handlers()
         failure: BaseException | None = None
         try:
-            while self.step < total and not self._should_stop():
+            while not self._should_stop() and self._budget_left():
                 self.family.train()
                 logs = self.train_step()
                 self.last_logs = logs
@@ -238,8 +281,9 @@ class Trainer:
             raise
         finally:
             restore()
-            interrupted = self._stop_reason is not None and self.step < total
+            interrupted = self._stop_reason is not None and self.step < self.total_steps
             self._end(interrupted, failure)
+            self._elapsed0, self._fit_t0 = self.elapsed, None
         return self
 
     def _end(self, interrupted: bool, failure: BaseException | None) -> None:
@@ -315,17 +359,24 @@ class Trainer:
         }
 
     def lr_scale(self, step: int) -> float:
-        """The learning-rate multiplier of `step` under `train.lr_decay` (1 throughout for "none")."""
+        """The learning-rate multiplier of `step` under `train.lr_decay` (1 throughout for "none"). With a time
+        budget the decay follows the fraction of the budget spent, or of the steps if that is further."""
         tc = self.cfg.train
-        if tc.lr_decay == "none" or tc.steps <= 0:
+        if tc.lr_decay == "none":
             return 1.0
-        start = tc.lr_decay_start * tc.steps
-        return 1.0 if step < start else max(0.0, 1.0 - (step - start) / (tc.steps - start))
+        if tc.time <= 0:  # steps alone: exactly reproducible
+            if tc.steps <= 0:
+                return 1.0
+            start = tc.lr_decay_start * tc.steps
+            return 1.0 if step < start else max(0.0, 1.0 - (step - start) / (tc.steps - start))
+        frac, start = self.progress(step) or 0.0, tc.lr_decay_start
+        return 1.0 if frac < start or start >= 1 else max(0.0, 1.0 - (frac - start) / (1.0 - start))
 
     def state_dict(self) -> dict[str, Any]:
         np_state = np.random.get_state()
         return {
             "step": self.step,
+            "elapsed_s": round(self.elapsed, 3),
             "rollbacks": self.rollbacks,
             "ema_updates": self.ema.updates if self.ema else 0,
             "loader": self.loader.state_dict(),
@@ -380,6 +431,9 @@ class Trainer:
             torch.cuda.set_rng_state_all(ck["optim"]["rng/cuda"])
         st = ck["state"]
         self.step = int(st["step"])
+        self._elapsed0 = float(st.get("elapsed_s", 0.0))  # the time budget continues where the checkpoint left it
+        if self._fit_t0 is not None:  # a rollback inside fit: the clock keeps running from now
+            self._fit_t0 = time.perf_counter()
         self.rollbacks = int(st.get("rollbacks", 0))
         if self.ema is not None:
             self.ema.updates = int(st.get("ema_updates", 0))

@@ -1,0 +1,282 @@
+"""The README's training commands, run exactly as written, each checked against its recipe's figure.
+
+Every recipe (src/ganforge/recipes/*.yaml) names the command the README shows for it, the budget it needs and
+the figure it reaches. This bench types that command (only --out changes, to a scratch folder under
+bench/results/runs/recipes/, and --seed N is appended for seeds other than 0 when --seeds asks for them), times
+it, then measures the run the way a user would (`ganforge sample` / `ganforge evaluate`, or the shipped
+`fashion` classifier for the conditional families) and compares the figure with the recipe's bar.
+
+    .venv/bin/python bench/recipes.py --only ring8-gan grid25-gan --seeds 0 1 2   # the 3-seed mixture figures
+    .venv/bin/python bench/recipes.py                                            # every recipe with a check
+    .venv/bin/python bench/recipes.py --list                                     # what would run
+
+One JSON (default bench/results/recipes.json; --out to change) holds a row per run: the command as typed,
+the budget, the wall time, the figure, the bar and pass/fail; rows of earlier runs of other recipes are kept,
+so the file can be filled one recipe at a time. Budgets are wall clock on the 2-core bench machine with
+nothing else running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+RUNS = HERE / "results" / "runs" / "recipes"
+GANFORGE = [sys.executable, "-m", "ganforge"]
+
+
+def budget_seconds(text: str) -> float | None:
+    """'3 CPU minutes' -> 180; None when the budget is not a plain duration."""
+    m = re.match(r"\s*([\d.]+)\s*CPU\s*(second|minute|hour)s?\b", text)
+    if not m:
+        return None
+    return float(m.group(1)) * {"second": 1, "minute": 60, "hour": 3600}[m.group(2)]
+
+
+def command_for(recipe, out: Path, seed: int) -> list[str]:
+    """The recipe's README command as typed, with --out moved to `out` (and --seed N for seeds but 0)."""
+    words = shlex.split(recipe.command)
+    assert words[:2] == ["ganforge", "train"], recipe.command
+    i = words.index("--out")
+    words[i + 1] = str(out)
+    if seed:
+        words += ["--seed", str(seed)]
+    return words
+
+
+def run_cli(words: list[str], log: Path) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    with log.open("a") as f:
+        f.write("$ " + " ".join(shlex.quote(w) for w in words) + "\n")
+        f.flush()
+        rc = subprocess.run(GANFORGE + words[1:], stdout=f, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+    return rc, time.perf_counter() - t0
+
+
+# -- figures -----------------------------------------------------------------------------------------------
+def figure_modes(recipe, run: Path, log: Path) -> dict[str, Any]:
+    from ganforge.data.builtin import MIXTURES
+    from ganforge.metrics import mode_coverage
+
+    npy = run / "bench_samples.npy"
+    rc, _ = run_cli(["ganforge", "sample", "--ckpt", str(run), "--n", "2000", "--out", str(npy)], log)
+    if rc:
+        return {"error": f"ganforge sample exited {rc}"}
+    mix = MIXTURES[recipe.data.split(":", 1)[1]]()
+    cov = mode_coverage(torch.from_numpy(np.load(npy)).float(), mix.centers, mix.std)
+    c = recipe.check
+    return {"modes_covered": cov["modes_covered"], "n_modes": cov["n_modes"],
+            "high_quality_fraction": round(cov["high_quality_fraction"], 4),
+            "pass_figure": cov["modes_covered"] >= c["min_modes"] and cov["high_quality_fraction"] >= c["min_high_quality"]}
+
+
+def figure_fid(recipe, run: Path, log: Path) -> dict[str, Any]:
+    out = run / "bench_eval.json"
+    rc, _ = run_cli(["ganforge", "evaluate", "--ckpt", str(run), "--metrics", "fid,kid", "--n", "10000",
+                     "--features", "fashion", "--out", str(out)], log)
+    if rc:
+        return {"error": f"ganforge evaluate exited {rc}"}
+    res = json.loads(out.read_text())["results"]
+    fid = res["fid"]["values"]["fid"]
+    return {"fid": round(fid, 3), "kid": round(res["kid"]["values"]["kid"], 4), "pass_figure": fid <= recipe.check["max_fid"]}
+
+
+def _fashion_sets():
+    from ganforge.data import load_builtin
+    from ganforge.metrics.evaluate import real_set
+    from ganforge.metrics.features import load as load_extractor
+
+    extractor = load_extractor("fashion")
+    return extractor, real_set(load_builtin("fashion-mnist", split="test"), extractor, 10000, seed=0)
+
+
+def figure_classes(recipe, run: Path, log: Path) -> dict[str, Any]:
+    """Conditional families: 1,000 EMA samples per requested class, classified by the `fashion` classifier."""
+    from ganforge.artifacts import Sampler
+    from ganforge.metrics.base import Provenance
+    from ganforge.metrics.evaluate import compute, fake_set
+
+    extractor, real = _fashion_sets()
+    s = Sampler.from_checkpoint(run)
+    k = s.spec.n_classes
+    y = torch.arange(k).repeat_interleave(1000)
+    z = s.family.noise(len(y), generator=torch.Generator().manual_seed(2))
+    fake = fake_set(lambda a, b: s.family.sample(b - a, z=z[a:b], y=y[a:b], net=s.G).float(), len(y), extractor)
+    pred = fake.logits.argmax(1)
+    per_class = [round(float((pred[y == c] == c).float().mean()), 4) for c in range(k)]
+    prov = Provenance(**extractor.provenance(), seed=0, reference="builtin:fashion-mnist test split",
+                      reference_sha256=real.sha256)
+    fid = compute(["fid"], real, fake, prov, seed=0)["fid"].values["fid"]
+    c = recipe.check
+    mean = sum(per_class) / k
+    ok = mean >= c.get("min_mean_accuracy", 0) and min(per_class) >= c.get("min_class_accuracy", 0)
+    if "max_fid" in c:
+        ok = ok and fid <= c["max_fid"]
+    if "max_fid_vs" in c:  # within a factor of another recipe's measured FID, same budget
+        ref = _row(c["max_fid_vs"]["recipe"])
+        if ref is None or "fid" not in ref:
+            return {"per_class_accuracy": per_class, "mean_accuracy": round(mean, 4), "fid": round(fid, 3),
+                    "error": f"run {c['max_fid_vs']['recipe']} first: its FID is the reference"}
+        ok = ok and fid <= c["max_fid_vs"]["factor"] * ref["fid"]
+    return {"per_class_accuracy": per_class, "mean_accuracy": round(mean, 4), "min_class_accuracy": min(per_class),
+            "fid": round(fid, 3), "pass_figure": ok}
+
+
+def figure_codes(recipe, run: Path, log: Path) -> dict[str, Any]:
+    """InfoGAN: NMI between the categorical code c0 and the `fashion` classifier's class (bench/conditional.py)."""
+    from conditional import code_agreement
+    from ganforge.artifacts import Sampler
+    from ganforge.metrics.base import Provenance
+    from ganforge.metrics.evaluate import compute
+
+    extractor, real = _fashion_sets()
+    s = Sampler.from_checkpoint(run)
+    agree, fake, _ = code_agreement(s.family, s.G, 10000, extractor, 0)
+    prov = Provenance(**extractor.provenance(), seed=0, reference="builtin:fashion-mnist test split",
+                      reference_sha256=real.sha256)
+    fid = compute(["fid"], real, fake, prov, seed=0)["fid"].values["fid"]
+    c = recipe.check
+    return {"nmi": round(agree["nmi"], 4), "matched_accuracy": round(agree["matched_accuracy"], 4), "fid": round(fid, 3),
+            "pass_figure": agree["nmi"] >= c["min_nmi"] and fid <= c.get("max_fid", float("inf"))}
+
+
+def figure_classifier(recipe, run: Path, log: Path) -> dict[str, Any]:
+    out = run / "bench_classifier.json"
+    rc, _ = run_cli(["ganforge", "evaluate", "--ckpt", str(run), "--classifier", "--out", str(out)], log)
+    if rc:
+        return {"error": f"ganforge evaluate --classifier exited {rc}"}
+    acc = json.loads(out.read_text())["classifier"]["accuracy"]
+    return {"test_accuracy": round(acc, 4), "pass_figure": acc >= recipe.check["min_accuracy"]}
+
+
+def figure_digits(recipe, run: Path, log: Path) -> dict[str, Any]:
+    """8x8 digits: a logistic regression fitted on the real digits names each of 2,000 samples' digit."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    digits = load_digits()
+    clf = LogisticRegression(max_iter=2000).fit(digits.data / 16.0, digits.target)
+    npy = run / "bench_samples.npy"
+    rc, _ = run_cli(["ganforge", "sample", "--ckpt", str(run), "--n", "2000", "--out", str(npy)], log)
+    if rc:
+        return {"error": f"ganforge sample exited {rc}"}
+    x = (np.load(npy).reshape(2000, 64) + 1) / 2  # [-1, 1] -> [0, 1], the classifier's scale
+    frac = np.bincount(clf.predict(x), minlength=10) / 2000
+    present = int((frac >= recipe.check["min_fraction"]).sum())
+    return {"digit_fractions": [round(float(f), 4) for f in frac], "digits_present": present,
+            "pass_figure": present >= recipe.check["min_classes"]}
+
+
+def figure_translation(recipe, run: Path, log: Path) -> dict[str, Any]:
+    out = run / "bench_eval.json"
+    rc, _ = run_cli(["ganforge", "evaluate", "--ckpt", str(run), "--out", str(out)], log)
+    if rc:
+        return {"error": f"ganforge evaluate exited {rc}"}
+    res = json.loads(out.read_text())["results"]
+    values = {f"{name}.{k}": v for name, r in res.items() for k, v in r["values"].items()}
+    c, ok = recipe.check, True
+    for key, bound in (("max_fid", "fid"), ("max_l1", "l1")):
+        if key in c:
+            got = [v for k, v in values.items() if k.split(".")[-1] == bound or k.endswith(f".{bound}")]
+            ok = ok and bool(got) and max(got) <= c[key]
+    if "min_target_accuracy" in c:
+        got = [v for k, v in values.items() if "accuracy" in k]
+        ok = ok and bool(got) and min(got) >= c["min_target_accuracy"]
+    if "min_pair_accuracy" in c:
+        got = [v for k, v in values.items() if "accuracy" in k]
+        ok = ok and bool(got) and min(got) >= c["min_pair_accuracy"]
+    return {"values": {k: round(v, 5) if isinstance(v, float) else v for k, v in values.items()}, "pass_figure": ok}
+
+
+FIGURES = {"modes": figure_modes, "fid": figure_fid, "classes": figure_classes, "codes": figure_codes,
+           "classifier": figure_classifier, "digits": figure_digits, "translation": figure_translation,
+           "domains": figure_translation}
+
+_DOC: dict[str, Any] = {}
+
+
+def _row(name: str) -> dict | None:
+    rows = [r for r in _DOC.get("runs", []) if r["recipe"] == name and r.get("seed", 0) == 0 and "error" not in r]
+    return rows[-1] if rows else None
+
+
+def run_recipe(recipe, seed: int) -> dict[str, Any]:
+    run = RUNS / (recipe.name + (f"_seed{seed}" if seed else ""))
+    shutil.rmtree(run, ignore_errors=True)
+    run.parent.mkdir(parents=True, exist_ok=True)
+    log = RUNS / f"{run.name}.log"
+    log.unlink(missing_ok=True)
+    words = command_for(recipe, run, seed)
+    rc, wall = run_cli(words, log)
+    limit = budget_seconds(recipe.budget)
+    row: dict[str, Any] = {"recipe": recipe.name, "version": recipe.version, "readme_command": recipe.command,
+                           "command_run": " ".join(shlex.quote(w) for w in words), "seed": seed,
+                           "budget": recipe.budget, "figure_bar": recipe.figure, "wall_s": round(wall, 1),
+                           "pass_time": limit is None or wall <= limit, "log": str(log.relative_to(ROOT))}
+    if rc:
+        row.update(error=f"ganforge train exited {rc}", passed=False)
+        return row
+    row.update(FIGURES[recipe.check["metric"]](recipe, run, log))
+    row["passed"] = bool(row.get("pass_figure")) and row["pass_time"] and "error" not in row
+    return row
+
+
+def main() -> int:
+    from ganforge import recipes as registry
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="+", metavar="RECIPE", help="these recipes (default: every one with a check)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds to run each recipe with (default: 0)")
+    ap.add_argument("--out", default=str(HERE / "results" / "recipes.json"))
+    ap.add_argument("--list", action="store_true", help="print the commands and exit")
+    args = ap.parse_args()
+    chosen = [registry.get(n) for n in args.only] if args.only else [r for r in registry.recipes() if r.check]
+    if args.list:
+        for r in chosen:
+            print(f"{r.name:32s} {r.budget:18s} {r.command}")
+        return 0
+    out = Path(args.out)
+    global _DOC
+    _DOC = json.loads(out.read_text()) if out.exists() else {}
+    runs = [r for r in _DOC.get("runs", [])
+            if not any(r["recipe"] == c.name and r.get("seed", 0) in args.seeds for c in chosen)]
+    _DOC["runs"] = runs
+    for recipe in chosen:
+        for seed in args.seeds:
+            row = run_recipe(recipe, seed)
+            runs.append(row)
+            shown = {k: v for k, v in row.items() if k not in ("readme_command", "command_run", "log", "figure_bar")}
+            print(json.dumps(shown), flush=True)
+            _DOC.update({
+                "bench": "recipes", "command": " ".join([Path(sys.executable).name, *sys.argv]),
+                "what": "each README training command as typed (--out moved, --seed N for other seeds), then its figure",
+                "runs": sorted(runs, key=lambda r: (r["recipe"], r.get("seed", 0))),
+                "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+                            "torch": torch.__version__},
+                "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            })
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(_DOC, indent=2) + "\n")
+    failed = [r for r in runs if not r.get("passed")]
+    print(f"wrote {out}: {len(runs) - len(failed)}/{len(runs)} runs pass")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""Recipes (docs/architecture.md, "Recipes"): selection, precedence and provenance; README commands; --time."""
+
+import json
+import math
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganforge import recipes
+from ganforge.cli import train as train_cli
+from ganforge.cli.common import UsageError
+from ganforge.cli.main import build_parser, main
+from ganforge.config import from_dict, parse_duration, validate
+from ganforge.families import get_family
+from ganforge.losses import LOSSES
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+FAST = ["--set", "log.sample_every=0", "--set", "log.tensorboard=false", "--quiet"]
+
+
+def settings_of(argv: list[str]) -> dict:
+    args = build_parser().parse_args(["train", *argv])
+    return train_cli.effective_config(args)
+
+
+def readme_train_commands() -> list[str]:
+    """Every `ganforge train ...` command in the README's code blocks (continuation lines joined)."""
+    text = README.read_text()
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
+    commands = []
+    for block in blocks:
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = line.split("  #")[0].strip()
+            if line.startswith("ganforge train"):
+                commands.append(" ".join(line.split()))
+    return commands
+
+
+# -- the registry ----------------------------------------------------------------------------------------
+def test_every_recipe_is_valid_for_its_family_and_settings():
+    names = [r.name for r in recipes.recipes()]
+    assert len(names) == len(set(names)) >= 15
+    for r in recipes.recipes():
+        cls = get_family(r.family)
+        cls.make_config(r.settings.get("model", {}))  # unknown or mistyped model options raise here
+        cfg = from_dict(r.run_settings())
+        validate(cfg)
+        assert all(loss == "any" or loss in LOSSES for loss in r.losses), r.name
+        assert r.figure and r.budget and r.command.startswith("ganforge train"), r.name
+        if r.data.startswith("builtin:"):  # a built-in recipe is measured by the bench, with a bar
+            assert r.check.get("metric") and r.bench == "bench/recipes.py", r.name
+
+
+def test_a_broken_recipe_file_is_named(tmp_path, monkeypatch):
+    (tmp_path / "bad.yaml").write_text("name: bad\nversion: 1\ndata: builtin:ring8\nfamily: gan\nsettings: {\n")
+    monkeypatch.setattr(recipes, "HERE", tmp_path)
+    recipes._all.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"bad\.yaml: not valid YAML"):
+            recipes.recipes()
+    finally:
+        recipes._all.cache_clear()
+
+
+# -- selection -------------------------------------------------------------------------------------------
+def test_selection_by_data_family_and_loss():
+    assert recipes.select("builtin:ring8", "gan", None).name == "ring8-gan"
+    assert recipes.select("builtin:ring8", "gan", "minimax").name == "ring8-gan"
+    assert recipes.select("builtin:ring8", "gan", "wgan-gp") is None       # not what the recipe was made for
+    assert recipes.select("builtin:ring8", None, None).family == "gan"      # no family: the data's best recipe
+    assert recipes.select("builtin:fashion-mnist", None, None).name == "fashion-mnist-dcgan"
+    assert recipes.select("builtin:fashion-mnist", "acgan", None).name == "fashion-mnist-acgan"
+    assert recipes.select("builtin:fmnist-pair:3,4", "cyclegan", None).name == "fmnist-pair-cyclegan"
+    assert recipes.select("some/folder", "dcgan", None, n_images=300).name == "folder-dcgan-small"
+    assert recipes.select("some/folder", "dcgan", None, n_images=5000).name == "folder-dcgan"
+    assert recipes.select("some/folder", "cgan", None, n_images=300) is None
+
+
+def test_every_readme_train_command_parses_and_each_recipe_command_is_in_the_readme():
+    commands = readme_train_commands()
+    assert len(commands) >= 10
+    parser = build_parser()
+    for command in commands:
+        words = shlex.split(command)
+        args = parser.parse_args(words[1:])  # argparse exits (SystemExit) on a flag that does not exist
+        assert args.verb == "train"
+    for r in recipes.recipes():
+        if r.data.startswith("builtin:"):
+            assert r.command in commands, f"{r.name}: its command is not in the README: {r.command}"
+
+
+def test_each_recipe_command_selects_its_recipe_and_nothing_else():
+    for r in recipes.recipes():
+        if not r.data.startswith("builtin:"):
+            continue
+        data = settings_of(shlex.split(r.command)[2:])
+        assert data["recipe"] == r.tag, r.command
+        assert data["family"] == r.family
+        for key, value in r.settings.get("train", {}).items():
+            assert data["train"][key] == value and data["sources"][f"train.{key}"] == f"recipe {r.tag}"
+
+
+# -- precedence and provenance ---------------------------------------------------------------------------
+def test_precedence_recipe_config_flags_set(tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("train: {lr_g: 5.0e-4, batch_size: 128, steps: 700}\nmodel: {hidden: 64}\n")
+    data = settings_of(["--data", "builtin:ring8", "--family", "gan", "--out", str(tmp_path / "r"),
+                        "--config", str(cfg_file), "--batch-size", "256", "--set", "train.steps=900"])
+    tag = recipes.get("ring8-gan").tag
+    assert data["recipe"] == tag
+    t, src = data["train"], data["sources"]
+    assert (t["lr_d"], src["train.lr_d"]) == (1e-3, f"recipe {tag}")                 # recipe
+    assert (t["lr_g"], src["train.lr_g"]) == (5e-4, f"--config {cfg_file}")          # config over recipe
+    assert (t["batch_size"], src["train.batch_size"]) == (256, "--batch-size")       # flag over config
+    assert (t["steps"], src["train.steps"]) == (900, "--set")                        # --set over everything
+    assert (data["model"]["hidden"], src["model.hidden"]) == (64, f"--config {cfg_file}")
+    assert src["family"] == "--family"
+
+
+def test_recipe_none_and_a_named_recipe(tmp_path):
+    data = settings_of(["--data", "builtin:ring8", "--family", "gan", "--recipe", "none", "--out", str(tmp_path)])
+    assert data["recipe"] == "none" and "train" not in data and not any("recipe" in v for v in data["sources"].values())
+    cfg = from_dict(data)
+    assert cfg.train.steps == 1000  # the default again
+    data = settings_of(["--recipe", "grid25-gan", "--out", str(tmp_path)])
+    assert data["family"] == "gan" and data["data"]["source"] == "builtin:grid25"
+    with pytest.raises(UsageError, match="is for the 'gan' family"):
+        settings_of(["--recipe", "ring8-gan", "--family", "dcgan", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="unknown recipe 'nope'"):
+        settings_of(["--recipe", "nope", "--out", str(tmp_path)])
+
+
+def test_no_family_takes_the_recipes_family_and_an_unmatched_loss_takes_none(tmp_path):
+    assert settings_of(["--data", "builtin:ring8", "--out", str(tmp_path)])["family"] == "gan"
+    data = settings_of(["--data", "builtin:ring8", "--family", "gan", "--loss", "wgan-gp", "--out", str(tmp_path)])
+    assert data["recipe"] == "none"
+
+
+def test_config_json_records_recipe_and_sources_and_resume_keeps_them(tmp_path, capsys):
+    out = tmp_path / "r"
+    rc = main(["train", "--data", "builtin:digits", "--family", "dcgan", "--steps", "2", "--batch-size", "8",
+               "--set", "model.width=4", "--out", str(out), *FAST])
+    assert rc == 0
+    saved = json.loads((out / "config.json").read_text())
+    tag = recipes.get("digits-dcgan").tag
+    assert saved["recipe"] == tag
+    assert saved["sources"]["train.steps"] == "--steps" and saved["sources"]["model.width"] == "--set"
+    assert saved["sources"]["model.latent_dim"] == f"recipe {tag}" and saved["model"]["latent_dim"] == 32
+    with pytest.raises(UsageError, match="--recipe applies when a run starts"):
+        settings_of(["--out", str(out), "--resume", "--recipe", "none"])
+    data = settings_of(["--out", str(out), "--resume", "--steps", "4"])
+    assert data["recipe"] == tag and data["sources"]["model.latent_dim"] == f"recipe {tag}"
+    assert data["train"]["steps"] == 4 and data["sources"]["train.steps"] == "--steps"
+
+
+def test_the_first_line_names_the_recipe(tmp_path, capsys):
+    rc = main(["train", "--data", "builtin:digits", "--family", "dcgan", "--steps", "1", "--batch-size", "8",
+               "--set", "model.width=4", "--set", "log.sample_every=0", "--set", "log.tensorboard=false",
+               "--set", "log.progress=false", "--out", str(tmp_path / "r")])
+    assert rc == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("recipe: digits-dcgan@v1 (") and "--recipe none" in first
+    assert "yours: " in first and "train.steps" in first and "model.width" in first
+
+
+def test_recipes_command_lists_every_recipe(capsys):
+    assert main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{r.tag}:" in out for r in recipes.recipes())
+    assert main(["recipes", "ring8-gan"]) == 0
+    one = capsys.readouterr().out
+    assert "ganforge train --data builtin:ring8 --family gan --out runs/ring8" in one and "r1_weight: 1.0" in one
+    assert main(["recipes", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == len(recipes.recipes())
+
+
+# -- the time budget -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text,seconds", [("90s", 90), ("10m", 600), ("1h", 3600), ("1h30m", 5400), ("2.5m", 150),
+                                          ("45", 45)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "ten minutes", "10x", "1h30", "-5m"])
+def test_bad_durations_say_how_to_write_one(text):
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_time_without_steps_means_no_step_limit(tmp_path):
+    data = settings_of(["--data", "builtin:ring8", "--family", "gan", "--time", "10m", "--out", str(tmp_path)])
+    assert data["train"]["time"] == 600 and data["train"]["steps"] == 0
+    assert data["sources"]["train.steps"] == "--time (no step limit)"
+    data = settings_of(["--data", "builtin:ring8", "--family", "gan", "--time", "90s", "--steps", "50",
+                        "--out", str(tmp_path)])
+    assert data["train"]["time"] == 90 and data["train"]["steps"] == 50
+
+
+def _tiny_time_run(tmp_path, seconds: float, steps: int = 0, resume: bool = False):
+    from ganforge.train import build_run
+
+    cfg = from_dict({"family": "gan", "model": {"latent_dim": 2, "hidden": 8, "depth": 1},
+                     "data": {"source": "builtin:ring8"},
+                     "train": {"steps": steps, "time": seconds, "batch_size": 8, "seed": 0},
+                     "log": {"progress": False, "tensorboard": False, "sample_every": 0, "ckpt_every": 0,
+                             "log_every": 0}})
+    return build_run(cfg, tmp_path / "run", resume=resume).fit()
+
+
+def test_a_time_budget_stops_training_and_resume_continues_it(tmp_path):
+    first = _tiny_time_run(tmp_path, 0.4)
+    assert first.step > 0 and first.elapsed >= 0.4
+    assert math.isinf(first.total_steps)
+    state = json.loads(sorted((tmp_path / "run" / "checkpoints").iterdir())[-1].joinpath("state.json").read_text())
+    assert state["elapsed_s"] >= 0.4
+    spent = _tiny_time_run(tmp_path, 0.4, resume=True)  # the budget is spent: no further step
+    assert spent.step == first.step
+    more = _tiny_time_run(tmp_path, 0.8, resume=True)   # a larger budget continues from the elapsed time
+    assert more.step > first.step and 0.8 <= more.elapsed < 0.8 + 5.0
+
+
+def test_steps_limit_the_run_even_with_time_left(tmp_path):
+    t = _tiny_time_run(tmp_path, 3600, steps=5)
+    assert t.step == 5 and t.time_left > 3000
+
+
+def test_lr_decay_follows_the_time_budget(tmp_path):
+    from ganforge.train import build_run
+
+    cfg = from_dict({"family": "gan", "model": {"latent_dim": 2, "hidden": 8, "depth": 1},
+                     "data": {"source": "builtin:ring8"},
+                     "train": {"steps": 0, "time": 100.0, "batch_size": 8, "lr_decay": "linear",
+                               "lr_decay_start": 0.5},
+                     "log": {"progress": False, "tensorboard": False, "sample_every": 0, "ckpt_every": 0}})
+    t = build_run(cfg, tmp_path / "run")
+    for spent, scale in ((0.0, 1.0), (40.0, 1.0), (75.0, 0.5), (100.0, 0.0)):
+        t._elapsed0 = spent
+        assert t.lr_scale(0) == pytest.approx(scale)
+
+
+def test_progress_lines_show_the_time_left(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from ganforge.train import build_run
+    from ganforge.train.progress import ProgressBar
+
+    buf = io.StringIO()
+    cfg = from_dict({"family": "gan", "model": {"latent_dim": 2, "hidden": 8, "depth": 1},
+                     "data": {"source": "builtin:ring8"}, "train": {"steps": 0, "time": 0.3, "batch_size": 8},
+                     "log": {"progress": False, "tensorboard": False, "sample_every": 0, "ckpt_every": 0}})
+    bar = ProgressBar(Console(file=buf, force_terminal=False, width=200), plain_every_s=0.0)
+    build_run(cfg, tmp_path / "run", callbacks=[bar]).fit()
+    text = buf.getvalue()
+    assert "until the time budget is spent (0s of 0s left)" in text or "until the time budget is spent" in text
+    assert re.search(r"step \d+  \d+s left", text)
+
+
+# -- the acgan options the fashion-mnist-acgan recipe relies on -----------------------------------------
+def test_d2d_cross_entropy_closed_form():
+    from ganforge.nn import d2d_cross_entropy
+
+    e = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    proxies = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    y = torch.tensor([0, 1, 0])
+    t, m = 0.5, 0.98
+    # sample 0: on its proxy (no pull); negatives: sample 1 (cos 0 -> relu(0 - 0.02) = 0)
+    l0 = -math.log(1.0 / (1.0 + math.exp(0.0)))
+    # sample 1: on its proxy; negatives: samples 0 (cos 0) and 2 (cos 0.8 -> (0.8 - 0.02) / 0.5)
+    l1 = -math.log(1.0 / (1.0 + 1.0 + math.exp(0.78 / t)))
+    # sample 2: cos to its proxy 0.6 -> pull (0.98 - 0.6) / 0.5; negative: sample 1 (cos 0.8)
+    p2 = (m - 0.6) / t
+    l2 = -math.log(math.exp(-p2) / (math.exp(-p2) + math.exp(0.78 / t)))
+    got = d2d_cross_entropy(e, proxies, y, temperature=t, margin=m)
+    assert got.item() == pytest.approx((l0 + l1 + l2) / 3, rel=1e-5)
+
+
+def test_acgan_twin_head_and_its_signs():
+    from ganforge.data.spec import Batch
+    from ganforge.families import build_family
+    from ganforge.data import load_builtin
+
+    data = load_builtin("digits")
+    fam = build_family("acgan", {"twin": True, "width": 4, "latent_dim": 4}, data.spec)
+    k = data.spec.n_classes
+    _, heads = fam.D(data.x[:3].float() / 127.5 - 1)
+    assert heads.shape == (3, 2 * k)  # the classifier's K logits, then the twin's
+    batch = Batch(x=data.x[:16].float() / 127.5 - 1, y=data.y[:16])
+    out_d = fam.loss("d", batch)
+    out_g = fam.loss("g", batch)
+    assert "d/twin" in out_d.logs and "g/twin" in out_g.logs
+    # G's loss is its adversarial term + CE(classifier) - CE(twin): the twin's cross-entropy lowers it
+    g = out_g.logs
+    assert out_g.loss.item() == pytest.approx((g["g/loss"] + g["g/cls"] - g["g/twin"]).item(), rel=1e-5)
+    assert out_d.loss.item() == pytest.approx((out_d.logs["d/adv"] + out_d.logs["d/cls"] + out_d.logs["d/twin"]).item(),
+                                              rel=1e-5)
+    with pytest.raises(ValueError, match="twin"):
+        build_family("acgan", {"twin": True, "aux_on_fakes": True}, data.spec)
+    with pytest.raises(ValueError, match="aux_loss"):
+        build_family("acgan", {"aux_loss": "focal"}, data.spec)
+
+
+def test_the_readme_recipe_list_is_generated_from_the_recipes():
+    import subprocess
+    import sys
+
+    script = README.parent / "scripts" / "readme_recipes.py"
+    r = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
