@@ -110,7 +110,7 @@ def test_batchnorm_buffers_are_identical_across_ranks(tmp_path):
 
 
 def _cli(tmp: Path, out: Path, steps: int, nproc: int, resume: bool) -> None:
-    args = ["-m", "ganforge", "train", "--data", "builtin:ring8", "--family", "gan", "--steps", str(steps),
+    args = ["-m", "ganforge", "train", "--data", "builtin:ring8", "--family", "gan", "--recipe", "none", "--steps", str(steps),
             "--batch-size", "32", "--seed", "5", "--out", str(out), "--quiet",
             "--set", "model.hidden=32", "--set", "model.depth=2", "--set", "model.latent_dim=8",
             "--set", "log.tensorboard=false", "--set", "log.sample_every=0", "--set", "train.device=cpu"]

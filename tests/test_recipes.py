@@ -150,8 +150,10 @@ def test_config_json_records_recipe_and_sources_and_resume_keeps_them(tmp_path, 
     assert saved["recipe"] == tag
     assert saved["sources"]["train.steps"] == "--steps" and saved["sources"]["model.width"] == "--set"
     assert saved["sources"]["model.latent_dim"] == f"recipe {tag}" and saved["model"]["latent_dim"] == 32
-    with pytest.raises(UsageError, match="--recipe applies when a run starts"):
+    assert saved["sources"]["log.keep_last"] == "default" and saved["sources"]["model.max_width"] == "family default"
+    with pytest.raises(UsageError, match="--recipe applies when a run starts: .* started with recipe digits-dcgan"):
         settings_of(["--out", str(out), "--resume", "--recipe", "none"])
+    assert settings_of(["--out", str(out), "--resume", "--recipe", "digits-dcgan"])["recipe"] == tag  # the same: fine
     data = settings_of(["--out", str(out), "--resume", "--steps", "4"])
     assert data["recipe"] == tag and data["sources"]["model.latent_dim"] == f"recipe {tag}"
     assert data["train"]["steps"] == 4 and data["sources"]["train.steps"] == "--steps"

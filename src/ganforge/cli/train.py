@@ -193,9 +193,12 @@ def effective_config(args: argparse.Namespace) -> dict:
     if resuming:
         data = json.loads(saved.read_text())
         sources = dict(data.pop("sources", {}) or {})
-        if args.recipe is not None:
-            raise UsageError("--recipe applies when a run starts; a resumed run keeps its settings (change them "
-                             "with flags or --set)")
+        if args.recipe is not None:  # the same command again plus --resume is fine; another recipe is not
+            asked = "none" if args.recipe.strip().lower() == "none" else get_recipe(args.recipe.strip()).name
+            have = (data.get("recipe") or "none").split("@", 1)[0]
+            if asked != have:
+                raise UsageError(f"--recipe applies when a run starts: {args.out} was started with recipe {have} "
+                                 f"and keeps its settings (change them with flags or --set), or use another --out")
     user: dict = {}
     user_sources: dict[str, str] = {}
     if args.config:
@@ -235,6 +238,19 @@ def parse_seconds_text(seconds: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
 
 
+def complete_sources(cfg) -> None:
+    """Name an origin for every setting: "default" for the run's own, "family default" for the family's options."""
+    from dataclasses import fields
+
+    from ..families import get_family
+
+    run = cfg.to_dict()
+    keys = [f"{section}.{k}" for section in ("data", "train", "log", "health", "eval") for k in run[section]]
+    keys += [f"model.{f.name}" for f in fields(get_family(cfg.family).Config)] + ["family"]
+    for key in keys:
+        cfg.sources.setdefault(key, "family default" if key.startswith("model.") else "default")
+
+
 def describe_recipe(cfg) -> str:
     """The first line of `ganforge train`: which recipe the run took, and how to change that."""
     if not cfg.recipe or cfg.recipe == "none":
@@ -245,7 +261,8 @@ def describe_recipe(cfg) -> str:
         r = get_recipe(name)
     except ValueError:
         return f"recipe: {cfg.recipe}"
-    mine = sorted(k for k, v in cfg.sources.items() if not v.startswith("recipe ") and k != "data.source")
+    mine = sorted(k for k, v in cfg.sources.items()
+                  if not v.startswith("recipe ") and v not in ("default", "family default") and k != "data.source")
     over = f"; yours: {', '.join(mine)}" if mine else ""
     return (f"recipe: {cfg.recipe} ({r.summary}; {r.figure} in {r.budget}){over}; --recipe none to train without it")
 
@@ -284,6 +301,7 @@ def _run(args: argparse.Namespace, info) -> int:
 
         cfg.data.size = list(parse_size(cfg.data.size))
     validate(cfg)  # before the data is loaded and long before --out is created
+    complete_sources(cfg)
     extra = []
     if cfg.eval.every > 0:
         from ..data import load_data

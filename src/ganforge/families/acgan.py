@@ -40,7 +40,8 @@ from .cgan import CGAN, CGANConfig
 
 @dataclass
 class ACGANConfig(CGANConfig):
-    aux_weight: float = 1.0   # weight of the class cross-entropy for both players
+    aux_weight: float = 1.0   # weight of the class cross-entropy for both players ...
+    g_aux_weight: float = -1.0  # ... or, when >= 0, G's own weight (a weaker pull towards typical images)
     aux_on_fakes: bool = False  # D's classifier also trains on fakes (the paper's L_C); see the module doc
     twin: bool = False         # TAC-GAN's twin auxiliary classifier (Gong et al. 2019); see the module doc
     aux_loss: str = "ce"       # ce | d2d: ReACGAN's data-to-data cross-entropy (Kang et al. 2021); see the module doc
@@ -103,6 +104,8 @@ class ACGAN(CGAN):
             self._aux = []
             return out
         w, k = self.cfg.aux_weight, self.n_classes
+        if phase == "g" and self.cfg.g_aux_weight >= 0:
+            w = self.cfg.g_aux_weight
         if phase == "d":
             (cls_real, y_real), (cls_fake, y_fake) = self._aux[0], self._aux[1]
             head = cls_real if self.cfg.aux_loss == "d2d" else cls_real[:, :k]
