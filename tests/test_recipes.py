@@ -314,3 +314,28 @@ def test_the_readme_recipe_list_is_generated_from_the_recipes():
     script = README.parent / "scripts" / "readme_recipes.py"
     r = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("options", [{"shared_trunk": False}, {"d_conditional": True}, {"aux_loss": "d2d"},
+                                     {"d_conditional": True, "twin": True}])
+def test_acgan_discriminator_layouts(options):
+    from ganforge.data import load_builtin
+    from ganforge.data.spec import Batch
+    from ganforge.families import build_family
+
+    data = load_builtin("digits")
+    fam = build_family("acgan", {"width": 4, "latent_dim": 4, **options}, data.spec)
+    batch = Batch(x=data.x[:16].float() / 127.5 - 1, y=data.y[:16])
+    out = fam.loss("d", batch)
+    out.loss.backward()
+    # the class term reaches the classifier; with a trunk of its own, the adversarial trunk gets none of it
+    grads = {n: p.grad for n, p in fam.D.named_parameters()}
+    assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("classifier"))
+    if not options.get("shared_trunk", True) or options.get("d_conditional"):
+        fam.D.zero_grad(set_to_none=True)
+        cls = fam.loss("d", batch).logs["d/cls"]
+        assert cls.requires_grad is False  # a logged value
+        adv_only = fam.critic(batch.x, batch.y).sum()
+        adv_only.backward()
+        trunk = "cls_base."
+        assert all(p.grad is None or p.grad.abs().sum() == 0 for n, p in fam.D.named_parameters() if n.startswith(trunk))

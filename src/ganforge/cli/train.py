@@ -69,7 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a GAN", description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=HelpFormatter)
     p.add_argument("--data", help="image folder or builtin:NAME (default: builtin:fashion-mnist)")
-    p.add_argument("--family", choices=sorted(FAMILIES), help="GAN family (default: dcgan)")
+    p.add_argument("--family", choices=sorted(FAMILIES), help="GAN family (default: the matching recipe's, e.g. gan for builtin:ring8; else dcgan)")
     p.add_argument("--size", help="image size N or HxW, e.g. 100 or 96x64 (default: the data's own)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 = grey, 3 = RGB (default: the data's own; 3 for folders)")
     p.add_argument("--pairs", choices=("auto", "labels", "side-by-side"),

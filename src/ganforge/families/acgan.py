@@ -23,6 +23,7 @@ that G matches each class's whole distribution (the paper's Theorem 1).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.spec import Batch
-from ..nn import AuxClassifierDiscriminator, ProxyEmbeddingHead, d2d_cross_entropy
+from ..nn import (AuxClassifierDiscriminator, ConditionalAuxClassifierDiscriminator, ConditionalDiscriminator,
+                  ProxyEmbeddingHead, SeparateAuxClassifierDiscriminator, d2d_cross_entropy)
 from . import backbones
 from .backbones import feature_dim
 from .base import StepOutput
@@ -48,6 +50,8 @@ class ACGANConfig(CGANConfig):
     d2d_temperature: float = 0.5
     d2d_margin: float = 0.98
     embed_dim: int = 128       # d2d: the dimension of D's class embedding
+    shared_trunk: bool = True  # false: D's classifier gets a trunk of its own (same layout) instead of sharing D's
+    d_conditional: bool = False  # the adversarial D also sees the label (cgan's concat D); the classifier has its own trunk
 
 
 class ACGAN(CGAN):
@@ -77,7 +81,21 @@ class ACGAN(CGAN):
         c, shape = self.cfg, tuple(self.spec.shape)
         base = backbones.discriminator(self.arch, shape, c)
         heads = self.n_classes * (2 if c.twin else 1)  # the twin's logits follow the classifier's
-        d = AuxClassifierDiscriminator(base, heads, feature_dim(base, shape))
+        if c.d_conditional:
+            k = self.n_classes
+            if self.arch == "dcgan":
+                cond = ConditionalDiscriminator(backbones.discriminator("dcgan", (shape[0] + k, *shape[1:]), c), k,
+                                                "concat", image=True)
+            else:
+                cond = ConditionalDiscriminator(backbones.discriminator("mlp", (math.prod(shape) + c.embed_dim,), c), k,
+                                                "concat", image=False, embed_dim=c.embed_dim)
+            cls_base = backbones.discriminator(self.arch, shape, c)
+            d = ConditionalAuxClassifierDiscriminator(cond, cls_base, heads, feature_dim(cls_base, shape))
+        elif c.shared_trunk:
+            d = AuxClassifierDiscriminator(base, heads, feature_dim(base, shape))
+        else:
+            d = SeparateAuxClassifierDiscriminator(base, backbones.discriminator(self.arch, shape, c), heads,
+                                                   feature_dim(base, shape))
         if c.aux_loss == "d2d":
             d.classifier = ProxyEmbeddingHead(feature_dim(base, shape), self.n_classes, c.embed_dim)
         return d
@@ -93,7 +111,7 @@ class ACGAN(CGAN):
         return (pred == y).float().mean()
 
     def critic(self, x: Tensor, cond: Any) -> Tensor:
-        adv, cls = self.D(x)
+        adv, cls = self.D(x, cond) if self.cfg.d_conditional else self.D(x)
         self._aux.append((cls, cond))  # class logits with their labels, in call order (real, fake, penalties)
         return adv
 

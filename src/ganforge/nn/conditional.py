@@ -105,3 +105,32 @@ def d2d_cross_entropy(embed: Tensor, proxies: Tensor, y: Tensor, temperature: fl
     negative = y[:, None] != y[None, :]                                                   # excludes i == j too
     logits = torch.cat([-pos[:, None], sim.masked_fill(~negative, float("-inf"))], dim=1)
     return -(logits[:, 0] - torch.logsumexp(logits, dim=1)).mean()
+
+
+class SeparateAuxClassifierDiscriminator(nn.Module):
+    """D(x) -> (adversarial logits (N,), head outputs (N, K)) like AuxClassifierDiscriminator, but the head
+    reads a trunk of its own (`cls_base`) instead of sharing the adversarial one: the adversarial features
+    are then not spent on telling the classes apart."""
+
+    def __init__(self, base: nn.Module, cls_base: nn.Module, n_outputs: int, feature_dim: int) -> None:
+        super().__init__()
+        self.base, self.cls_base = base, cls_base
+        self.classifier: nn.Module = nn.Linear(feature_dim, n_outputs)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        _, feats = self.cls_base.forward_with_features(x)
+        return self.base(x), self.classifier(feats)
+
+
+class ConditionalAuxClassifierDiscriminator(nn.Module):
+    """D(x, y) -> (adversarial logits (N,), head outputs (N, K)): a label-conditional adversarial D (`cond_d`,
+    e.g. ConditionalDiscriminator) and a classifier with a trunk of its own (`cls_base`) that never sees y."""
+
+    def __init__(self, cond_d: nn.Module, cls_base: nn.Module, n_outputs: int, feature_dim: int) -> None:
+        super().__init__()
+        self.cond_d, self.cls_base = cond_d, cls_base
+        self.classifier: nn.Module = nn.Linear(feature_dim, n_outputs)
+
+    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        _, feats = self.cls_base.forward_with_features(x)
+        return self.cond_d(x, y), self.classifier(feats)
