@@ -136,6 +136,14 @@ def parse_duration(text: str | int | float) -> float:
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1, "": 1}[unit] for n, unit in parts)
 
 
+def format_duration(seconds: float) -> str:
+    """'1h02m', '4m05s', '37s': the form --time takes, rounded to the second."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
 def _check_types(cfg: RunConfig) -> None:
     """Coerce ints given where floats are expected and reject values of the wrong kind."""
     if isinstance(cfg.train.time, str):  # --set train.time=10m

@@ -7,7 +7,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from ..config import DataConfig, apply_override, from_dict, load_file, merge, parse_duration, validate
+from ..config import DataConfig, apply_override, format_duration, from_dict, load_file, merge, parse_duration, validate
 from ..data.registry import builtin_names
 from ..families import FAMILIES
 from ..losses import LOSSES
@@ -233,11 +233,6 @@ def effective_config(args: argparse.Namespace) -> dict:
     return data
 
 
-def parse_seconds_text(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
-
-
 def complete_sources(cfg) -> None:
     """Name an origin for every setting: "default" for the run's own, "family default" for the family's options."""
     from dataclasses import fields
@@ -328,7 +323,7 @@ def _run(args: argparse.Namespace, info) -> int:
         loss = trainer.family.loss_name or "n/a"
         if cfg.train.time > 0:
             limit = (f"{int(trainer.total_steps)} steps or " if trainer.total_steps != float("inf") else "") + \
-                f"{parse_seconds_text(trainer.time_left or 0)} of training left"
+                f"{format_duration(trainer.time_left or 0)} of training left"
         else:
             limit = f"step {trainer.step} of {cfg.train.steps}"
         start = "resuming at" if trainer.step else "starting at"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ..config import format_duration
 from .callbacks import Callback
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,14 +29,6 @@ def summary(logs: dict[str, float], images_per_s: float) -> str:
             parts.append(f"{key[5:].upper()} {value:.4g}")
     parts.append(f"{images_per_s:,.0f} img/s")
     return "  ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    """'1h02m', '4m05s', '37s'."""
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 class ProgressBar(Callback):
@@ -70,14 +63,14 @@ class ProgressBar(Callback):
             self._task = self._progress.add_task("train", total=total_units, completed=done, stats="",
                                                  step=trainer.step, left=self._left(trainer))
         else:
-            left = f"the time budget is spent ({_duration(trainer.time_left or 0)} of {_duration(budget)} left)"
+            left = f"the time budget is spent ({format_duration(trainer.time_left or 0)} of {format_duration(budget)} left)"
             to = f"until {left}" if self._by_time else f"to {total}" + (f" or until {left}" if budget > 0 else "")
             self.console.print(f"training {trainer.family.name} from step {trainer.step} {to}")
 
     @staticmethod
     def _left(trainer: "Trainer") -> str:
         left = trainer.time_left
-        return "" if left is None else f"{_duration(left)} left"
+        return "" if left is None else f"{format_duration(left)} left"
 
     def _rate(self, trainer: "Trainer", step: int) -> float:
         dt = time.perf_counter() - self._t0
