@@ -191,6 +191,9 @@ def figure_translation(recipe, run: Path, log: Path) -> dict[str, Any]:
     res = json.loads(out.read_text())["results"]
     values = {f"{name}.{k}": v for name, r in res.items() for k, v in r["values"].items()}
     c, ok = recipe.check, True
+    unknown = set(c) - {"metric", "max_fid", "max_l1", "min_target_accuracy", "min_pair_accuracy"}
+    if unknown:  # a bar this bench cannot check yet is never reported as passed
+        return {"values": values, "error": f"check {sorted(unknown)} is not implemented in bench/recipes.py"}
     for key, bound in (("max_fid", "fid"), ("max_l1", "l1")):
         if key in c:
             got = [v for k, v in values.items() if k.split(".")[-1] == bound or k.endswith(f".{bound}")]
