@@ -123,13 +123,16 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     return cfg
 
 
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([hms]?)")
+
+
 def parse_duration(text: str | int | float) -> float:
     """Seconds from '90s', '10m', '1h', '1h30m', '2.5h' or a plain number of seconds."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         return float(text)
     s = str(text).strip().lower()
-    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)\s*([hms]?)", s)
-    if not s or not parts or re.sub(r"(\d+(?:\.\d*)?|\.\d+)\s*([hms]?)", "", s).strip():
+    parts = _DURATION_PART.findall(s)
+    if not s or not parts or _DURATION_PART.sub("", s).strip():
         raise ValueError(f"a duration is a number with s, m or h such as 90s, 10m, 1h or 1h30m; got {text!r}")
     if len(parts) > 1 and any(unit == "" for _, unit in parts):
         raise ValueError(f"every part of a duration needs its unit (s, m or h), e.g. 1h30m; got {text!r}")

@@ -23,7 +23,6 @@ that G matches each class's whole distribution (the paper's Theorem 1).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.spec import Batch
-from ..nn import (AuxClassifierDiscriminator, ConditionalAuxClassifierDiscriminator, ConditionalDiscriminator,
-                  ProxyEmbeddingHead, SeparateAuxClassifierDiscriminator, d2d_cross_entropy)
+from ..nn import (AuxClassifierDiscriminator, ConditionalAuxClassifierDiscriminator, ProxyEmbeddingHead,
+                  SeparateAuxClassifierDiscriminator, d2d_cross_entropy)
 from . import backbones
 from .backbones import feature_dim
 from .base import StepOutput
@@ -82,13 +81,7 @@ class ACGAN(CGAN):
         base = backbones.discriminator(self.arch, shape, c)
         heads = self.n_classes * (2 if c.twin else 1)  # the twin's logits follow the classifier's
         if c.d_conditional:
-            k = self.n_classes
-            if self.arch == "dcgan":
-                cond = ConditionalDiscriminator(backbones.discriminator("dcgan", (shape[0] + k, *shape[1:]), c), k,
-                                                "concat", image=True)
-            else:
-                cond = ConditionalDiscriminator(backbones.discriminator("mlp", (math.prod(shape) + c.embed_dim,), c), k,
-                                                "concat", image=False, embed_dim=c.embed_dim)
+            cond = super().build_discriminator()  # cgan's concat D (acgan never takes projection)
             cls_base = backbones.discriminator(self.arch, shape, c)
             d = ConditionalAuxClassifierDiscriminator(cond, cls_base, heads, feature_dim(cls_base, shape))
         elif c.shared_trunk:
