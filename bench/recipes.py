@@ -185,7 +185,8 @@ def figure_translation(recipe, run: Path, log: Path) -> dict[str, Any]:
     res = json.loads(out.read_text())["results"]
     values = {f"{name}.{k}": v for name, r in res.items() for k, v in r["values"].items()}
     c, ok = recipe.check, True
-    unknown = set(c) - {"metric", "max_fid", "max_l1", "min_target_accuracy", "min_pair_accuracy"}
+    unknown = set(c) - {"metric", "max_fid", "max_l1", "min_target_accuracy", "min_pair_accuracy",
+                        "l1_below_identity", "psnr_above_bicubic"}
     if unknown:  # a bar this bench cannot check yet is never reported as passed
         return {"values": values, "error": f"check {sorted(unknown)} is not implemented in bench/recipes.py"}
     for key, bound in (("max_fid", "fid"), ("max_l1", "l1")):
@@ -195,6 +196,12 @@ def figure_translation(recipe, run: Path, log: Path) -> dict[str, Any]:
     if "min_target_accuracy" in c:
         got = [v for k, v in values.items() if "accuracy" in k]
         ok = ok and bool(got) and min(got) >= c["min_target_accuracy"]
+    for key, (model, base, lower) in {"l1_below_identity": ("l1.l1", "l1.l1_identity", True),
+                                      "psnr_above_bicubic": ("psnr.psnr", "psnr.psnr_bicubic", False)}.items():
+        if c.get(key):  # the model against the no-model answer, both measured by evaluate on the same images
+            if model not in values or base not in values:
+                return {"values": values, "error": f"evaluate reported no {model} / {base} for check {key}"}
+            ok = ok and (values[model] < values[base] if lower else values[model] > values[base])
     if "min_pair_accuracy" in c:
         got = [v for k, v in values.items() if "accuracy" in k]
         ok = ok and bool(got) and min(got) >= c["min_pair_accuracy"]

@@ -339,3 +339,45 @@ def test_acgan_discriminator_layouts(options):
         adv_only.backward()
         trunk = "cls_base."
         assert all(p.grad is None or p.grad.abs().sum() == 0 for n, p in fam.D.named_parameters() if n.startswith(trunk))
+
+
+@pytest.mark.parametrize("options", [{}, {"aux_loss": "d2d"}, {"twin": True}, {"d_conditional": True}])
+def test_acgan_generator_is_cgans(options):
+    """acgan's G is cgan's for the same settings: no acgan option may change a field cgan's G reads (a d2d
+    embedding size once shared the name of G's label embedding, which then grew from 50 to 128 dims and made
+    G draw one image per class)."""
+    import dataclasses
+
+    from ganforge.data import load_builtin
+    from ganforge.families import build_family
+    from ganforge.families.acgan import ACGANConfig
+    from ganforge.families.cgan import CGANConfig
+
+    shared = {f.name: f.default for f in dataclasses.fields(CGANConfig)}
+    for f in dataclasses.fields(ACGANConfig):
+        if f.name in shared:
+            assert f.default == shared[f.name], f"acgan changes cgan's default for model.{f.name}"
+    data = load_builtin("digits")
+    a = build_family("acgan", {"width": 4, "latent_dim": 4, **options}, data.spec)
+    c = build_family("cgan", {"width": 4, "latent_dim": 4}, data.spec)
+    assert {k: v.shape for k, v in a.G.state_dict().items()} == {k: v.shape for k, v in c.G.state_dict().items()}
+
+
+def test_acgan_class_weight_warmup_ramps_gs_term_only():
+    from ganforge.data import load_builtin
+    from ganforge.data.spec import Batch
+    from ganforge.families import build_family
+    from ganforge.families.phases import StepContext
+
+    data = load_builtin("digits")
+    fam = build_family("acgan", {"width": 4, "latent_dim": 4, "aux_warmup": 100, "aux_weight": 2.0}, data.spec)
+    assert [fam.g_aux_ramp(s) for s in (0, 25, 100, 1000, None)] == [0.0, 0.25, 1.0, 1.0, 1.0]
+    batch = Batch(x=data.x[:16].float() / 127.5 - 1, y=data.y[:16])
+    for step, frac in ((0, 0.0), (50, 0.5), (200, 1.0)):
+        out = fam.loss("g", batch, StepContext(step, ("g",)))
+        expect = out.logs["g/loss"] + 2.0 * frac * out.logs["g/cls"]
+        assert out.loss.item() == pytest.approx(expect.item(), rel=1e-5)
+        d = fam.loss("d", batch, StepContext(step, ("d",)))  # D's classifier learns at full weight from step 0
+        assert d.loss.item() == pytest.approx((d.logs["d/adv"] + 2.0 * d.logs["d/cls"]).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="aux_warmup"):
+        build_family("acgan", {"aux_warmup": -1}, data.spec)

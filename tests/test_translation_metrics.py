@@ -141,3 +141,22 @@ def test_translation_fid_with_the_fashion_extractor():
     rgb = torch.nn.functional.interpolate(more_boots, scale_factor=2, mode="nearest").expand(-1, 3, -1, -1)
     assert tm.translation_fid(rgb, boots, ext, n_subsets=10)["fid"] < other["fid"]
     assert tm.domain_accuracy(boots, 9, ext) > 0.9
+
+
+def test_trivial_translation_is_the_input_or_its_bicubic_upsampling():
+    """The no-model baseline evaluate reports: grey A repeated over B's colour channels, or A upsampled."""
+    torch.manual_seed(0)
+    grey = torch.rand(4, 1, 8, 8) * 2 - 1
+    name, guess = tm.trivial_translation(grey, (3, 8, 8))
+    assert name == "identity" and guess.shape == (4, 3, 8, 8)
+    for c in range(3):
+        torch.testing.assert_close(guess[:, c:c + 1], grey)
+    # a constant image upsampled bicubically stays that constant (the kernel's weights sum to 1)
+    flat = torch.full((2, 3, 4, 4), 0.25)
+    name, up = tm.trivial_translation(flat, (3, 16, 16))
+    assert name == "bicubic" and up.shape == (2, 3, 16, 16)
+    torch.testing.assert_close(up, torch.full((2, 3, 16, 16), 0.25))
+    assert tm.psnr(up, torch.full((2, 3, 16, 16), 0.25)) == pytest.approx(tm.PSNR_MAX_DB)
+    # no trivial answer: channel counts that cannot be matched, or a size that is not a whole factor
+    assert tm.trivial_translation(torch.zeros(1, 3, 8, 8), (1, 8, 8)) is None
+    assert tm.trivial_translation(torch.zeros(1, 3, 8, 8), (3, 12, 12)) is None

@@ -43,6 +43,12 @@ class TrainConfig:
     compile: bool = False      # torch.compile G and D (dynamic=False); D is left eager under R1 / WGAN-GP
     malloc: str = "auto"       # auto | system: auto keeps freed blocks in glibc malloc on CPU runs (no page faults
                                # per step, the process stays near its peak size); system leaves malloc as it is
+    augment: str = "none"      # none | diffaugment | ada: augment every image D sees (real and fake), for small data
+    augment_policy: str = ""   # diffaugment: color,translation,cutout (default all); ada: blit,geom,color (default all)
+    augment_p: float = 0.0     # ada: the starting probability (with ada_target 0: a fixed probability)
+    ada_target: float = 0.6    # ada: the r_t = E[sign(D(real))] it steers to (Karras et al. 2020); 0: p stays fixed
+    ada_interval: int = 4      # ada: steps between adjustments of p
+    ada_kimg: float = 100.0    # ada: thousands of images over which p can move from 0 to 1 (the paper: 500)
     sync_bn: bool = False      # multi-process runs: BatchNorm statistics over the global batch (CUDA only)
     seed: int = 0
     device: str = "auto"       # auto | cpu | cuda (with torchrun: cuda:LOCAL_RANK)
@@ -67,6 +73,7 @@ class HealthConfig:
     d_acc_high: float = 0.95        # D accuracy above this ...
     g_grad_collapse: float = 0.05   # ... while G's grad norm is below this fraction of its early median
     spread_ratio: float = 0.2       # fake spread below this fraction of the real spread: collapse suspected
+    rt_high: float = 0.95           # r_t = E[sign(D(real))] above this for a window: D memorises the training set
     max_rollbacks: int = 3          # non-finite losses roll back this often, then training stops
     rollback_lr_factor: float = 0.5  # learning rates are scaled by this after each rollback
 

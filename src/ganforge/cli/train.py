@@ -87,6 +87,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "default: the recipe that matches --data, --family and --loss, if any")
     p.add_argument("--batch-size", type=int, help="images per step (default: 64)")
     p.add_argument("--loss", choices=sorted(LOSSES), help="adversarial loss (default: ns, non-saturating)")
+    p.add_argument("--augment", choices=("none", "diffaugment", "ada"),
+                   help="augment every image the discriminator sees, real and fake, so that it cannot memorise a "
+                        "small training set: diffaugment (Zhao et al. 2020: colour, translation, cutout) or ada "
+                        "(Karras et al. 2020: a probability p steered by D's overfitting, logged as aug/p); "
+                        "train.augment_policy, train.ada_target and train.ada_kimg tune them (default: none, "
+                        "or the recipe's)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                    help="auto: bf16 autocast (fp32 weights, fp32 losses and penalties) for image data where the "
                         "hardware has native bf16 (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else fp32 (default: auto)")
@@ -119,6 +125,7 @@ def _flag_values(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
         "train.time": ("--time", parse_duration(args.time) if args.time is not None else None),
         "train.batch_size": ("--batch-size", args.batch_size),
         "train.precision": ("--precision", args.precision),
+        "train.augment": ("--augment", args.augment),
         "train.amp": ("--amp", args.amp),
         "train.channels_last": ("--channels-last", args.channels_last),
         "train.compile": ("--compile", True if args.compile else None),

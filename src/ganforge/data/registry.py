@@ -1,7 +1,7 @@
 """The named built-in datasets: `--data builtin:NAME` is looked up here, in BUILTINS.
 
-The loaders live in builtin.py (Fashion-MNIST, digits, the 2-D mixtures) and translation.py (the
-image-to-image sets built from them); this module imports both, and neither imports it. Every loader takes
+The loaders live in builtin.py (Fashion-MNIST, digits, the 2-D mixtures), clipart.py (openclipart-png's
+categories) and translation.py (the image-to-image sets built from them); this module imports both, and neither imports it. Every loader takes
 (size=None, channels=None, split="train") and returns a TensorData.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .builtin import digits, fashion_mnist, mixture_loader
+from .clipart import clipart
 from .store import TensorData
 from .translation import (
     emoji_gray2color,
@@ -34,7 +35,10 @@ BUILTINS: dict[str, Callable[..., TensorData]] = {
     "emoji-lowres": emoji_lowres,
 }
 # built-ins with an argument: builtin:NAME:ARG -> fn(ARG, size=, channels=, split=); value: (fn, ARG's form)
-PARAMETRISED_BUILTINS: dict[str, tuple[Callable[..., TensorData], str]] = {"fmnist-pair": (fmnist_pair, "P,Q")}
+PARAMETRISED_BUILTINS: dict[str, tuple[Callable[..., TensorData], str]] = {
+    "fmnist-pair": (fmnist_pair, "P,Q"),
+    "clipart": (clipart, "CATEGORY"),  # openclipart-png's categories, e.g. builtin:clipart:transportation
+}
 
 
 def builtin_names() -> list[str]:

@@ -6,7 +6,7 @@ A Family says *what* to minimise; the trainer says *how* (backward, optimizer st
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -174,6 +174,8 @@ def critic_logs(obj: AdversarialLoss, loss: Tensor, real_logits: Tensor, fake_lo
     thr = obj.threshold if obj.threshold is not None else 0.5 * (real_logits.mean() + fake_logits.mean())
     logs = {"d/loss": loss.detach(), "d/real": d_readout(obj, real_logits), "d/fake": d_readout(obj, fake_logits),
             "d/acc_real": (real_logits > thr).float().mean(), "d/acc_fake": (fake_logits < thr).float().mean()}
+    # ADA's overfitting heuristic r_t = E[sign(D(real))], the sign taken at the loss's threshold
+    logs["d/rt"] = torch.sign(real_logits - thr).mean()
     if obj.name in ("wgan", "wgan-gp"):
         logs["d/w_distance"] = real_logits.mean() - fake_logits.mean()
     return logs
@@ -215,6 +217,8 @@ class AdversarialConfig:
 class AdversarialFamily(Family):
     """An unconditional G/D pair trained with one of the adversarial losses in `ganforge.losses`."""
 
+    augment: Callable[[Tensor], Tensor] | None = None  # D's augmentation (nn.augment.Augmenter), set by the trainer
+
     def __init__(self, cfg: AdversarialConfig, spec: DataSpec, generator_only: bool = False) -> None:
         super().__init__(cfg, spec, generator_only)
         self.objective: AdversarialLoss = get_loss(cfg.loss)
@@ -234,6 +238,12 @@ class AdversarialFamily(Family):
 
     def build_discriminator(self) -> nn.Module:
         raise NotImplementedError
+
+    def augmented(self, x: Tensor) -> Tensor:
+        """x as D sees it: through `self.augment` (DiffAugment / ADA, set by the trainer) when there is one.
+        Real and fake images, in D's phase and in G's, pass through it; R1 and the gradient penalty see clean
+        images."""
+        return x if self.augment is None else self.augment(x)
 
     @property
     def lazy_r1(self) -> bool:
@@ -286,7 +296,8 @@ class AdversarialFamily(Family):
                 with torch.no_grad():
                     fake, cond_fake = self.generate(batch.size)
             cond_real = self.real_condition(batch)
-            real_logits, fake_logits = self.critic(real, cond_real).float(), self.critic(fake, cond_fake).float()
+            real_logits = self.critic(self.augmented(real), cond_real).float()
+            fake_logits = self.critic(self.augmented(fake), cond_fake).float()
             loss = obj.d(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
             logs: dict[str, Tensor | float] = {"d/adv": loss.detach()}
             if obj.gp:
@@ -321,7 +332,7 @@ class AdversarialFamily(Family):
             if shared is None or shared[0].shape[0] != batch.size:
                 shared = self.generate(batch.size)
             fake, cond_fake = shared
-            loss = obj.g(self.critic(fake, cond_fake).float())
+            loss = obj.g(self.critic(self.augmented(fake), cond_fake).float())
             return StepOutput(loss, {"g/loss": loss.detach()})
         raise ValueError(f"{self.name} has phases {', '.join(p.name for p in self.phase_specs())}, not '{phase}'")
 

@@ -225,6 +225,27 @@ def _subset(n_total: int, n: int, seed: int) -> Tensor:
     return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
+def trivial_translation(xa: Tensor, shape_b: tuple[int, ...]) -> tuple[str, Tensor] | None:
+    """The no-model answer for paired data: ("identity", A as B) or ("bicubic", A upsampled), or None.
+
+    Same size: A itself, a grey A repeated over B's channels. A smaller than B by a whole factor (super-
+    resolution): A's bicubic upsampling, clamped to [-1, 1]. evaluate reports l1/psnr of this answer as
+    l1_identity / psnr_identity or l1_bicubic / psnr_bicubic, so a model's figure can be read against it.
+    """
+    c_b, h_b, w_b = shape_b
+    c_a, h_a, w_a = xa.shape[1:]
+    if c_a != c_b and c_a != 1:
+        return None
+    x = xa.float()
+    if c_a != c_b:
+        x = x.expand(-1, c_b, -1, -1)
+    if (h_a, w_a) == (h_b, w_b):
+        return "identity", x
+    if h_b % h_a == 0 and w_b % w_a == 0 and h_b // h_a == w_b // w_a > 1:
+        return "bicubic", F.interpolate(x, size=(h_b, w_b), mode="bicubic", align_corners=False).clamp(-1, 1)
+    return None
+
+
 def _mapped(names: Sequence[str], classifier: Extractor | None) -> list[int] | None:
     return class_indices(names) if classifier is not None and names else None
 
@@ -287,6 +308,11 @@ def evaluate_translation(translate: Translate, data: Any, *, directions: Sequenc
                                  f"{tuple(xb.shape[1:])}: evaluate on the data the model was trained on")
             for metric, fn in (("l1", l1), ("psnr", psnr), ("ssim", ssim)):
                 put(metric, metric, fn(fake_b, xb), len(xb), len(fake_b))
+            base = trivial_translation(xa, tuple(xb.shape[1:]))
+            if base is not None:  # what a model must beat: the input itself, or its bicubic upsampling
+                name, guess = base
+                for metric, fn in (("l1", l1), ("psnr", psnr)):
+                    put(metric, f"{metric}_{name}", fn(guess, xb), len(xb), len(guess))
         idx_b = _subset(int(data.x_b.shape[0]), n, seed + 1)
         real_b = data.to_float(data.x_b[idx_b])
         realism(fake_b, real_b, "")

@@ -4,6 +4,8 @@
   `d_acc_high` while G's gradient norm falls below `g_grad_collapse` x its early median (Arjovsky &
   Bottou 2017 explain why a near-perfect D starves the minimax G of gradient);
 - mode collapse suspected: the per-dimension spread of a fake batch stays far below a real batch's;
+- D memorising a small training set: r_t = E[sign(D(real))] (Karras et al. 2020) stays above `rt_high`, and
+  the advice names --augment ada;
 - non-convergence: the D loss oscillates with an amplitude that keeps growing, window after window;
 - non-finite loss: roll back to the last checkpoint (the trainer reseeds and lowers the learning rates),
   and stop after `max_rollbacks`, saying why.
@@ -40,6 +42,12 @@ ADVICE = {
         "produces near-identical samples. Try a lower learning rate, the wgan-gp or hinge loss, or a larger "
         "batch; check the sample grids"
     ),
+    "memorising": (
+        "the discriminator is memorising the {n_images:,} training images: r_t = E[sign(D(real))] has stayed at "
+        "{rt:.2f} for {n} steps (1 = D is sure of every real image; {target} is the healthy level ADA steers to), so "
+        "its gradients stop teaching G the data. Train with discriminator augmentation: --augment ada (or "
+        "--augment diffaugment){extra}"
+    ),
     "class_collapse": (
         "mode collapse within classes suspected: fakes of one class spread {ratio:.1%} as much as real images "
         "of that class for {n} steps, so G ignores z and draws one image per class (the batch as a whole still "
@@ -59,6 +67,7 @@ class HealthMonitor(Callback):
         self.run_overpower = 0
         self.run_collapse = 0
         self.run_class_collapse = 0
+        self.run_memorising = 0
         self._window_losses: list[float] = []
         self.amplitudes: list[float] = []  # std of the D loss in each completed window
         self.band: list[tuple[float, float]] = []  # (D loss, D accuracy) of recent steps, for the summary
@@ -66,7 +75,7 @@ class HealthMonitor(Callback):
     def state_dict(self) -> dict[str, Any]:
         return {"warned": sorted(self.warned), "early_g_grad": self.early_g_grad,
                 "run_overpower": self.run_overpower, "run_collapse": self.run_collapse,
-                "run_class_collapse": self.run_class_collapse,
+                "run_class_collapse": self.run_class_collapse, "run_memorising": self.run_memorising,
                 "window_losses": self._window_losses, "amplitudes": self.amplitudes,
                 "band": [list(b) for b in self.band]}
 
@@ -76,6 +85,7 @@ class HealthMonitor(Callback):
         self.run_overpower = int(state.get("run_overpower", 0))
         self.run_collapse = int(state.get("run_collapse", 0))
         self.run_class_collapse = int(state.get("run_class_collapse", 0))
+        self.run_memorising = int(state.get("run_memorising", 0))
         self._window_losses = list(state.get("window_losses", []))
         self.amplitudes = list(state.get("amplitudes", []))
         self.band = [tuple(b) for b in state.get("band", [])]
@@ -118,11 +128,28 @@ class HealthMonitor(Callback):
             self.run_class_collapse = self.run_class_collapse + 1 if spread < self.cfg.spread_ratio else 0
             if self.run_class_collapse >= w:
                 self._warn(trainer, "class_collapse", ratio=spread, n=self.run_class_collapse)
+        if "d/rt" in logs and step > self.cfg.warmup and trainer.family.spec.kind == "image":
+            self._track_memorising(trainer, logs["d/rt"])
         if "d/adv" in logs:
             self._track_oscillation(trainer, logs["d/adv"])
             if "d/acc_real" in logs:
                 acc = 0.5 * (logs["d/acc_real"] + logs["d/acc_fake"])
                 self.band = (self.band + [(logs["d/adv"], acc)])[-w:]
+
+    def _track_memorising(self, trainer: "Trainer", rt: float) -> None:
+        """D overfitting (Karras et al. 2020): r_t above `rt_high` for a window of steps. An ADA run steers
+        r_t itself and is told only when p has reached 1 and r_t still stays high."""
+        aug = getattr(trainer, "augment", None)
+        saturated = aug is None or not aug.adaptive or aug.p >= 1.0
+        self.run_memorising = self.run_memorising + 1 if rt > self.cfg.rt_high and saturated else 0
+        if self.run_memorising >= self.cfg.window:
+            extra = ""
+            if aug is not None and aug.adaptive:
+                extra = "; ADA's p is already 1: add DiffAugment's cutout, or use more images"
+            elif aug is not None:
+                extra = f"; --augment {aug.kind} is on already: try ada, or more images"
+            self._warn(trainer, "memorising", n_images=len(trainer.loader.data), rt=rt, n=self.run_memorising,
+                       target=aug.target if aug is not None and aug.adaptive else 0.6, extra=extra)
 
     def _track_oscillation(self, trainer: "Trainer", d_loss: float) -> None:
         """Non-convergence: the D loss's per-window std grows by >= 1.5x over 4 windows in a row (>= 4x overall)."""

@@ -26,6 +26,7 @@ from ..config import RunConfig, validate
 from ..data.store import Loader
 from ..families.base import Family
 from ..families.phases import StepContext, lazy_ratio
+from ..nn.augment import Augmenter
 from . import distributed, memory
 from .callbacks import Callback
 from .ema import EMA
@@ -40,6 +41,7 @@ class Trainer:
     def __init__(self, family: Family, loader: Loader, cfg: RunConfig, out_dir: str | Path,
                  callbacks: list[Callback] | None = None, dist: distributed.DistInfo | None = None) -> None:
         validate(cfg)  # every setting's range (train.steps, learning rates, ...), before the run folder exists
+        self.augment = make_augmenter(cfg.train, family)  # also before the folder: a bad policy writes nothing
         self.family = family
         self.loader = loader
         self.cfg = cfg
@@ -210,8 +212,14 @@ class Trainer:
             if stop and self._stop_reason is None:
                 self._stop_reason = f"another process stopped at step {self.step}"
             self._stop_agreed = stop
-            return values
-        return {k: float(v) for k, v in logs.items()}
+        else:
+            values = {k: float(v) for k, v in logs.items()}
+        if self.augment is not None:  # ADA: r_t averaged over the ranks, so every rank moves p alike
+            if "d/rt" in values:
+                self.augment.observe(values["d/rt"], tc.batch_size)
+            if self.augment.kind == "ada":
+                values["aug/p"] = self.augment.p
+        return values
 
     def _should_stop(self) -> bool:
         """A single process stops when asked; K processes stop together, once all have heard (one step later
@@ -384,6 +392,7 @@ class Trainer:
             "rng_numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
             "lr": {ph: [g["lr"] for g in opt.param_groups] for ph, opt in self.optimizers.items()},
             "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks if cb.state_dict()},
+            "augment": self.augment.state_dict() if self.augment is not None else None,
             "events": self.events[-50:],
         }
 
@@ -445,6 +454,8 @@ class Trainer:
             for g, lr in zip(self.optimizers[ph].param_groups, lrs):
                 g["lr"] = lr
                 g.setdefault("base_lr", lr)  # checkpoints from before train.lr_decay existed
+        if self.augment is not None and st.get("augment"):
+            self.augment.load_state_dict(st["augment"])
         saved_cb = st.get("callbacks", {})
         for cb in self.callbacks:
             if type(cb).__name__ in saved_cb:
@@ -491,3 +502,16 @@ def _tupled(obj: Any) -> Any:
         return tuple(_tupled(o) for o in obj)
     return obj
 
+
+
+def make_augmenter(tc: Any, family: Family) -> Augmenter | None:
+    """train.augment as an Augmenter attached to the family (None for `none`); a clear error where the family
+    has no discriminator on images to augment for."""
+    if tc.augment == "none":
+        return None
+    aug = Augmenter(tc.augment, tc.augment_policy, tc.augment_p, tc.ada_target, tc.ada_interval, tc.ada_kimg)
+    if family.spec.kind != "image" or family.kind != "latent" or not hasattr(family, "augmented"):
+        raise ValueError(f"--augment {tc.augment} augments the images a latent image family's discriminator sees; "
+                         f"'{family.name}' on {family.spec.kind} data has none to augment: drop --augment")
+    family.augment = aug
+    return aug

@@ -1,0 +1,170 @@
+"""Small data: does discriminator augmentation help when there are only 100 or 1,000 training images?
+
+Fashion-MNIST subsets (a seeded, class-balanced draw from the training split) are written as PNG folders under
+bench/results/runs/small_data/, the way a user's folder would arrive. For each subset size, family and
+augmentation (none, DiffAugment, ADA) this bench types the command a user would:
+
+    ganforge train --data FOLDER --family F --augment A --steps S --out RUN
+
+(the folder recipe that matches supplies the other settings; --steps is the same for every run, so the runs
+differ only in augmentation), then measures FID and KID of 10,000 EMA samples against the 10,000 Fashion-MNIST
+test images with the shipped `fashion` features (`ganforge evaluate --data builtin:fashion-mnist --split test`).
+The issue's bar: at 1,000 images the best augmented run's FID is at least 30% below the unaugmented one, for
+each family.
+
+    .venv/bin/python bench/small_data.py                                 # every run (long)
+    .venv/bin/python bench/small_data.py --sizes 1000 --families dcgan   # a part
+    .venv/bin/python bench/small_data.py --steps 200 --sizes 100 --out /tmp/sd.json   # smoke check
+
+Results: bench/results/small_data.json (rows of earlier runs of other settings are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RUNS = HERE / "results" / "runs" / "small_data"
+GANFORGE = [sys.executable, "-m", "ganforge"]
+AUGMENTS = ("none", "diffaugment", "ada")
+BAR = 0.30  # the best augmented FID at least 30% below the unaugmented one
+
+
+def make_folder(n: int, seed: int = 0) -> Path:
+    """n Fashion-MNIST training images, n // 10 per class (seeded), as 28x28 grey PNGs in one flat folder."""
+    from PIL import Image
+
+    from ganforge.data import load_builtin
+
+    folder = RUNS / f"fmnist{n}"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    data = load_builtin("fashion-mnist")
+    g = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in range(10):
+        idx = (data.y == c).nonzero().flatten()
+        picks.append(idx[torch.randperm(len(idx), generator=g)[: n // 10]])
+    for i, j in enumerate(torch.cat(picks).sort().values.tolist()):
+        Image.fromarray(data.x[j, 0].numpy(), mode="L").save(folder / f"{i:05d}.png")
+    done.write_text(str(n))
+    return folder
+
+
+def run_cli(words: list[str], log: Path) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    with log.open("a") as f:
+        f.write("$ " + " ".join(shlex.quote(w) for w in words) + "\n")
+        f.flush()
+        rc = subprocess.run(GANFORGE + words[1:], stdout=f, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+    return rc, time.perf_counter() - t0
+
+
+def one_run(folder: Path, family: str, augment: str, steps: int, n_eval: int) -> dict[str, Any]:
+    run = RUNS / f"{folder.name}_{family}_{augment}"
+    shutil.rmtree(run, ignore_errors=True)
+    log = RUNS / f"{run.name}.log"
+    log.unlink(missing_ok=True)
+    words = ["ganforge", "train", "--data", str(folder.relative_to(ROOT)), "--family", family, "--augment", augment,
+             "--steps", str(steps), "--out", str(run.relative_to(ROOT)), "--quiet"]
+    rc, wall = run_cli(words, log)
+    row: dict[str, Any] = {"images": int(folder.name.removeprefix("fmnist")), "family": family, "augment": augment,
+                           "steps": steps, "command": " ".join(words), "wall_s": round(wall, 1),
+                           "log": str(log.relative_to(ROOT))}
+    if rc:
+        return {**row, "error": f"ganforge train exited {rc}"}
+    cfg = json.loads((run / "config.json").read_text())
+    row["recipe"] = cfg.get("recipe", "")
+    out = run / "eval.json"
+    rc, _ = run_cli(["ganforge", "evaluate", "--ckpt", str(run.relative_to(ROOT)), "--data", "builtin:fashion-mnist",
+                     "--split", "test", "--features", "fashion", "--metrics", "fid,kid", "--n", str(n_eval),
+                     "--out", str(out.relative_to(ROOT))], log)
+    if rc:
+        return {**row, "error": f"ganforge evaluate exited {rc}"}
+    res = json.loads(out.read_text())["results"]
+    row.update(fid=round(res["fid"]["values"]["fid"], 3), kid=round(res["kid"]["values"]["kid"], 4))
+    logs = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    rts = [r["d/rt"] for r in logs if "d/rt" in r]
+    ps = [r["aug/p"] for r in logs if "aug/p" in r]
+    if rts:
+        row["final_rt"] = round(float(np.mean(rts[-20:])), 3)
+    if ps:
+        row["final_p"] = round(ps[-1], 3)
+    row["health"] = [e["message"][:160] for e in logs if e.get("event") == "health"]
+    return row
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for n in sorted({r["images"] for r in rows}):
+        for fam in sorted({r["family"] for r in rows}):
+            group = {r["augment"]: r for r in rows if r["images"] == n and r["family"] == fam and "fid" in r}
+            if "none" not in group or len(group) < 2:
+                continue
+            best = min((r for a, r in group.items() if a != "none"), key=lambda r: r["fid"])
+            gain = 1 - best["fid"] / group["none"]["fid"]
+            out.append({"images": n, "family": fam, "fid_none": group["none"]["fid"], "best_augment": best["augment"],
+                        "fid_best": best["fid"], "reduction": round(gain, 3),
+                        "pass": gain >= BAR if n == 1000 else None})
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", nargs="+", type=int, default=[100, 1000])
+    ap.add_argument("--families", nargs="+", default=["dcgan", "stylegan"])
+    ap.add_argument("--augments", nargs="+", default=list(AUGMENTS), choices=AUGMENTS)
+    ap.add_argument("--steps", type=int, default=4000, help="steps of every run (default: 4000)")
+    ap.add_argument("--n", type=int, default=10000, help="samples for FID/KID (default: 10,000)")
+    ap.add_argument("--out", default=str(HERE / "results" / "small_data.json"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    doc = json.loads(out.read_text()) if out.exists() else {}
+    keep = [r for r in doc.get("runs", []) if not (r["images"] in args.sizes and r["family"] in args.families
+                                                    and r["augment"] in args.augments and r["steps"] == args.steps)]
+    rows = list(keep)
+    for n in args.sizes:
+        folder = make_folder(n)
+        for fam in args.families:
+            for aug in args.augments:
+                row = one_run(folder, fam, aug, args.steps, args.n)
+                rows.append(row)
+                print(json.dumps({k: v for k, v in row.items() if k not in ("command", "log", "health")}), flush=True)
+                doc.update({
+                    "bench": "small_data",
+                    "command": " ".join([Path(sys.executable).name, *sys.argv]),
+                    "what": "Fashion-MNIST subsets as PNG folders; ganforge train --augment none/diffaugment/ada at "
+                            "equal steps; FID/KID (fashion features) of EMA samples vs the 10,000 test images",
+                    "bar": "at 1,000 images the best augmented FID >= 30% below the unaugmented one, per family",
+                    "runs": sorted(rows, key=lambda r: (r["images"], r["family"], r["augment"], r["steps"])),
+                    "verdicts": verdicts([r for r in rows if r["steps"] == args.steps]),
+                    "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                                "cpus": os.cpu_count(), "torch": torch.__version__},
+                    "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                })
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(doc, indent=1) + "\n")
+    for v in doc.get("verdicts", []):
+        print(json.dumps(v))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
