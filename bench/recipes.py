@@ -9,6 +9,7 @@ it, then measures the run the way a user would (`ganforge sample` / `ganforge ev
     .venv/bin/python bench/recipes.py --only ring8-gan grid25-gan --seeds 0 1 2   # the 3-seed mixture figures
     .venv/bin/python bench/recipes.py                                            # every recipe with a check
     .venv/bin/python bench/recipes.py --list                                     # what would run
+    .venv/bin/python bench/recipes.py --only ring8-gan --losses lsgan hinge      # the command with --loss L too
 
 One JSON (default bench/results/recipes.json; --out to change) holds a row per run: the command as typed,
 the budget, the wall time, the figure, the bar and pass/fail; rows of earlier runs of other recipes are kept,
@@ -49,12 +50,15 @@ def budget_seconds(text: str) -> float | None:
     return float(m.group(1)) * {"second": 1, "minute": 60, "hour": 3600}[m.group(2)]
 
 
-def command_for(recipe, out: Path, seed: int) -> list[str]:
-    """The recipe's README command as typed, with --out moved to `out` (and --seed N for seeds but 0)."""
+def command_for(recipe, out: Path, seed: int, loss: str | None = None) -> list[str]:
+    """The recipe's README command as typed, with --out moved to `out` (and --seed N for seeds but 0; --loss L
+    for a loss the recipe also serves, as the README's recipe list shows it)."""
     words = shlex.split(recipe.command)
     assert words[:2] == ["ganforge", "train"], recipe.command
     i = words.index("--out")
     words[i + 1] = str(out)
+    if loss is not None and "--loss" not in words:
+        words += ["--loss", loss]
     if seed:
         words += ["--seed", str(seed)]
     return words
@@ -212,17 +216,17 @@ FIGURES = {"modes": figure_modes, "fid": figure_fid, "classes": figure_classes, 
            "classifier": figure_classifier, "digits": figure_digits, "translation": figure_translation,
            "domains": figure_translation}
 
-def run_recipe(recipe, seed: int) -> dict[str, Any]:
-    run = RUNS / (recipe.name + (f"_seed{seed}" if seed else ""))
+def run_recipe(recipe, seed: int, loss: str | None = None) -> dict[str, Any]:
+    run = RUNS / (recipe.name + (f"_{loss}" if loss else "") + (f"_seed{seed}" if seed else ""))
     shutil.rmtree(run, ignore_errors=True)
     run.parent.mkdir(parents=True, exist_ok=True)
     log = RUNS / f"{run.name}.log"
     log.unlink(missing_ok=True)
-    words = command_for(recipe, run.relative_to(ROOT), seed)  # run from ROOT: the JSON holds no machine path
+    words = command_for(recipe, run.relative_to(ROOT), seed, loss)  # run from ROOT: the JSON holds no machine path
     rc, wall = run_cli(words, log)
     limit = budget_seconds(recipe.budget)
     row: dict[str, Any] = {"recipe": recipe.name, "version": recipe.version, "readme_command": recipe.command,
-                           "command_run": " ".join(shlex.quote(w) for w in words), "seed": seed,
+                           "command_run": " ".join(shlex.quote(w) for w in words), "seed": seed, "loss": loss,
                            "budget": recipe.budget, "figure_bar": recipe.figure, "wall_s": round(wall, 1),
                            "pass_time": limit is None or wall <= limit, "log": str(log.relative_to(ROOT))}
     if rc:
@@ -239,10 +243,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="+", metavar="RECIPE", help="these recipes (default: every one with a check)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds to run each recipe with (default: 0)")
+    ap.add_argument("--losses", nargs="+", metavar="LOSS",
+                    help="also run each recipe's command with --loss LOSS appended, for each of these losses the "
+                         "recipe lists (default: the command as typed only)")
     ap.add_argument("--out", default=str(HERE / "results" / "recipes.json"))
     ap.add_argument("--list", action="store_true", help="print the commands and exit")
     args = ap.parse_args()
     chosen = [registry.get(n) for n in args.only] if args.only else [r for r in registry.recipes() if r.check]
+
+    def variants(recipe) -> list[str | None]:
+        """The command as typed (None), or with --losses: --loss L for each of them the recipe lists (its first
+        loss, the one the command trains with, stands for the command as typed)."""
+        if not args.losses:
+            return [None]
+        return [None if v == recipe.losses[0] else v for v in args.losses if v in recipe.losses]
+
     if args.list:
         for r in chosen:
             print(f"{r.name:32s} {r.budget:18s} {r.command}")
@@ -250,18 +265,19 @@ def main() -> int:
     out = Path(args.out)
     doc = json.loads(out.read_text()) if out.exists() else {}
     runs = [r for r in doc.get("runs", [])
-            if not any(r["recipe"] == c.name and r.get("seed", 0) in args.seeds for c in chosen)]
+            if not any(r["recipe"] == c.name and r.get("seed", 0) in args.seeds and r.get("loss") in variants(c)
+                       for c in chosen)]
     doc["runs"] = runs
     for recipe in chosen:
-        for seed in args.seeds:
-            row = run_recipe(recipe, seed)
+        for seed, loss in [(s, v) for v in variants(recipe) for s in args.seeds]:
+            row = run_recipe(recipe, seed, loss)
             runs.append(row)
             shown = {k: v for k, v in row.items() if k not in ("readme_command", "command_run", "log", "figure_bar")}
             print(json.dumps(shown), flush=True)
             doc.update({
                 "bench": "recipes", "command": " ".join([Path(sys.executable).name, *sys.argv]),
                 "what": "each README training command as typed (--out moved, --seed N for other seeds), then its figure",
-                "runs": sorted(runs, key=lambda r: (r["recipe"], r.get("seed", 0))),
+                "runs": sorted(runs, key=lambda r: (r["recipe"], r.get("loss") or "", r.get("seed", 0))),
                 "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                             "torch": torch.__version__},
                 "date": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -31,6 +31,11 @@ def tiny_config(family: str = "dcgan", source: str = "builtin:digits", steps: in
     data = {
         "family": family,
         "model": ({"width": 8} if family in ("dcgan", "cgan", "acgan", "infogan")
+                  else {"width": 4, "max_width": 16, "latent_dim": 8} if family == "fastgan"
+                  else {"width": 4, "max_width": 8, "latent_dim": 8, "w_dim": 8} if family == "stylegan"
+                  # progan: level 0 for 16 images (one step at batch 16), then the next level fades in over 32
+                  else {"width": 4, "max_width": 8, "latent_dim": 8, "stable_kimg": 0.016, "fade_kimg": 0.032}
+                  if family == "progan"
                   else {"hidden": 32, "depth": 2, "latent_dim": 8, "d_hidden": [32, 16], "labels_per_class": 2}
                   if family == "sgan" else {"hidden": 32, "depth": 2, "latent_dim": 8}),
         "data": {"source": source},

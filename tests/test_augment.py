@@ -146,3 +146,32 @@ def test_augment_is_refused_where_there_are_no_images_for_d(tmp_path):
     with pytest.raises(ValueError, match="drop --augment"):
         build_run(cfg, tmp_path / "points")
     assert not (tmp_path / "points").exists()
+
+
+def test_health_warns_that_d_memorises_and_names_ada():
+    from types import SimpleNamespace
+
+    from ganforge.train.health import HealthMonitor
+
+    cfg = tiny_config().health
+    events = []
+    trainer = SimpleNamespace(family=SimpleNamespace(spec=SimpleNamespace(kind="image")),
+                              loader=SimpleNamespace(data=[0] * 305), augment=None,
+                              event=lambda kind, message: events.append(message))
+    mon = HealthMonitor(cfg)
+    for _ in range(cfg.window - 1):
+        mon.on_step_end(trainer, 10_000, {"d/rt": 0.99})
+    assert events == []
+    mon.on_step_end(trainer, 10_000, {"d/rt": 0.99})
+    assert len(events) == 1 and "305 training images" in events[0] and "--augment ada" in events[0]
+    # under ADA with p still below 1 the controller is on it: no warning
+    events.clear()
+    trainer.augment = A.Augmenter("ada", p=0.5)
+    mon = HealthMonitor(cfg)
+    for _ in range(2 * cfg.window):
+        mon.on_step_end(trainer, 10_000, {"d/rt": 0.99})
+    assert events == []
+    trainer.augment.p = 1.0  # p saturated and D still sure of every real image
+    for _ in range(cfg.window):
+        mon.on_step_end(trainer, 10_000, {"d/rt": 0.99})
+    assert len(events) == 1 and "p is already 1" in events[0]

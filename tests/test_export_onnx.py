@@ -105,7 +105,9 @@ def test_onnx_export_matches_eager_on_any_batch(samplers, family, tmp_path):
     assert result.max_abs_diff <= 1e-4 and result.seconds > 0 and result.size_bytes == (tmp_path / "g.onnx").stat().st_size
     session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
-    assert names == (["z", "y"] if sampler.conditional else ["z"])
+    in_w = family == "stylegan"  # its graph also takes psi (N,); every other family's takes z [and y] only
+    assert sampler.truncation_space == ("w" if in_w else "z")
+    assert names == (["z", "y"] if sampler.conditional else ["z"]) + (["truncation"] if in_w else [])
     z = sampler.latents(7, seed=4)
     feeds = {"z": z.numpy()}
     kw = {}
@@ -115,11 +117,48 @@ def test_onnx_export_matches_eager_on_any_batch(samplers, family, tmp_path):
     if family == "infogan":  # codes are part of z: fix one and compare with Sampler's own code path
         feeds["z"] = sampler.family.set_codes(z, {"c0": 4}).numpy()
         kw["codes"] = {"c0": 4}
+    if in_w:  # the psi generate uses when none is asked
+        feeds["truncation"] = np.full(7, sampler.default_truncation, np.float32)
     got = session.run(None, feeds)[0]
     torch.testing.assert_close(torch.from_numpy(got), sampler.generate(7, seed=4, **kw), atol=1e-4, rtol=0)
     info = gonnx.read_info(tmp_path / "g.onnx")
     assert info["family"] == family and info["latent"]["width"] == sampler.family.latent_dim
-    assert info["shape"] == list(sampler.spec.shape)
+    assert info["shape"] == list(sampler.spec.shape) and info["inputs"] == names
+    assert info.get("truncation") == ({"space": "w", "input": "truncation", "default": 1.0} if in_w else None)
+
+
+def test_stylegan_graph_takes_psi_and_truncates_in_w(samplers, tmp_path):
+    """The exported stylegan applies w_avg + psi (w - w_avg) with psi a per-sample input: it matches eager
+    G(z, truncation=psi), and psi = 0 gives the image of w_avg for every z."""
+    sampler = Sampler.from_checkpoint(samplers["stylegan"].path)  # a copy: w_avg changes below
+    G = sampler.G
+    with torch.no_grad():  # an average apart from every w of the 2-step model, so psi moves each image
+        G.mapping.w_avg.copy_(G.mapping(torch.randn(256, G.latent_dim)).mean(0))
+    gonnx.export_onnx(sampler, tmp_path / "g.onnx")
+    session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    z = sampler.latents(6, seed=3)
+    psi = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 0.6], np.float32)
+    got = torch.from_numpy(session.run(None, {"z": z.numpy(), "truncation": psi})[0])
+    with torch.no_grad():
+        for i, p in enumerate(psi.tolist()):  # eager, one float psi at a time
+            torch.testing.assert_close(got[i:i + 1], G(z[i:i + 1], truncation=p), atol=1e-4, rtol=0)
+        mean_image = G.synthesize(G.mapping.w_avg.expand(1, G.num_ws, -1))
+    assert (got[4] - got[0]).abs().max() > 1e-2  # psi = 1 and psi = 0 differ
+    zero = torch.from_numpy(session.run(None, {"z": z[:5].numpy(), "truncation": np.zeros(5, np.float32)})[0])
+    torch.testing.assert_close(zero, mean_image.expand_as(zero), atol=1e-4, rtol=0)  # one image, whatever z
+    info = gonnx.read_info(tmp_path / "g.onnx")
+    assert info["inputs"] == ["z", "truncation"] and info["truncation"]["space"] == "w"
+
+
+def test_sample_cli_truncation_scales_z_for_the_other_families(samplers, tmp_path):
+    sampler = samplers["dcgan"]
+    for psi in ("0.5", "1"):
+        assert main(["sample", "--ckpt", str(sampler.path), "--n", "3", "--seed", "5", "--truncation", psi,
+                     "--out", str(tmp_path / f"{psi}.npy")]) == 0
+    with torch.no_grad():
+        want = sampler.G(0.5 * torch.from_numpy(latent.seeded_latents(5, 3, sampler.noise_dim)))
+    np.testing.assert_allclose(np.load(tmp_path / "0.5.npy"), want.numpy(), atol=1e-6, rtol=0)
+    assert np.abs(np.load(tmp_path / "1.npy") - want.numpy()).max() > 1e-3
 
 
 def test_a_mismatch_fails_the_export_and_removes_the_file(samplers, tmp_path, monkeypatch):

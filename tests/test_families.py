@@ -14,8 +14,10 @@ from ganforge.train import build_run
 from .conftest import NOISE_FAMILIES, tiny_config
 
 SOURCES = {"gan": "builtin:ring8", "dcgan": "builtin:digits", "cgan": "builtin:digits", "acgan": "builtin:digits",
-           "infogan": "builtin:digits", "sgan": "builtin:digits"}
-BATCHNORM_D = ("dcgan", "cgan", "acgan", "infogan")
+           "infogan": "builtin:digits", "sgan": "builtin:digits",
+           "fastgan": "builtin:digits", "stylegan": "builtin:digits",
+           "progan": "builtin:digits"}
+BATCHNORM_D = ("dcgan", "cgan", "acgan", "infogan", "fastgan")
 
 
 @pytest.mark.parametrize("loss", sorted(LOSSES))

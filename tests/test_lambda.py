@@ -471,6 +471,33 @@ def test_infogan_codes_match_sampler(tmp_path):
     assert bad["statusCode"] == 422 and "categorical" in bad["body"]
 
 
+def test_stylegan_package_feeds_psi_to_the_graph(tmp_path):
+    """A w-space model (stylegan): the handler leaves z unscaled and feeds psi to the graph's `truncation` input,
+    the request's or, left out, the model's own (model.truncation), as Sampler does."""
+    build_run(tiny_config("stylegan", "builtin:digits", steps=1, model={"truncation": 0.7}), tmp_path / "run").fit()
+    sampler = Sampler.from_checkpoint(tmp_path / "run")
+    build_lambda(sampler, tmp_path / "pkg", vendor=False)
+    app = load_app(tmp_path / "pkg", "lambda_app_stylegan")
+    info = body_json(call(app, "GET", "/v1/info"))
+    assert info["inputs"] == ["z", "truncation"] and info["truncation"] == {"space": "w", "input": "truncation",
+                                                                             "default": 0.7}
+
+    def npy(method, path, **kw):
+        response = call(app, method, path, **kw)
+        assert response["statusCode"] == 200, response["body"]
+        return np.load(io.BytesIO(base64.b64decode(response["body"])))
+
+    half = npy("GET", "/v1/generate", query={"n": 3, "seed": 5, "truncation": 0.5, "format": "npy"})
+    np.testing.assert_allclose(half, sampler.generate(3, 5, truncation=0.5).numpy(), atol=1e-5, rtol=0)
+    default = npy("POST", "/v1/generate", json_body={"n": 3, "seed": 5, "format": "npy"})
+    np.testing.assert_allclose(default, sampler.generate(3, 5, truncation=0.7).numpy(), atol=1e-5, rtol=0)
+    assert np.abs(half - sampler.generate(3, 5, truncation=1.0).numpy()).max() > 1e-3  # psi reaches the image
+    strip = npy("POST", "/v1/interpolate", json_body={"seed_a": 1, "seed_b": 2, "steps": 3, "truncation": 0.5,
+                                                      "format": "npy"})
+    z = sampler.between_seeds(1, 2, [0.0, 0.5, 1.0], truncation=0.5)
+    np.testing.assert_allclose(strip, sampler.generate(3, z=z, truncation=0.5).numpy(), atol=1e-5, rtol=0)
+
+
 def test_requirements_follow_the_model_opset(pkgs, tmp_path):
     import onnx
     import onnxruntime

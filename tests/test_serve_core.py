@@ -100,6 +100,18 @@ def test_generate_defaults_and_query_strings():
     assert core.parse_generate(core.from_query({"codes": '{"c0": 1}'}), INFOGAN, 16).codes == {"c0": 1}
 
 
+def test_stylegan_psi_defaults_to_its_model_truncation():
+    """A w-space model's info says so; a request without truncation gets its default psi, the others 1."""
+    stylegan = {**info_of("stylegan", class_names=[]),
+                "truncation": {"space": "w", "input": "truncation", "default": 0.7}}
+    assert (core.truncation_space(stylegan), core.default_truncation(stylegan)) == ("w", 0.7)
+    assert (core.truncation_space(DCGAN), core.default_truncation(DCGAN)) == ("z", 1.0)  # no entry: scale z
+    assert core.parse_generate({}, stylegan, 16).truncation == 0.7
+    assert core.parse_generate({"truncation": 0.5}, stylegan, 16).truncation == 0.5
+    assert core.parse_interpolate({"seed_a": 1, "seed_b": 2}, stylegan, 16).truncation == 0.7
+    assert error(core.parse_generate, {"truncation": 0}, stylegan, 16).detail == "truncation must be in (0, 1], got 0"
+
+
 def test_query_strings_spell_json_values():
     """A query value becomes the JSON number it spells, so the strict checks see what a body would carry."""
     assert core.from_query({"n": "4", "t": "0.25", "seed": "1e3", "steps": "true", "class": "7", "format": "npy"}) == \

@@ -362,3 +362,37 @@ def test_deeply_nested_body_is_a_400(servers):
     r = httpx.post(server.url + "/v1/generate", content=b"[" * 4000, headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["detail"].startswith("the body nests arrays or objects too deeply")
     assert server.get("/health").status_code == 200
+
+
+def test_stylegan_truncation_is_psi_in_w(tmp_path):
+    """A w-space model (stylegan) gets the request's psi in G, z unscaled; left out, psi is its model.truncation.
+    (In process, through the ASGI app: the subprocess server adds nothing for this.)"""
+    import asyncio
+
+    import torch
+
+    from ganforge.latent import seeded_latents
+    from ganforge.serve.http import create_app
+
+    build_run(tiny_config("stylegan", steps=1, model={"truncation": 0.7}), tmp_path / "run").fit()
+    sampler = Sampler.from_checkpoint(tmp_path / "run")
+    app = create_app(sampler, max_n=MAX_N, workers=1)
+
+    async def calls():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return [await client.get("/v1/info")] + [await client.post(path, json=body) for path, body in (
+                ("/v1/generate", {"n": 3, "seed": 5, "truncation": 0.5, "format": "npy"}),
+                ("/v1/generate", {"n": 3, "seed": 5, "format": "npy"}),
+                ("/v1/interpolate", {"seed_a": 1, "seed_b": 2, "steps": 3, "truncation": 0.5, "format": "npy"}))]
+
+    info, half, default, strip = asyncio.run(calls())
+    assert info.json()["truncation"] == {"space": "w", "input": "truncation", "default": 0.7}
+    assert info.json()["inputs"] == ["z", "truncation"]
+    z = torch.from_numpy(seeded_latents(5, 3, sampler.noise_dim))  # as drawn: no psi on z
+    with torch.no_grad():
+        want = {psi: sampler.G(z, psi).numpy() for psi in (0.5, 0.7, 1.0)}
+        along = sampler.G(sampler.between_seeds(1, 2, [0.0, 0.5, 1.0]), 0.5).numpy()
+    np.testing.assert_allclose(np.load(io.BytesIO(half.content)), want[0.5], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(np.load(io.BytesIO(default.content)), want[0.7], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(np.load(io.BytesIO(strip.content)), along, atol=1e-6, rtol=0)
+    assert np.abs(want[0.5] - want[1.0]).max() > 1e-3  # psi reaches the image

@@ -168,7 +168,7 @@ def _spread(sampler) -> None:
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory):
-    """A tiny dcgan, cgan and infogan on builtin:digits, each exported as a site and served statically."""
+    """A tiny dcgan, cgan, infogan and stylegan on builtin:digits, each exported as a site and served statically."""
     _browser_or_skip()
     from ganforge.artifacts import Sampler
     from ganforge.train import build_run
@@ -177,10 +177,17 @@ def sites(tmp_path_factory):
     ort_dir = fetch_ort_web(ORT_WEB_VERSION, cache=_REAL_NPM_CACHE)
     root = tmp_path_factory.mktemp("sites")
     out, servers = {}, []
-    for family in ("dcgan", "cgan", "infogan"):
-        build_run(tiny_config(family, "builtin:digits", steps=2), root / family).fit()
+    for family in ("dcgan", "cgan", "infogan", "stylegan"):
+        model = {"truncation": 0.7} if family == "stylegan" else {}  # a default psi the page must start from
+        build_run(tiny_config(family, "builtin:digits", steps=2, model=model), root / family).fit()
         sampler = Sampler.from_checkpoint(root / family)
         _spread(sampler)
+        if family == "stylegan":  # an average w apart from each w(z), so psi visibly moves every image
+            import torch
+
+            G, z = sampler.G, torch.randn(256, sampler.G.latent_dim, generator=torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                G.mapping.w_avg.copy_(G.mapping(z).mean(0))
         report = build_site(sampler, root / f"{family}-site", ort_dir=ort_dir)
         server, url = _serve(root / f"{family}-site")
         servers.append(server)
@@ -324,6 +331,29 @@ def test_infogan_code_controls(sites, browser):
     assert page.locator(f"#fix-{continuous}").is_checked()
     got = _pixels(page, "window.ganforge.generate(a)", {"seed": 9, "truncation": 0.5, "codes": {categorical: 0}})
     _assert_same_image(got, _python(sampler, seed=9, truncation=0.5, codes={categorical: 0}))
+    assert errors == []
+    page.close()
+
+
+def test_stylegan_page_feeds_psi_to_the_graph(sites, browser):
+    """A w-space model: z stays as drawn and psi is the graph's `truncation` input, starting at model.truncation."""
+    sampler, url = sites["stylegan"]["sampler"], sites["stylegan"]["url"]
+    page, errors = _open(browser, url)
+    assert page.locator("#truncation").input_value() == "0.7"
+    assert "truncation in w" in page.locator("#subtitle").inner_text()
+    _assert_same_image(_shown(page), _python(sampler, seed=0))  # the first render: psi = model.truncation
+    shown = {}
+    for psi in (1.0, 0.5):
+        shown[psi] = _pixels(page, "window.ganforge.generate(a)", {"seed": 99, "truncation": psi})
+        _assert_same_image(shown[psi], _python(sampler, seed=99, truncation=psi))
+    assert np.abs(shown[1.0] - shown[0.5]).max() > 10  # psi reaches the image
+    page.evaluate("() => { const s = document.getElementById('truncation'); s.value = '0.3'; "
+                  "s.dispatchEvent(new Event('input', {bubbles: true})); }")
+    _assert_same_image(_shown(page), _python(sampler, seed=0, truncation=0.3))  # the slider
+    got = _pixels(page, "window.ganforge.interpolate(a)", {"seedA": 11, "seedB": 22, "t": 0.5, "truncation": 0.5})
+    z = sampler.between_seeds(11, 22, [0.5], truncation=0.5)
+    want = to_uint8(sampler.generate(1, z=z, truncation=0.5))[0].permute(1, 2, 0).numpy().astype(np.int16)
+    _assert_same_image(got, want)
     assert errors == []
     page.close()
 

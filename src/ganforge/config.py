@@ -83,7 +83,7 @@ class EvalConfig:
     every: int = 0                  # evaluate every N steps during training (0: off)
     n: int = 2000                   # generated (and real) samples per evaluation
     metrics: str = "fid"            # comma-separated: fid, kid, pr, dc, is, swd, mmd, classes (modes, mmd for points)
-    features: str = "auto"          # fashion | inception | PATH (.pt/.onnx); auto: fashion for grey, inception for RGB
+    features: str = "auto"          # fashion | clipart | inception | PATH (.pt/.onnx); auto: fashion for grey, inception for RGB
     inception_weights: str = ""     # local FID Inception weights (else downloaded with a checksum)
     keep_best: bool = True          # keep RUN/best: the checkpoint with the lowest FID
 

@@ -13,7 +13,9 @@ where `mix` is the "lowbias32" integer hash (C. Wellons, 2018). Row r's noise ta
 in pairs through the Box-Muller transform (z[2i] = r cos t, z[2i+1] = r sin t), in float64, then float32.
 Latent codes (InfoGAN) follow: a categorical code of size K uses the next uniform u as category floor(u K),
 a continuous one 2u - 1. Row r depends only on (seed, r), so the first image of seed s is the same whether
-1 or 64 images are asked for. Truncation psi scales the noise (not the codes) towards its mean, 0.
+1 or 64 images are asked for. Truncation psi scales the noise (not the codes) towards its mean, 0: the trick
+of families that truncate in z. A family that truncates in w (stylegan, model_info "truncation") takes its
+latents unscaled (psi = 1 here) and psi as a generator input instead.
 
 This module imports numpy only: the Lambda package ships a copy of it.
 """

@@ -2,8 +2,11 @@
 
 `model_info(sampler)` is what a runtime needs to drive the exported generator without ganforge: the ONNX
 input names, the latent layout (noise width and codes, see `ganforge.latent`), the image shape, the
-classes. `model_card(sampler)` adds what a reader needs to trust it: family, data, size, training steps,
-and every metric measured on this checkpoint with its provenance (from RUN/eval/step_N.json).
+classes, and for a family that truncates in w (Family.truncation == "w") a "truncation" entry: {"space": "w",
+"input": "truncation", "default": psi}, the graph's (N,) float input psi, which a runtime feeds instead of
+scaling z (without the entry, truncation scales the noise of z). `model_card(sampler)` adds what a reader
+needs to trust it: family, data, size, training steps, and every metric measured on this checkpoint with its
+provenance (from RUN/eval/step_N.json).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def model_info(sampler, direction: str = "AtoB") -> dict[str, Any]:
             "ema": sampler.ema, "ganforge_version": __version__,
         }
     conditional = sampler.conditional
-    return {
+    info = {
         "format": INFO_FORMAT,
         "family": sampler.family.name,
         "kind": spec.kind,
@@ -65,6 +68,10 @@ def model_info(sampler, direction: str = "AtoB") -> dict[str, Any]:
         "ema": sampler.ema,
         "ganforge_version": __version__,
     }
+    if sampler.truncation_space == "w":  # only then: every other export stays as it was
+        info["inputs"] = [*info["inputs"], "truncation"]
+        info["truncation"] = {"space": "w", "input": "truncation", "default": sampler.default_truncation}
+    return info
 
 
 def _metrics(ckpt: Path, step: int) -> list[dict[str, Any]]:
@@ -101,6 +108,7 @@ def model_card(sampler, exported: dict[str, Any] | None = None) -> dict[str, Any
         "checkpoint": str(sampler.path),
         "metrics": _metrics(sampler.path, sampler.step),
         "latent": model_info(sampler)["latent"],  # None for image-to-image families
+        **({"truncation": model_info(sampler)["truncation"]} if sampler.truncation_space == "w" else {}),
         **({"translation": translation_io(sampler, (exported or {}).get("direction", "AtoB"))}
            if sampler.is_translation else {}),
         "export": exported or {},
@@ -117,9 +125,12 @@ def _input_row(card: dict[str, Any]) -> str:
         domain = f" + target domain ({', '.join(t['domains'])})" if "domain" in t.get("inputs", []) else ""
         return (f"| input | {dims[0]} images{domain} -> {dims[1]} images; directions "
                 f"{', '.join(t.get('directions', []))} |")
+    trunc = card.get("truncation")
     return (f"| latent | {card['latent']['noise_dim']} N(0, 1) noise"
             + "".join(f" + {c['name']} ({c['kind']}{', ' + str(c['size']) if c['kind'] == 'categorical' else ''})"
-                      for c in card["latent"]["codes"]) + " |")
+                      for c in card["latent"]["codes"])
+            + (f"; truncation psi in w-space (input `{trunc['input']}`, default {trunc['default']:g})" if trunc else "")
+            + " |")
 
 
 def card_markdown(card: dict[str, Any]) -> str:

@@ -1,10 +1,10 @@
 """ONNX export of a generator, checked against the eager model.
 
-The ONNX graph maps G's whole input to its output: `z` (N, width) float32 (noise, then any latent codes)
-and, for conditional families, `y` (N,) int64 class indices, to `images` (N, C, H, W) in [-1, 1] (or
-`points` (N, F)). The batch axis is dynamic. Latents come from `ganforge.latent` outside the graph, so
-every runtime turns a seed into the same input. `model_info` is stored in the model's metadata
-(`ganforge` key) so the file describes itself.
+The ONNX graph maps G's input to its output: `z` (N, width) float32 (noise, then any latent codes), for
+conditional families `y` (N,) int64 classes, for w-truncating ones (stylegan) `truncation` (N,) float32 psi
+(w_avg + psi (w - w_avg) in the graph; the others scale z outside it), to `images` (N, C, H, W) in [-1, 1]
+(or `points` (N, F)); dynamic batch. Latents come from `ganforge.latent`, so every runtime turns a seed
+into the same input. `model_info` is in the model's metadata (`ganforge` key): the file describes itself.
 
 Image-to-image generators (pix2pix, srgan, cyclegan, ...) map `x` (N, C, H, W) float32 images in [-1, 1]
 to `images`; stargan also takes `domain` (N,) int64 target domain indices in 0..K-1 (not range-checked in
@@ -80,6 +80,17 @@ class _TranslationGraph(nn.Module):
         return self.family.translate(x, self.direction, None, net=self.G)
 
 
+class _TruncatedGraph(nn.Module):
+    """G of a family that truncates in w as one function of (z, truncation) -> output: G(z, psi), psi (N,)."""
+
+    def __init__(self, family) -> None:
+        super().__init__()
+        self.family, self.G = family, family.G
+
+    def forward(self, z, truncation):
+        return self.G(z, truncation)
+
+
 def _inputs(sampler, n: int, seed: int, direction: str = "AtoB") -> dict[str, np.ndarray]:
     if sampler.is_translation:
         io_ = translation_io(sampler, direction)
@@ -91,6 +102,8 @@ def _inputs(sampler, n: int, seed: int, direction: str = "AtoB") -> dict[str, np
     feeds = {"z": sampler.latents(n, seed).cpu().numpy()}
     if sampler.conditional:
         feeds["y"] = (np.arange(n, dtype=np.int64) * 7 + seed) % int(sampler.spec.n_classes)
+    if sampler.truncation_space == "w":  # psi per sample: 0, 0.1, ..., 1 in turn, so 0 and 1 are both checked
+        feeds["truncation"] = (((np.arange(n) * 7 + seed) % 11) / 10).astype(np.float32)
     return feeds
 
 
@@ -102,9 +115,8 @@ def _eager(sampler, feeds: dict[str, np.ndarray], direction: str) -> np.ndarray:
             x = torch.from_numpy(feeds["x"]).to(dev)
             domain = torch.from_numpy(feeds["domain"]).to(dev) if "domain" in feeds else None
             return sampler.family.translate(x, direction, domain, net=sampler.G).float().cpu().numpy()
-        z = torch.from_numpy(feeds["z"]).to(dev)
-        y = torch.from_numpy(feeds["y"]).to(dev) if "y" in feeds else None
-        return (sampler.G(z, y) if y is not None else sampler.G(z)).float().cpu().numpy()
+        rest = [torch.from_numpy(feeds[k]).to(dev) for k in ("y", "truncation") if k in feeds]
+        return sampler.G(torch.from_numpy(feeds["z"]).to(dev), *rest).float().cpu().numpy()
 
 
 def parity(sampler, path: str | Path, batches: tuple[int, ...] = (1, 5, 16), direction: str = "AtoB") -> float:
@@ -146,8 +158,14 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
         if direction != "AtoB":
             raise ValueError(f"direction {direction!r} is for two-way image-to-image families; "
                              f"{sampler.family.name} has one generator: leave direction out")
-        graph = _GeneratorGraph(sampler.family, sampler.conditional).eval()
-        names = ("z", "y") if sampler.conditional else ("z",)
+        names = tuple(model_info(sampler)["inputs"])  # z[, y][, truncation]
+        if sampler.truncation_space == "w":
+            if sampler.conditional:
+                raise ExportError(f"{sampler.family.name}: the export has no graph for a class-conditional family that "
+                                  f"truncates in w yet")
+            graph = _TruncatedGraph(sampler.family).eval()
+        else:
+            graph = _GeneratorGraph(sampler.family, sampler.conditional).eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     feeds = _inputs(sampler, 2, seed=0, direction=direction)
     args = tuple(torch.from_numpy(feeds[k]).to(sampler.family.device) for k in names)

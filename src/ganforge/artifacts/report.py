@@ -1,8 +1,9 @@
 """`ganforge report RUN`: one self-contained HTML page about a run.
 
-Config, loss curves, D(x)/D(G(z)), D accuracy, metric curves, health events, sample grids over time and
-final metrics with their provenance. Plots are PNG images (matplotlib, Agg) embedded as data URIs, so the
-page is a single file that opens anywhere.
+Config, loss curves, D(x)/D(G(z)), D accuracy, metric curves, health events, sample grids over time,
+the memorisation check (the samples closest to the training set beside their nearest training images,
+when `ganforge evaluate` measured it) and final metrics with their provenance. Plots are PNG images
+(matplotlib, Agg) embedded as data URIs, so the page is a single file that opens anywhere.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ PLOTS = [  # (title, keys, y label)
     ("D accuracy", ["d/acc_real", "d/acc_fake"], "accuracy"),
     ("Gradient norms", ["d/grad_norm", "g/grad_norm"], "norm"),
     ("Batch spread (fake vs real)", ["stats/real_spread", "stats/fake_spread"], "per-dim std"),
+    ("D's overfitting r_t = E[sign(D(real))], and ADA's p", ["d/rt", "aug/p"], "r_t, p"),
+    ("Resolution over time (progressive growing)", ["progan/resolution"], "pixels (height)"),
+    ("Fade-in alpha", ["progan/alpha"], "alpha"),
+    ("SWD per pyramid level at stage ends (x1e3)", ["swd/mean"], "SWD"),
 ]
 
 
@@ -67,6 +72,44 @@ def _img(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
+def _memorisation(path: Path, result: dict[str, Any]) -> str:
+    """The memorisation check of one RUN/eval/*.json: verdict, distances, and the closest pairs."""
+    v, x = result.get("values", {}), result.get("provenance", {}).get("extra", {})
+    esc = html.escape
+
+    def num(key: str) -> str:
+        return f"{v[key]:.4g}" if isinstance(v.get(key), (int, float)) else "-"
+
+    def pct(key: str) -> str:
+        return f"{100 * v[key]:.3g}%" if isinstance(v.get(key), (int, float)) else "-"
+
+    rows = "".join(f"<tr><td>{space} distance to the nearest training image</td>"
+                   f"<td>{num(f'sample_{space}_median')} / {num(f'sample_{space}_p5')}</td>"
+                   f"<td>{num(f'heldout_{space}_median')} / {num(f'heldout_{space}_p5')}</td>"
+                   f"<td>{num(f'{space}_ratio')}</td><td>{pct(f'{space}_copy_rate')}</td></tr>"
+                   for space in ("feature", "pixel"))
+    parts = [f"<h3>{esc(path.name)}</h3><p class='verdict'><b>{esc(str(x.get('verdict', '')))}</b></p>",
+             f"<p>near-copies (close in features and in pixels): {pct('copy_rate')} of samples (new real images: "
+             f"{pct('heldout_copy_rate')}); median ratio {num('ratio')}.<br>training images: "
+             f"{esc(str(x.get('training_set', '')))}<br>new real images: {esc(str(x.get('heldout', '')))}<br>"
+             f"pixels: {esc(str(x.get('pixel_space', '')))}</p>",
+             "<table><tr><th></th><th>samples: median / 5th percentile</th><th>new real images: median / 5th "
+             f"percentile</th><th>ratio of medians</th><th>copy rate</th></tr>{rows}</table>"]
+    pairs = x.get("pairs") or []
+    png = path.parent / str(x.get("pairs_image", ""))
+    if pairs and x.get("pairs_image") and png.is_file():
+        parts.append(f"<figure class='pairs'><img alt='closest pairs' src='data:image/png;base64,{_img(png)}'>"
+                     "<figcaption>top: the samples closest to the training set; below each: its nearest training "
+                     "image in pixels (columns are the pairs below, left to right)</figcaption></figure>")
+    if pairs:
+        body = "".join(f"<tr><td>{i + 1}</td><td>{p['sample']}</td><td>{p['train']}</td>"
+                       f"<td>{p['pixel_distance']:.4g}</td><td>{p['feature_distance']:.4g}</td>"
+                       f"<td>{'yes' if p.get('near_copy') else 'no'}</td></tr>" for i, p in enumerate(pairs))
+        parts.append("<table class='pairs'><tr><th>pair</th><th>sample</th><th>training image</th><th>pixel "
+                     f"distance</th><th>feature distance</th><th>near-copy</th></tr>{body}</table>")
+    return "\n".join(parts)
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None, max_grids: int = 8) -> Path:
     run = Path(run_dir)
     cfg_path = run / "config.json"
@@ -101,6 +144,17 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, max_grids: 
         parts.append(f"<figure><img src='data:image/png;base64,{_img(g)}'><figcaption>{g.stem}</figcaption></figure>")
     parts.append("</div>")
     evals = sorted((run / "eval").glob("*.json")) if (run / "eval").is_dir() else []
+    checks = []
+    for e in evals:
+        try:
+            mem = json.loads(e.read_text()).get("results", {}).get("memorisation")
+        except (json.JSONDecodeError, AttributeError):
+            mem = None
+        if isinstance(mem, dict):
+            checks.append(_memorisation(e, mem))
+    if checks:
+        parts.append("<h2>Memorisation check</h2>")
+        parts += checks
     if evals:
         parts.append("<h2>Final metrics</h2>")
         for e in evals:

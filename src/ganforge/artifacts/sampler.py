@@ -68,27 +68,51 @@ class Sampler:
         """The latent codes as plain dicts (name, kind, size), in G's input order."""
         return [{"name": c.name, "kind": c.kind, "size": int(c.size)} for c in self.codes]
 
-    def latents(self, n: int, seed: int, truncation: float = 1.0) -> Tensor:
+    @property
+    def truncation_space(self) -> str:
+        """Where the truncation trick acts (the family's declared `truncation`): "z", the seed's noise is scaled
+        towards its mean; "w", the family moves its mapped latent towards the average and z stays as drawn."""
+        return self.family.truncation
+
+    @property
+    def default_truncation(self) -> float:
+        """psi when none is asked: 1 (none) for "z" families, model.truncation for "w" families."""
+        return float(self.family.cfg.truncation) if self.truncation_space == "w" else 1.0
+
+    def _noise_scale(self, truncation: float | None) -> float:
+        """The factor on the seed's noise: psi for "z" families, 1 for "w" families (psi acts on w there)."""
+        if truncation is not None and not 0 < truncation <= 1:
+            raise ValueError(f"truncation must be in (0, 1], got {truncation}")
+        return 1.0 if truncation is None or self.truncation_space == "w" else float(truncation)
+
+    def latents(self, n: int, seed: int, truncation: float | None = None) -> Tensor:
         """The latent batch a seed stands for: the same seed gives the same images everywhere (Python, the
-        browser, Lambda; see `ganforge.latent`). `truncation` < 1 scales the noise towards its mean."""
-        z = seeded_latents(seed, n, self.noise_dim, self.code_layout, truncation)
+        browser, Lambda; see `ganforge.latent`). `truncation` < 1 scales the noise towards its mean for a "z"
+        family; a "w" family's latents stay as drawn (generate applies its psi)."""
+        z = seeded_latents(seed, n, self.noise_dim, self.code_layout, self._noise_scale(truncation))
         return torch.from_numpy(z).to(self.family.device)
 
-    def between_seeds(self, seed_a: int, seed_b: int, t: Tensor | list[float], truncation: float = 1.0) -> Tensor:
-        """Latents (K, D) a fraction t of the way from seed a's first latent to seed b's (noise by slerp)."""
-        a = seeded_latents(seed_a, 1, self.noise_dim, self.code_layout, truncation)[0]
-        b = seeded_latents(seed_b, 1, self.noise_dim, self.code_layout, truncation)[0]
+    def between_seeds(self, seed_a: int, seed_b: int, t: Tensor | list[float],
+                      truncation: float | None = None) -> Tensor:
+        """Latents (K, D) a fraction t of the way from seed a's first latent to seed b's (noise by slerp);
+        `truncation` as in `latents`."""
+        scale = self._noise_scale(truncation)
+        a = seeded_latents(seed_a, 1, self.noise_dim, self.code_layout, scale)[0]
+        b = seeded_latents(seed_b, 1, self.noise_dim, self.code_layout, scale)[0]
         rows = [between(a, b, float(ti), self.noise_dim) for ti in torch.as_tensor(t, dtype=torch.float64).flatten()]
         return torch.from_numpy(np.stack(rows)).to(self.family.device)
 
     @torch.no_grad()
     def generate(self, n: int, seed: int = 0, *, z: Tensor | None = None, y: Any = None,
-                 codes: dict[str, Any] | None = None, truncation: float = 1.0, batch: int = GENERATE_BATCH) -> Tensor:
+                 codes: dict[str, Any] | None = None, truncation: float | None = None,
+                 batch: int = GENERATE_BATCH) -> Tensor:
         """n samples (images in [-1, 1] as (N, C, H, W); points as (N, F)), as float32 on the CPU.
 
         `y` picks the classes of a conditional family: one int for all, or n ints (default: cycling).
         `codes` fixes latent codes of a family that has them (infogan): {"c0": 3, "c1": 0.5} or n values each.
-        `truncation` in (0, 1] scales the seed's noise towards the mean (ignored when `z` is given).
+        `truncation` psi in (0, 1] (None: `default_truncation`), as the family declares it: a "z" family's
+        seed noise is scaled by psi (nothing happens to a given `z`: build it with `latents`/`between_seeds`);
+        a "w" family gets psi in `sample(..., truncation=psi)`, w_avg + psi (w - w_avg), for any z.
         `batch` latents go through G at a time; G is in eval mode, so the samples do not depend on it
         (beyond float rounding, where a backend picks another kernel for another batch size).
         """
@@ -97,17 +121,22 @@ class Sampler:
         return torch.cat(list(self._chunks(n, seed, z, y, codes, truncation, batch)))
 
     def iter_generate(self, n: int, seed: int = 0, *, z: Tensor | None = None, y: Any = None,
-                      codes: dict[str, Any] | None = None, truncation: float = 1.0, batch: int = GENERATE_BATCH):
+                      codes: dict[str, Any] | None = None, truncation: float | None = None,
+                      batch: int = GENERATE_BATCH):
         """`generate`'s samples, `batch` at a time, so a caller can write them out with bounded memory."""
         return (x.clone() for x in self._chunks(n, seed, z, y, codes, truncation, batch))  # not inference tensors
 
     def _chunks(self, n: int, seed: int, z: Tensor | None, y: Any, codes: dict[str, Any] | None,
-                truncation: float, batch: int):
+                truncation: float | None, batch: int):
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         if self.is_translation:
             raise ValueError(f"{self.family.name} translates images: use Sampler.translate(x) or `ganforge translate`")
-        z = self.latents(n, seed, truncation) if z is None else z
+        z = self.latents(n, seed, truncation) if z is None else z  # (checks psi)
+        psi = None
+        if self.truncation_space == "w":  # psi goes to the family's sampling, whether or not z was given
+            self._noise_scale(truncation)
+            psi = truncation
         if codes:
             if not self.codes:
                 raise ValueError(f"latent codes need a family with codes (infogan); this model is '{self.family.name}'")
@@ -117,12 +146,14 @@ class Sampler:
             if not self.conditional:
                 raise ValueError(f"classes need a conditional family (cgan); this model is '{self.family.name}'")
             cond["y"] = self.family.labels(len(z), y, device=torch.device("cpu"))
-        return self._run_g(z, cond.get("y"), batch)  # a generator: the checks above run at once
+        return self._run_g(z, cond.get("y"), batch, psi)  # a generator: the checks above run at once
 
-    def _run_g(self, z: Tensor, y: Tensor | None, batch: int):
+    def _run_g(self, z: Tensor, y: Tensor | None, batch: int, psi: float | None = None):
         for start in range(0, len(z), batch):
             chunk = z[start:start + batch]
-            extra = {"y": y[start:start + batch].to(chunk.device)} if y is not None else {}
+            extra: dict[str, Any] = {"y": y[start:start + batch].to(chunk.device)} if y is not None else {}
+            if psi is not None:  # a "w" family's truncation (Family.truncation)
+                extra["truncation"] = float(psi)
             with torch.inference_mode():  # left before yielding: the caller does not run in inference mode
                 x = self.family.sample(len(chunk), z=chunk, net=self.G, **extra).float().cpu()
             yield x
@@ -159,18 +190,19 @@ class Sampler:
 
     @torch.no_grad()
     def sweep(self, name: str, rows: int, steps: int = 10, seed: int = 0, *, codes: dict[str, Any] | None = None,
-              span: tuple[float, float] = (-1.0, 1.0)) -> tuple[Tensor, int]:
+              span: tuple[float, float] = (-1.0, 1.0), truncation: float | None = None) -> tuple[Tensor, int]:
         """A grid that varies one latent code along each row with everything else fixed: row r keeps the
         noise and other codes of the seed's r-th latent (with `codes` applied); the columns step the code
         `name` through every category (categorical) or `steps` values over `span` (continuous).
-        Returns (rows * columns samples, columns)."""
-        z, columns = self.sweep_latents(name, rows, steps, seed, codes=codes, span=span)
-        return self.generate(len(z), z=z), columns
+        Returns (rows * columns samples, columns). `truncation` as in `generate`."""
+        z, columns = self.sweep_latents(name, rows, steps, seed, codes=codes, span=span, truncation=truncation)
+        return self.generate(len(z), z=z, truncation=truncation), columns
 
     def sweep_latents(self, name: str, rows: int, steps: int = 10, seed: int = 0, *,
                       codes: dict[str, Any] | None = None,
-                      span: tuple[float, float] = (-1.0, 1.0)) -> tuple[Tensor, int]:
-        """The latents of `sweep` (rows * columns, D) and the number of columns."""
+                      span: tuple[float, float] = (-1.0, 1.0),
+                      truncation: float | None = None) -> tuple[Tensor, int]:
+        """The latents of `sweep` (rows * columns, D) and the number of columns (`truncation` as in `latents`)."""
         if not self.codes:
             raise ValueError(f"--sweep needs a family with latent codes (infogan); this model is '{self.family.name}'")
         code = self.family.code(name)
@@ -182,7 +214,7 @@ class Sampler:
             if steps < 2:
                 raise ValueError(f"a continuous sweep needs at least 2 steps, got {steps}")
             values = torch.linspace(span[0], span[1], steps)
-        base = self.latents(rows, seed)
+        base = self.latents(rows, seed, truncation)
         if codes:
             base = self.family.set_codes(base, codes)
         z = base.repeat_interleave(len(values), 0)
@@ -195,16 +227,17 @@ class Sampler:
         return self.family.conditioning == "class"
 
     @torch.no_grad()
-    def interpolate(self, rows: int, steps: int, seed: int = 0) -> Tensor:
-        """`rows` strips of `steps` samples, each sliding (slerp) between two latents: (rows * steps, ...)."""
-        z = self.interpolation_latents(rows, steps, seed)
-        return self.generate(len(z), z=z)
+    def interpolate(self, rows: int, steps: int, seed: int = 0, truncation: float | None = None) -> Tensor:
+        """`rows` strips of `steps` samples, each sliding (slerp) between two latents: (rows * steps, ...).
+        `truncation` as in `generate`."""
+        z = self.interpolation_latents(rows, steps, seed, truncation)
+        return self.generate(len(z), z=z, truncation=truncation)
 
-    def interpolation_latents(self, rows: int, steps: int, seed: int = 0) -> Tensor:
-        """The latents of `interpolate`: (rows * steps, D)."""
+    def interpolation_latents(self, rows: int, steps: int, seed: int = 0, truncation: float | None = None) -> Tensor:
+        """The latents of `interpolate`: (rows * steps, D) (`truncation` as in `latents`)."""
         if steps < 2:
             raise ValueError(f"--interpolate needs at least 2 steps, got {steps}")
-        ends = self.latents(2 * rows, seed).cpu().numpy()
+        ends = self.latents(2 * rows, seed, truncation).cpu().numpy()
         t = np.linspace(0, 1, steps)
         return torch.from_numpy(np.stack([between(ends[2 * r], ends[2 * r + 1], ti, self.noise_dim)
                                           for r in range(rows) for ti in t]))

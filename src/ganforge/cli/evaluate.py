@@ -14,15 +14,24 @@ from .common import HelpFormatter, UsageError
 DESCRIPTION = """\
 Measure a trained generator (--ckpt) against real data, or compare two image folders (--real/--fake).
 
-Features (--features): fashion (the shipped Fashion-MNIST classifier), inception (the standard FID
-Inception-v3; weights from --inception-weights or downloaded once with a checksum), or a path to your own
-TorchScript (.pt) or ONNX (.onnx) model. Every number is written with its provenance: extractor and
+Features (--features): fashion (the shipped Fashion-MNIST classifier), clipart (the shipped classifier of
+openclipart's categories: RGB drawings on white, shapes and flat colours; not photographs or faces),
+inception (the standard FID Inception-v3; weights from --inception-weights or downloaded once with a
+checksum), or a path to your own TorchScript (.pt) or ONNX (.onnx) model. Numbers from different
+features are not comparable. Every number is written with its provenance: extractor and
 weights hash, sample counts, seed, resize method, reference set and its hash, ganforge version.
 
 Image-to-image runs (pix2pix, cyclegan, discogan, stargan, srgan) are measured on their data's test split
 (image folders have none: their training data, with a warning); fid and kid there compare the translations
 with the target domain (features: fashion for grey 28x28-sized images, else --features), and a metric
 whose needs the run does not meet is left out ("not applicable here").
+
+memorisation checks whether samples are copies of training images: each sample's distance to its nearest
+training image (features and pixels) against that of new real images (the data's test split; a folder,
+or builtin:digits, has none: then training images against the other training images, leave-one-out).
+It runs by default on --ckpt image runs that trained on at most 5,000 images (small data, where copying
+happens, and where it costs little); the closest pairs go to RUN/eval/step_N.memorisation.png and into
+`ganforge report`.
 """
 
 EPILOG = """\
@@ -31,6 +40,7 @@ examples:
   ganforge evaluate --ckpt runs/cars --data ./cars --metrics fid,kid --inception-weights pt_inception.pth
   ganforge evaluate --real photos/ --fake samples/ --size 64 --metrics fid,kid
   ganforge evaluate --ckpt runs/ring8 --metrics modes,mmd
+  ganforge evaluate --ckpt runs/cars --metrics memorisation      # are the samples copies of ./cars?
   ganforge evaluate --ckpt runs/fashion-sgan --classifier              # test accuracy of sgan's D
   ganforge evaluate --ckpt runs/fashion-sgan --classifier --save-classifier fashion-sgan.safetensors
   ganforge evaluate --ckpt runs/edges2items                 # image-to-image: L1/PSNR/SSIM, FID/KID, ...
@@ -38,6 +48,8 @@ examples:
 
 
 DEFAULT_METRICS = {"image": "fid,kid,pr,dc", "points": "modes,mmd", "translation": "all that apply"}
+MEMORISATION_DEFAULT_MAX = 5000  # --ckpt image runs that trained on at most this many images also get 'memorisation'
+DEFAULT_NOTES = {"image": f"; plus memorisation for --ckpt runs trained on <= {MEMORISATION_DEFAULT_MAX:,} images"}
 # value -> "lower"/"higher" for the table's 'better' column (each metric's entry says which values rank runs)
 DIRECTION = {k: way for info in METRICS.values() for k, way in info.directions.items()}
 
@@ -51,7 +63,8 @@ def metrics_help() -> str:
 
     lines = ["metrics (--metrics, comma-separated):"]
     for kind, default in DEFAULT_METRICS.items():
-        lines += textwrap.wrap(f"for {KINDS[kind]}: {', '.join(metric_names(kind))} (default: {default})", width=108,
+        lines += textwrap.wrap(f"for {KINDS[kind]}: {', '.join(metric_names(kind))} (default: {default}"
+                               f"{DEFAULT_NOTES.get(kind, '')})", width=108,
                                initial_indent="  ", subsequent_indent="    ")
     for info in METRICS.values():
         better = "higher" if info.higher_is_better else "lower"
@@ -77,7 +90,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                      f"{DEFAULT_METRICS['points']} for points)")
     p.add_argument("--n", type=int, default=10000, help="samples per side (default: 10000)")
     p.add_argument("--features", default="auto",
-                   help="fashion | inception | PATH.pt | PATH.onnx (default: fashion for grey images, inception for RGB)")
+                   help="fashion | clipart | inception | PATH.pt | PATH.onnx (default: fashion for grey images, "
+                        "inception for RGB; clipart judges RGB drawings without the Inception weights)")
     p.add_argument("--inception-weights", help="local FID Inception-v3 weights (.pth)")
     p.add_argument("--seed", type=int, default=0, help="seed for the latents and the real subset (default: 0)")
     p.add_argument("--no-ema", action="store_true", help="evaluate the raw generator instead of its EMA")
@@ -103,6 +117,54 @@ def _load_reference(args: argparse.Namespace, spec, run_data: dict):
     return load_data(source, size=size, channels=channels, fit=run_data.get("fit", "crop"))
 
 
+def _training_data(args: argparse.Namespace, spec, run_data: dict, reference):
+    """The images the run trained on: (data, label), or (None, why not)."""
+    from ..data import load_builtin, load_data
+
+    source = run_data.get("source")
+    if source is None:
+        return None, "the run records no training data"
+    try:
+        if source.startswith("builtin:"):
+            data = load_builtin(source.split(":", 1)[1], size=tuple(spec.shape[1:]), channels=spec.shape[0],
+                                split="train")
+            return data, f"{source} train split ({len(data)} images)"
+        data = reference if not args.data else load_data(source, size=tuple(spec.shape[1:]), channels=spec.shape[0],
+                                                         fit=run_data.get("fit", "crop"))
+    except (OSError, ValueError) as e:
+        return None, f"its training data {source} cannot be loaded ({e})"
+    if tuple(data.spec.shape) != tuple(spec.shape):
+        return None, f"its training data {source} now has shape {tuple(data.spec.shape)}, not {tuple(spec.shape)}"
+    return data, f"{source} ({len(data)} images)"
+
+
+def _memorisation_setup(args: argparse.Namespace, names: list[str], explicit: bool, spec, data, extractor,
+                        sampler) -> tuple[object | None, str]:
+    """The memorisation Reference for this evaluation (adding 'memorisation' to a default set of a
+    small-data --ckpt run), or (None, a note why it was left out of the defaults)."""
+    from ..metrics.evaluate import memorisation_reference
+
+    if spec.kind != "image" or extractor is None or (explicit and "memorisation" not in names):
+        return None, ""
+    split = f" ({args.split} split)" if data.source.startswith("builtin:") else ""
+    if sampler is None:  # --real/--fake: the real folder stands in for the training images (asked for only)
+        if not explicit:
+            return None, ""
+        return memorisation_reference(data, extractor, None, n=args.n, seed=args.seed,
+                                      training=f"{data.source} (the --real folder, {len(data)} images)"), ""
+    train, label = _training_data(args, spec, sampler.config.get("run", {}).get("data", {}), data)
+    if train is None:
+        if explicit:
+            raise UsageError(f"memorisation needs the images the run trained on, but {label}")
+        return None, f"memorisation left out: {label}"
+    if not explicit:
+        if len(train) > MEMORISATION_DEFAULT_MAX:
+            return None, ""
+        names.append("memorisation")
+    return memorisation_reference(train, extractor, data, n=args.n, seed=args.seed, training=label,
+                                  heldout_name=f"{data.source}{split}"), ""
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -111,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics.base import Provenance
     from ..metrics.callback import resolve_extractor
     from ..metrics.evaluate import compute, fake_set, real_set
+    from ..metrics.memorisation import PIXEL_SIDE, save_pairs
     from ..train.memory import tune_malloc
 
     tune_malloc()  # sampling and feature batches reuse freed host memory instead of page-faulting afresh
@@ -124,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give either --ckpt RUN or --real DIR_A --fake DIR_B")
     t0 = time.perf_counter()
     out_path = Path(args.out) if args.out else None
+    sampler = None
     if args.ckpt:
         from ..artifacts import Sampler
 
@@ -156,12 +220,21 @@ def run(args: argparse.Namespace) -> int:
         what = f"folder {args.fake} ({len(fake_data)} images)"
     names = parse_metrics(args.metrics or DEFAULT_METRICS[spec.kind], spec.kind)
     extractor = resolve_extractor(args.features, data, args.inception_weights or "")
-    keep = needs_any(names, "images")
+    memorisation, note = _memorisation_setup(args, names, bool(args.metrics), spec, data, extractor, sampler)
+    others = [n for n in names if n != "memorisation"]
+    keep = needs_any(others, "images") if others else False  # full-size images (swd)
     real = real_set(data, extractor, args.n, seed=args.seed, keep_images=keep)
-    fake = fake_set(generate, args.n, extractor, keep_images=keep)
+    fake = fake_set(generate, args.n, extractor, keep_images=keep or "memorisation" in names,
+                    keep_side=None if keep else PIXEL_SIDE)
     prov = Provenance(**(extractor.provenance() if extractor else {"extractor": "raw", "resize": "none"}),
                       seed=args.seed, reference=f"{data.source} ({len(real)} samples)", reference_sha256=real.sha256)
-    results = compute(names, real, fake, prov, seed=args.seed, n_classes=data.spec.n_classes, mixture=data.spec.name)
+    results = compute(names, real, fake, prov, seed=args.seed, n_classes=data.spec.n_classes, mixture=data.spec.name,
+                      memorisation=memorisation)
+    if "memorisation" in results and out_path is not None:
+        extra = results["memorisation"].provenance.extra
+        png = out_path.with_name(f"{out_path.stem}.memorisation.png")
+        save_pairs(png, fake.images, memorisation, extra["pairs"])
+        extra["pairs_image"] = png.name  # next to the JSON: `ganforge report` shows it
     elapsed = time.perf_counter() - t0
 
     table = Table(title=f"ganforge evaluate: {what}")
@@ -176,6 +249,12 @@ def run(args: argparse.Namespace) -> int:
     p = next(iter(results.values())).provenance
     console.print(f"features {p.extractor} (sha256 {p.weights_sha256[:12]}), resize {p.resize}, {p.n_real} real vs "
                   f"{p.n_fake} fake, seed {p.seed}, reference {p.reference}; {elapsed:.1f}s", highlight=False, soft_wrap=True)
+    if "memorisation" in results:
+        m = results["memorisation"].provenance.extra
+        console.print(f"memorisation: {m['verdict']}\n  training images: {m['training_set']}\n  new real images: "
+                      f"{m['heldout']}\n  pixels: {m['pixel_space']}", highlight=False, soft_wrap=True)
+    if note:
+        console.print(note, highlight=False, soft_wrap=True)
     report = {"what": what, "seconds": elapsed, "results": {k: r.to_dict() for k, r in results.items()}}
     if out_path is not None:
         out_path.parent.mkdir(parents=True, exist_ok=True)

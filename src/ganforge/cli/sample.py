@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ..families import FAMILIES
 from ..files import replace_atomically, writing
 from ..image import save_grid, save_scatter, to_pil, to_uint8
 from .common import HelpFormatter, UsageError
@@ -40,6 +41,7 @@ examples:
   ganforge sample --ckpt runs/fashion-cgan --class all --n 8 --out classes.png  # one row of 8 per class
   ganforge sample --ckpt runs/fashion-infogan --code c0=3 --sweep c1 --n 8 --out c1.png  # 8 rows, c1 -1..1
   ganforge sample --ckpt runs/fashion-infogan --sweep c0 --n 8 --out c0.png  # a row per z, every category
+  ganforge sample --ckpt runs/faces-stylegan --truncation 0.7 --n 16 --out grid.png  # w_avg + 0.7 (w - w_avg)
 """
 
 
@@ -70,6 +72,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=10, help="columns of a continuous --sweep (default: 10)")
     p.add_argument("--span", type=float, nargs=2, default=(-1.0, 1.0), metavar=("LO", "HI"),
                    help="range of a continuous --sweep (default: -1 1, the training range)")
+    w_families = ", ".join(sorted(name for name, cls in FAMILIES.items() if cls.truncation == "w"))
+    p.add_argument("--truncation", type=float, metavar="PSI",
+                   help="the truncation trick, 0 < PSI <= 1 (1 = none): fewer odd samples, less variety. Families "
+                        f"that truncate in w ({w_families}) move each mapped latent towards the average, "
+                        "w_avg + PSI (w - w_avg); the other latent families scale the noise z by PSI (infogan's "
+                        "codes stay). Default: none, or a w family's model.truncation")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     p.add_argument("--nrow", type=int, help="images per grid row (default: square grid)")
     p.set_defaults(run=run)
@@ -82,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--n must be >= 1, got {args.n}")
     if not (0 <= args.seed < 2**63):
         raise UsageError(f"--seed must be in [0, 2^63), got {args.seed}")
+    if args.truncation is not None and not 0 < args.truncation <= 1:
+        raise UsageError(f"--truncation must be in (0, 1] (1 = none; smaller: closer to the average sample), "
+                         f"got {args.truncation:g}")
     out = Path(args.out)
     kind = {".npy": "npy", "": "folder", ".png": "grid", ".jpg": "grid", ".jpeg": "grid", ".webp": "grid"}.get(
         out.suffix.lower())
@@ -114,24 +125,24 @@ def run(args: argparse.Namespace) -> int:
 
 def plan(args: argparse.Namespace, sampler) -> tuple[Iterator[torch.Tensor], int, int | None]:
     """(batches of samples, how many in all, images per grid row) for what the flags ask."""
-    nrow = args.nrow
+    nrow, psi = args.nrow, args.truncation
     codes = parse_codes(args.codes, sampler) if args.codes or args.sweep else {}
     if args.sweep is not None:
         if args.interpolate is not None or args.klass is not None:
             raise UsageError("--sweep cannot be combined with --interpolate or --class")
         try:
             z, nrow = sampler.sweep_latents(args.sweep, args.n, args.steps, seed=args.seed, codes=codes,
-                                            span=tuple(args.span))
+                                            span=tuple(args.span), truncation=psi)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        return sampler.iter_generate(len(z), z=z), len(z), nrow
+        return sampler.iter_generate(len(z), z=z, truncation=psi), len(z), nrow
     if args.interpolate is not None:
         if args.interpolate < 2:
             raise UsageError(f"--interpolate needs K >= 2 steps, got {args.interpolate}")
-        z = sampler.interpolation_latents(args.n, args.interpolate, seed=args.seed)
-        return sampler.iter_generate(len(z), z=z), len(z), args.interpolate
+        z = sampler.interpolation_latents(args.n, args.interpolate, seed=args.seed, truncation=psi)
+        return sampler.iter_generate(len(z), z=z, truncation=psi), len(z), args.interpolate
     if args.klass is None:
-        return sampler.iter_generate(args.n, seed=args.seed, codes=codes or None), args.n, nrow
+        return sampler.iter_generate(args.n, seed=args.seed, codes=codes or None, truncation=psi), args.n, nrow
     if not sampler.conditional:
         raise UsageError(f"--class needs a conditional family (cgan); {args.ckpt} holds "
                          f"'{sampler.family.name}'; drop --class")
@@ -139,7 +150,7 @@ def plan(args: argparse.Namespace, sampler) -> tuple[Iterator[torch.Tensor], int
     k = sampler.spec.n_classes
     if args.klass == "all":
         y = np.repeat(np.arange(k), args.n)
-        return sampler.iter_generate(args.n * k, seed=args.seed, y=y), args.n * k, args.n
+        return sampler.iter_generate(args.n * k, seed=args.seed, y=y, truncation=psi), args.n * k, args.n
     if args.klass.isdigit() and int(args.klass) < k:
         cls = int(args.klass)
     elif args.klass in names:
@@ -147,7 +158,7 @@ def plan(args: argparse.Namespace, sampler) -> tuple[Iterator[torch.Tensor], int
     else:
         listing = ", ".join(f"{i}={c}" for i, c in enumerate(names)) or f"0..{k - 1}"
         raise UsageError(f"--class {args.klass} is not a class of this model; use 'all' or one of: {listing}")
-    return sampler.iter_generate(args.n, seed=args.seed, y=cls), args.n, nrow
+    return sampler.iter_generate(args.n, seed=args.seed, y=cls, truncation=psi), args.n, nrow
 
 
 def writable_folder(folder: Path, flag: str) -> None:

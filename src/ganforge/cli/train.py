@@ -305,6 +305,10 @@ def _run(args: argparse.Namespace, info) -> int:
     validate(cfg)  # before the data is loaded and long before --out is created
     complete_sources(cfg)
     extra = []
+    if FAMILIES[cfg.family].grows:  # progan: SWD per pyramid level at the end of each stage
+        from ..metrics.callback import StageSWD
+
+        extra.append(StageSWD(seed=cfg.train.seed))
     if cfg.eval.every > 0:
         from ..data import load_data
         from ..metrics.callback import EvalCallback
@@ -315,7 +319,7 @@ def _run(args: argparse.Namespace, info) -> int:
         extra.append(EvalCallback(cfg.eval, data, seed=cfg.train.seed))
         trainer = build_run(cfg, out, resume=args.resume, data=data, extra_callbacks=extra)
     else:
-        trainer = build_run(cfg, out, resume=args.resume)
+        trainer = build_run(cfg, out, resume=args.resume, extra_callbacks=extra)
     data = trainer.data
     if not args.quiet:
         print(describe_recipe(cfg))

@@ -12,12 +12,15 @@ from .cgan import CGAN
 from .cyclegan import CycleGAN
 from .dcgan import DCGAN
 from .discogan import DiscoGAN
+from .fastgan import FastGAN
 from .gan import GAN
 from .infogan import InfoGAN
 from .pix2pix import Pix2Pix
+from .progan import ProGAN
 from .sgan import SGAN
 from .srgan import SRGAN
 from .stargan import StarGAN
+from .stylegan import StyleGAN
 
 FAMILIES: dict[str, type[Family]] = {
     "gan": GAN,
@@ -26,6 +29,9 @@ FAMILIES: dict[str, type[Family]] = {
     "acgan": ACGAN,
     "infogan": InfoGAN,
     "sgan": SGAN,
+    "fastgan": FastGAN,
+    "stylegan": StyleGAN,
+    "progan": ProGAN,
     "pix2pix": Pix2Pix,
     "srgan": SRGAN,
     "stargan": StarGAN,

@@ -34,7 +34,14 @@ class Family(nn.Module):
       (the input image is the condition) or "image+domain" (an input image and a target domain);
     - `needs`: the training data beyond its kind: "" (any), "labelled", "paired" or "unpaired";
     - `classifies`: D is a K-class classifier (`classify(x)` gives (N, K) logits);
-    - `codes`: the structured latent codes G reads (infogan), empty for most families.
+    - `grows`: training moves through stages (progan's resolutions): after each step `stage_changed` says
+      whether a new stage began, and `describe_stage()` names the current one;
+    - `codes`: the structured latent codes G reads (infogan), empty for most families;
+    - `truncation`: where the truncation trick acts. "z" (the default): the sampler scales the noise towards
+      its mean, psi z, before G sees it. "w": the family maps z itself and moves the mapped latent towards its
+      running average, w_avg + psi (w - w_avg) (stylegan); z stays unscaled, `sample(..., truncation=psi)`
+      and `G(z, psi)` (psi a float or an (N,) tensor) apply it, the exported graph takes psi as an input, and
+      `cfg.truncation` (model.truncation) is the psi used when none is asked.
     """
 
     Config: ClassVar[type]
@@ -44,6 +51,8 @@ class Family(nn.Module):
     conditioning: ClassVar[str] = "none"
     needs: ClassVar[str] = ""
     classifies: ClassVar[bool] = False
+    grows: ClassVar[bool] = False  # trains through stages (progan): `stage_changed` and `describe_stage()` exist
+    truncation: ClassVar[str] = "z"
     objective: AdversarialLoss | None = None  # the adversarial loss, set by families that have one
 
     def __init__(self, cfg: Any, spec: DataSpec, generator_only: bool = False) -> None:

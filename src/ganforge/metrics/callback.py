@@ -142,3 +142,60 @@ class EvalCallback(Callback):
     def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
         if self.cfg.every > 0 and self.last_step != trainer.step and not interrupted and trainer.step > 0:
             self.evaluate(trainer)
+
+
+class StageSWD(Callback):
+    """Families that grow (progan, `Family.grows`): at the end of each stage of the schedule (the step after
+    which `family.stage_changed` is set) and at the end of training, the multi-scale sliced Wasserstein distance
+    (Karras et al. 2018's metric, metrics/swd.py) between `n` EMA samples and `n` real images at the full size,
+    per Laplacian-pyramid level: logged as `swd/<H>x<W>` and `swd/mean`, and as an event naming the stage."""
+
+    every_rank = False
+
+    def __init__(self, data: TensorData | None = None, n: int = 1000, seed: int = 0) -> None:
+        self.data, self.n, self.seed = data, n, seed  # data None: the trainer's (on_train_start)
+        self._real: torch.Tensor | None = None
+        self.history: list[dict[str, Any]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = list(state.get("history", []))
+
+    def on_train_start(self, trainer: "Trainer") -> None:
+        if self.data is None:
+            self.data = trainer.data
+
+    @torch.inference_mode()
+    def measure(self, trainer: "Trainer", label: str) -> dict[str, float]:
+        from .swd import sliced_wasserstein
+
+        if self._real is None:
+            g = torch.Generator().manual_seed(self.seed)
+            idx = torch.randperm(len(self.data), generator=g)[: self.n]
+            self._real = self.data.to_float(self.data.x[idx])
+        fam, G = trainer.family, trainer.generator
+        was_training = G.training
+        G.eval()
+        z = fam.sample_inputs(len(self._real), generator=torch.Generator().manual_seed(self.seed + 3))
+        fake = torch.cat([fam.sample(len(c), z=c.to(trainer.device), net=G).float().cpu() for c in z.split(250)])
+        G.train(was_training)
+        patch = min(7, *self._real.shape[2:])
+        swd = sliced_wasserstein(self._real, fake, patch_size=patch, min_size=max(patch, 8), seed=self.seed)
+        values = {f"swd/{k.removeprefix('swd_')}": v for k, v in swd.items()}
+        self.history.append({"step": trainer.step, "stage": label, **values})
+        trainer.log_metrics(values)
+        levels = ", ".join(f"{k.removeprefix('swd/')} {v:.1f}" for k, v in values.items() if k != "swd/mean")
+        trainer.event("info", f"{label} at step {trainer.step}: SWD x1e3 per pyramid level {levels} "
+                              f"(mean {values['swd/mean']:.1f}; {len(fake)} EMA samples vs {len(self._real)} real)")
+        return values
+
+    def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None:
+        fam = trainer.family
+        if fam.stage_changed and step > 1:  # a family that grows (Family.grows) declares stage_changed
+            self.measure(trainer, f"end of a stage (next: {fam.describe_stage()})")
+
+    def on_train_end(self, trainer: "Trainer", interrupted: bool) -> None:
+        if not interrupted:
+            self.measure(trainer, f"end of training ({trainer.family.describe_stage()})")

@@ -21,6 +21,7 @@ from torch import Tensor
 from ..cache import cache_root
 from ..data.store import TensorData
 from .base import MetricResult, Provenance, SampleSet
+from .memorisation import PIXEL_SIDE, Reference, downscale, leave_one_out_label, pixel_space
 from .registry import METRICS, MetricInputs
 
 BATCH = 512   # samples generated / converted per step: a multiple of the sampler's and extractors' batches
@@ -74,8 +75,11 @@ def real_set(data: TensorData, extractor, n: int, seed: int = 0, keep_images: bo
 
 
 def fake_set(generate: Callable[[int, int], Tensor], n: int, extractor, keep_images: bool = False,
-             batch: int = BATCH, name: str = "generated") -> SampleSet:
-    """Features of n generated samples; `generate(start, stop)` returns samples start..stop-1."""
+             batch: int = BATCH, name: str = "generated", keep_side: int | None = None) -> SampleSet:
+    """Features of n generated samples; `generate(start, stop)` returns samples start..stop-1.
+
+    keep_side: the kept images are downscaled to this long side when larger (memorisation's pixel
+    distances need no more; 10,000 kept 256x256 RGB samples would be 7.9 GB)."""
     if extractor is None:
         x = torch.cat([generate(a, min(n, a + batch)) for a in range(0, n, batch)])
         return SampleSet(name, x.float())
@@ -84,11 +88,52 @@ def fake_set(generate: Callable[[int, int], Tensor], n: int, extractor, keep_ima
     def images(a: int, b: int) -> Tensor:
         x = generate(a, b)
         if keep_images:
-            kept.append(x.cpu())
+            kept.append(x.cpu() if keep_side is None else downscale(x.cpu(), keep_side))
         return x
 
     feats, logits = _extract(extractor, images, n, batch)
     return SampleSet(name, feats, logits, torch.cat(kept) if kept else None)
+
+
+def _pixel_rows(data: TensorData, index: Tensor, side: int, batch: int = BATCH) -> Tensor:
+    return torch.cat([downscale(data.to_float(data.x[index[a:a + batch]]), side).flatten(1)
+                      for a in range(0, len(index), batch)])
+
+
+def memorisation_reference(train: TensorData, extractor, heldout: TensorData | None = None, *, n: int = 10000,
+                           seed: int = 0, side: int = PIXEL_SIDE, training: str = "", heldout_name: str = "",
+                           batch: int = BATCH, cache: bool = True) -> Reference:
+    """What the 'memorisation' metric measures samples against: every image of `train` and up to n
+    held-out images (a seeded subset of `heldout`).
+
+    Without `heldout`, or when it holds the very images of `train` (a folder, builtin:digits' test split),
+    the held-out side is a seeded subset of n training images, each matched against the other training
+    images (train-vs-train, leave-one-out), and the Reference says so. Features go through real_set
+    (cached by data and extractor hash); pixel rows are [-1, 1] images, downscaled to `side` when larger.
+    """
+    if train.spec.kind != "image" or extractor is None:
+        raise ValueError("the memorisation check measures image data with a feature extractor")
+    every = torch.arange(len(train))
+    tr = real_set(train, extractor, len(train), seed=seed, batch=batch, cache=cache)
+    train_pixels = _pixel_rows(train, every, side, batch)
+    shape = tuple(train.spec.shape)
+    small = tuple(downscale(train.to_float(train.x[:1]), side).shape[1:])
+    training = training or f"{train.source} ({len(train)} images)"
+    same = heldout is None or (heldout.x.shape == train.x.shape and torch.equal(heldout.x, train.x))
+    if same:
+        pick = _pick(len(train), n, seed + 1)
+        return Reference(tr.features, train_pixels, tr.features[pick], train_pixels[pick], small,
+                         pixel_space(shape, side), heldout_in_train=pick, training=training,
+                         heldout=leave_one_out_label(len(pick), len(train)), training_sha256=tr.sha256, side=side)
+    if tuple(heldout.spec.shape) != shape:
+        raise ValueError(f"held-out images of shape {tuple(heldout.spec.shape)} cannot be compared with training "
+                         f"images of shape {shape}")
+    ho = real_set(heldout, extractor, n, seed=seed, batch=batch, cache=cache)
+    ho_pixels = _pixel_rows(heldout, _pick(len(heldout), n, seed), side, batch)
+    name = heldout_name or heldout.source
+    return Reference(tr.features, train_pixels, ho.features, ho_pixels, small, pixel_space(shape, side),
+                     training=training, heldout=f"{name} ({len(ho)} of {len(heldout)} images)",
+                     training_sha256=tr.sha256, side=side)
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -104,12 +149,15 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
 
 
 def compute(names: list[str], real: SampleSet, fake: SampleSet, provenance: Provenance, *, seed: int = 0,
-            n_classes: int = 0, mixture: str | None = None) -> dict[str, MetricResult]:
+            n_classes: int = 0, mixture: str | None = None,
+            memorisation: Reference | None = None) -> dict[str, MetricResult]:
     """Every requested metric on (real, fake) through its METRICS entry; one MetricResult each.
 
-    A metric that cannot run says why. `mixture` names the 2-D mixture of points data (for 'modes').
+    A metric that cannot run says why. `mixture` names the 2-D mixture of points data (for 'modes');
+    `memorisation` the training and held-out images of the 'memorisation' check (memorisation_reference();
+    without it the real set stands in for the training set, leave-one-out).
     """
-    inputs = MetricInputs(tuple(names), seed=seed, n_classes=n_classes, mixture=mixture)
+    inputs = MetricInputs(tuple(names), seed=seed, n_classes=n_classes, mixture=mixture, memorisation=memorisation)
     out: dict[str, MetricResult] = {}
     for name in names:
         info = METRICS.get(name)
@@ -119,7 +167,11 @@ def compute(names: list[str], real: SampleSet, fake: SampleSet, provenance: Prov
         values = info.compute(real, fake, inputs)
         prov = Provenance(**provenance.to_dict())
         prov.n_real, prov.n_fake = len(real), len(fake)
-        prov.extra = {**prov.extra, "description": info.description}
+        details = dict(inputs.details.pop(name, {}))  # a metric's own reference and extras (memorisation)
+        for key in ("n_real", "reference", "reference_sha256"):
+            if key in details:
+                setattr(prov, key, details.pop(key))
+        prov.extra = {**prov.extra, "description": info.description, **details}
         out[name] = MetricResult(name, {k: float(v) for k, v in values.items()}, info.higher_is_better, prov)
     return out
 

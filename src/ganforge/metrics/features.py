@@ -3,6 +3,10 @@
 One registry, `EXTRACTORS`, and one entry point, `load(name_or_path, **kw)`:
 - "fashion": the project's Fashion-MNIST classifier (metrics/fashion_net.py, trained by
   scripts/train_fashion_classifier.py, shipped as weights/fashion.safetensors): 128-d features, 10 logits.
+- "clipart": the project's clip-art classifier (nn/clipart_net.py, trained by scripts/train_clipart_classifier.py
+  on 12 openclipart-png categories, shipped as weights/clipart.safetensors): RGB 64x64, 128-d features, 12
+  logits. It knows clip-art drawings on white (outlines, flat colours, shapes, symbols, broad categories), not
+  photographs, textures or faces: the offline choice for RGB drawings, where the Inception weights are absent.
 - "inception": the FID Inception-v3 (metrics/inception.py): 2048-d pool3 features, 1008 logits; weights
   from `weights=PATH` (the CLI's --inception-weights PATH) or the user cache / a SHA-256-checked download.
 - a path ending in .pt/.ts (TorchScript) or .onnx (onnxruntime): a user's own model whose output is the
@@ -39,6 +43,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import inception as fid_inception
+from ..nn.clipart_net import CLIPART_WEIGHTS, load_clipart_net
+from ..nn.clipart_net import INPUT_SIZE as CLIPART_INPUT_SIZE
 from ..nn.fashion_net import FASHION_WEIGHTS, load_fashion_net
 
 RESIZE_METHOD = "bilinear-antialias"
@@ -56,7 +62,7 @@ class Extractor:
     def __init__(self, name: str, run: RunFn, *, dim: int | None, n_classes: int | None,
                  input_size: tuple[int, int] | None, channels: int | None, weights_hash: str,
                  batch_size: int = 64, module: nn.Module | None = None, device: str | torch.device = "cpu") -> None:
-        self.name = name  # "fashion", "inception", or a user model's path
+        self.name = name  # "fashion", "clipart", "inception", or a user model's path
         self.weights_hash = weights_hash  # SHA-256 of the weights file, or "random-init"
         self.input_size = tuple(input_size) if input_size is not None else None  # (H, W); None: as given
         self.channels = channels  # 1 or 3; None: passed through as given
@@ -193,6 +199,25 @@ def fashion_info(weights: str | Path | None = None) -> dict:
     return json.loads(path.with_suffix(".json").read_text())
 
 
+def clipart(weights: str | Path | None = None, batch_size: int = 64, device: str = "cpu") -> Extractor:
+    """The shipped clip-art classifier: (N, 3, 64, 64) RGB -> 128-d features, 12 logits (clipart_info()["classes"]).
+
+    Images of any size are resized to 64x64 (bilinear-antialias); grey ones are repeated to RGB. It judges
+    clip-art drawings on white, not photographs, textures or faces (see nn/clipart_net.py).
+    """
+    path = Path(weights) if weights is not None else CLIPART_WEIGHTS
+    model = load_clipart_net(path)
+    return Extractor("clipart", _module_runner(model), dim=model.classifier.in_features,
+                     n_classes=model.classifier.out_features, input_size=CLIPART_INPUT_SIZE, channels=3,
+                     weights_hash=fid_inception.sha256_file(path), batch_size=batch_size, module=model, device=device)
+
+
+def clipart_info(weights: str | Path | None = None) -> dict:
+    """The JSON written beside the shipped weights: held-out accuracy, classes, data hash, recipe, SHA-256."""
+    path = Path(weights) if weights is not None else CLIPART_WEIGHTS
+    return json.loads(path.with_suffix(".json").read_text())
+
+
 def inception(weights: str | Path | None = None, random_init: bool = False, batch_size: int = 32,
               device: str = "cpu") -> Extractor:
     """The FID Inception-v3: (N, 3, 299, 299) -> 2048-d pool3 features, 1008 logits.
@@ -294,6 +319,7 @@ def onnx_model(path: str | Path, input_size: tuple[int, int] | None = None, chan
 
 EXTRACTORS: dict[str, Callable[..., Extractor]] = {
     "fashion": fashion,
+    "clipart": clipart,
     "inception": inception,
 }
 USER_MODEL_SUFFIXES: dict[str, Callable[..., Extractor]] = {

@@ -19,6 +19,7 @@ from .base import Metric, SampleSet
 from .fid import FID, fid
 from .inception_score import InceptionScore, inception_score
 from .kid import KID, kid
+from .memorisation import Reference, leave_one_out, memorisation
 from .mixtures import mode_coverage
 from .mmd import MMD, mmd
 from .prdc import DensityCoverage, PrecisionRecall, density_coverage, prdc, precision_recall
@@ -37,6 +38,8 @@ NEEDS = {
     "domain_classes": "target domains named after the classifier's classes (e.g. 'ankle boot', stargan domains)",
     "class_labels": "inputs labelled with the classifier's classes, translated to a domain that is not one",
     "round_trip": "a way back: a two-way family (BtoA) or stargan",
+    "training_set": "the run's training images (a --ckpt run's own data; elsewhere the real set stands in, "
+                    "leave-one-out)",
 }
 
 
@@ -48,6 +51,8 @@ class MetricInputs:
     seed: int = 0
     n_classes: int = 0
     mixture: str | None = None       # the data's name: a key of MIXTURES for 2-D mixtures
+    memorisation: Reference | None = None  # training + held-out images for 'memorisation' (else: the real set)
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> JSON-able extras for provenance
     _prdc: dict[str, float] | None = field(default=None, repr=False)
 
     def shared_prdc(self, real: SampleSet, fake: SampleSet) -> dict[str, float] | None:
@@ -159,6 +164,21 @@ def _modes(real: SampleSet, fake: SampleSet, inputs: MetricInputs) -> dict[str, 
             "high_quality_fraction": float(r["high_quality_fraction"])}
 
 
+def _memorisation(real: SampleSet, fake: SampleSet, inputs: MetricInputs) -> dict[str, float]:
+    ref = inputs.memorisation
+    if ref is None:  # no training set given: the real set is the training set, leave-one-out
+        if real.images is None:
+            raise ValueError("the 'memorisation' metric needs the images of the real set (or a training Reference)")
+        ref = leave_one_out(real.features, real.images, len(real), seed=inputs.seed,
+                            training=f"the real set {real.name} ({len(real)} images)")
+    if fake.images is None:
+        raise ValueError("the 'memorisation' metric needs the generated images, not only their features")
+    values, details = memorisation(fake.features, ref.pixel_rows(fake.images), ref)
+    inputs.details["memorisation"] = {"n_real": details["n_heldout"], "reference": ref.training,
+                                      "reference_sha256": ref.training_sha256 or real.sha256, **details}
+    return values
+
+
 # ---- the registry ----------------------------------------------------------------------------------------
 # Order is each kind's listing order, and the order an image-to-image evaluation reports in.
 
@@ -195,6 +215,10 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     MetricInfo("classes", False, ("classifier",), "KL(real class histogram || fake class histogram) under the "
                "classifier", kinds=("image",), compute=_classes, metric=class_histogram_kl,
                directions={"kl": "lower", "classes_present": "higher"}, logged=("kl", "classes_present")),
+    MetricInfo("memorisation", False, ("features", "images", "training_set"), "distance of each sample to its "
+               "nearest training image (features and pixels) against new real images' (Meehan et al. 2020); "
+               "copy_rate: samples closer than all but 1% of them in both", kinds=("image",),
+               compute=_memorisation, metric=memorisation, logged=("copy_rate", "ratio")),
     MetricInfo("modes", True, ("mixture",), "mode coverage and high-quality fraction on the 2-D mixtures",
                kinds=("points",), compute=_modes, metric=mode_coverage,
                directions={"modes_covered": "higher", "high_quality_fraction": "higher"}),

@@ -10,7 +10,9 @@ The same API as `ganforge serve` (serve/http.py), with the same checks, messages
 serve/request_core.py): POST takes a JSON object, GET the same parameters as a query string (codes as JSON
 or "c0:3,c1:0.5"). Bad JSON or an event not shaped as API Gateway sends it -> 400, a body over 64 KB -> 413,
 invalid values -> 422 {"detail": "what to change"}, unknown path -> 404, wrong method -> 405; a failure
-of the model -> 500 with a one-line detail (the traceback goes to the log, CloudWatch).
+of the model -> 500 with a one-line detail (the traceback goes to the log, CloudWatch). `truncation` psi scales
+the seed's noise, or, for a model whose info says truncation.space "w" (stylegan), is fed to the graph's
+`truncation` input (w_avg + psi (w - w_avg)) with z unscaled.
 
 This file is copied verbatim into the Lambda package as app.py (`Handler: app.handler`), with
 ganforge/latent.py as ganforge_latent.py and serve/request_core.py as ganforge_request_core.py, so it
@@ -72,39 +74,59 @@ class OnnxGenerator:
         self.noise_dim = int(info["latent"]["noise_dim"])
         self.codes = list(info["latent"]["codes"])
         self.conditional = bool(info["conditional"])
+        # "w": the graph takes psi as its `truncation` input (stylegan); "z": psi scales the seed's noise
+        self.truncation_space = core.truncation_space(info)
 
     def labels(self, n: int, cls: int | str | Sequence | None = None) -> np.ndarray | None:
         """(n,) int64 classes: cycling 0..K-1 by default, one class for all, or n classes."""
         return core.labels(self.info, n, cls)
 
-    def latents(self, n: int, seed: int, truncation: float = 1.0, codes: dict[str, float] | None = None) -> np.ndarray:
-        """(n, width) float32: the seeded latents of ganforge.latent, with `codes` fixed."""
-        return self._with_codes(latent.seeded_latents(seed, n, self.noise_dim, self.codes, truncation), codes)
+    def latents(self, n: int, seed: int, truncation: float | None = None,
+                codes: dict[str, float] | None = None) -> np.ndarray:
+        """(n, width) float32: the seeded latents of ganforge.latent, with `codes` fixed; `truncation` scales
+        the noise of a "z" model (a "w" model's latents stay as drawn: its psi goes to `run`)."""
+        return self._with_codes(latent.seeded_latents(seed, n, self.noise_dim, self.codes, self._scale(truncation)),
+                                codes)
+
+    def _scale(self, truncation: float | None) -> float:
+        """The factor on the seed's noise: psi for a "z" model, 1 for a "w" model."""
+        return 1.0 if truncation is None or self.truncation_space == "w" else truncation
 
     def _with_codes(self, z: np.ndarray, codes: dict[str, float] | None) -> np.ndarray:
         # a request's codes were checked when it was parsed; set_codes itself refuses bad names and values
         return latent.set_codes(z, self.codes, self.noise_dim, codes) if codes else z
 
-    def run(self, z: np.ndarray, y: np.ndarray | None = None, chunk: int = 256) -> np.ndarray:
-        """The graph on latents z (N, width) [and classes y (N,)]: float32 (N, C, H, W) or (N, F)."""
+    def run(self, z: np.ndarray, y: np.ndarray | None = None, chunk: int = 256,
+            truncation: float | None = None) -> np.ndarray:
+        """The graph on latents z (N, width) [and classes y (N,)]: float32 (N, C, H, W) or (N, F). A "w" model
+        also gets psi `truncation` (default: its own, model_info's truncation.default) for every row; a "z"
+        model ignores it (scale z with `latents`)."""
+        psi = None
+        if self.truncation_space == "w":
+            psi = core.default_truncation(self.info) if truncation is None else float(truncation)
+            if not 0 <= psi <= 1:
+                raise ValueError(f"truncation must be in [0, 1], got {psi}")
         out = []
         for start in range(0, len(z), chunk):
             feeds = {"z": np.ascontiguousarray(z[start:start + chunk], dtype=np.float32)}
             if self.conditional:
                 feeds["y"] = np.ascontiguousarray(y[start:start + chunk], dtype=np.int64)
+            if psi is not None:
+                feeds["truncation"] = np.full(len(feeds["z"]), psi, dtype=np.float32)
             out.append(self.session.run(None, feeds)[0])
         return np.concatenate(out).astype(np.float32, copy=False)
 
-    def generate(self, n: int, seed: int, cls: int | str | Sequence | None = None, truncation: float = 1.0,
+    def generate(self, n: int, seed: int, cls: int | str | Sequence | None = None, truncation: float | None = None,
                  codes: dict[str, float] | None = None) -> np.ndarray:
         """n samples of a seed, as Sampler.generate(n, seed, y=cls, codes=codes, truncation=truncation)."""
-        return self.run(self.latents(n, seed, truncation, codes), self.labels(n, cls))
+        return self.run(self.latents(n, seed, truncation, codes), self.labels(n, cls), truncation=truncation)
 
-    def between(self, seed_a: int, seed_b: int, ts: Sequence[float], truncation: float = 1.0,
+    def between(self, seed_a: int, seed_b: int, ts: Sequence[float], truncation: float | None = None,
                 codes: dict[str, float] | None = None) -> np.ndarray:
-        """(len(ts), width) latents from seed a's first latent to seed b's (Sampler.between_seeds), `codes` fixed."""
-        a = latent.seeded_latents(seed_a, 1, self.noise_dim, self.codes, truncation)[0]
-        b = latent.seeded_latents(seed_b, 1, self.noise_dim, self.codes, truncation)[0]
+        """(len(ts), width) latents from seed a's first latent to seed b's (Sampler.between_seeds), `codes` fixed;
+        `truncation` as in `latents`."""
+        a = latent.seeded_latents(seed_a, 1, self.noise_dim, self.codes, self._scale(truncation))[0]
+        b = latent.seeded_latents(seed_b, 1, self.noise_dim, self.codes, self._scale(truncation))[0]
         return self._with_codes(np.stack([latent.between(a, b, float(t), self.noise_dim) for t in ts]), codes)
 
 
@@ -176,10 +198,15 @@ def _max_n() -> int:
 
 
 # ----------------------------------------------------------------------------------------------- routes
+def _run(gen: OnnxGenerator, z: np.ndarray, y: np.ndarray | None, psi: float) -> np.ndarray:
+    """The graph on z: psi as its `truncation` input for a "w" model (a "z" model's z is scaled already)."""
+    return gen.run(z, y, truncation=psi) if core.truncation_space(gen.info) == "w" else gen.run(z, y)
+
+
 def _generate(gen: OnnxGenerator, params: dict) -> tuple[int, dict, bytes, bool]:
     req = core.parse_generate(params, gen.info, _max_n())
     y = core.labels(gen.info, req.n, req.cls)
-    x = gen.run(gen.latents(req.n, req.seed, req.truncation, req.codes), y)
+    x = _run(gen, gen.latents(req.n, req.seed, req.truncation, req.codes), y, req.truncation)
     body = core.encode(x, req.format, kind=gen.info["kind"], seed=req.seed, classes=y)
     return 200, {"content-type": core.MEDIA[req.format], "x-seed": str(req.seed)}, body, req.format != "json"
 
@@ -187,7 +214,7 @@ def _generate(gen: OnnxGenerator, params: dict) -> tuple[int, dict, bytes, bool]
 def _interpolate(gen: OnnxGenerator, params: dict) -> tuple[int, dict, bytes, bool]:
     req = core.parse_interpolate(params, gen.info, _max_n())
     y = core.labels(gen.info, len(req.ts), req.cls)
-    x = gen.run(gen.between(req.seed_a, req.seed_b, req.ts, req.truncation, req.codes), y)
+    x = _run(gen, gen.between(req.seed_a, req.seed_b, req.ts, req.truncation, req.codes), y, req.truncation)
     body = core.encode(x, req.format, kind=gen.info["kind"], seed=req.seed_a, classes=y)
     return 200, {"content-type": core.MEDIA[req.format]}, body, req.format != "json"
 

@@ -41,7 +41,9 @@ class _Common(BaseModel):
 
     klass: Optional[Union[int, str]] = Field(
         None, alias="class", description="conditional families: class index or name (default: cycle through classes)")
-    truncation: float = _bounded("truncation", 1.0, "scale the noise towards its mean (1 = none)")
+    truncation: float = _bounded("truncation", 1.0, "the truncation trick, psi (1 = none): a model whose /v1/info "
+                                 "has truncation.space 'w' (stylegan) moves w towards its average, w_avg + psi "
+                                 "(w - w_avg), and defaults to truncation.default; the others scale the noise z by psi")
     codes: Optional[Dict[str, float]] = Field(
         None, description="infogan: fix latent codes, e.g. {\"c0\": 3, \"c1\": 0.5}")
     format: Literal["png", "npy", "json"] = Field("png", description="png (one image or a grid), npy (float32 "
@@ -170,7 +172,7 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
 
         def work() -> bytes:
             z = sampler.between_seeds(req.seed_a, req.seed_b, req.ts, req.truncation)
-            x = sampler.generate(len(z), z=z, y=req.cls, codes=req.codes)
+            x = sampler.generate(len(z), z=z, y=req.cls, codes=req.codes, truncation=req.truncation)  # w-space psi
             classes = core.labels(info, len(req.ts), req.cls)
             return core.encode(x.numpy(), req.format, kind=info["kind"], seed=req.seed_a, classes=classes)
 

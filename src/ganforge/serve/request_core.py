@@ -212,6 +212,19 @@ def _codes(value: Any, info: dict) -> dict[str, float] | None:
     return {name: v if name in sizes else _number(v, f"code {name}", "") for name, v in value.items()}
 
 
+def truncation_space(info: dict) -> str:
+    """Where the model's truncation psi acts: "w" when its model_info says so (the graph takes psi as its
+    `truncation` input and z stays unscaled), else "z" (psi scales the seed's noise; every model exported
+    before w-space truncation existed)."""
+    declared = info.get("truncation")
+    return "w" if isinstance(declared, dict) and declared.get("space") == "w" else "z"
+
+
+def default_truncation(info: dict) -> float:
+    """psi for a request that leaves truncation out: a w-space model's default (model.truncation), else 1."""
+    return float(info["truncation"]["default"]) if truncation_space(info) == "w" else 1.0
+
+
 def _lacks(info: dict, what: str, param: str) -> RequestError:
     return RequestError(f"this {info['family']} model has no {what}; leave out '{param}'")
 
@@ -282,7 +295,7 @@ class Common:
     """What every sampling request takes, checked against the model."""
 
     format: str  # png | npy | json
-    truncation: float
+    truncation: float  # psi: scales z, or the graph's `truncation` input for a w-space model (truncation_space)
     codes: dict[str, float] | None
     cls: int | None  # None: cycle through the classes (or a model without classes)
 
@@ -318,7 +331,7 @@ def _common(params: dict, info: dict) -> dict[str, Any]:
         raise RequestError(f"format must be one of png, npy, json; got {shown(fmt)}")
     if fmt == "png" and info["kind"] != "image":
         raise RequestError("this model makes points, not images: use format json or npy")
-    truncation = _float(params, "truncation", 1.0)
+    truncation = _float(params, "truncation", default_truncation(info))
     codes = check_codes(info, _codes(params.get("codes"), info))
     cls = None if params.get("class") is None else class_index(info, params["class"])
     return {"format": fmt, "truncation": truncation, "codes": codes, "cls": cls}

@@ -116,6 +116,13 @@ async function init() {
     $("class").addEventListener("change", generate);
   }
   codeControls(info.latent.codes || []);
+  const wSpace = !!(info.truncation && info.truncation.space === "w");  // stylegan: psi acts on w, in the model
+  if (wSpace) {  // start at the model's own psi (model.truncation)
+    $("truncation").value = String(Math.max(parseFloat($("truncation").min), info.truncation.default));
+    $("truncation-value").textContent = parseFloat($("truncation").value).toFixed(2);
+  }
+  $("truncation").title = wSpace ? "psi: moves w towards the average w, w_avg + psi (w - w_avg); 1 = none"
+    : "psi: scales the noise z towards its mean; 1 = none";
   $("truncation").addEventListener("input", () => {
     $("truncation-value").textContent = parseFloat($("truncation").value).toFixed(2);
   });

@@ -13,6 +13,9 @@
  *   lastPixels, lastShape                      what the canvas shows now
  *   toPixels(chwFloats, C, H, W), latent       the pixel conversion and GanforgeLatent
  * }
+ * `truncation` is psi in (0, 1]: it scales the seed's noise z, or, for a model whose model.json says
+ * truncation.space "w" (stylegan), it is the graph's `truncation` input (w_avg + psi (w - w_avg)) and z stays
+ * as drawn; left out, it is 1 (none), or such a model's truncation.default.
  * `pixels` is a Uint8Array of H*W*C values in HWC order (row-major, channels last; C = 1 grey or 3 RGB),
  * round((x + 1) * 127.5) of the output clamped to [-1, 1] in float32 with ties to even, exactly like
  * ganforge.image.to_uint8; `shape` is [H, W, C]. generate/interpolate also draw on the page.
@@ -77,6 +80,7 @@
     var shape = info.shape.join("×"), parts = [info.family + " generator", "output " + shape];
     if (info.conditional) parts.push(info.n_classes + " classes");
     if (info.latent.codes.length) parts.push("latent codes " + info.latent.codes.map(function (c) { return c.name; }).join(", "));
+    if (wSpace()) parts.push("truncation in w");
     parts.push("step " + info.step);
     $("subtitle").textContent = parts.join(" · ") + " — running in your browser (onnxruntime-web " +
       ((info.site && info.site.ort_version) || "") + ", WebAssembly).";
@@ -117,9 +121,16 @@
     return px;
   }
 
-  async function runModel(z, cls) {
+  /* "w": the model takes psi as its graph input `truncation` (stylegan); "z": psi scales the seed's noise. */
+  function wSpace() {
+    var t = state.info.truncation;
+    return !!(t && t.space === "w");
+  }
+
+  async function runModel(z, cls, psi) {
     var info = state.info, feeds = { z: new ort.Tensor("float32", z, [1, info.latent.width]) };
     if (info.conditional) feeds.y = new ort.Tensor("int64", BigInt64Array.from([BigInt(cls)]), [1]);
+    if (wSpace()) feeds.truncation = new ort.Tensor("float32", Float32Array.from([psi]), [1]);
     var out = (await state.session.run(feeds))[info.output];
     var c = info.shape[0], h = info.shape[1], w = info.shape[2];
     return { pixels: toPixels(out.data, c, h, w), shape: [h, w, c], latent: z };
@@ -127,11 +138,20 @@
 
   function latentOf(seed, truncation, codes) {
     var info = state.info, lat = info.latent;
-    var z = L.seededLatents(seed, 1, lat.noise_dim, lat.codes, truncation);
+    var z = L.seededLatents(seed, 1, lat.noise_dim, lat.codes, noiseScale(truncation));
     return codes && Object.keys(codes).length ? L.setCodes(z, lat.codes, lat.noise_dim, codes) : z;
   }
 
-  function truncationOf(t) { return t === undefined || t === null ? 1 : Number(t); }
+  function defaultTruncation() { return wSpace() ? Number(state.info.truncation["default"]) : 1; }
+
+  function truncationOf(t) {
+    var psi = t === undefined || t === null ? defaultTruncation() : Number(t);
+    if (wSpace() && !(psi >= 0 && psi <= 1)) throw new Error("truncation must be in [0, 1], got " + t);
+    return psi;
+  }
+
+  /* the factor on the seed's noise: psi, or 1 for a model that truncates in w (psi goes to the graph) */
+  function noiseScale(psi) { return wSpace() ? 1 : psi; }
 
   /* Renders run one at a time (an InferenceSession runs one call at a time). */
   var chain = Promise.resolve();
@@ -145,9 +165,9 @@
     opts = opts || {};
     await api.ready;
     var seed = checkSeed(opts.seed === undefined ? 0 : opts.seed), cls = checkClass(opts.cls);
-    var z = latentOf(seed, truncationOf(opts.truncation), opts.codes);
+    var psi = truncationOf(opts.truncation), z = latentOf(seed, psi, opts.codes);
     var caption = "seed " + seed + (cls === null ? "" : " · class " + cls + " (" + state.info.class_names[cls] + ")");
-    return enqueue(async function () { return draw(await runModel(z, cls), caption, "seed" + seed + (cls === null ? "" : "-class" + cls)); });
+    return enqueue(async function () { return draw(await runModel(z, cls, psi), caption, "seed" + seed + (cls === null ? "" : "-class" + cls)); });
   }
 
   async function interpolate(opts) {
@@ -155,12 +175,12 @@
     await api.ready;
     var a = checkSeed(opts.seedA, "seed A"), b = checkSeed(opts.seedB, "seed B"), t = Number(opts.t);
     if (!(t >= 0 && t <= 1)) throw new Error("t must be in [0, 1], got " + opts.t);
-    var cls = checkClass(opts.cls), lat = state.info.latent, trunc = truncationOf(opts.truncation);
+    var cls = checkClass(opts.cls), lat = state.info.latent, psi = truncationOf(opts.truncation), trunc = noiseScale(psi);
     var za = L.seededLatents(a, 1, lat.noise_dim, lat.codes, trunc), zb = L.seededLatents(b, 1, lat.noise_dim, lat.codes, trunc);
     var z = L.between(za, zb, t, lat.noise_dim);
     if (opts.codes && Object.keys(opts.codes).length) z = L.setCodes(z, lat.codes, lat.noise_dim, opts.codes);
     var caption = "seed " + a + " → seed " + b + " at t = " + t.toFixed(2) + (cls === null ? "" : " · class " + cls);
-    return enqueue(async function () { return draw(await runModel(z, cls), caption, "seed" + a + "-to-" + b + "-t" + t.toFixed(2)); });
+    return enqueue(async function () { return draw(await runModel(z, cls, psi), caption, "seed" + a + "-to-" + b + "-t" + t.toFixed(2)); });
   }
 
   /* ---- drawing ---- */
@@ -280,6 +300,13 @@
       refresh();
     });
     $("seed").addEventListener("keydown", function (e) { if (e.key === "Enter") { mode = "seed"; refresh(); } });
+    var slider = $("truncation");
+    if (wSpace()) {  // start at the model's own psi; the slider's lowest step stands for anything below it
+      slider.value = String(Math.max(Number(slider.min), defaultTruncation()));
+      $("truncation-value").textContent = Number(slider.value).toFixed(2);
+    }
+    slider.title = wSpace() ? "psi: moves w towards the average w, w_avg + psi (w - w_avg); 1 = none"
+                            : "psi: scales the noise z towards its mean; 1 = none";
     $("truncation").addEventListener("input", function () {
       $("truncation-value").textContent = Number($("truncation").value).toFixed(2);
       refresh();

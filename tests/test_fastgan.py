@@ -1,0 +1,135 @@
+"""FastGAN (families/fastgan.py, nn/fastgan.py): sizes, skip-layer excitation, the self-supervised D's
+reconstruction term, resume and DiffAugment."""
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ganforge.data.spec import Batch, DataSpec
+from ganforge.families import build_family
+from ganforge.nn.fastgan import (FastGANDiscriminator, FastGANGenerator, SkipLayerExcitation, quadrant, resized,
+                                 sle_pairs)
+from ganforge.train import build_run
+
+from .conftest import split_and_resume, tiny_config
+
+TINY = {"width": 4, "max_width": 16, "latent_dim": 8}
+
+
+@pytest.mark.parametrize("shape, grid, decoded", [((3, 100, 100), (112, 112), (48, 48)),
+                                                 ((3, 96, 64), (96, 64), (48, 32)),
+                                                 ((1, 28, 28), (28, 28), (28, 28)),
+                                                 ((1, 8, 8), (8, 8), (8, 8))])
+def test_generator_and_discriminator_sizes(shape, grid, decoded):
+    torch.manual_seed(0)
+    G, D = FastGANGenerator(8, shape, 4, 16), FastGANDiscriminator(shape, 4, 16)
+    z = torch.randn(3, 8)
+    x = G(z)
+    assert x.shape == (3, *shape) and x.abs().max() <= 1  # tanh, centre-cropped to the target
+    assert tuple(G.maps(z)[-1].shape[-2:]) == grid  # the grid G draws on before the crop
+    logits, small, mid = D.forward_with_maps(x)
+    assert logits.shape == (3,)
+    assert tuple(D.decode_whole(small).shape) == (3, shape[0], *decoded)
+    assert D.decode_part(quadrant(mid, 3)).shape == D.decode_whole(small).shape
+
+
+def test_sle_pairs_are_the_papers_and_shrink_for_small_generators():
+    assert sle_pairs(8) == ((0, 4), (1, 5), (2, 6), (3, 7))  # 4->64, 8->128, 16->256, 32->512
+    assert sle_pairs(6) == ((0, 4), (1, 5), (2, 6))          # 256x256
+    assert sle_pairs(4) == ((0, 4),)
+    assert sle_pairs(3) == ((0, 2), (1, 3))
+    assert sle_pairs(1) == ((0, 1),)
+    G = FastGANGenerator(8, (3, 256, 256), 4, 16)
+    assert sorted(G.sle) == ["4", "5", "6"]
+
+
+def test_sle_is_a_channel_gate():
+    torch.manual_seed(0)
+    sle = SkipLayerExcitation(6, 5)
+    low, high = torch.randn(2, 6, 7, 7), torch.rand(2, 5, 20, 12) + 0.1
+    out = sle(low, high)
+    gate = out / high
+    assert torch.all(out >= 0) and torch.all(out <= high)  # high * sigmoid(...): in [0, high]
+    torch.testing.assert_close(gate, gate[:, :, :1, :1].expand_as(gate))  # one factor per sample and channel
+    conv4, conv1 = sle.gate[1].weight, sle.gate[3].weight
+    want = torch.sigmoid(F.conv2d(F.leaky_relu(F.conv2d(F.adaptive_avg_pool2d(low, 4), conv4), 0.1), conv1))
+    torch.testing.assert_close(sle.factors(low), want)
+    torch.testing.assert_close(out, high * want)
+
+
+def test_reconstruction_is_on_real_images_only_and_in_ds_loss_alone():
+    spec = DataSpec("image", (3, 32, 32))
+    torch.manual_seed(0)
+    fam = build_family("fastgan", {**TINY, "recon_weight": 2.5}, spec)
+    real, other_real = torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 3, 32, 32) * 2 - 1
+    state = copy.deepcopy(fam.state_dict())  # BatchNorm statistics and spectral-norm vectors move per forward
+
+    def d_step(x, fakes):
+        fam.load_state_dict(state)
+        fam.generate = lambda n: (fakes, None)
+        torch.manual_seed(1)
+        return fam.loss("d", Batch(x))
+
+    a = d_step(real, torch.rand(4, 3, 32, 32) * 2 - 1)
+    decoders = [p for m in (fam.D.decode_whole, fam.D.decode_part) for p in m.parameters()]
+    assert all(g.abs().sum() > 0 for g in torch.autograd.grad(a.loss, decoders))  # before the weights are reloaded
+    b = d_step(real, torch.rand(4, 3, 32, 32) * 2 - 1)
+    c = d_step(other_real, torch.rand(4, 3, 32, 32) * 2 - 1)
+    assert a.logs["d/recon"] == b.logs["d/recon"] != c.logs["d/recon"]  # fakes do not enter it, reals do
+    assert a.logs["d/adv"] != b.logs["d/adv"]
+    assert {"d/acc_real", "d/rt", "stats/real_spread", "stats/fake_spread"} <= a.logs.keys()  # the base logs stay
+    torch.testing.assert_close(a.loss.detach(), a.logs["d/loss"] + 2.5 * a.logs["d/recon"])
+
+    # the closed form: L1 of the whole image (resized to the decoder's 16x16) and of one quadrant, q from the RNG
+    fam.load_state_dict(state)
+    torch.manual_seed(1)
+    q = int(torch.randint(4, ()))
+    _, small, mid = fam.D.forward_with_maps(real)
+    whole, part = fam.D.decode_whole(small), fam.D.decode_part(quadrant(mid, q))
+    assert whole.shape[-2:] == (16, 16) and part.shape[-2:] == (16, 16)
+    want = F.l1_loss(whole, resized(real, (16, 16))) + F.l1_loss(part, quadrant(real, q))
+    assert a.logs["d/recon"].item() == pytest.approx(want.item(), rel=1e-5)
+
+    g = fam.loss("g", Batch(real))
+    assert "d/recon" not in g.logs
+    assert all(grad is None for grad in torch.autograd.grad(g.loss, decoders, allow_unused=True))
+
+
+def test_resume_is_bit_exact_with_diffaugment(tmp_path):
+    def make(steps, out, resume):
+        cfg = tiny_config("fastgan", steps=steps, train={"augment": "diffaugment"}, log={"ckpt_every": 2})
+        return build_run(cfg, out, resume=resume)
+
+    full, _ = split_and_resume(make, tmp_path, 2)
+    assert math.isfinite(full.last_logs["d/recon"])
+
+
+def test_diffaugment_step_reconstructs_the_augmented_real_batch(tmp_path):
+    trainer = build_run(tiny_config("fastgan", steps=1, train={"augment": "diffaugment"}), tmp_path / "run")
+    fam = trainer.family
+    assert fam.augment.kind == "diffaugment" and fam.cfg.loss == "hinge"
+    augment, reconstruction = fam.augment, fam.reconstruction
+    augmented, targets = [], []
+    fam.augment = lambda x: (augmented.append(augment(x)), augmented[-1])[1]
+    fam.reconstruction = lambda x, small, mid: (targets.append(x), reconstruction(x, small, mid))[1]
+    logs = trainer.train_step()
+    assert len(augmented) == 3  # D's real and fake batches, then G's fakes
+    assert len(targets) == 1 and targets[0] is augmented[0]  # the decoders rebuild the real batch as D saw it
+    assert all(math.isfinite(logs[k]) for k in ("d/loss", "g/loss", "d/recon"))
+
+
+def test_bad_options_name_the_fix():
+    spec = DataSpec("image", (1, 8, 8))
+    with pytest.raises(ValueError, match="recon_loss must be one of l1, mse"):
+        build_family("fastgan", {**TINY, "recon_loss": "lpips"}, spec)
+    with pytest.raises(ValueError, match="recon_weight must be >= 0"):
+        build_family("fastgan", {**TINY, "recon_weight": -1.0}, spec)
+    with pytest.raises(ValueError, match="width <= model.max_width"):
+        build_family("fastgan", {"width": 32, "max_width": 16}, spec)
+    with pytest.raises(ValueError, match="use --family gan"):
+        build_family("fastgan", TINY, DataSpec("points", (2,)))
+    fam = build_family("fastgan", {**TINY, "recon_weight": 0.0}, spec)
+    assert fam.D.decode_whole is None  # no decoders to train
