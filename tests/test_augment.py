@@ -175,3 +175,11 @@ def test_health_warns_that_d_memorises_and_names_ada():
     for _ in range(cfg.window):
         mon.on_step_end(trainer, 10_000, {"d/rt": 0.99})
     assert len(events) == 1 and "p is already 1" in events[0]
+
+
+def test_progress_line_shows_adas_p_and_a_growing_resolution():
+    from ganforge.train.progress import summary
+
+    text = summary({"d/loss": 1.0, "aug/p": 0.25, "progan/resolution": 14.0, "progan/alpha": 0.5}, 100.0)
+    assert "ada p 0.25" in text and "res 14 (fade 0.50)" in text
+    assert "fade" not in summary({"progan/resolution": 28.0, "progan/alpha": 1.0}, 1.0)

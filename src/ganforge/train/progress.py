@@ -24,6 +24,11 @@ def summary(logs: dict[str, float], images_per_s: float) -> str:
             parts.append(f"{label} {logs[key]:.3f}")
     if "d/acc_real" in logs:
         parts.append(f"acc r/f {logs['d/acc_real']:.2f}/{logs['d/acc_fake']:.2f}")
+    if "progan/resolution" in logs:  # a growing family: the resolution it trains at, and the fade-in
+        alpha = logs.get("progan/alpha", 1.0)
+        parts.append(f"res {logs['progan/resolution']:.0f}" + (f" (fade {alpha:.2f})" if alpha < 1.0 else ""))
+    if "aug/p" in logs:
+        parts.append(f"ada p {logs['aug/p']:.2f}")
     for key, value in logs.items():
         if key.startswith("eval/") and key.count("/") == 1:
             parts.append(f"{key[5:].upper()} {value:.4g}")
