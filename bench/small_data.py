@@ -25,9 +25,7 @@ import argparse
 import json
 import os
 import platform
-import shlex
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,9 +35,10 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from recipes import run_cli  # noqa: E402  (the same logged, timed `python -m ganforge` call)
 ROOT = HERE.parent
 RUNS = HERE / "results" / "runs" / "small_data"
-GANFORGE = [sys.executable, "-m", "ganforge"]
 AUGMENTS = ("none", "diffaugment", "ada")
 BAR = 0.30  # the best augmented FID at least 30% below the unaugmented one
 
@@ -66,15 +65,6 @@ def make_folder(n: int, seed: int = 0) -> Path:
         Image.fromarray(data.x[j, 0].numpy(), mode="L").save(folder / f"{i:05d}.png")
     done.write_text(str(n))
     return folder
-
-
-def run_cli(words: list[str], log: Path) -> tuple[int, float]:
-    t0 = time.perf_counter()
-    with log.open("a") as f:
-        f.write("$ " + " ".join(shlex.quote(w) for w in words) + "\n")
-        f.flush()
-        rc = subprocess.run(GANFORGE + words[1:], stdout=f, stderr=subprocess.STDOUT, cwd=ROOT).returncode
-    return rc, time.perf_counter() - t0
 
 
 def one_run(folder: Path, family: str, augment: str, steps: int, n_eval: int) -> dict[str, Any]:

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .convs import FastConv2d, LatentProjection
-from .dcgan import dcgan_stages
+from .dcgan import _init_dcgan, dcgan_stages
 
 __all__ = ["FastGANDecoder", "FastGANDiscriminator", "FastGANGenerator", "SkipLayerExcitation",
            "discriminator_stages", "quadrant", "resized", "sle_pairs"]
@@ -66,20 +66,8 @@ def _norm(c: int, on: bool) -> nn.Module:
     return nn.BatchNorm2d(c) if on else nn.Identity()
 
 
-def _init(module: nn.Module) -> None:
-    """Conv weights ~ N(0, 0.02), BatchNorm gamma ~ N(1, 0.02) (the reference code's initialisation)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
-
-
 def _spectral(module: nn.Module) -> None:
-    """Spectral normalisation on every conv of `module` (after _init: the parametrization keeps the weight)."""
+    """Spectral normalisation on every conv of `module` (after _init_dcgan: the parametrization keeps the weight)."""
     for m in list(module.modules()):
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and not nn.utils.parametrize.is_parametrized(m):
             nn.utils.parametrizations.spectral_norm(m)
@@ -127,7 +115,7 @@ class FastGANGenerator(nn.Module):
         self.low_of = {hi: lo for lo, hi in self.pairs}  # the map that gates map `hi`
         self.sle = nn.ModuleDict({str(hi): SkipLayerExcitation(chans[lo], chans[hi]) for lo, hi in self.pairs})
         self.to_image = nn.Sequential(FastConv2d(chans[-1], c_out, 3, 1, 1), nn.Tanh())
-        _init(self)
+        _init_dcgan(self)  # N(0, 0.02) weights, N(1, 0.02) BatchNorm gamma, as the reference code
         if spectral_norm:
             _spectral(self)
 
@@ -196,7 +184,7 @@ class FastGANDiscriminator(nn.Module):
         if decoders:
             self.decode_whole = FastGANDecoder(chans[-1], c_in, self.recon_ups, width, batchnorm)
             self.decode_part = FastGANDecoder(chans[-2], c_in, self.recon_ups, width, batchnorm)
-        _init(self)
+        _init_dcgan(self)  # N(0, 0.02) weights, N(1, 0.02) BatchNorm gamma, as the reference code
         if spectral_norm:
             _spectral(self)
 
