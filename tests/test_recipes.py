@@ -51,8 +51,8 @@ def test_every_recipe_is_valid_for_its_family_and_settings():
         validate(cfg)
         assert all(loss == "any" or loss in LOSSES for loss in r.losses), r.name
         assert r.figure and r.budget and r.command.startswith("ganforge train"), r.name
-        if r.data.startswith("builtin:"):  # a built-in recipe is measured by the bench, with a bar
-            assert r.check.get("metric") and r.bench == "bench/recipes.py", r.name
+        if r.data.startswith("builtin:"):  # a built-in recipe is measured by a bench, with a bar
+            assert r.check.get("metric") and r.bench in ("bench/recipes.py", "bench/cars.py"), r.name
 
 
 def test_a_broken_recipe_file_is_named(tmp_path, monkeypatch):
@@ -79,6 +79,9 @@ def test_selection_by_data_family_and_loss():
     assert recipes.select("some/folder", "dcgan", None, n_images=300).name == "folder-dcgan-small"
     assert recipes.select("some/folder", "dcgan", None, n_images=5000).name == "folder-dcgan"
     assert recipes.select("some/folder", "cgan", None, n_images=300) is None
+    assert recipes.select("builtin:clipart:transportation", None, None).name == "clipart-fastgan"
+    assert recipes.select("builtin:clipart:animals", "stylegan", None).name == "clipart-stylegan"
+    assert recipes.select("builtin:clipart:food", "dcgan", "hinge").name == "clipart-dcgan"
 
 
 def test_every_readme_train_command_parses_and_each_recipe_command_is_in_the_readme():

@@ -1,0 +1,156 @@
+"""The cars stand-in: 100x100 images from 279 clip-art drawings of vehicles, each family for the same CPU budget.
+
+For each family this bench types the commands a user would (the recipe that matches builtin:clipart and the
+family supplies every other setting; the first line of the run's log names it):
+
+    ganforge train --data builtin:clipart:transportation --size 100 --family F --time 20m --out RUN
+    ganforge evaluate --ckpt RUN --split train --features clipart --metrics kid,swd,memorisation --n 2000
+    ganforge sample --ckpt RUN --n 64 --seed 0 --out docs/cars-F.png
+
+KID and SWD compare 2,000 EMA samples with the 279 training drawings (the folder a user has; the 31 held-out
+drawings are too few for KID), in the shipped `clipart` features (KID) and on pixels (SWD). The memorisation
+check measures each sample's distance to its nearest training drawing against the held-out drawings' (ratio
+below 1: samples sit closer to the training set than new drawings do). The issue's bar: the best of the new
+families (stylegan, fastgan) reaches a KID at most half of dcgan's at the same budget.
+
+    .venv/bin/python bench/cars.py                                  # fastgan, stylegan, dcgan, 20 minutes each
+    .venv/bin/python bench/cars.py --families fastgan --time 3m --out /tmp/cars.json   # a quick look
+
+Results: bench/results/cars.json (rows of other families and budgets are kept); grids docs/cars-F.png and
+docs/cars-F-nearest.png (samples beside their nearest training drawings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from recipes import run_cli  # noqa: E402  (the same logged, timed `python -m ganforge` call)
+ROOT = HERE.parent
+RUNS = HERE / "results" / "runs" / "cars"
+DOCS = ROOT / "docs"
+DATA = "builtin:clipart:transportation"
+NEW = ("fastgan", "stylegan", "progan")
+
+
+def rel(p: Path) -> str:
+    return str(p.relative_to(ROOT))
+
+
+def one_run(family: str, budget: str, n_eval: int, size: str) -> dict[str, Any]:
+    run = RUNS / f"{family}_{budget}"
+    shutil.rmtree(run, ignore_errors=True)
+    RUNS.mkdir(parents=True, exist_ok=True)
+    log = RUNS / f"{run.name}.log"
+    log.unlink(missing_ok=True)
+    words = ["ganforge", "train", "--data", DATA, "--size", size, "--family", family, "--time", budget,
+             "--out", rel(run), "--quiet"]
+    rc, wall = run_cli(words, log)
+    row: dict[str, Any] = {"family": family, "budget": budget, "size": size, "command": " ".join(words),
+                           "wall_s": round(wall, 1), "log": rel(log)}
+    if rc:
+        return {**row, "error": f"ganforge train exited {rc}"}
+    cfg = json.loads((run / "config.json").read_text())
+    row["recipe"] = cfg.get("recipe", "")
+    row["augment"] = cfg.get("train", {}).get("augment", "")
+    logs = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in logs if "step" in r and "event" not in r]
+    row["steps"] = max(steps) if steps else 0
+    batch = cfg.get("train", {}).get("batch_size", 0)
+    row["images_shown"] = row["steps"] * batch
+    rts = [r["d/rt"] for r in logs if "d/rt" in r]
+    ps = [r["aug/p"] for r in logs if "aug/p" in r]
+    if rts:
+        row["final_rt"] = round(float(np.mean(rts[-20:])), 3)
+    if ps:
+        row["final_p"] = round(ps[-1], 3)
+    row["health"] = [e["message"][:160] for e in logs if e.get("event") == "health"]
+
+    out = run / "bench_eval.json"
+    eval_words = ["ganforge", "evaluate", "--ckpt", rel(run), "--split", "train", "--features", "clipart",
+                  "--metrics", "kid,swd,memorisation", "--n", str(n_eval), "--out", rel(out)]
+    rc, _ = run_cli(eval_words, log)
+    row["eval_command"] = " ".join(eval_words)
+    if rc:
+        return {**row, "error": f"ganforge evaluate exited {rc}"}
+    res = json.loads(out.read_text())["results"]
+    row["kid"] = round(res["kid"]["values"]["kid"], 5)
+    row["kid_std"] = round(res["kid"]["values"].get("kid_std", float("nan")), 5)
+    row["swd"] = {k: round(v, 3) for k, v in res["swd"]["values"].items()}
+    row["memorisation"] = {k: (round(v, 4) if isinstance(v, float) else v)
+                           for k, v in res["memorisation"]["values"].items()}
+
+    grid = DOCS / f"cars-{family}.png"
+    rc, _ = run_cli(["ganforge", "sample", "--ckpt", rel(run), "--n", "64", "--seed", "0", "--out", rel(grid)], log)
+    if rc:
+        return {**row, "error": f"ganforge sample exited {rc}"}
+    row["grid"] = rel(grid)
+    pairs = sorted((run / "eval").glob("step_*.memorisation.png"))
+    if pairs:
+        dst = DOCS / f"cars-{family}-nearest.png"
+        shutil.copyfile(pairs[-1], dst)
+        row["nearest"] = rel(dst)
+    return row
+
+
+def verdict(rows: list[dict[str, Any]], budget: str) -> dict[str, Any] | None:
+    by = {r["family"]: r for r in rows if r.get("budget") == budget and "kid" in r}
+    new = [r for f, r in by.items() if f in NEW]
+    if "dcgan" not in by or not new:
+        return None
+    best = min(new, key=lambda r: r["kid"])
+    ratio = best["kid"] / by["dcgan"]["kid"] if by["dcgan"]["kid"] > 0 else float("inf")
+    return {"budget": budget, "dcgan_kid": by["dcgan"]["kid"], "best_new": best["family"], "best_kid": best["kid"],
+            "ratio": round(ratio, 3), "pass": ratio <= 0.5}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--families", nargs="+", default=["fastgan", "stylegan", "dcgan"])
+    ap.add_argument("--time", default="20m", help="training budget of every run (default: 20m)")
+    ap.add_argument("--size", default="100", help="image size (default: 100)")
+    ap.add_argument("--n", type=int, default=2000, help="samples for KID/SWD/memorisation (default: 2,000)")
+    ap.add_argument("--out", default=str(HERE / "results" / "cars.json"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    doc = json.loads(out.read_text()) if out.exists() else {}
+    rows = [r for r in doc.get("runs", []) if not (r["family"] in args.families and r["budget"] == args.time)]
+    for fam in args.families:
+        row = one_run(fam, args.time, args.n, args.size)
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k not in ("command", "eval_command", "log", "health")}),
+              flush=True)
+        doc.update({
+            "bench": "cars",
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "what": f"{DATA} at {args.size}x{args.size}: ganforge train --time per family with the recipe it "
+                    "picks; KID (clipart features) and SWD of EMA samples vs the 279 training drawings; "
+                    "memorisation (nearest training drawing vs held-out drawings)",
+            "bar": "the best new family's KID <= half of dcgan's at the same budget",
+            "runs": sorted(rows, key=lambda r: (r["budget"], r["family"])),
+            "verdicts": [v for b in sorted({r["budget"] for r in rows}) if (v := verdict(rows, b))],
+            "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                        "cpus": os.cpu_count(), "torch": torch.__version__},
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        })
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=1) + "\n")
+    for v in doc.get("verdicts", []):
+        print(json.dumps(v))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
