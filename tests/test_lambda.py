@@ -498,6 +498,30 @@ def test_stylegan_package_feeds_psi_to_the_graph(tmp_path):
     np.testing.assert_allclose(strip, sampler.generate(3, z=z, truncation=0.5).numpy(), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("family", ["progan", "fastgan"])
+def test_progan_and_fastgan_packages_match_the_sampler(family, tmp_path):
+    """The newer z-space families: progan mid-fade-in (its graph holds the level and alpha it stopped at) and
+    fastgan (SLE, centre crop) give the Sampler's images, with the seed's noise scaled by the request's psi."""
+    steps = 3 if family == "progan" else 2  # progan: level 0 at step 0, level 1 fades in from step 1 (alpha 0, 0.5)
+    build_run(tiny_config(family, "builtin:digits", steps=steps), tmp_path / "run").fit()
+    sampler = Sampler.from_checkpoint(tmp_path / "run")
+    if family == "progan":
+        assert (int(sampler.G.level), float(sampler.G.alpha)) == (1, 0.5)  # at full size, mid fade-in
+    build_lambda(sampler, tmp_path / "pkg", vendor=False)
+    app = load_app(tmp_path / "pkg", f"lambda_app_{family}")
+    info = body_json(call(app, "GET", "/v1/info"))
+    assert info["family"] == family and info["shape"] == [1, 8, 8] and info["inputs"] == ["z"]
+    response = call(app, "POST", "/v1/generate", json_body={"n": 3, "seed": 5, "truncation": 0.5, "format": "npy"})
+    assert response["statusCode"] == 200, response["body"]
+    half = np.load(io.BytesIO(base64.b64decode(response["body"])))
+    want = sampler.generate(3, 5, truncation=0.5)
+    np.testing.assert_allclose(half, want.numpy(), atol=1e-5, rtol=0)
+    if family == "fastgan":  # psi reaches the image (progan's G pixel-normalises z first: scaling z changes nothing)
+        assert np.abs(half - sampler.generate(3, 5).numpy()).max() > 1e-4
+    png = response_png(call(app, "GET", "/v1/generate", query={"seed": 5, "truncation": 0.5}))
+    assert_pixels(png, to_uint8(want[:1])[0])  # one 8x8 grey image, the same as the npy's first
+
+
 def test_requirements_follow_the_model_opset(pkgs, tmp_path):
     import onnx
     import onnxruntime

@@ -82,6 +82,19 @@ def test_selection_by_data_family_and_loss():
     assert recipes.select("builtin:clipart:transportation", None, None).name == "clipart-fastgan"
     assert recipes.select("builtin:clipart:animals", "stylegan", None).name == "clipart-stylegan"
     assert recipes.select("builtin:clipart:food", "dcgan", "hinge").name == "clipart-dcgan"
+    assert recipes.select("some/folder", "fastgan", None, n_images=300).name == "folder-fastgan"
+    assert recipes.select("some/folder", "stylegan", None, n_images=4000).name == "folder-stylegan"
+    assert recipes.select("some/folder", "fastgan", None, n_images=50000) is None
+
+
+def test_folder_recipes_turn_augmentation_on_below_a_few_thousand_images():
+    """Small folders get discriminator augmentation from their recipe; large ones train without it."""
+    def augment(n, family="dcgan"):
+        return recipes.select("some/folder", family, None, n_images=n).run_settings()["train"].get("augment", "none")
+
+    assert augment(300) == augment(1999) == "diffaugment"
+    assert augment(2000) == augment(100000) == "none"
+    assert augment(300, "fastgan") == "diffaugment" and augment(300, "stylegan") == "ada"
 
 
 def test_every_readme_train_command_parses_and_each_recipe_command_is_in_the_readme():

@@ -396,3 +396,31 @@ def test_stylegan_truncation_is_psi_in_w(tmp_path):
     np.testing.assert_allclose(np.load(io.BytesIO(default.content)), want[0.7], atol=1e-6, rtol=0)
     np.testing.assert_allclose(np.load(io.BytesIO(strip.content)), along, atol=1e-6, rtol=0)
     assert np.abs(want[0.5] - want[1.0]).max() > 1e-3  # psi reaches the image
+
+
+@pytest.mark.parametrize("family", ["progan", "fastgan"])
+def test_progan_and_fastgan_answer_as_the_sampler(family, tmp_path):
+    """The z-space families added last, in process through the ASGI app: info, a truncated npy batch and a PNG
+    equal to the Sampler's (progan mid fade-in, its G at level 1 with alpha 0.5)."""
+    import asyncio
+
+    from ganforge.serve.http import create_app
+
+    steps = 3 if family == "progan" else 2  # progan: level 1 fades in from step 1 (alpha 0, then 0.5)
+    build_run(tiny_config(family, steps=steps), tmp_path / "run").fit()
+    sampler = Sampler.from_checkpoint(tmp_path / "run")
+    if family == "progan":
+        assert (int(sampler.G.level), float(sampler.G.alpha)) == (1, 0.5)
+    app = create_app(sampler, max_n=MAX_N, workers=1)
+
+    async def calls():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return [await client.get("/v1/info")] + [await client.post("/v1/generate", json=body) for body in (
+                {"n": 3, "seed": 5, "truncation": 0.5, "format": "npy"}, {"n": 1, "seed": 5, "truncation": 0.5})]
+
+    info, npy, png = asyncio.run(calls())
+    assert info.json()["family"] == family and info.json()["shape"] == [1, 8, 8] and info.json()["inputs"] == ["z"]
+    want = sampler.generate(3, 5, truncation=0.5)
+    np.testing.assert_allclose(np.load(io.BytesIO(npy.content)), want.numpy(), atol=1e-5, rtol=0)
+    assert png.headers["content-type"] == "image/png" and png.headers["x-seed"] == "5"
+    _close(_pixels(png.content)[None], to_uint8(want[:1]).numpy())

@@ -157,9 +157,14 @@ def _serve(folder: Path):
 
 def _spread(sampler) -> None:
     """Scale G's weights so the 2-step model's images span [-1, 1] (it starts near a flat grey, where a
-    2-level tolerance would hide anything); the browser and Python then run the same scaled generator."""
+    2-level tolerance would hide anything); the browser and Python then run the same scaled generator.
+    A spectrally normalised G (fastgan) would divide the scale out again: its weights are fixed first."""
     import torch
+    from torch.nn.utils import parametrize
 
+    for m in sampler.G.modules():
+        for name in list(getattr(m, "parametrizations", {})):
+            parametrize.remove_parametrizations(m, name, leave_parametrized=True)
     with torch.no_grad():
         for p in sampler.G.parameters():
             if p.dim() > 1:
@@ -168,7 +173,8 @@ def _spread(sampler) -> None:
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory):
-    """A tiny dcgan, cgan, infogan and stylegan on builtin:digits, each exported as a site and served statically."""
+    """A tiny dcgan, cgan, infogan, stylegan, progan (mid fade-in) and fastgan on builtin:digits, each exported as
+    a site and served statically."""
     _browser_or_skip()
     from ganforge.artifacts import Sampler
     from ganforge.train import build_run
@@ -177,11 +183,17 @@ def sites(tmp_path_factory):
     ort_dir = fetch_ort_web(ORT_WEB_VERSION, cache=_REAL_NPM_CACHE)
     root = tmp_path_factory.mktemp("sites")
     out, servers = {}, []
-    for family in ("dcgan", "cgan", "infogan", "stylegan"):
+    for family in ("dcgan", "cgan", "infogan", "stylegan", "progan", "fastgan"):
         model = {"truncation": 0.7} if family == "stylegan" else {}  # a default psi the page must start from
-        build_run(tiny_config(family, "builtin:digits", steps=2, model=model), root / family).fit()
+        steps = 3 if family == "progan" else 2  # progan: level 1 (8x8) fading in, alpha 0.5, at the last step
+        build_run(tiny_config(family, "builtin:digits", steps=steps, model=model), root / family).fit()
         sampler = Sampler.from_checkpoint(root / family)
         _spread(sampler)
+        if family == "fastgan":  # its batch-normed maps keep some seeds near grey: a steeper last conv
+            import torch
+
+            with torch.no_grad():
+                sampler.G.to_image[0].weight.mul_(4.0)
         if family == "stylegan":  # an average w apart from each w(z), so psi visibly moves every image
             import torch
 
@@ -293,6 +305,26 @@ def test_dcgan_page_matches_python_sampler(sites, browser):
     assert errors == []
     page.close()
 
+
+@pytest.mark.parametrize("family", ["progan", "fastgan"])
+def test_progan_and_fastgan_pages_match_python_sampler(sites, browser, family):
+    """The z-space families added last: the first render, a typed seed and a truncated API call as in Python."""
+    sampler, url = sites[family]["sampler"], sites[family]["url"]
+    if family == "progan":
+        assert (int(sampler.G.level), float(sampler.G.alpha)) == (1, 0.5)  # the graph holds the fade-in blend
+    page, errors = _open(browser, url)
+    assert page.locator("#status").inner_text() == "Ready"
+    _assert_same_image(_shown(page), _python(sampler, seed=0))
+    page.fill("#seed", "1234")
+    page.click("#generate")
+    shown = _shown(page)
+    _assert_same_image(shown, _python(sampler, seed=1234))
+    assert "seed 1234" in page.locator("#caption").inner_text()
+    got = _pixels(page, "window.ganforge.generate(a)", {"seed": 99, "truncation": 0.5})
+    _assert_same_image(got, _python(sampler, seed=99, truncation=0.5))
+    assert np.abs(_pixels(page, "window.ganforge.generate(a)", {"seed": 1235}) - shown).max() > 10
+    assert errors == []
+    page.close()
 
 def test_cgan_class_picker(sites, browser):
     sampler, url = sites["cgan"]["sampler"], sites["cgan"]["url"]
