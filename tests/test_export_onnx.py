@@ -11,7 +11,7 @@ import torch
 
 from ganforge import latent
 from ganforge.artifacts import Sampler
-from ganforge.artifacts.card import model_card
+from ganforge.artifacts.card import card_markdown, model_card
 from ganforge.cli.main import main
 from ganforge.train import build_run
 
@@ -106,7 +106,7 @@ def test_onnx_export_matches_eager_on_any_batch(samplers, family, tmp_path):
     session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     in_w = family == "stylegan"  # its graph also takes psi (N,); every other family's takes z [and y] only
-    assert sampler.truncation_space == ("w" if in_w else "z")
+    assert sampler.truncation_space == ("w" if in_w else "none" if family == "progan" else "z")
     assert names == (["z", "y"] if sampler.conditional else ["z"]) + (["truncation"] if in_w else [])
     z = sampler.latents(7, seed=4)
     feeds = {"z": z.numpy()}
@@ -124,7 +124,10 @@ def test_onnx_export_matches_eager_on_any_batch(samplers, family, tmp_path):
     info = gonnx.read_info(tmp_path / "g.onnx")
     assert info["family"] == family and info["latent"]["width"] == sampler.family.latent_dim
     assert info["shape"] == list(sampler.spec.shape) and info["inputs"] == names
-    assert info.get("truncation") == ({"space": "w", "input": "truncation", "default": 1.0} if in_w else None)
+    want_trunc = {"space": "w", "input": "truncation", "default": 1.0} if in_w else None
+    if family == "progan":  # no truncation trick: runtimes read the space and the reason they refuse psi with
+        want_trunc = {"space": "none", "reason": sampler.family.truncation_reason}
+    assert info.get("truncation") == want_trunc
 
 
 def test_stylegan_graph_takes_psi_and_truncates_in_w(samplers, tmp_path):
@@ -159,6 +162,33 @@ def test_sample_cli_truncation_scales_z_for_the_other_families(samplers, tmp_pat
         want = sampler.G(0.5 * torch.from_numpy(latent.seeded_latents(5, 3, sampler.noise_dim)))
     np.testing.assert_allclose(np.load(tmp_path / "0.5.npy"), want.numpy(), atol=1e-6, rtol=0)
     assert np.abs(np.load(tmp_path / "1.npy") - want.numpy()).max() > 1e-3
+
+
+def test_progan_refuses_truncation_instead_of_ignoring_it(samplers, tmp_path, capsys):
+    """progan's G normalises z, so psi z would give the very same images: the sampler and `ganforge sample`
+    refuse psi != 1 naming the family and the fix, psi 1 works, and the card says there is no trick."""
+    sampler = samplers["progan"]
+    with torch.no_grad():  # the reason holds: scaling z changes nothing
+        z = sampler.latents(2, seed=1)
+        torch.testing.assert_close(sampler.G(0.5 * z), sampler.G(z), atol=1e-6, rtol=0)
+    assert (sampler.truncation_space, sampler.default_truncation) == ("none", 1.0)
+    for call in (lambda: sampler.generate(2, seed=1, truncation=0.5),
+                 lambda: sampler.generate(2, z=z, truncation=0.5),
+                 lambda: sampler.interpolate(1, 3, truncation=0.5)):
+        with pytest.raises(ValueError, match=r"progan has no truncation trick: .*normalises.*use truncation 1 or "
+                                             r"leave it out"):
+            call()
+    torch.testing.assert_close(sampler.generate(2, seed=1, truncation=1.0), sampler.generate(2, seed=1))
+    out = tmp_path / "x.npy"
+    assert main(["sample", "--ckpt", str(sampler.path), "--n", "2", "--truncation", "0.5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "progan model, which has no truncation trick" in err and "use --truncation 1 or leave it out" in err
+    assert not out.exists()
+    assert main(["sample", "--ckpt", str(sampler.path), "--n", "2", "--seed", "1", "--truncation", "1",
+                 "--out", str(out)]) == 0
+    np.testing.assert_allclose(np.load(out), sampler.generate(2, seed=1).numpy(), atol=1e-6, rtol=0)
+    card = model_card(sampler)
+    assert card["truncation"]["space"] == "none" and "; no truncation trick (" in card_markdown(card)
 
 
 def test_a_mismatch_fails_the_export_and_removes_the_file(samplers, tmp_path, monkeypatch):

@@ -500,8 +500,9 @@ def test_stylegan_package_feeds_psi_to_the_graph(tmp_path):
 
 @pytest.mark.parametrize("family", ["progan", "fastgan"])
 def test_progan_and_fastgan_packages_match_the_sampler(family, tmp_path):
-    """The newer z-space families: progan mid-fade-in (its graph holds the level and alpha it stopped at) and
-    fastgan (SLE, centre crop) give the Sampler's images, with the seed's noise scaled by the request's psi."""
+    """The newer families: progan mid-fade-in (its graph holds the level and alpha it stopped at) and fastgan
+    (SLE, centre crop) give the Sampler's images; fastgan scales the seed's noise by the request's psi, progan
+    (no truncation trick: its G normalises z) answers psi != 1 with a 422 naming the reason."""
     steps = 3 if family == "progan" else 2  # progan: level 0 at step 0, level 1 fades in from step 1 (alpha 0, 0.5)
     build_run(tiny_config(family, "builtin:digits", steps=steps), tmp_path / "run").fit()
     sampler = Sampler.from_checkpoint(tmp_path / "run")
@@ -511,14 +512,29 @@ def test_progan_and_fastgan_packages_match_the_sampler(family, tmp_path):
     app = load_app(tmp_path / "pkg", f"lambda_app_{family}")
     info = body_json(call(app, "GET", "/v1/info"))
     assert info["family"] == family and info["shape"] == [1, 8, 8] and info["inputs"] == ["z"]
-    response = call(app, "POST", "/v1/generate", json_body={"n": 3, "seed": 5, "truncation": 0.5, "format": "npy"})
+    psi = 0.5 if family == "fastgan" else None  # progan: no truncation trick, so the request leaves psi out
+    body = {"n": 3, "seed": 5, "format": "npy", **({"truncation": psi} if psi else {})}
+    response = call(app, "POST", "/v1/generate", json_body=body)
     assert response["statusCode"] == 200, response["body"]
     half = np.load(io.BytesIO(base64.b64decode(response["body"])))
-    want = sampler.generate(3, 5, truncation=0.5)
+    want = sampler.generate(3, 5, truncation=psi)
     np.testing.assert_allclose(half, want.numpy(), atol=1e-5, rtol=0)
-    if family == "fastgan":  # psi reaches the image (progan's G pixel-normalises z first: scaling z changes nothing)
+    if family == "fastgan":  # psi reaches the image
         assert np.abs(half - sampler.generate(3, 5).numpy()).max() > 1e-4
-    png = response_png(call(app, "GET", "/v1/generate", query={"seed": 5, "truncation": 0.5}))
+    else:  # progan: psi 0.5 would change nothing, so it is refused with the reason, GET and POST alike
+        assert info["truncation"] == {"space": "none", "reason": sampler.family.truncation_reason}
+        for method, where in (("POST", "json_body"), ("GET", "query")):
+            refused = call(app, method, "/v1/generate", **{where: {"seed": 5, "truncation": 0.5}})
+            assert refused["statusCode"] == 422
+            assert json.loads(refused["body"])["detail"].startswith(
+                "this progan model has no truncation trick: its generator normalises each latent")
+        refused = call(app, "POST", "/v1/interpolate", json_body={"seed_a": 1, "seed_b": 2, "truncation": 0.5})
+        assert refused["statusCode"] == 422 and "truncation 1 or leave it out" in refused["body"]
+        gen = aws_lambda.OnnxGenerator(tmp_path / "pkg" / "model.onnx", intra_op_threads=1)  # the Python API too
+        with pytest.raises(ValueError, match="progan model has no truncation trick"):
+            gen.generate(3, 5, truncation=0.5)
+        np.testing.assert_allclose(gen.generate(3, 5, truncation=1.0), want.numpy(), atol=1e-5, rtol=0)
+    png = response_png(call(app, "GET", "/v1/generate", query={"seed": 5, **({"truncation": psi} if psi else {})}))
     assert_pixels(png, to_uint8(want[:1])[0])  # one 8x8 grey image, the same as the npy's first
 
 

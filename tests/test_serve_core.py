@@ -112,6 +112,22 @@ def test_stylegan_psi_defaults_to_its_model_truncation():
     assert error(core.parse_generate, {"truncation": 0}, stylegan, 16).detail == "truncation must be in (0, 1], got 0"
 
 
+def test_a_model_without_truncation_refuses_psi_with_the_reason():
+    """progan's info says truncation space "none": psi 1 or no psi is served (psi 1), any other psi is a 422
+    that names the family and the reason, for generate and interpolate alike."""
+    progan = {**info_of("progan", class_names=[]), "truncation": {"space": "none", "reason": "z is normalised"}}
+    assert (core.truncation_space(progan), core.default_truncation(progan)) == ("none", 1.0)
+    assert core.parse_generate({}, progan, 16).truncation == 1.0
+    assert core.parse_generate({"truncation": 1}, progan, 16).truncation == 1
+    for parse, params in ((core.parse_generate, {"truncation": 0.5}),
+                          (core.parse_interpolate, {"seed_a": 1, "seed_b": 2, "truncation": 0.5})):
+        e = error(parse, params, progan, 16)
+        assert e.status == 422 and e.detail == ("this progan model has no truncation trick: z is normalised; "
+                                                "truncation 0.5 would give the same images as 1, so use "
+                                                "truncation 1 or leave it out")
+    assert core.parse_generate({"truncation": 0.5}, DCGAN, 16).truncation == 0.5  # "z" models still scale z
+
+
 def test_query_strings_spell_json_values():
     """A query value becomes the JSON number it spells, so the strict checks see what a body would carry."""
     assert core.from_query({"n": "4", "t": "0.25", "seed": "1e3", "steps": "true", "class": "7", "format": "npy"}) == \

@@ -400,8 +400,9 @@ def test_stylegan_truncation_is_psi_in_w(tmp_path):
 
 @pytest.mark.parametrize("family", ["progan", "fastgan"])
 def test_progan_and_fastgan_answer_as_the_sampler(family, tmp_path):
-    """The z-space families added last, in process through the ASGI app: info, a truncated npy batch and a PNG
-    equal to the Sampler's (progan mid fade-in, its G at level 1 with alpha 0.5)."""
+    """The families added last, in process through the ASGI app: info, an npy batch and a PNG equal to the
+    Sampler's (progan mid fade-in, its G at level 1 with alpha 0.5); fastgan's truncated by psi 0.5, progan's
+    without psi, since it has no truncation trick and answers psi 0.5 with a 422 naming the reason."""
     import asyncio
 
     from ganforge.serve.http import create_app
@@ -413,14 +414,23 @@ def test_progan_and_fastgan_answer_as_the_sampler(family, tmp_path):
         assert (int(sampler.G.level), float(sampler.G.alpha)) == (1, 0.5)
     app = create_app(sampler, max_n=MAX_N, workers=1)
 
+    psi = {"truncation": 0.5} if family == "fastgan" else {}
+
     async def calls():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
             return [await client.get("/v1/info")] + [await client.post("/v1/generate", json=body) for body in (
-                {"n": 3, "seed": 5, "truncation": 0.5, "format": "npy"}, {"n": 1, "seed": 5, "truncation": 0.5})]
+                {"n": 3, "seed": 5, "format": "npy", **psi}, {"n": 1, "seed": 5, **psi},
+                {"n": 1, "seed": 5, "truncation": 0.5}, {"n": 1, "seed": 5, "truncation": 1})]
 
-    info, npy, png = asyncio.run(calls())
+    info, npy, png, half, one = asyncio.run(calls())
     assert info.json()["family"] == family and info.json()["shape"] == [1, 8, 8] and info.json()["inputs"] == ["z"]
-    want = sampler.generate(3, 5, truncation=0.5)
+    want = sampler.generate(3, 5, **psi)
+    if family == "progan":  # psi would change nothing: refused, with the reason; psi 1 is the plain image
+        assert info.json()["truncation"]["space"] == "none" and half.status_code == 422
+        assert half.json()["detail"].startswith("this progan model has no truncation trick: its generator normalises")
+        assert one.status_code == 200 and one.content == png.content
+    else:
+        assert half.status_code == 200 and half.content == png.content
     np.testing.assert_allclose(np.load(io.BytesIO(npy.content)), want.numpy(), atol=1e-5, rtol=0)
     assert png.headers["content-type"] == "image/png" and png.headers["x-seed"] == "5"
     _close(_pixels(png.content)[None], to_uint8(want[:1]).numpy())

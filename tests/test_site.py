@@ -308,7 +308,8 @@ def test_dcgan_page_matches_python_sampler(sites, browser):
 
 @pytest.mark.parametrize("family", ["progan", "fastgan"])
 def test_progan_and_fastgan_pages_match_python_sampler(sites, browser, family):
-    """The z-space families added last: the first render, a typed seed and a truncated API call as in Python."""
+    """The families added last: the first render, a typed seed and an API call as in Python (fastgan truncated
+    by psi 0.5; progan has no truncation trick, so its page hides the control and its API refuses psi 0.5)."""
     sampler, url = sites[family]["sampler"], sites[family]["url"]
     if family == "progan":
         assert (int(sampler.G.level), float(sampler.G.alpha)) == (1, 0.5)  # the graph holds the fade-in blend
@@ -320,8 +321,13 @@ def test_progan_and_fastgan_pages_match_python_sampler(sites, browser, family):
     shown = _shown(page)
     _assert_same_image(shown, _python(sampler, seed=1234))
     assert "seed 1234" in page.locator("#caption").inner_text()
-    got = _pixels(page, "window.ganforge.generate(a)", {"seed": 99, "truncation": 0.5})
-    _assert_same_image(got, _python(sampler, seed=99, truncation=0.5))
+    psi = 0.5 if family == "fastgan" else 1.0
+    got = _pixels(page, "window.ganforge.generate(a)", {"seed": 99, "truncation": psi})
+    _assert_same_image(got, _python(sampler, seed=99, truncation=psi))
+    assert page.locator("#truncation").is_visible() == (family == "fastgan")
+    if family == "progan":  # the Python sampler's refusal, in the page's words
+        with pytest.raises(AssertionError, match="progan has no truncation trick: its generator normalises"):
+            page_value(page, "window.ganforge.generate(a)", {"seed": 99, "truncation": 0.5})
     assert np.abs(_pixels(page, "window.ganforge.generate(a)", {"seed": 1235}) - shown).max() > 10
     assert errors == []
     page.close()

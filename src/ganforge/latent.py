@@ -15,7 +15,8 @@ Latent codes (InfoGAN) follow: a categorical code of size K uses the next unifor
 a continuous one 2u - 1. Row r depends only on (seed, r), so the first image of seed s is the same whether
 1 or 64 images are asked for. Truncation psi scales the noise (not the codes) towards its mean, 0: the trick
 of families that truncate in z. A family that truncates in w (stylegan, model_info "truncation") takes its
-latents unscaled (psi = 1 here) and psi as a generator input instead.
+latents unscaled (psi = 1 here) and psi as a generator input instead. A family without the trick (progan,
+model_info truncation space "none") refuses psi != 1 with `no_truncation_message`.
 
 This module imports numpy only: the Lambda package ships a copy of it.
 """
@@ -50,6 +51,15 @@ def uniforms(seed: int, rows: int, count: int, first_row: int = 0) -> np.ndarray
     key = mix((mix(np.uint64(seed)) + r) & _M32)[:, None]
     j = mix((np.arange(count, dtype=np.uint64) + np.uint64(0x9E3779B9)) & _M32)[None, :]
     return (mix(key ^ j).astype(np.float64) + 0.5) / 2.0**32
+
+
+def no_truncation_message(family: str, reason: str, psi: float, option: str = "truncation") -> str:
+    """The refusal of psi != 1 by a model without the truncation trick (Family.truncation None, model_info
+    truncation space "none"), the same words from the sampler, the CLI and the servers (`option`: the name
+    the caller gave psi)."""
+    why = f": {reason}" if reason else ""
+    return (f"{family} has no truncation trick{why}; {option} {psi:g} would give the same images as 1, "
+            f"so use {option} 1 or leave it out")
 
 
 def seeded_latents(seed: int, n: int, noise_dim: int, codes: Sequence[dict[str, Any]] = (),

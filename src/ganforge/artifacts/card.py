@@ -4,7 +4,9 @@
 input names, the latent layout (noise width and codes, see `ganforge.latent`), the image shape, the
 classes, and for a family that truncates in w (Family.truncation == "w") a "truncation" entry: {"space": "w",
 "input": "truncation", "default": psi}, the graph's (N,) float input psi, which a runtime feeds instead of
-scaling z (without the entry, truncation scales the noise of z). `model_card(sampler)` adds what a reader
+scaling z; for a family without the trick (Family.truncation None, progan) {"space": "none", "reason": why},
+so that runtimes refuse psi != 1 (without the entry, truncation scales the noise of z, as in every export
+made before). `model_card(sampler)` adds what a reader
 needs to trust it: family, data, size, training steps, and every metric measured on this checkpoint with its
 provenance (from RUN/eval/step_N.json).
 """
@@ -68,9 +70,11 @@ def model_info(sampler, direction: str = "AtoB") -> dict[str, Any]:
         "ema": sampler.ema,
         "ganforge_version": __version__,
     }
-    if sampler.truncation_space == "w":  # only then: every other export stays as it was
+    if sampler.truncation_space == "w":  # only then: every "z" export stays as it was
         info["inputs"] = [*info["inputs"], "truncation"]
         info["truncation"] = {"space": "w", "input": "truncation", "default": sampler.default_truncation}
+    elif sampler.truncation_space == "none":  # no trick: runtimes refuse psi != 1, naming the reason
+        info["truncation"] = {"space": "none", "reason": sampler.family.truncation_reason}
     return info
 
 
@@ -108,7 +112,7 @@ def model_card(sampler, exported: dict[str, Any] | None = None) -> dict[str, Any
         "checkpoint": str(sampler.path),
         "metrics": _metrics(sampler.path, sampler.step),
         "latent": model_info(sampler)["latent"],  # None for image-to-image families
-        **({"truncation": model_info(sampler)["truncation"]} if sampler.truncation_space == "w" else {}),
+        **({"truncation": model_info(sampler)["truncation"]} if sampler.truncation_space != "z" else {}),
         **({"translation": translation_io(sampler, (exported or {}).get("direction", "AtoB"))}
            if sampler.is_translation else {}),
         "export": exported or {},
@@ -129,8 +133,17 @@ def _input_row(card: dict[str, Any]) -> str:
     return (f"| latent | {card['latent']['noise_dim']} N(0, 1) noise"
             + "".join(f" + {c['name']} ({c['kind']}{', ' + str(c['size']) if c['kind'] == 'categorical' else ''})"
                       for c in card["latent"]["codes"])
-            + (f"; truncation psi in w-space (input `{trunc['input']}`, default {trunc['default']:g})" if trunc else "")
+            + _truncation_note(trunc)
             + " |")
+
+
+def _truncation_note(trunc: dict[str, Any] | None) -> str:
+    """The latent row's words on the truncation trick: where psi acts, unless it scales z (no entry)."""
+    if not trunc:
+        return ""
+    if trunc.get("space") == "none":
+        return "; no truncation trick" + (f" ({trunc['reason']})" if trunc.get("reason") else "")
+    return f"; truncation psi in w-space (input `{trunc['input']}`, default {trunc['default']:g})"
 
 
 def card_markdown(card: dict[str, Any]) -> str:

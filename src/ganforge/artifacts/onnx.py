@@ -2,7 +2,8 @@
 
 The ONNX graph maps G's input to its output: `z` (N, width) float32 (noise, then any latent codes), for
 conditional families `y` (N,) int64 classes, for w-truncating ones (stylegan) `truncation` (N,) float32 psi
-(w_avg + psi (w - w_avg) in the graph; the others scale z outside it), to `images` (N, C, H, W) in [-1, 1]
+(w_avg + psi (w - w_avg) in the graph; the others scale z outside it, except those without the trick,
+progan, whose model_info says truncation space "none"), to `images` (N, C, H, W) in [-1, 1]
 (or `points` (N, F)); dynamic batch. Latents come from `ganforge.latent`, so every runtime turns a seed
 into the same input. `model_info` is in the model's metadata (`ganforge` key): the file describes itself.
 

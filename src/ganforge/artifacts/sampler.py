@@ -13,7 +13,7 @@ from torch import Tensor
 from ..checkpoint import load_tensors, refuse_nonfinite, resolve_checkpoint
 from ..data.spec import DataSpec
 from ..families import build_family
-from ..latent import between, seeded_latents
+from ..latent import between, no_truncation_message, seeded_latents
 
 # Latents per generator call. For the 28x28 DCGAN of bench/evaluate_speed.py, batches of 128 and 256
 # took the same time on the 2-core bench machine (1.17 vs 1.19 s per 10,000 samples on 2 threads, 2.25 vs
@@ -71,19 +71,23 @@ class Sampler:
     @property
     def truncation_space(self) -> str:
         """Where the truncation trick acts (the family's declared `truncation`): "z", the seed's noise is scaled
-        towards its mean; "w", the family moves its mapped latent towards the average and z stays as drawn."""
-        return self.family.truncation
+        towards its mean; "w", the family moves its mapped latent towards the average and z stays as drawn;
+        "none", the family has no truncation trick (progan), and psi != 1 is refused."""
+        return self.family.truncation or "none"
 
     @property
     def default_truncation(self) -> float:
-        """psi when none is asked: 1 (none) for "z" families, model.truncation for "w" families."""
+        """psi when none is asked: 1 (none) for "z" and "none" families, model.truncation for "w" families."""
         return float(self.family.cfg.truncation) if self.truncation_space == "w" else 1.0
 
     def _noise_scale(self, truncation: float | None) -> float:
-        """The factor on the seed's noise: psi for "z" families, 1 for "w" families (psi acts on w there)."""
+        """The factor on the seed's noise: psi for "z" families, 1 for "w" families (psi acts on w there) and
+        for "none" families, which refuse any psi but 1."""
         if truncation is not None and not 0 < truncation <= 1:
             raise ValueError(f"truncation must be in (0, 1], got {truncation}")
-        return 1.0 if truncation is None or self.truncation_space == "w" else float(truncation)
+        if truncation is not None and truncation != 1 and self.truncation_space == "none":
+            raise ValueError(no_truncation_message(self.family.name, self.family.truncation_reason, truncation))
+        return 1.0 if truncation is None or self.truncation_space != "z" else float(truncation)
 
     def latents(self, n: int, seed: int, truncation: float | None = None) -> Tensor:
         """The latent batch a seed stands for: the same seed gives the same images everywhere (Python, the
@@ -112,7 +116,8 @@ class Sampler:
         `codes` fixes latent codes of a family that has them (infogan): {"c0": 3, "c1": 0.5} or n values each.
         `truncation` psi in (0, 1] (None: `default_truncation`), as the family declares it: a "z" family's
         seed noise is scaled by psi (nothing happens to a given `z`: build it with `latents`/`between_seeds`);
-        a "w" family gets psi in `sample(..., truncation=psi)`, w_avg + psi (w - w_avg), for any z.
+        a "w" family gets psi in `sample(..., truncation=psi)`, w_avg + psi (w - w_avg), for any z; a family
+        without the trick ("none", progan) raises ValueError for psi != 1 (it would change nothing).
         `batch` latents go through G at a time; G is in eval mode, so the samples do not depend on it
         (beyond float rounding, where a backend picks another kernel for another batch size).
         """
@@ -133,10 +138,8 @@ class Sampler:
         if self.is_translation:
             raise ValueError(f"{self.family.name} translates images: use Sampler.translate(x) or `ganforge translate`")
         z = self.latents(n, seed, truncation) if z is None else z  # (checks psi)
-        psi = None
-        if self.truncation_space == "w":  # psi goes to the family's sampling, whether or not z was given
-            self._noise_scale(truncation)
-            psi = truncation
+        self._noise_scale(truncation)  # also with a given z: "none" refuses psi != 1 whatever the latents
+        psi = truncation if self.truncation_space == "w" else None  # psi goes to the family's sampling
         if codes:
             if not self.codes:
                 raise ValueError(f"latent codes need a family with codes (infogan); this model is '{self.family.name}'")

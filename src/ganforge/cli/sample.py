@@ -18,6 +18,7 @@ import torch
 from ..families import FAMILIES
 from ..files import replace_atomically, writing
 from ..image import save_grid, save_scatter, to_pil, to_uint8
+from ..latent import no_truncation_message
 from .common import HelpFormatter, UsageError
 
 DESCRIPTION = """\
@@ -73,10 +74,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--span", type=float, nargs=2, default=(-1.0, 1.0), metavar=("LO", "HI"),
                    help="range of a continuous --sweep (default: -1 1, the training range)")
     w_families = ", ".join(sorted(name for name, cls in FAMILIES.items() if cls.truncation == "w"))
+    no_families = ", ".join(sorted(name for name, cls in FAMILIES.items()
+                                   if cls.truncation is None and cls.kind != "translation"))
     p.add_argument("--truncation", type=float, metavar="PSI",
                    help="the truncation trick, 0 < PSI <= 1 (1 = none): fewer odd samples, less variety. Families "
                         f"that truncate in w ({w_families}) move each mapped latent towards the average, "
-                        "w_avg + PSI (w - w_avg); the other latent families scale the noise z by PSI (infogan's "
+                        f"w_avg + PSI (w - w_avg); families without the trick ({no_families}) refuse PSI != 1; "
+                        "the other latent families scale the noise z by PSI (infogan's "
                         "codes stay). Default: none, or a w family's model.truncation")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     p.add_argument("--nrow", type=int, help="images per grid row (default: square grid)")
@@ -99,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
     if kind is None:
         raise UsageError(f"--out must end in .png or .npy, or be a folder; got '{out}'")
     sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
+    if args.truncation is not None and args.truncation != 1 and sampler.truncation_space == "none":
+        raise UsageError(no_truncation_message(f"{args.ckpt} holds a {sampler.family.name} model, which",
+                                               sampler.family.truncation_reason, args.truncation, "--truncation"))
     images = sampler.spec.kind == "image"
     if kind == "folder" and not images:
         raise UsageError("2-D points cannot be written as one PNG each; use --out FILE.npy or FILE.png")

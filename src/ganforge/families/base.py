@@ -42,6 +42,9 @@ class Family(nn.Module):
       running average, w_avg + psi (w - w_avg) (stylegan); z stays unscaled, `sample(..., truncation=psi)`
       and `G(z, psi)` (psi a float or an (N,) tensor) apply it, the exported graph takes psi as an input, and
       `cfg.truncation` (model.truncation) is the psi used when none is asked.
+      None: the family has no truncation trick (progan: G normalises z, so psi z gives the same image);
+      `truncation_reason` says why, and the sampler, the CLI, the servers and the site refuse psi != 1
+      with it instead of ignoring psi.
     """
 
     Config: ClassVar[type]
@@ -52,7 +55,8 @@ class Family(nn.Module):
     needs: ClassVar[str] = ""
     classifies: ClassVar[bool] = False
     grows: ClassVar[bool] = False  # trains through stages (progan): `stage_changed` and `describe_stage()` exist
-    truncation: ClassVar[str] = "z"
+    truncation: ClassVar[str | None] = "z"
+    truncation_reason: ClassVar[str] = ""  # truncation None: why psi cannot act, quoted in the errors
     objective: AdversarialLoss | None = None  # the adversarial loss, set by families that have one
 
     def __init__(self, cfg: Any, spec: DataSpec, generator_only: bool = False) -> None:

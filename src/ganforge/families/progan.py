@@ -19,6 +19,8 @@ What the paper does, and what this family keeps:
 - At each step G draws images at the current level's resolution and D sees the reals average-pooled to it.
   `sample()` (G(z)) always returns the full target size: while growing, the current level's images are
   nearest-upsampled to it. Any H x W works: see nn/progan.py (`progan_levels`).
+- No truncation trick (Family.truncation None): G normalises each latent to the sphere first, so scaling z
+  changes nothing, and the paper has none; every runtime refuses psi != 1 instead of ignoring it.
 - Equalized learning rate in every layer, pixel norm in G, the minibatch standard deviation in D (groups of
   `mbstd_group`, the reference code's 4).
 - The loss: WGAN-GP (lambda 10) plus the drift term `drift` * E[D(x)^2] (epsilon_drift = 0.001) on the reals,
@@ -77,6 +79,8 @@ class ProGAN(AdversarialFamily):
     Config = ProGANConfig
     name = "progan"
     grows = True  # stages: level l fading in, then stable (Family.grows)
+    truncation = None  # no truncation trick: psi z would give the same images (see the module docstring)
+    truncation_reason = "its generator normalises each latent to the sphere, so scaling z by psi changes nothing"
     description = "progressive growing GAN (Karras 2018): G and D grow from ~4x4 with fade-ins; images of any HxW"
 
     def __init__(self, cfg: ProGANConfig, spec, generator_only: bool = False) -> None:

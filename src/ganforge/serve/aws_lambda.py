@@ -12,7 +12,8 @@ or "c0:3,c1:0.5"). Bad JSON or an event not shaped as API Gateway sends it -> 40
 invalid values -> 422 {"detail": "what to change"}, unknown path -> 404, wrong method -> 405; a failure
 of the model -> 500 with a one-line detail (the traceback goes to the log, CloudWatch). `truncation` psi scales
 the seed's noise, or, for a model whose info says truncation.space "w" (stylegan), is fed to the graph's
-`truncation` input (w_avg + psi (w - w_avg)) with z unscaled.
+`truncation` input (w_avg + psi (w - w_avg)) with z unscaled; a model whose info says "none" (progan, no
+truncation trick) answers psi != 1 with a 422 naming the reason.
 
 This file is copied verbatim into the Lambda package as app.py (`Handler: app.handler`), with
 ganforge/latent.py as ganforge_latent.py and serve/request_core.py as ganforge_request_core.py, so it
@@ -74,7 +75,8 @@ class OnnxGenerator:
         self.noise_dim = int(info["latent"]["noise_dim"])
         self.codes = list(info["latent"]["codes"])
         self.conditional = bool(info["conditional"])
-        # "w": the graph takes psi as its `truncation` input (stylegan); "z": psi scales the seed's noise
+        # "w": the graph takes psi as its `truncation` input (stylegan); "z": psi scales the seed's noise;
+        # "none": no truncation trick (progan), psi != 1 is refused
         self.truncation_space = core.truncation_space(info)
 
     def labels(self, n: int, cls: int | str | Sequence | None = None) -> np.ndarray | None:
@@ -89,8 +91,10 @@ class OnnxGenerator:
                                 codes)
 
     def _scale(self, truncation: float | None) -> float:
-        """The factor on the seed's noise: psi for a "z" model, 1 for a "w" model."""
-        return 1.0 if truncation is None or self.truncation_space == "w" else truncation
+        """The factor on the seed's noise: psi for a "z" model, 1 for a "w" model; a "none" model refuses psi
+        != 1 (a RequestError, a ValueError)."""
+        core.check_truncation(self.info, truncation)
+        return 1.0 if truncation is None or self.truncation_space != "z" else truncation
 
     def _with_codes(self, z: np.ndarray, codes: dict[str, float] | None) -> np.ndarray:
         # a request's codes were checked when it was parsed; set_codes itself refuses bad names and values

@@ -43,7 +43,9 @@ class _Common(BaseModel):
         None, alias="class", description="conditional families: class index or name (default: cycle through classes)")
     truncation: float = _bounded("truncation", 1.0, "the truncation trick, psi (1 = none): a model whose /v1/info "
                                  "has truncation.space 'w' (stylegan) moves w towards its average, w_avg + psi "
-                                 "(w - w_avg), and defaults to truncation.default; the others scale the noise z by psi")
+                                 "(w - w_avg), and defaults to truncation.default; one whose truncation.space is "
+                                 "'none' (progan) has no truncation trick and refuses psi != 1 (422); the others "
+                                 "scale the noise z by psi")
     codes: Optional[Dict[str, float]] = Field(
         None, description="infogan: fix latent codes, e.g. {\"c0\": 3, \"c1\": 0.5}")
     format: Literal["png", "npy", "json"] = Field("png", description="png (one image or a grid), npy (float32 "

@@ -214,10 +214,21 @@ def _codes(value: Any, info: dict) -> dict[str, float] | None:
 
 def truncation_space(info: dict) -> str:
     """Where the model's truncation psi acts: "w" when its model_info says so (the graph takes psi as its
-    `truncation` input and z stays unscaled), else "z" (psi scales the seed's noise; every model exported
-    before w-space truncation existed)."""
+    `truncation` input and z stays unscaled), "none" when it says the model has no truncation trick (progan:
+    psi != 1 is refused), else "z" (psi scales the seed's noise; every model exported before w-space
+    truncation existed)."""
     declared = info.get("truncation")
-    return "w" if isinstance(declared, dict) and declared.get("space") == "w" else "z"
+    space = declared.get("space") if isinstance(declared, dict) else None
+    return space if space in ("w", "none") else "z"
+
+
+def check_truncation(info: dict, psi: float | None) -> float | None:
+    """`psi` when the model can apply it; a 422 naming the reason for psi != 1 on a model without the
+    truncation trick (truncation space "none"), where it would silently change nothing."""
+    if psi is not None and psi != 1 and truncation_space(info) == "none":
+        reason = str(info["truncation"].get("reason") or "")
+        raise RequestError(latent.no_truncation_message(f"this {info['family']} model", reason, psi))
+    return psi
 
 
 def default_truncation(info: dict) -> float:
@@ -295,7 +306,7 @@ class Common:
     """What every sampling request takes, checked against the model."""
 
     format: str  # png | npy | json
-    truncation: float  # psi: scales z, or the graph's `truncation` input for a w-space model (truncation_space)
+    truncation: float  # psi: scales z, or the graph's `truncation` input for a w-space model; 1 for "none"
     codes: dict[str, float] | None
     cls: int | None  # None: cycle through the classes (or a model without classes)
 
@@ -331,7 +342,7 @@ def _common(params: dict, info: dict) -> dict[str, Any]:
         raise RequestError(f"format must be one of png, npy, json; got {shown(fmt)}")
     if fmt == "png" and info["kind"] != "image":
         raise RequestError("this model makes points, not images: use format json or npy")
-    truncation = _float(params, "truncation", default_truncation(info))
+    truncation = check_truncation(info, _float(params, "truncation", default_truncation(info)))
     codes = check_codes(info, _codes(params.get("codes"), info))
     cls = None if params.get("class") is None else class_index(info, params["class"])
     return {"format": fmt, "truncation": truncation, "codes": codes, "cls": cls}

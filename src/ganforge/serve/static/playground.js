@@ -10,8 +10,12 @@ function setStatus(text, isError) {
   $("status").className = isError ? "error" : "";
 }
 
+// "none": the model has no truncation trick (progan); the server refuses psi != 1, so none is sent
+const noTruncation = (info) => !!(info && info.truncation && info.truncation.space === "none");
+
 function common() {
-  const body = { truncation: parseFloat($("truncation").value), format: "png" };
+  const body = { format: "png" };
+  if (!noTruncation(state.info)) body.truncation = parseFloat($("truncation").value);
   if (state.info && state.info.conditional) body["class"] = parseInt($("class").value, 10);
   const codes = {};
   for (const el of document.querySelectorAll("[data-code]")) codes[el.dataset.code] = parseFloat(el.value);
@@ -121,7 +125,12 @@ async function init() {
     $("truncation").value = String(Math.max(parseFloat($("truncation").min), info.truncation.default));
     $("truncation-value").textContent = parseFloat($("truncation").value).toFixed(2);
   }
+  if (noTruncation(info)) {  // hidden and disabled: psi would change nothing
+    $("truncation-box").classList.add("hidden");
+    $("truncation").disabled = true;
+  }
   $("truncation").title = wSpace ? "psi: moves w towards the average w, w_avg + psi (w - w_avg); 1 = none"
+    : noTruncation(info) ? `this model has no truncation trick: ${info.truncation.reason || ""}`
     : "psi: scales the noise z towards its mean; 1 = none";
   $("truncation").addEventListener("input", () => {
     $("truncation-value").textContent = parseFloat($("truncation").value).toFixed(2);

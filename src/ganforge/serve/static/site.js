@@ -15,7 +15,9 @@
  * }
  * `truncation` is psi in (0, 1]: it scales the seed's noise z, or, for a model whose model.json says
  * truncation.space "w" (stylegan), it is the graph's `truncation` input (w_avg + psi (w - w_avg)) and z stays
- * as drawn; left out, it is 1 (none), or such a model's truncation.default.
+ * as drawn; left out, it is 1 (none), or such a model's truncation.default. A model whose model.json says
+ * truncation.space "none" (progan) has no truncation trick: the page hides the control and the API rejects
+ * psi != 1 with the reason, as the Python sampler does.
  * `pixels` is a Uint8Array of H*W*C values in HWC order (row-major, channels last; C = 1 grey or 3 RGB),
  * round((x + 1) * 127.5) of the output clamped to [-1, 1] in float32 with ties to even, exactly like
  * ganforge.image.to_uint8; `shape` is [H, W, C]. generate/interpolate also draw on the page.
@@ -81,6 +83,7 @@
     if (info.conditional) parts.push(info.n_classes + " classes");
     if (info.latent.codes.length) parts.push("latent codes " + info.latent.codes.map(function (c) { return c.name; }).join(", "));
     if (wSpace()) parts.push("truncation in w");
+    if (noTruncation()) parts.push("no truncation trick");
     parts.push("step " + info.step);
     $("subtitle").textContent = parts.join(" · ") + " — running in your browser (onnxruntime-web " +
       ((info.site && info.site.ort_version) || "") + ", WebAssembly).";
@@ -121,10 +124,16 @@
     return px;
   }
 
-  /* "w": the model takes psi as its graph input `truncation` (stylegan); "z": psi scales the seed's noise. */
+  /* "w": the model takes psi as its graph input `truncation` (stylegan); "z": psi scales the seed's noise;
+     "none": the model has no truncation trick (progan) and psi != 1 is refused. */
   function wSpace() {
     var t = state.info.truncation;
     return !!(t && t.space === "w");
+  }
+
+  function noTruncation() {
+    var t = state.info.truncation;
+    return !!(t && t.space === "none");
   }
 
   async function runModel(z, cls, psi) {
@@ -147,11 +156,17 @@
   function truncationOf(t) {
     var psi = t === undefined || t === null ? defaultTruncation() : Number(t);
     if (wSpace() && !(psi >= 0 && psi <= 1)) throw new Error("truncation must be in [0, 1], got " + t);
+    if (noTruncation() && psi !== 1) {  // the words of ganforge.latent.no_truncation_message
+      var reason = state.info.truncation.reason;
+      throw new Error(state.info.family + " has no truncation trick" + (reason ? ": " + reason : "") +
+                      "; truncation " + t + " would give the same images as 1, so use truncation 1 or leave it out");
+    }
     return psi;
   }
 
-  /* the factor on the seed's noise: psi, or 1 for a model that truncates in w (psi goes to the graph) */
-  function noiseScale(psi) { return wSpace() ? 1 : psi; }
+  /* the factor on the seed's noise: psi, or 1 for a model that truncates in w (psi goes to the graph) or has
+     no truncation trick (psi is 1 there) */
+  function noiseScale(psi) { return wSpace() || noTruncation() ? 1 : psi; }
 
   /* Renders run one at a time (an InferenceSession runs one call at a time). */
   var chain = Promise.resolve();
@@ -231,7 +246,7 @@
 
   function common() {
     return { cls: state.info.conditional ? Number($("class").value) : null,
-             truncation: Number($("truncation").value), codes: fixedCodes() };
+             truncation: noTruncation() ? undefined : Number($("truncation").value), codes: fixedCodes() };
   }
 
   var mode = "seed";
@@ -301,12 +316,17 @@
     });
     $("seed").addEventListener("keydown", function (e) { if (e.key === "Enter") { mode = "seed"; refresh(); } });
     var slider = $("truncation");
+    if (noTruncation()) {  // nothing to set: the control is hidden and disabled, its title says why
+      $("truncation-row").hidden = true;
+      slider.disabled = true;
+    }
     if (wSpace()) {  // start at the model's own psi; the slider's lowest step stands for anything below it
       slider.value = String(Math.max(Number(slider.min), defaultTruncation()));
       $("truncation-value").textContent = Number(slider.value).toFixed(2);
     }
     slider.title = wSpace() ? "psi: moves w towards the average w, w_avg + psi (w - w_avg); 1 = none"
-                            : "psi: scales the noise z towards its mean; 1 = none";
+                 : noTruncation() ? "this model has no truncation trick: " + (state.info.truncation.reason || "")
+                 : "psi: scales the noise z towards its mean; 1 = none";
     $("truncation").addEventListener("input", function () {
       $("truncation-value").textContent = Number($("truncation").value).toFixed(2);
       refresh();
