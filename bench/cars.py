@@ -1,9 +1,10 @@
 """The cars stand-in: 100x100 images from 279 clip-art drawings of vehicles, each family for the same CPU budget.
 
 For each family this bench types the commands a user would (the recipe that matches builtin:clipart and the
-family supplies every other setting; the first line of the run's log names it):
+family supplies every other setting, its 20-minute time budget included; the first line of the run's log names
+it; --time T adds `--time T` to the command):
 
-    ganforge train --data builtin:clipart:transportation --size 100 --family F --time 20m --out RUN
+    ganforge train --data builtin:clipart:transportation --size 100 --family F --out RUN
     ganforge evaluate --ckpt RUN --split train --features clipart --metrics kid,swd,memorisation --n 2000
     ganforge sample --ckpt RUN --n 64 --seed 0 --out docs/cars-F.png
 
@@ -49,21 +50,22 @@ def rel(p: Path) -> str:
     return str(p.relative_to(ROOT))
 
 
-def one_run(family: str, budget: str, n_eval: int, size: str) -> dict[str, Any]:
-    run = RUNS / f"{family}_{budget}"
+def one_run(family: str, budget: str | None, n_eval: int, size: str) -> dict[str, Any]:
+    run = RUNS / f"{family}_{budget or 'recipe'}"
     shutil.rmtree(run, ignore_errors=True)
     RUNS.mkdir(parents=True, exist_ok=True)
     log = RUNS / f"{run.name}.log"
     log.unlink(missing_ok=True)
-    words = ["ganforge", "train", "--data", DATA, "--size", size, "--family", family, "--time", budget,
-             "--out", rel(run), "--quiet"]
+    words = ["ganforge", "train", "--data", DATA, "--size", size, "--family", family,
+             *(["--time", budget] if budget else []), "--out", rel(run), "--quiet"]
     rc, wall = run_cli(words, log)
-    row: dict[str, Any] = {"family": family, "budget": budget, "size": size, "command": " ".join(words),
+    row: dict[str, Any] = {"family": family, "budget": budget or "20m", "size": size, "command": " ".join(words),
                            "wall_s": round(wall, 1), "log": rel(log)}
     if rc:
         return {**row, "error": f"ganforge train exited {rc}"}
     cfg = json.loads((run / "config.json").read_text())
     row["recipe"] = cfg.get("recipe", "")
+    row["budget"] = f"{cfg['train']['time'] / 60:g}m"
     row["augment"] = cfg.get("train", {}).get("augment", "")
     logs = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in logs if "step" in r and "event" not in r]
@@ -119,14 +121,14 @@ def verdict(rows: list[dict[str, Any]], budget: str) -> dict[str, Any] | None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", nargs="+", default=["fastgan", "stylegan", "dcgan"])
-    ap.add_argument("--time", default="20m", help="training budget of every run (default: 20m)")
+    ap.add_argument("--time", help="training budget of every run (default: the recipe's, 20 minutes)")
     ap.add_argument("--size", default="100", help="image size (default: 100)")
     ap.add_argument("--n", type=int, default=2000, help="samples for KID/SWD/memorisation (default: 2,000)")
     ap.add_argument("--out", default=str(HERE / "results" / "cars.json"))
     args = ap.parse_args()
     out = Path(args.out)
     doc = json.loads(out.read_text()) if out.exists() else {}
-    rows = [r for r in doc.get("runs", []) if not (r["family"] in args.families and r["budget"] == args.time)]
+    rows = [r for r in doc.get("runs", []) if not (r["family"] in args.families and r["budget"] == (args.time or "20m"))]
     for fam in args.families:
         row = one_run(fam, args.time, args.n, args.size)
         rows.append(row)

@@ -1,13 +1,22 @@
-"""DCGAN on Fashion-MNIST: FID against training time, for three objectives.
+"""FID against training time on Fashion-MNIST: DCGAN's three objectives, or the image families side by side.
 
-For each objective (non-saturating, WGAN-GP, hinge) a DCGAN trains on the CPU; after 2, 5 and 10
-minutes of training (wall clock, evaluation time excluded) the EMA generator's FID is measured with the
-shipped `fashion` features: 10,000 generated samples against the 10,000 images of the test split.
-Writes bench/results/fid_curve.json (the curve, steps, CPU seconds, settings, machine) and keeps each
-run directory under bench/results/runs/ so `ganforge report` can draw it.
+Objectives (the default): a DCGAN trains on the CPU with each objective (non-saturating, WGAN-GP, hinge);
+after 2, 5 and 10 minutes of training (wall clock, evaluation time excluded) the EMA generator's FID is
+measured with the shipped `fashion` features: 10,000 generated samples against the 10,000 images of the
+test split. Writes bench/results/fid_curve.json.
+
+Families (--families): dcgan, progan, stylegan and fastgan on Fashion-MNIST resized to 32x32 (a size every
+family's grid reaches without a crop), each at its family defaults plus the settings in FAMILIES below, one
+run each with FID after 10 and 20 minutes (the 10-minute point is measured from the same run, as a checkpoint
+there would be). Writes bench/results/fid_curve_families.json. The issue's bar: the best of progan, stylegan
+and fastgan beats dcgan at 20 minutes.
+
+Each run directory stays under bench/results/runs/ so `ganforge report` can draw it.
 
     .venv/bin/python bench/fid_curve.py                       # 2, 5, 10 minutes x 3 objectives (~35 min)
     .venv/bin/python bench/fid_curve.py --minutes 0.2 0.5 --objectives ns   # smoke check
+    .venv/bin/python bench/fid_curve.py --families dcgan progan stylegan fastgan   # 10, 20 minutes x 4 (~85 min)
+    .venv/bin/python bench/fid_curve.py --families fastgan --minutes 0.2 --n 1000 --out /tmp/f.json  # smoke
 """
 
 from __future__ import annotations
@@ -39,6 +48,16 @@ SETTINGS = {
                 "train": {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9}},
     "hinge": {"model": {"loss": "hinge"}, "train": {}},
 }
+# --families: each family at its defaults, batch 64, bf16 autocast + channels_last (as the objectives), plus:
+FAMILIES = {
+    "dcgan": {"model": {"latent_dim": 100, "width": 64}, "train": {}},
+    # the family defaults: WGAN-GP + drift, 20k images per stable level and per fade-in, Adam(1e-3, 0, 0.99)
+    "progan": {"model": {}, "train": {"lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.0, "beta2": 0.99}},
+    # the paper's Adam(0.002, 0, 0.99); R1 gamma by the StyleGAN2-ADA heuristic 0.0002 * 32 * 32 / 64 = 0.0032
+    "stylegan": {"model": {"r1_weight": 0.0032}, "train": {"lr_g": 2e-3, "lr_d": 2e-3, "beta1": 0.0, "beta2": 0.99}},
+    # the reference code's Adam(2e-4, 0.5, 0.999), hinge, no augmentation (60,000 images)
+    "fastgan": {"model": {}, "train": {}},
+}
 BASE = {
     "family": "dcgan",
     "model": {"latent_dim": 100, "width": 64},
@@ -59,12 +78,20 @@ def evaluate(trainer, extractor, real, n: int, seed: int) -> dict:
     return {"fid": res["fid"].values["fid"], "kid": res["kid"].values["kid"], "provenance": res["fid"].provenance.to_dict()}
 
 
-def run_one(objective: str, minutes: list[float], n_eval: int, data, extractor, real, seed: int) -> dict:
+def run_one(objective: str, minutes: list[float], n_eval: int, data, extractor, real, seed: int,
+            family: str | None = None) -> dict:
     spec = json.loads(json.dumps(BASE))
-    spec["model"].update(SETTINGS[objective]["model"])
-    spec["train"].update(SETTINGS[objective]["train"])
+    if family is None:
+        spec["model"].update(SETTINGS[objective]["model"])
+        spec["train"].update(SETTINGS[objective]["train"])
+        name = objective
+    else:
+        spec["family"], spec["model"] = family, dict(FAMILIES[family]["model"])
+        spec["train"].update(FAMILIES[family]["train"])
+        spec["data"]["size"] = list(data.x.shape[-2:])
+        objective = name = family
     spec["train"]["steps"] = 10**9  # the time budget ends the run, not the step count
-    out = HERE / "results" / "runs" / f"fid_curve_{objective}"
+    out = HERE / "results" / "runs" / f"fid_curve_{name}"
     shutil.rmtree(out, ignore_errors=True)
     trainer = build_run(from_dict(spec), out, data=data)
     for cb in trainer.callbacks:
@@ -88,31 +115,42 @@ def run_one(objective: str, minutes: list[float], n_eval: int, data, extractor, 
               flush=True)
     for cb in trainer.callbacks:
         cb.on_train_end(trainer, False)
-    report = build_report(out, HERE / "results" / f"fid_curve_{objective}_report.html")  # tracked beside the JSON
-    return {"objective": objective, "settings": spec, "curve": points, "provenance": ev["provenance"],
+    report = build_report(out, HERE / "results" / f"fid_curve_{name}_report.html")  # tracked beside the JSON
+    return {"objective": objective, "family": spec["family"], "settings": spec, "curve": points, "provenance": ev["provenance"],
             "events": [e for e in trainer.events if e["event"] in ("health", "rollback", "summary")],
             "run_dir": str(out.relative_to(HERE.parent)), "report": str(report.relative_to(HERE.parent))}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, nargs="+", default=[2, 5, 10])
+    ap.add_argument("--minutes", type=float, nargs="+", help="default: 2 5 10 (objectives), 10 20 (--families)")
     ap.add_argument("--objectives", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    ap.add_argument("--families", nargs="+", choices=list(FAMILIES),
+                    help="compare these families at 32x32 instead of DCGAN's objectives")
     ap.add_argument("--n", type=int, default=10000, help="generated and real samples for FID")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(HERE / "results" / "fid_curve.json"))
+    ap.add_argument("--out", help="default: bench/results/fid_curve.json (fid_curve_families.json with --families)")
     args = ap.parse_args()
-    data = load_builtin("fashion-mnist")
-    test = load_builtin("fashion-mnist", split="test")
+    fams = args.families
+    minutes = args.minutes or ([10, 20] if fams else [2, 5, 10])
+    out = Path(args.out or HERE / "results" / ("fid_curve_families.json" if fams else "fid_curve.json"))
+    size = (32, 32) if fams else None
+    data = load_builtin("fashion-mnist", size=size)
+    test = load_builtin("fashion-mnist", split="test")  # the reference at 28x28: the extractor resizes the samples
     extractor = load_extractor("fashion")
     real = real_set(test, extractor, args.n, seed=args.seed)
-    results = [run_one(o, args.minutes, args.n, data, extractor, real, args.seed) for o in args.objectives]
+    if fams:
+        results = [run_one(f, minutes, args.n, data, extractor, real, args.seed, family=f) for f in fams]
+    else:
+        results = [run_one(o, minutes, args.n, data, extractor, real, args.seed) for o in args.objectives]
     # the test split against the train split: the floor a perfect generator would reach with these features
     floor = compute(["fid"], real, real_set(data, extractor, args.n, seed=args.seed), Provenance())["fid"].values["fid"]
+    what = ("DCGAN on Fashion-MNIST" if not fams else f"{', '.join(fams)} on Fashion-MNIST at 32x32") + \
+        ", FID (fashion features, EMA generator, n generated vs the test split) after the given minutes of CPU " \
+        "training (wall clock, evaluation excluded)"
     doc = {
         "benchmark": "fid_curve",
-        "what": "DCGAN on Fashion-MNIST, FID (fashion features, EMA generator, n generated vs the test split) "
-                "after the given minutes of CPU training (wall clock, evaluation excluded)",
+        "what": what,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "seed": args.seed, "n": args.n, "fid_train_vs_test": floor,
         "results": results,
@@ -120,10 +158,18 @@ def main() -> int:
                     "torch": torch.__version__, "threads": torch.get_num_threads()},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    if fams:
+        last = {r["family"]: r["curve"][-1]["fid"] for r in results}
+        new = {f: v for f, v in last.items() if f != "dcgan"}
+        if "dcgan" in last and new:
+            best = min(new, key=new.get)
+            doc["verdict"] = {"minutes": max(minutes), "dcgan_fid": last["dcgan"], "best_new": best,
+                              "best_fid": new[best], "pass": new[best] < last["dcgan"]}
+            print(json.dumps(doc["verdict"]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"FID of the train split vs the test split (floor): {floor:.3f}")
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return 0
 
 
