@@ -99,10 +99,10 @@ def one_run(family: str, budget: str | None, n_eval: int, size: str) -> dict[str
     if rc:
         return {**row, "error": f"ganforge sample exited {rc}"}
     row["grid"] = rel(grid)
-    pairs = sorted((run / "eval").glob("step_*.memorisation.png"))
-    if pairs:
+    pairs = out.with_suffix(".memorisation.png")  # evaluate writes the closest pairs beside its --out
+    if pairs.exists():
         dst = DOCS / f"cars-{family}-nearest.png"
-        shutil.copyfile(pairs[-1], dst)
+        shutil.copyfile(pairs, dst)
         row["nearest"] = rel(dst)
     return row
 
