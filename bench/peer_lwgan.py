@@ -297,10 +297,28 @@ def peer_generate(argv: list[str]) -> None:
 
 
 # -- measuring --------------------------------------------------------------------------------------------------
-def evaluate(n: int) -> dict[str, Any]:
-    out = RUN / "lwgan_eval.json"
+def evaluate_ours(n: int) -> dict[str, Any]:
+    """bench/cars.py's ganforge runs (20 CPU minutes each, the same budget), measured exactly as the peer is:
+    `ganforge sample --n N` into a folder of 100x100 PNGs, then the same `ganforge evaluate --real FOLDER --fake`
+    command, so that the figures compare like with like (the folder holds the 128x128 versions)."""
+    rows: dict[str, Any] = {}
+    for run in sorted(RUN.glob("*_recipe")):
+        folder = RUN / f"{run.name}_samples"
+        shutil.rmtree(folder, ignore_errors=True)
+        words = ["ganforge", "sample", "--ckpt", rel(run), "--n", str(n), "--seed", "0", "--out", rel(folder) + "/"]
+        res = subprocess.run([str(GANFORGE_PY), "-m", "ganforge", *words[1:]], cwd=ROOT, capture_output=True,
+                             text=True)
+        if res.returncode:
+            rows[run.name] = {"error": f"ganforge sample exited {res.returncode}: " + res.stderr.strip()[-1000:]}
+            continue
+        rows[run.name] = {"sample_command": " ".join(words), **evaluate(n, folder, RUN / f"{run.name}_peer_eval.json")}
+    return rows
+
+
+def evaluate(n: int, samples: Path = SAMPLES, out: Path | None = None) -> dict[str, Any]:
+    out = out or RUN / "lwgan_eval.json"
     out.unlink(missing_ok=True)
-    words = ["ganforge", "evaluate", "--real", rel(FOLDER), "--fake", rel(SAMPLES), "--size", str(EVAL_SIZE),
+    words = ["ganforge", "evaluate", "--real", rel(FOLDER), "--fake", rel(samples), "--size", str(EVAL_SIZE),
              "--features", "clipart", "--metrics", "kid,swd", "--n", str(n), "--out", rel(out)]
     res = subprocess.run([str(GANFORGE_PY), "-m", "ganforge", *words[1:]], cwd=ROOT, capture_output=True, text=True)
     row: dict[str, Any] = {"command": " ".join(words)}
@@ -414,6 +432,7 @@ def main(argv: list[str] | None = None) -> None:
         if "error" in ev:
             raise RuntimeError(ev["error"])
         result["kid"], result["swd"] = ev["kid"], ev["swd"]
+        result["ganforge_same_measure"] = evaluate_ours(args.n)  # bench/cars.py's runs, measured the same way
         smoke = args.quick or args.out.resolve() != RESULTS.resolve()
         grid = args.out.with_suffix(".png") if smoke else GRID  # smoke runs leave docs/ alone
         save_grid(grid)
