@@ -14,10 +14,25 @@ from .paired import PAIRS
 from .registry import BUILTINS, builtin_names, load_builtin
 from .spec import Batch, DataSpec
 from .store import Loader, TensorData
+from .table import (
+    ColumnSpec,
+    Table,
+    TableData,
+    TableTransformer,
+    is_table_path,
+    load_column_spec,
+    load_table_data,
+    read_table,
+    transformer_from_spec,
+    write_table,
+)
+from .table_transforms import OutputLayout, apply_activations
 from .translation import as_unpaired
 
-__all__ = ["BUILTINS", "PAIRS", "Batch", "DataSpec", "Loader", "TensorData", "as_unpaired", "builtin_names",
-           "load_builtin", "load_data", "parse_size"]
+__all__ = ["BUILTINS", "PAIRS", "Batch", "ColumnSpec", "DataSpec", "Loader", "OutputLayout", "Table", "TableData",
+           "TableTransformer", "TensorData", "apply_activations", "as_unpaired", "builtin_names", "is_table_path",
+           "load_builtin", "load_column_spec", "load_data", "load_table_data", "parse_size", "read_table",
+           "transformer_from_spec", "write_table"]
 
 
 def parse_size(text: str | int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
@@ -56,8 +71,9 @@ def load_data(
     cache_dir: str | Path | None = None,
     quiet: bool = False,
     pairs: str = "auto",
+    columns: str | Path | dict | None = None,
 ) -> TensorData:
-    """Load `builtin:NAME` or an image folder into memory.
+    """Load `builtin:NAME`, an image folder, or a table (.csv / .tsv / .parquet: a TableData, see table.py).
 
     size: (H, W) to resize to (images only; None keeps a built-in's native size and is an error for
     folders of mixed sizes; for two-domain data it is domain B's size). channels: 1 (grey) or 3 (RGB);
@@ -66,6 +82,7 @@ def load_data(
     sub-folders as image-to-image data (paired when the file names match, else unpaired) and any other
     folder as images, labelled by class sub-folders; "labels" always reads sub-folders as classes (e.g.
     StarGAN domains named A and B); "side-by-side" splits every image into A (left half) | B (right half).
+    columns (tables only): the --columns settings, a YAML path or a mapping (see table.load_column_spec).
     """
     if pairs not in PAIRS:
         raise ValueError(f"unknown pairs '{pairs}'; choose one of: {', '.join(PAIRS)}")
@@ -73,6 +90,12 @@ def load_data(
         if pairs != "auto":
             raise ValueError(f"pairs='{pairs}' applies to image folders; built-in sets know their own pairing")
         return load_builtin(source.split(":", 1)[1], size=size, channels=channels)
+    if is_table_path(source):
+        if size is not None or channels is not None:
+            raise ValueError(f"'{source}' is a table: --size and --channels apply to images; drop them")
+        return load_table_data(source, columns)
+    if columns is not None:
+        raise ValueError(f"--columns describes the columns of a table (.csv, .parquet); '{source}' is not one")
     from .images import load_image_folder
     from .paired import find_domains, load_domain_folders, load_side_by_side
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,13 +14,16 @@ from torch import Tensor
 class DataSpec:
     """What a model needs to know about the data to size itself.
 
-    kind      "image" (x is (N, C, H, W) in [-1, 1]) or "points" (x is (N, F), the data's own units)
-    shape     per-sample shape: (C, H, W) for images, (F,) for points
+    kind      "image" (x is (N, C, H, W) in [-1, 1]), "points" (x is (N, F), the data's own units) or "table"
+              (x is (N, D): rows encoded by the table transforms of `table_state`; see data/table.py)
+    shape     per-sample shape: (C, H, W) for images, (F,) for points, (D,) for tables
     n_classes 0 when unlabelled
     shape_b   image-to-image data only: the shape of domain B (the target; x_b of a Batch). () otherwise.
               `shape` is then domain A's (the input): edges -> items, 7x7 -> 28x28, grey -> colour.
     pairing   "" (one domain), "paired" (x_b[i] belongs to x[i]) or "unpaired" (A and B drawn independently)
     domains   names of the domains A and B of image-to-image data, e.g. ("edges", "items")
+    table_state  table data only: the fitted TableTransformer's state as JSON text (its column types, transforms
+              and output layout), so that a checkpoint's config alone decodes generated rows. "" otherwise.
     """
 
     kind: str
@@ -30,6 +34,7 @@ class DataSpec:
     shape_b: tuple[int, ...] = ()
     pairing: str = ""
     domains: tuple[str, ...] = ()
+    table_state: str = field(default="", repr=False)
 
     @property
     def two_domain(self) -> bool:
@@ -61,6 +66,10 @@ class DataSpec:
         d["class_names"] = list(self.class_names)
         d["shape_b"] = list(self.shape_b)
         d["domains"] = list(self.domains)
+        if self.table_state:  # kept as a JSON object in config.json; absent for other data
+            d["table_state"] = json.loads(self.table_state)
+        else:
+            del d["table_state"]
         return d
 
     @classmethod
@@ -74,7 +83,15 @@ class DataSpec:
             shape_b=tuple(d.get("shape_b", ())),
             pairing=d.get("pairing", ""),
             domains=tuple(d.get("domains", ())),
+            table_state=_table_state_text(d.get("table_state", "")),
         )
+
+
+def _table_state_text(state: Any) -> str:
+    """A table transformer's state as JSON text (config.json holds it as an object)."""
+    if not state:
+        return ""
+    return state if isinstance(state, str) else json.dumps(state)
 
 
 @dataclass
