@@ -66,7 +66,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import speed  # noqa: E402  (bench/speed.py: Arms, ratio, spread, machine, _load)
+import speed  # noqa: E402  (bench/speed.py: Arms, serve_arm, ratio, spread, machine, _load)
 
 from ganforge import config  # noqa: E402
 from ganforge.data import TensorData, load_data  # noqa: E402
@@ -280,24 +280,10 @@ def flop_counts(run: Callable[[int], None]) -> dict[str, dict[str, float]]:
 
 def worker(conn: Any, family: str, arm: str, seed: int, batch: int, threads: int, out: str) -> None:
     """One arm in its own process: build it, then answer ('run', n) / ('flops',) / ('quit',)."""
-    import resource
-
     torch.set_num_threads(threads)
     data = load_data(SOURCE, size=SIZE, channels=CHANNELS)  # uint8 in memory
     run, line = build_arm(family, arm, data, seed, batch, Path(out))
-    conn.send(("ready", line))
-    while True:
-        msg = conn.recv()
-        if msg[0] == "run":
-            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            c0, t0 = time.process_time(), time.perf_counter()
-            run(msg[1])
-            t1, c1 = time.perf_counter(), time.process_time()
-            conn.send((t1 - t0, c1 - c0, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0))
-        elif msg[0] == "flops":
-            conn.send(flop_counts(run))
-        else:
-            break
+    speed.serve_arm(conn, run, line, flop_counts)
 
 
 class FamilyArms(speed.Arms):

@@ -172,11 +172,17 @@ def build_arm(arm: str, data: TensorData, seed: int, out: Path) -> tuple[Callabl
 
 def worker(conn: Any, arm: str, size: tuple[int, int] | None, seed: int, threads: int, out: str) -> None:
     """One arm in its own process: build it, then answer the parent's ('run', n) / ('flops',) / ('quit',)."""
-    import resource
-
     torch.set_num_threads(threads)
     data = load_data("builtin:fashion-mnist", size=size, channels=CHANNELS)  # uint8 in memory
     run, line = build_arm(arm, data, seed, Path(out))
+    serve_arm(conn, run, line, gflop_per_step)
+
+
+def serve_arm(conn: Any, run: Callable[[int], None], line: str, flops: Callable[[Callable[[int], None]], Any]) -> None:
+    """A worker's loop once its arm is built: answer ('run', n) with (wall s, CPU s, minor page faults),
+    ('flops',) with flops(run), and stop on anything else."""
+    import resource
+
     conn.send(("ready", line))
     while True:
         msg = conn.recv()
@@ -187,7 +193,7 @@ def worker(conn: Any, arm: str, size: tuple[int, int] | None, seed: int, threads
             t1, c1 = time.perf_counter(), time.process_time()
             conn.send((t1 - t0, c1 - c0, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0))
         elif msg[0] == "flops":
-            conn.send(gflop_per_step(run))
+            conn.send(flops(run))
         else:
             break
 
