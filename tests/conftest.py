@@ -12,8 +12,11 @@ from ganforge.config import from_dict
 from ganforge.families import FAMILIES
 from ganforge.families.translation import TranslationFamily
 
-# the families that generate from latents; the image-to-image ones have their own tests
-NOISE_FAMILIES = sorted(f for f, cls in FAMILIES.items() if not issubclass(cls, TranslationFamily))
+# the families that generate images or points from latents; the image-to-image ones and the table ones
+# (needs == "table": fatgan, ctgan) have their own tests
+NOISE_FAMILIES = sorted(f for f, cls in FAMILIES.items()
+                        if not issubclass(cls, TranslationFamily) and cls.needs != "table")
+TABLE_FAMILIES = sorted(f for f, cls in FAMILIES.items() if cls.needs == "table")
 
 
 @pytest.fixture(autouse=True)

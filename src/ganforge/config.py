@@ -20,6 +20,15 @@ class DataConfig:
     fit: str = "crop"                       # crop | pad: how images of another aspect are fitted
     pairs: str = "auto"                     # auto | labels | side-by-side: how a folder's images pair up (image-to-image)
     flip: bool = False                      # mirror half of every batch left-right (for data without a handedness)
+    # tables (.csv, .tsv, .parquet and the built-in tables such as builtin:eprime; see data/table.py)
+    columns: Any = None                     # --columns FILE.yaml (or a mapping): per-column type, bounds, transform,
+                                            # missing-value policy, label
+    transforms: dict[str, Any] = field(default_factory=dict)  # {column: transform} over the columns' defaults,
+                                            # e.g. {pz: {name: log_distance, bound: 10.6}} or {x: standard}
+    continuous: str = "auto"                # numeric columns' default transform: auto (the family's: standard,
+                                            # ctgan's vgm), standard, minmax, vgm, ...
+    rows: int = 0                           # rows a built-in generator makes (builtin:eprime; --rows); 0: its default
+    seed: int = 0                           # the built-in generator's seed (--data-seed)
 
 
 @dataclass
@@ -181,10 +190,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.malloc": ("auto", "system"),
 }
 _FLAGS = {"train.steps": "--steps", "train.time": "--time", "train.batch_size": "--batch-size", "data.channels": "--channels",
-          "data.size": "--size", "data.pairs": "--pairs", "train.precision": "--precision"}
+          "data.size": "--size", "data.pairs": "--pairs",
+          "data.rows": "--rows", "data.seed": "--data-seed", "data.columns": "--columns", "train.precision": "--precision"}
 # (section.key, lowest, lowest allowed?, highest, highest allowed?, what it is, e.g.) for numeric settings
 _RANGES: tuple[tuple[str, float, bool, float, bool, str], ...] = (
     ("train.steps", 0, True, math.inf, False, "the total number of steps"),
+    ("data.rows", 0, True, math.inf, False, "rows of a built-in generator; 0: its default"),
+    ("data.seed", 0, True, 2**63, False, "the built-in generator's seed"),
     ("train.time", 0, True, math.inf, False, "a wall-clock budget in seconds, e.g. 600 or --time 10m; 0: none"),
     ("train.batch_size", 1, True, math.inf, False, "images per step"),
     ("train.lr_g", 0, False, math.inf, False, "G's Adam learning rate, e.g. 2e-4"),
@@ -246,6 +258,13 @@ def validate(cfg: RunConfig) -> None:
     if size is not None and not (isinstance(size, (list, tuple)) and len(size) == 2
                                  and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in size)):
         fail("data.size", "[H, W] with H, W >= 1 such as [64, 64]", size)
+    if not isinstance(cfg.data.transforms, dict):
+        fail("data.transforms", "a mapping {column: transform} such as {pz: {name: log_distance, bound: 10.6}}",
+             cfg.data.transforms)
+    if cfg.data.columns is not None and not isinstance(cfg.data.columns, (str, dict)):
+        fail("data.columns", "a YAML file of column settings (--columns spec.yaml) or a mapping", cfg.data.columns)
+    if not isinstance(cfg.data.continuous, str) or not cfg.data.continuous:
+        fail("data.continuous", "auto or a numeric transform such as standard or vgm", cfg.data.continuous)
     if not isinstance(cfg.data.source, str) or not cfg.data.source:
         fail("data.source", "a folder of images or builtin:NAME", cfg.data.source)
     device = cfg.train.device

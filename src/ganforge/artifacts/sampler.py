@@ -20,6 +20,8 @@ from ..latent import between, no_truncation_message, seeded_latents
 # 2.26 s on 1, interleaved runs); 512 was 40% slower. G runs in eval mode, so a sample does not depend on
 # its batch (that DCGAN's were bit-identical for batches of 64 to 512).
 GENERATE_BATCH = 256
+TABLE_CHUNK = 65_536  # rows decoded and written at a time by iter_tables (about 30 MB for 50 columns)
+TABLE_BATCH = 8192  # table rows per generator call (rows are small: big batches keep the MLP busy)
 
 
 class Sampler:
@@ -31,6 +33,7 @@ class Sampler:
         self.config = config
         self.path = path
         self.ema = ema
+        self._transformer = None
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, ema: bool = True, device: str = "cpu") -> "Sampler":
@@ -61,7 +64,7 @@ class Sampler:
     @property
     def noise_dim(self) -> int:
         """Width of the N(0, 1) noise at the start of G's input (the codes, if any, follow it)."""
-        return int(self.family.cfg.latent_dim)
+        return int(self.family.latent_dim) - sum(int(c.size) for c in self.codes)  # Code.size: 1 if continuous
 
     @property
     def code_layout(self) -> list[dict[str, Any]]:
@@ -160,6 +163,28 @@ class Sampler:
             with torch.inference_mode():  # left before yielding: the caller does not run in inference mode
                 x = self.family.sample(len(chunk), z=chunk, net=self.G, **extra).float().cpu()
             yield x
+
+    @property
+    def transformer(self):
+        """A table model's fitted TableTransformer (decodes generated rows); ValueError for other data."""
+        if self._transformer is None:
+            from ..data.table import transformer_from_spec
+
+            self._transformer = transformer_from_spec(self.spec)
+        return self._transformer
+
+    def iter_tables(self, n: int, seed: int = 0, *, chunk: int = TABLE_CHUNK):
+        """n generated rows of a table model as Tables in the training table's units and types, `chunk` rows at
+        a time: the latents of each chunk are drawn on their own (row r depends only on (seed, r)), so memory
+        stays at one chunk whatever n is, and the rows are the same for any chunk size."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        transformer = self.transformer
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            z = seeded_latents(seed, m, self.noise_dim, self.code_layout, 1.0, first_row=start)
+            rows = self.generate(m, z=torch.from_numpy(z).to(self.family.device), batch=TABLE_BATCH)
+            yield transformer.inverse(rows.numpy(), source=f"{self.family.name} {self.path}")
 
     @property
     def is_translation(self) -> bool:

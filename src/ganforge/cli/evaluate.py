@@ -48,6 +48,18 @@ examples:
 
 
 DEFAULT_METRICS = {"image": "fid,kid,pr,dc", "points": "modes,mmd", "translation": "all that apply"}
+# tables (--ckpt of a table run, or --real/--fake table files): metrics/tabular.py, all by default
+TABLE_METRICS = {
+    "w1": "per numeric column: 1-D Wasserstein distance (w1/COL, in the column's units; w1_std/COL divided by the "
+          "real std) and for event tables the same on the derived pT, p, theta, phi, Q2, x_B, W (w1/event/...)",
+    "ks": "per numeric column: Kolmogorov-Smirnov statistic (largest gap between the CDFs)",
+    "tvd": "per categorical column: total-variation distance between the category frequencies",
+    "corr": "correlation-matrix distance (Frobenius) and similarity (1 - mean |rho_r - rho_f| / 2)",
+    "mmd": "MMD^2 (multi-bandwidth Gaussian kernel) between standardised rows",
+    "c2st": "classifier two-sample test: ROC AUC of a real-vs-synthetic classifier (0.5 = indistinguishable)",
+    "efficacy": "machine-learning efficacy: train on synthetic vs on real, test on held-out real (label column)",
+    "validity": "event tables: share of events with E' <= E_b, finite values, 0 <= x_B <= 1, W above threshold",
+}
 MEMORISATION_DEFAULT_MAX = 5000  # --ckpt image runs that trained on at most this many images also get 'memorisation'
 DEFAULT_NOTES = {"image": f"; plus memorisation for --ckpt runs trained on <= {MEMORISATION_DEFAULT_MAX:,} images"}
 # value -> "lower"/"higher" for the table's 'better' column (each metric's entry says which values rank runs)
@@ -185,6 +197,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--real and --fake go together: give both folders")
     if bool(args.ckpt) == bool(args.real):
         raise UsageError("give either --ckpt RUN or --real DIR_A --fake DIR_B")
+    from ..data.table import is_table_path
+
+    if args.real and (is_table_path(args.real) or is_table_path(args.fake)):
+        return run_table(args, None)
     t0 = time.perf_counter()
     out_path = Path(args.out) if args.out else None
     sampler = None
@@ -194,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
         sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
         if sampler.is_translation:
             return run_translation(args, sampler)
+        if sampler.spec.kind == "table":
+            return run_table(args, sampler)
         spec = sampler.spec
         run_cfg = sampler.config.get("run", {})
         data = _load_reference(args, spec, run_cfg.get("data", {}))
@@ -343,6 +361,111 @@ def _translation_features(args: argparse.Namespace, shape: tuple[int, ...]):
         warnings.warn(f"fid/kid skipped: could not load the {name} features ({e}); give --inception-weights PATH "
                       "or --features PATH.onnx", stacklevel=2)
         return None
+
+
+def _concat_tables(tables: list):
+    from ..data.table import Table
+
+    import numpy as np
+
+    first = tables[0]
+    return Table({n: np.concatenate([t[n] for t in tables]) for n in first.names}, first.info, source=first.source)
+
+
+def _table_columns(table, reference) -> tuple[dict, dict]:
+    """(column -> numbers, column -> kind) for metrics/tabular.py: categories as codes of the reference's."""
+    values, kinds = {}, {}
+    for name in reference.names:
+        info = reference.info[name]
+        categorical = info.kind in ("categorical", "boolean")
+        values[name] = table.numbers(name, info.categories if categorical else None)
+        kinds[name] = "categorical" if categorical else "continuous"
+    return values, kinds
+
+
+def run_table(args: argparse.Namespace, sampler) -> int:
+    """A table run (or two table files): metrics/tabular.py's metrics, histograms beside the real table."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    from ..data.eprime import DEFAULT_BEAM_ENERGY, EVENT_FEATURES, event_features
+    from ..data.table import read_table
+    from ..data.table_plots import save_table_figure
+    from ..metrics.tabular import ks_statistic, table_metrics, wasserstein_1d
+
+    t0 = time.perf_counter()
+    names = [m.strip() for m in (args.metrics or ",".join(TABLE_METRICS)).split(",") if m.strip()]
+    unknown = [m for m in names if m not in TABLE_METRICS]
+    if unknown:
+        raise UsageError(f"unknown table metric{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; for tables "
+                         f"choose from: {', '.join(TABLE_METRICS)}")
+    if args.n < 2:
+        raise UsageError(f"--n must be at least 2, got {args.n}")
+    beam = None
+    if sampler is not None:
+        run_cfg = sampler.config.get("run", {})
+        source = args.data or run_cfg.get("data", {}).get("source")
+        if args.data:
+            real = read_table(args.data, run_cfg.get("data", {}).get("columns"))
+        else:
+            from ..config import from_dict
+            from ..train.run import load_run_data
+
+            real = load_run_data(from_dict(run_cfg), quiet=True).table
+        fake = _concat_tables(list(sampler.iter_tables(args.n, seed=args.seed + 2)))
+        if source and source.startswith("builtin:eprime"):
+            beam = DEFAULT_BEAM_ENERGY
+        beam = getattr(sampler.family.cfg, "beam_energy", beam)
+        what = f"{sampler.path} (step {sampler.step}, {'EMA' if sampler.ema else 'raw'} {sampler.family.name} generator)"
+        out_path = Path(args.out) if args.out else sampler.path.parent.parent / "eval" / f"step_{sampler.step:08d}.json"
+    else:
+        real, fake = read_table(args.real), read_table(args.fake)
+        missing = [n for n in real.names if n not in fake]
+        if missing:
+            raise UsageError(f"--fake {args.fake} lacks the columns {', '.join(missing)} of --real {args.real}")
+        source, what = args.real, f"{args.fake} against {args.real}"
+        out_path = Path(args.out) if args.out else None
+    events = {"px", "py", "pz"} <= set(real.names)
+    if beam is None and events and source and "eprime" in str(source):
+        beam = DEFAULT_BEAM_ENERGY
+    r, kinds = _table_columns(real, real)
+    f, _ = _table_columns(fake, real)
+    results = table_metrics(r, f, kinds, label=real.label if "efficacy" in names else None, seed=args.seed,
+                            beam_energy=beam if "validity" in names else None,
+                            classifier_test="c2st" in names)
+    if events and ("w1" in names or "ks" in names):
+        dr = event_features(r["px"], r["py"], r["pz"], beam or DEFAULT_BEAM_ENERGY)
+        df = event_features(f["px"], f["py"], f["pz"], beam or DEFAULT_BEAM_ENERGY)
+        for feat in EVENT_FEATURES:
+            a, b = dr[feat][np.isfinite(dr[feat])], df[feat][np.isfinite(df[feat])]
+            if len(a) and len(b):
+                if "w1" in names:
+                    results[f"w1/event/{feat}"] = wasserstein_1d(a, b)
+                if "ks" in names:
+                    results[f"ks/event/{feat}"] = ks_statistic(a, b)
+    prefixes = {"w1": ("w1",), "ks": ("ks",), "tvd": ("tvd",), "corr": ("corr",), "mmd": ("mmd",),
+                "c2st": ("c2st",), "efficacy": ("efficacy",), "validity": ("validity",)}
+    keep = tuple(p for m in names for p in prefixes[m]) + ("fake_nonfinite_rows",)
+    results = {k: v for k, v in results.items() if k.startswith(keep)}
+    elapsed = time.perf_counter() - t0
+    summary = RichTable(title=f"ganforge evaluate: {what} vs {source} ({len(real):,} real, {len(fake):,} synthetic rows)")
+    for col in ("metric", "value"):
+        summary.add_column(col)
+    for k, v in results.items():
+        if "/" not in k or k.startswith(("validity/", "efficacy")) or k.count("/") == 1 and len(real.names) <= 12:
+            summary.add_row(k, f"{v:.6g}")
+    console = Console()
+    console.print(summary)
+    console.print(f"{elapsed:.1f}s", highlight=False)
+    report = {"what": what, "seconds": elapsed, "data": str(source), "n_real": len(real), "n_fake": len(fake),
+              "seed": args.seed, "metrics": names, "label": real.label, "beam_energy": beam, "results": results}
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(report, indent=2) + "\n")
+        figure = save_table_figure(real, fake, out_path.with_suffix(".table.png"), title=what)
+        console.print(f"wrote {out_path} and {figure}", highlight=False)
+    return 0
 
 
 def run_translation(args: argparse.Namespace, sampler) -> int:

@@ -28,13 +28,18 @@ Draw samples from a trained generator (the EMA weights unless --no-ema).
 array in the data's own range (images in [-1, 1] as (N, C, H, W); points as (N, 2)), and a folder
 (no suffix) gets one PNG per image. The same --seed always gives the same samples.
 
-One call writes at most 100,000 samples. FILE.npy and folders are written batch by batch, so memory stays
+A table model (trained on a .csv/.parquet table or builtin:eprime) writes its rows to FILE.csv, FILE.tsv
+(optionally .gz, .bz2, .xz) or FILE.parquet, decoded into the training table's columns, units and types,
+streamed in chunks of 65,536 rows (up to 100 million rows per call; memory stays flat).
+
+One call writes at most 100,000 images or points. FILE.npy and folders are written batch by batch, so memory stays
 small whatever --n is; a grid PNG holds at most 4,096 images (write a folder or FILE.npy for more).
 """
 
 EPILOG = """\
 examples:
   ganforge sample --ckpt runs/cars --n 64 --seed 0 --out grid.png
+  ganforge sample --ckpt runs/ev --n 1000000 --out events.parquet     # table models: rows, streamed
   ganforge sample --ckpt runs/cars --n 500 --out samples/          # one PNG per image
   ganforge sample --ckpt runs/cars --n 1000 --out fakes.npy
   ganforge sample --ckpt runs/cars --interpolate 10 --n 8 --out strip.png   # 8 rows of 10 steps
@@ -51,6 +56,7 @@ examples:
 # at one batch of images (plus the latents, 1% of that) whatever --n is.
 MAX_GRID = 4096
 MAX_SAMPLES = 100_000
+MAX_TABLE_ROWS = 100_000_000  # table rows are decoded and written a chunk at a time: only disk space limits them
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +65,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ckpt", required=True, help="run directory (its latest checkpoint) or a checkpoint directory")
     p.add_argument("--n", type=int, default=64, help="number of samples (rows with --interpolate; default: 64)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (default: 0)")
-    p.add_argument("--out", required=True, help="FILE.png, FILE.npy or a folder")
+    p.add_argument("--out", required=True, help="FILE.png, FILE.npy or a folder; table models: FILE.csv or "
+                                                 "FILE.parquet")
     p.add_argument("--interpolate", type=int, metavar="K", help="write --n strips of K steps between two latents")
     p.add_argument("--class", dest="klass", metavar="K",
                    help="conditional families: class index or name for every sample, or 'all' for one row "
@@ -98,11 +105,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--truncation must be in (0, 1] (1 = none; smaller: closer to the average sample), "
                          f"got {args.truncation:g}")
     out = Path(args.out)
+    sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
+    if sampler.spec.kind == "table":
+        return sample_table(args, sampler, out)
     kind = {".npy": "npy", "": "folder", ".png": "grid", ".jpg": "grid", ".jpeg": "grid", ".webp": "grid"}.get(
         out.suffix.lower())
     if kind is None:
         raise UsageError(f"--out must end in .png or .npy, or be a folder; got '{out}'")
-    sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
     if args.truncation is not None and args.truncation != 1 and sampler.truncation_space == "none":
         raise UsageError(no_truncation_message(f"{args.ckpt} holds a {sampler.family.name} model, which",
                                                sampler.family.truncation_reason, args.truncation, "--truncation"))
@@ -127,6 +136,37 @@ def run(args: argparse.Namespace) -> int:
         replace_atomically(out, lambda tmp: save_grid(x, tmp, nrow=nrow) if images else save_scatter(x, tmp))
     print(f"wrote {total} samples {shape} from {sampler.path} (step {sampler.step}, "
           f"{'EMA' if sampler.ema else 'raw'} generator) to {out}")
+    return 0
+
+
+def sample_table(args: argparse.Namespace, sampler, out: Path) -> int:
+    """Rows of a table model, decoded into the training table's columns, units and types, streamed to
+    CSV/Parquet in chunks (memory stays flat whatever --n is)."""
+    import time
+
+    from ..data.table import CSV_SUFFIXES, PARQUET_SUFFIXES, write_table_chunks
+
+    name = out.name.lower()
+    if not name.endswith(CSV_SUFFIXES + PARQUET_SUFFIXES) or name.endswith(".csv.zip"):
+        raise UsageError(f"{args.ckpt} generates table rows: --out must end in .csv, .tsv (optionally .gz, .bz2, "
+                         f".xz) or .parquet; got '{out}'")
+    unused = [flag for flag, given in (("--interpolate", args.interpolate is not None), ("--class", args.klass),
+                                        ("--code", args.codes), ("--sweep", args.sweep),
+                                        ("--truncation", args.truncation not in (None, 1.0)), ("--nrow", args.nrow))
+              if given]
+    if unused:
+        raise UsageError(f"{', '.join(unused)} apply to image and point models; a table model takes --n, --seed "
+                         f"and --out")
+    if args.n > MAX_TABLE_ROWS:
+        raise UsageError(f"this asks for {args.n:,} rows, more than {MAX_TABLE_ROWS:,} per call; sample in several "
+                         f"calls with different --seed values")
+    writable_folder(out.parent, f"--out {args.out}")
+    t0 = time.perf_counter()
+    rows = write_table_chunks(sampler.iter_tables(args.n, seed=args.seed), out)
+    wall = time.perf_counter() - t0
+    columns = len(sampler.transformer.columns)
+    print(f"wrote {rows:,} rows x {columns} columns from {sampler.path} (step {sampler.step}, "
+          f"{'EMA' if sampler.ema else 'raw'} generator) to {out} in {wall:.1f} s ({rows / max(wall, 1e-9):,.0f} rows/s)")
     return 0
 
 

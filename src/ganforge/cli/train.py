@@ -24,10 +24,11 @@ def _wrapped(words: list[str], indent: str = "  ") -> str:
 
 
 DESCRIPTION = """\
-Train a GAN on a folder of images or a built-in dataset.
+Train a GAN on a folder of images, a table or a built-in dataset.
 
---data takes a folder (class sub-folders become labels; unreadable files are skipped and named) or one of
-the built-in sets:
+--data takes a folder (class sub-folders become labels; unreadable files are skipped and named), a table
+(.csv, .tsv, .parquet: column types are inferred, --columns overrides them; tables train fatgan or ctgan, and
+samples come back in the table's own units and types), or one of the built-in sets:
 """ + _wrapped(builtin_names()) + """
 Everything the run writes goes under --out: config.json, log.jsonl, tb/ (TensorBoard), samples/*.png and
 checkpoints/step_N/.
@@ -56,6 +57,8 @@ examples:
   ganforge train --data ./faces --size 96x64 --config configs/dcgan.yaml --precision fp32 --out runs/faces
   ganforge train --data builtin:fashion-mnist --family cgan --out runs/fashion-cgan
   ganforge train --data builtin:fashion-mnist --family infogan --recipe none --steps 6000 --out runs/plain-infogan
+  ganforge train --data builtin:eprime --family fatgan --time 10m --out runs/ev    # physics events (a table)
+  ganforge train --data sales.csv --columns spec.yaml --family ctgan --steps 5000 --out runs/sales
   ganforge train --out runs/cars --steps 40000 --resume
   torchrun --nproc_per_node=4 -m ganforge train --data ./cars --size 64 --batch-size 256 --out runs/cars4
 
@@ -68,7 +71,8 @@ everything; --out must be on a filesystem every node can read (to resume and to 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a GAN", description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=HelpFormatter)
-    p.add_argument("--data", help="image folder or builtin:NAME (default: builtin:fashion-mnist)")
+    p.add_argument("--data", help="image folder, table (.csv, .tsv, .parquet) or builtin:NAME (default: "
+                                  "builtin:fashion-mnist)")
     p.add_argument("--family", choices=sorted(FAMILIES), help="GAN family (default: the matching recipe's, e.g. gan for builtin:ring8; else dcgan)")
     p.add_argument("--size", help="image size N or HxW, e.g. 100 or 96x64 (default: the data's own)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 = grey, 3 = RGB (default: the data's own; 3 for folders)")
@@ -78,6 +82,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "side-by-side (each image is A | B, as in the pix2pix datasets) (default: auto)")
     p.add_argument("--flip", action="store_true",
                    help="augment: mirror half of every batch left-right (cars, faces; not text or digits)")
+    p.add_argument("--columns", metavar="SPEC.yaml",
+                   help="tables: per-column settings (type, bounds, transform, missing, label); see `ganforge data "
+                        "inspect TABLE` for what is inferred")
+    p.add_argument("--rows", type=int, metavar="N",
+                   help="built-in generated tables (builtin:eprime): how many rows to make (default: 100000)")
+    p.add_argument("--data-seed", type=int, metavar="S", help="seed of a built-in generated table (default: 0)")
     p.add_argument("--steps", type=int, help="total training steps (default: the recipe's, else 1000)")
     p.add_argument("--time", metavar="DURATION",
                    help="wall-clock budget such as 90s, 10m, 1h or 1h30m: train until it is spent, then write the "
@@ -121,6 +131,9 @@ def _flag_values(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
         "data.channels": ("--channels", args.channels),
         "data.pairs": ("--pairs", args.pairs),
         "data.flip": ("--flip", True if args.flip else None),
+        "data.columns": ("--columns", args.columns),
+        "data.rows": ("--rows", args.rows),
+        "data.seed": ("--data-seed", args.data_seed),
         "train.steps": ("--steps", args.steps),
         "train.time": ("--time", parse_duration(args.time) if args.time is not None else None),
         "train.batch_size": ("--batch-size", args.batch_size),
@@ -187,7 +200,11 @@ def choose_recipe(args: argparse.Namespace, user: dict) -> Recipe | None:
             raise UsageError(f"--recipe {recipe.name} is for the '{recipe.family}' family, not '{family}'; "
                              f"drop --family, or pick a recipe with `ganforge recipes`")
         return recipe
-    return select_recipe(source, family, loss, _folder_size(source))
+    from ..data.table import is_table_path
+    from ..data.table_builtins import is_table_builtin
+
+    table = is_table_path(source) or is_table_builtin(source)
+    return select_recipe(source, family, loss, _folder_size(source), table=table)
 
 
 def effective_config(args: argparse.Namespace) -> dict:
@@ -227,6 +244,11 @@ def effective_config(args: argparse.Namespace) -> dict:
                           sources)
     data = merge(data, user)
     sources.update(user_sources)
+    family_defaults = FAMILIES[data["family"]].train_defaults if data.get("family") in FAMILIES else {}
+    if family_defaults and not resuming:  # under everything else: only the settings nobody else set
+        unset = {k: v for k, v in family_defaults.items() if f"train.{k}" not in sources}
+        data = merge(data, {"train": unset})
+        sources.update({f"train.{k}": "family default" for k in unset})
     # a time budget without a step count of the user's own: train until the time is spent
     time_set = user_sources.get("train.time") is not None and data.get("train", {}).get("time", 0)
     steps_from_user = "train.steps" in user_sources
@@ -310,12 +332,10 @@ def _run(args: argparse.Namespace, info) -> int:
 
         extra.append(StageSWD(seed=cfg.train.seed))
     if cfg.eval.every > 0:
-        from ..data import load_data
         from ..metrics.callback import EvalCallback
+        from ..train.run import load_run_data
 
-        size = tuple(cfg.data.size) if cfg.data.size else None
-        data = load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit,
-                         pairs=cfg.data.pairs, quiet=True)
+        data = load_run_data(cfg, quiet=True)
         extra.append(EvalCallback(cfg.eval, data, seed=cfg.train.seed))
         trainer = build_run(cfg, out, resume=args.resume, data=data, extra_callbacks=extra)
     else:
@@ -348,13 +368,17 @@ def _run(args: argparse.Namespace, info) -> int:
         return 1
     if not args.quiet:
         print(f"\n{'interrupted' if trainer.stop_reason else 'done'} at step {trainer.step}; results in {out}/")
-        print(f"  samples      {out / 'samples' / 'final.png'}")
+        table = data.spec.kind == "table"
+        print(f"  samples      {out / 'samples' / 'final.png'}" + (f" and {out / 'samples' / 'final.csv'}" if table else ""))
         print(f"  checkpoint   {out / 'checkpoints' / f'step_{trainer.step:08d}'}")
         print(f"  log          {out / 'log.jsonl'}")
         if cfg.log.tensorboard:
             print(f"  tensorboard  tensorboard --logdir {out / 'tb'}")
         if trainer.family.kind == "translation":  # image-to-image families translate inputs instead
             print(f"  translate    ganforge translate --ckpt {out} --input IMAGES_OR_FOLDER --out translated/")
+        elif table:
+            print(f"  sample more  ganforge sample --ckpt {out} --n 100000 --seed 0 --out rows.csv   (or .parquet)")
+            print(f"  evaluate     ganforge evaluate --ckpt {out}")
         else:
             print(f"  sample more  ganforge sample --ckpt {out} --n 64 --seed 0 --out grid.png")
     return 130 if trainer.stop_reason else 0

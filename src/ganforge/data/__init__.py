@@ -26,13 +26,32 @@ from .table import (
     transformer_from_spec,
     write_table,
 )
+from .table_builtins import TABLE_BUILTINS, is_table_builtin, load_table_builtin
 from .table_transforms import OutputLayout, apply_activations
 from .translation import as_unpaired
 
 __all__ = ["BUILTINS", "PAIRS", "Batch", "ColumnSpec", "DataSpec", "Loader", "OutputLayout", "Table", "TableData",
-           "TableTransformer", "TensorData", "apply_activations", "as_unpaired", "builtin_names", "is_table_path",
-           "load_builtin", "load_column_spec", "load_data", "load_table_data", "parse_size", "read_table",
+           "TABLE_BUILTINS", "TableTransformer", "TensorData", "apply_activations", "as_unpaired", "builtin_names", "is_table_path",
+           "is_table_builtin", "load_any_table", "load_builtin", "load_column_spec", "load_data", "load_table_data", "parse_size", "read_table",
            "transformer_from_spec", "write_table"]
+
+
+def load_any_table(source: str, *, columns=None, transforms: dict | None = None, continuous: str = "standard",
+                   rows: int = 0, seed: int = 0) -> TableData:
+    """A table file or a built-in table, typed (columns), encoded (the built-in's default transforms, then
+    `transforms`, then `continuous` for the other numeric columns) -> TableData."""
+    if is_table_builtin(source):
+        name = source.split(":", 1)[1]
+        table, defaults = load_table_builtin(name, rows=rows, seed=seed)
+        if columns is not None:
+            raise ValueError(f"--columns applies to table files; builtin:{name} has its columns typed already "
+                             f"(change their encoding with --set data.transforms.COLUMN=NAME)")
+        merged = {**defaults, **(transforms or {})}
+        return TableData.from_table(table, transforms=merged, continuous=continuous, seed=seed, name=name)
+    if rows:
+        raise ValueError(f"--rows sets the size of a built-in generator (builtin:eprime); '{source}' is a file: "
+                         f"drop --rows")
+    return load_table_data(source, columns, continuous=continuous, transforms=transforms or None, seed=seed)
 
 
 def parse_size(text: str | int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
@@ -72,6 +91,10 @@ def load_data(
     quiet: bool = False,
     pairs: str = "auto",
     columns: str | Path | dict | None = None,
+    transforms: dict | None = None,
+    continuous: str = "standard",
+    rows: int = 0,
+    seed: int = 0,
 ) -> TensorData:
     """Load `builtin:NAME`, an image folder, or a table (.csv / .tsv / .parquet: a TableData, see table.py).
 
@@ -82,20 +105,27 @@ def load_data(
     sub-folders as image-to-image data (paired when the file names match, else unpaired) and any other
     folder as images, labelled by class sub-folders; "labels" always reads sub-folders as classes (e.g.
     StarGAN domains named A and B); "side-by-side" splits every image into A (left half) | B (right half).
-    columns (tables only): the --columns settings, a YAML path or a mapping (see table.load_column_spec).
+    Tables only: columns, the --columns settings (a YAML path or a mapping, see table.load_column_spec);
+    transforms, {column: transform} over the columns' own and the built-in's defaults; continuous, the default
+    transform of numeric columns ("standard", "vgm", ...); rows and seed, a built-in generator's row count (0:
+    its default) and seed (builtin:eprime; see table_builtins.py).
     """
     if pairs not in PAIRS:
         raise ValueError(f"unknown pairs '{pairs}'; choose one of: {', '.join(PAIRS)}")
+    table_args = dict(columns=columns, transforms=transforms, continuous=continuous, rows=rows, seed=seed)
+    if is_table_builtin(source) or is_table_path(source):
+        if size is not None or channels is not None:
+            raise ValueError(f"'{source}' is a table: --size and --channels apply to images; drop them")
+        return load_any_table(source, **table_args)
+    if columns is not None or transforms:
+        what = "--columns" if columns is not None else "data.transforms"
+        raise ValueError(f"{what} describes the columns of a table (.csv, .parquet, builtin:eprime); '{source}' is not one")
+    if rows:
+        raise ValueError(f"--rows sets the size of a built-in generated table (builtin:eprime); '{source}' is not one")
     if source.startswith("builtin:"):
         if pairs != "auto":
             raise ValueError(f"pairs='{pairs}' applies to image folders; built-in sets know their own pairing")
         return load_builtin(source.split(":", 1)[1], size=size, channels=channels)
-    if is_table_path(source):
-        if size is not None or channels is not None:
-            raise ValueError(f"'{source}' is a table: --size and --channels apply to images; drop them")
-        return load_table_data(source, columns)
-    if columns is not None:
-        raise ValueError(f"--columns describes the columns of a table (.csv, .parquet); '{source}' is not one")
     from .images import load_image_folder
     from .paired import find_domains, load_domain_folders, load_side_by_side
 

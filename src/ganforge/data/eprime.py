@@ -224,3 +224,24 @@ def validity(columns: dict[str, np.ndarray], beam_energy: float = DEFAULT_BEAM_E
              "w_threshold": above & finite}
     rules["all"] = np.logical_and.reduce(list(rules.values()))
     return {name: float(ok.mean()) for name, ok in rules.items()}
+
+
+EVENT_FEATURES = ("pT", "p", "E_prime", "theta", "phi", "Q2", "x_B", "W")
+
+
+def event_features(px, py, pz, beam_energy: float = DEFAULT_BEAM_ENERGY) -> dict[str, np.ndarray]:
+    """The quantities an event's momentum implies (massless electron, proton at rest), float64 arrays:
+    pT = sqrt(px^2 + py^2), p = E' = |p|, theta = atan2(pT, pz), phi = atan2(py, px) in [0, 2 pi),
+    Q2 = 2 E_b E' (1 - cos theta) = 2 E_b (E' - pz), x_B = Q2 / (2 M (E_b - E')), W = sqrt(M^2 + 2 M nu - Q2)
+    (NaN where W^2 < 0: such an event is unphysical; `validity` counts it)."""
+    px, py, pz = (np.asarray(a, dtype=np.float64) for a in (px, py, pz))
+    e_b, m = float(beam_energy), PROTON_MASS
+    with np.errstate(all="ignore"):
+        pt = np.hypot(px, py)
+        p = np.sqrt(pt * pt + pz * pz)
+        q2 = 2.0 * e_b * (p - pz)
+        nu = e_b - p
+        w2 = m * m + 2.0 * m * nu - q2
+        return {"pT": pt, "p": p, "E_prime": p, "theta": np.arctan2(pt, pz),
+                "phi": np.mod(np.arctan2(py, px), 2.0 * math.pi), "Q2": q2, "x_B": q2 / (2.0 * m * nu),
+                "W": np.where(w2 >= 0, np.sqrt(np.maximum(w2, 0.0)), np.nan)}

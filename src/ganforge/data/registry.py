@@ -12,6 +12,7 @@ from typing import Callable
 from .builtin import digits, fashion_mnist, mixture_loader
 from .clipart import clipart
 from .store import TensorData
+from .table_builtins import TABLE_BUILTINS
 from .translation import (
     emoji_gray2color,
     emoji_lowres,
@@ -43,7 +44,8 @@ PARAMETRISED_BUILTINS: dict[str, tuple[Callable[..., TensorData], str]] = {
 
 def builtin_names() -> list[str]:
     """Every valid --data builtin:... spelling, e.g. builtin:fashion-mnist and builtin:fmnist-pair:P,Q."""
-    return [f"builtin:{n}" for n in BUILTINS] + [f"builtin:{n}:{arg}" for n, (_, arg) in PARAMETRISED_BUILTINS.items()]
+    return ([f"builtin:{n}" for n in BUILTINS] + [f"builtin:{n}:{arg}" for n, (_, arg) in PARAMETRISED_BUILTINS.items()]
+            + [f"builtin:{n}" for n in TABLE_BUILTINS])
 
 
 def load_builtin(name: str, size=None, channels=None, split: str = "train") -> TensorData:

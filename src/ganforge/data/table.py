@@ -434,7 +434,12 @@ def format_report(report: Mapping[str, Any]) -> str:
             what = ""
         miss = f"; {c['missing']:,} missing -> {c['handling']}" if c["missing"] else ""
         label = " [label]" if name == report.get("label") else ""
-        lines.append(f"  {name:20s} {c['kind']:11s} {what}{miss}{label}")
+        if c["kind"] in ("continuous", "integer") and c.get("mode") is not None:
+            what += f", mode {c['mode']}"
+        bounds = f"; bounds [{', '.join('-' if b is None else f'{b:g}' for b in c['bounds'])}]" if c.get("bounds") else ""
+        t = c.get("transform")
+        enc = f"; encoded {t if isinstance(t, str) else t['name']}" if t else ""
+        lines.append(f"  {name:20s} {c['kind']:11s} {what}{miss}{bounds}{enc}{label}")
     return "\n".join(lines)
 
 
@@ -898,6 +903,53 @@ def write_table(table: Table, path: str | Path) -> Path:
     else:
         raise ValueError(f"'{p}': unknown table format; name it .csv, .tsv (optionally .gz) or .parquet")
     return p
+
+
+def write_table_chunks(chunks: Any, path: str | Path) -> int:
+    """Write Tables of one schema, one after another, to one CSV or Parquet file without holding them all:
+    memory stays at one chunk's size whatever the total (a Parquet row group per chunk; CSV rows appended).
+    Atomic like write_table. Returns the number of rows written."""
+    p = Path(path)
+    name = p.name.lower()
+    if not name.endswith(PARQUET_SUFFIXES + CSV_SUFFIXES) or name.endswith(".csv.zip"):
+        raise ValueError(f"'{p}': unknown table format for streaming; name it .csv, .tsv (optionally .gz, .bz2, "
+                         f".xz) or .parquet")
+    rows = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows
+        if name.endswith(PARQUET_SUFFIXES):
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            writer = schema = None
+            try:
+                for table in chunks:
+                    df = table.to_pandas()
+                    arrow = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+                    if writer is None:
+                        schema = arrow.schema
+                        writer = pq.ParquetWriter(tmp, schema)
+                    writer.write_table(arrow)
+                    rows += len(df)
+            finally:
+                if writer is not None:
+                    writer.close()
+            return
+        import bz2
+        import gzip
+        import lzma
+
+        opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(name).suffix, open)
+        sep = "\t" if ".tsv" in name else ","
+        with opener(tmp, "wt", newline="") as f:
+            for i, table in enumerate(chunks):
+                df = table.to_pandas()
+                df.to_csv(f, sep=sep, index=False, header=i == 0)
+                rows += len(df)
+
+    replace_atomically(p, write)
+    return rows
 
 
 # ------------------------------------------------------------------------------------------------

@@ -9,10 +9,12 @@ from .base import AdversarialConfig, AdversarialFamily, Family, StepOutput
 from .phases import Phase, StepContext
 from .acgan import ACGAN
 from .cgan import CGAN
+from .ctgan import CTGAN
 from .cyclegan import CycleGAN
 from .dcgan import DCGAN
 from .discogan import DiscoGAN
 from .fastgan import FastGAN
+from .fatgan import FATGAN
 from .gan import GAN
 from .infogan import InfoGAN
 from .pix2pix import Pix2Pix
@@ -37,6 +39,8 @@ FAMILIES: dict[str, type[Family]] = {
     "stargan": StarGAN,
     "cyclegan": CycleGAN,
     "discogan": DiscoGAN,
+    "fatgan": FATGAN,
+    "ctgan": CTGAN,
 }
 
 

@@ -32,7 +32,9 @@ class Family(nn.Module):
     - `kind`: "latent" (G maps latents to samples) or "translation" (G maps images to images);
     - `conditioning`: "none", "class" (G takes class labels: `labels()`, `sample(y=...)`), "image"
       (the input image is the condition) or "image+domain" (an input image and a target domain);
-    - `needs`: the training data beyond its kind: "" (any), "labelled", "paired" or "unpaired";
+    - `needs`: the training data beyond its kind: "" (any), "labelled", "paired", "unpaired" or "table" (rows of
+      a CSV/Parquet table encoded by its TableTransformer: fatgan, ctgan; such a family trains on nothing else,
+      and a table trains only such a family);
     - `classifies`: D is a K-class classifier (`classify(x)` gives (N, K) logits);
     - `grows`: training moves through stages (progan's resolutions): after each step `stage_changed` says
       whether a new stage began, and `describe_stage()` names the current one;
@@ -57,6 +59,10 @@ class Family(nn.Module):
     grows: ClassVar[bool] = False  # trains through stages (progan): `stage_changed` and `describe_stage()` exist
     truncation: ClassVar[str | None] = "z"
     truncation_reason: ClassVar[str] = ""  # truncation None: why psi cannot act, quoted in the errors
+    table_continuous: ClassVar[str] = "standard"  # needs "table": numeric columns' default transform (ctgan: vgm)
+    # train.* settings the family's reference uses where the trainer's defaults differ (ctgan: batch 500, Adam
+    # betas (0.5, 0.9)); `ganforge train` layers them over the defaults, under recipes, --config, flags, --set
+    train_defaults: ClassVar[dict[str, Any]] = {}
     objective: AdversarialLoss | None = None  # the adversarial loss, set by families that have one
 
     def __init__(self, cfg: Any, spec: DataSpec, generator_only: bool = False) -> None:
@@ -114,6 +120,10 @@ class Family(nn.Module):
     def bind_data(self, data: Any) -> None:
         """Called once with the training data (a TensorData) before training starts or resumes, for
         families that keep part of it (e.g. sgan's labelled subset). Default: nothing."""
+
+    def check_batch_size(self, batch_size: int) -> None:
+        """Raise a ValueError naming the fix when the family cannot train on batches of `batch_size` samples
+        per process (ctgan: a multiple of its pack size); build_run asks before training. Default: any."""
 
     def check_ready(self) -> None:
         """Raise a ValueError naming the fix when the family cannot train yet (e.g. srgan's content network is

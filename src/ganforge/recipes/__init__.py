@@ -127,15 +127,22 @@ def get(name: str) -> Recipe:
     raise ValueError(f"unknown recipe '{name}'; `ganforge recipes` lists them (or --recipe none for no recipe)")
 
 
-def data_key(source: str) -> str:
-    """The key recipes match a --data value on: builtin:NAME without its argument, else `folder`."""
+def data_key(source: str, table: bool = False) -> str:
+    """The key recipes match a --data value on: builtin:NAME without its argument, `table` for a table (the
+    caller says so: `table=True`; a built-in table with a recipe of its own, builtin:eprime, keeps its name),
+    else `folder`."""
+    if table:
+        key = source if source.startswith("builtin:") else ""
+        return key if key and any(r.data == key for r in _all()) else "table"
     if source.startswith("builtin:"):
         return "builtin:" + source[len("builtin:"):].split(":", 1)[0]
     return "folder"
 
 
-def select(source: str, family: str | None, loss: str | None, n_images: int | None = None) -> Recipe | None:
-    """The recipe for this data, family (None: the recipe's own) and loss (None: the recipe's own), or None."""
-    key = data_key(source)
+def select(source: str, family: str | None, loss: str | None, n_images: int | None = None,
+           table: bool = False) -> Recipe | None:
+    """The recipe for this data, family (None: the recipe's own) and loss (None: the recipe's own), or None.
+    table: the source is a table (a .csv/.parquet file or a built-in table)."""
+    key = data_key(source, table)
     found = [r for r in _all() if r.matches(key, family, loss, n_images)]
     return min(found, key=lambda r: (r.priority, r.name)) if found else None

@@ -70,9 +70,11 @@ class SampleGrid(Callback):
     and drawing them never touches the training RNG.
     """
 
-    def __init__(self, every: int, n: int, seed: int, reference: torch.Tensor | None = None) -> None:
+    def __init__(self, every: int, n: int, seed: int, reference: torch.Tensor | None = None,
+                 table: Any = None) -> None:
         self.every, self.n, self.seed = every, n, seed
         self.reference = reference  # mixture centres, drawn in red on scatter plots
+        self.table = table  # table data: the real Table, drawn beside the samples (histograms, correlations)
         self.z: torch.Tensor | None = None
         self.last_path: Path | None = None
 
@@ -88,6 +90,18 @@ class SampleGrid(Callback):
         x = fam.sample(len(self.z), z=self.z.to(trainer.device), net=G).float().cpu()
         G.train(was_training)
         folder = trainer.out_dir / "samples"
+        if fam.spec.kind == "table":  # rows decoded into the table's units: a CSV, and histograms beside the real
+            from ..data.table import transformer_from_spec
+            from ..data.table_plots import save_table_figure
+
+            fake = transformer_from_spec(fam.spec).inverse(x)
+            folder.mkdir(parents=True, exist_ok=True)
+            fake.write(folder / f"{name}.csv")
+            path = folder / f"{name}.png"
+            if self.table is not None:
+                save_table_figure(self.table, fake, path, title=f"{name}: synthetic vs real")
+            self.last_path = path
+            return path
         if fam.spec.kind == "image":
             path = save_grid(x, folder / f"{name}.png")
         else:

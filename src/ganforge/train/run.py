@@ -10,7 +10,7 @@ from ..checkpoint import latest_checkpoint
 from ..config import RunConfig, validate
 from ..data import Loader, TensorData, as_unpaired, load_data
 from ..data.builtin import MIXTURES
-from ..families import build_family, get_family
+from ..families import FAMILIES, build_family, get_family
 from . import distributed
 from .callbacks import Callback, Checkpointer, MetricsLogger, SampleGrid
 from .health import HealthMonitor
@@ -26,12 +26,24 @@ def default_callbacks(cfg: RunConfig, data: TensorData, console: Console | None 
     cbs: list[Callback] = [
         HealthMonitor(cfg.health),
         Checkpointer(lc.ckpt_every),
-        SampleGrid(lc.sample_every, lc.n_samples, seed=cfg.train.seed + 1, reference=ref),
+        SampleGrid(lc.sample_every, lc.n_samples, seed=cfg.train.seed + 1, reference=ref,
+                   table=getattr(data, "table", None)),
         MetricsLogger(lc.log_every, lc.tensorboard),
     ]
     if lc.progress:
         cbs.append(ProgressBar(console))
     return cbs
+
+
+def load_run_data(cfg: RunConfig, *, quiet: bool = False) -> TensorData:
+    """The training data a run's config names (images, points or a table, with the table settings)."""
+    size = tuple(cfg.data.size) if cfg.data.size else None
+    continuous = cfg.data.continuous
+    if continuous == "auto":
+        continuous = get_family(cfg.family).table_continuous
+    return load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit, pairs=cfg.data.pairs,
+                     quiet=quiet, columns=cfg.data.columns, transforms=cfg.data.transforms or None,
+                     continuous=continuous, rows=cfg.data.rows, seed=cfg.data.seed)
 
 
 def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data: TensorData | None = None,
@@ -49,10 +61,16 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
     if latest_checkpoint(out) is not None and not resume:
         raise ValueError(f"'{out}' already holds a run; pass --resume to continue it, or choose another --out")
     if data is None:
-        size = tuple(cfg.data.size) if cfg.data.size else None
-        data = load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit,
-                         pairs=cfg.data.pairs)
-    if get_family(cfg.family).needs == "unpaired" and data.spec.pairing == "paired":
+        data = load_run_data(cfg)
+    family_cls = get_family(cfg.family)
+    if (family_cls.needs == "table") != (data.spec.kind == "table"):
+        tables = ", ".join(n for n, c in FAMILIES.items() if c.needs == "table")
+        if data.spec.kind == "table":
+            raise ValueError(f"'{cfg.data.source}' is a table: {cfg.family} does not train on tables; use --family "
+                             f"{tables.replace(', ', ' or ')}")
+        raise ValueError(f"{cfg.family} trains on tables (.csv, .parquet, builtin:eprime), but '{cfg.data.source}' "
+                         f"holds {data.spec.kind}; give --data a table, or choose another --family")
+    if family_cls.needs == "unpaired" and data.spec.pairing == "paired":
         data = as_unpaired(data)  # unpaired families draw A and B independently, even from paired sets
     Trainer.seed_everything(cfg.train.seed)  # before any weight is drawn
     family = build_family(cfg.family, cfg.model, data.spec)
@@ -61,6 +79,8 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
     family.bind_data(data)
     loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size,
                     flip=cfg.data.flip)
+    if loader.batch_size == cfg.train.batch_size:  # as configured (a table smaller than it: the family copes)
+        family.check_batch_size(loader.local_batch)
     cbs = default_callbacks(cfg, data, console) if callbacks is None else callbacks
     # extra callbacks (e.g. evaluation) run after the health check but before checkpoints and logs, so a
     # checkpoint holds their state and the logger still sees their values at the end of training
