@@ -17,7 +17,9 @@ Arms, per table and seed, alternating so that drift on a shared machine hits bot
   ctgan     bench/peer_ctgan.py: ctgan 0.12.1's defaults (batch 500, pac 10), --epochs E, seed K, 2 threads.
 Equal epochs: both define an epoch as max(rows // batch, 1) optimiser steps of one batch (ctgan's fit loop; the
 ctgan family's docstring), so S = E * max(rows // 500, 1). These tables have fewer rows than a batch, so an
-epoch is one step of 500 rows drawn with replacement in both. (ceil(E * rows / batch), the rows-seen count,
+epoch is one step of 500 rows in both (the peer draws them with replacement; ganforge's loader runs a batch larger
+than a table on through the next epochs' permutations, and with categorical columns both draw the real rows by
+training-by-sampling). (ceil(E * rows / batch), the rows-seen count,
 would give ganforge fewer steps than the peer takes for the same E: recorded as `steps_by_rows_seen`, not used.)
 Default E = 300, ctgan's own default, about 10 minutes per table pair with 3 seeds on 2 cores.
 

@@ -346,11 +346,12 @@ def test_handler_process_imports_no_torch(pkgs):
 
 def test_app_source_imports_only_allowed_modules(pkgs):
     allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "PIL", "ganforge_latent",
-                                              "ganforge_request_core"}
+                                              "ganforge_request_core", "ganforge_table_rows"}
     top, relative = imports_of((pkgs["dcgan"].dir / "app.py").read_text())
     assert top <= allowed, f"app.py imports {sorted(top - allowed)}"
     assert "torch" not in top and "ganforge" not in top
-    assert relative == [(2, None, ["latent"]), (1, None, ["request_core"])]  # the in-package fallbacks
+    # the in-package fallbacks (table_rows: table models' packages ship it, tests/test_serve_tables.py)
+    assert relative == [(2, None, ["latent"]), (1, None, ["request_core"]), (1, None, ["table_rows"])]
 
 
 # ---- package contents -----------------------------------------------------------------------------------

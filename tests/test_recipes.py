@@ -52,7 +52,7 @@ def test_every_recipe_is_valid_for_its_family_and_settings():
         assert all(loss == "any" or loss in LOSSES for loss in r.losses), r.name
         assert r.figure and r.budget and r.command.startswith("ganforge train"), r.name
         if r.data.startswith("builtin:"):  # a built-in recipe is measured by a bench, with a bar
-            assert r.check.get("metric") and r.bench in ("bench/recipes.py", "bench/cars.py"), r.name
+            assert r.check.get("metric") and r.bench in ("bench/recipes.py", "bench/cars.py", "bench/events.py"), r.name
 
 
 def test_a_broken_recipe_file_is_named(tmp_path, monkeypatch):
@@ -71,7 +71,14 @@ def test_selection_by_data_family_and_loss():
     assert recipes.select("builtin:ring8", "gan", None).name == "ring8-gan"
     assert recipes.select("builtin:ring8", "gan", "minimax").name == "ring8-gan"
     assert recipes.select("builtin:ring8", "gan", "hinge").name == "ring8-gan"
-    assert recipes.select("builtin:ring8", "gan", "wgan") is None          # weight clipping: no recipe made for it
+    assert recipes.select("builtin:ring8", "gan", "wgan").name == "ring8-gan-wgan"   # weight clipping at 0.3
+    assert recipes.select("builtin:grid25", "gan", "wgan") is None         # weight clipping: none found (0/25 modes)
+    assert recipes.select("builtin:grid25", "gan", "wgan-gp").name == "grid25-gan-wgangp"
+    # tables (the caller says the source is one): eprime has its own; files and other built-in tables: ctgan
+    assert recipes.select("builtin:eprime", None, None, table=True).name == "eprime-fatgan"
+    assert recipes.select("events.csv", None, None, table=True).name == "table-ctgan"
+    assert recipes.select("builtin:wine", None, None, table=True).name == "table-ctgan"
+    assert recipes.select("builtin:wine", "fatgan", None, table=True) is None
     assert recipes.select("builtin:ring8", None, None).family == "gan"      # no family: the data's best recipe
     assert recipes.select("builtin:fashion-mnist", None, None).name == "fashion-mnist-dcgan"
     assert recipes.select("builtin:fashion-mnist", "acgan", None).name == "fashion-mnist-acgan"
@@ -153,7 +160,7 @@ def test_recipe_none_and_a_named_recipe(tmp_path):
 
 def test_no_family_takes_the_recipes_family_and_an_unmatched_loss_takes_none(tmp_path):
     assert settings_of(["--data", "builtin:ring8", "--out", str(tmp_path)])["family"] == "gan"
-    data = settings_of(["--data", "builtin:ring8", "--family", "gan", "--loss", "wgan", "--out", str(tmp_path)])
+    data = settings_of(["--data", "builtin:grid25", "--family", "gan", "--loss", "wgan", "--out", str(tmp_path)])
     assert data["recipe"] == "none"
 
 

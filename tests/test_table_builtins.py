@@ -108,3 +108,26 @@ def test_table_figure_and_inspect(tmp_path, capsys):
     assert main(["data", "inspect", str(csv)]) == 0
     out = capsys.readouterr().out
     assert "age" in out and "integer" in out and "1 missing" in out and "encoded" in out
+
+
+def test_a_batch_larger_than_a_table_runs_through_epochs_and_resumes_exactly():
+    from ganforge.data import Loader
+
+    data = load_data("builtin:wine")  # 178 rows
+    loader = Loader(data, 500, seed=3)
+    assert loader.wraps and loader.batch_size == 500
+    first = [loader.next_batch().x for _ in range(3)]
+    assert all(b.shape == (500, data.spec.shape[0]) for b in first)
+    # every row appears once per epoch: the first 178 rows of the stream are a permutation of the table
+    stream = torch.cat(first)
+    rows = {tuple(r.tolist()) for r in stream[:178]}
+    assert len(rows) == len({tuple(r.tolist()) for r in data.x})
+    # resume from the state after one batch gives the same next batches
+    again = Loader(data, 500, seed=3)
+    again.next_batch()
+    state = again.state_dict()
+    resumed = Loader(data, 500, seed=3)
+    resumed.load_state_dict(state)
+    torch.testing.assert_close(resumed.next_batch().x, first[1], rtol=0, atol=0)
+    # images (and points) keep the old rule: the batch is cut to the data
+    assert Loader(load_data("builtin:ring8"), 10**6).batch_size == len(load_data("builtin:ring8"))

@@ -6,8 +6,9 @@ classes, and for a family that truncates in w (Family.truncation == "w") a "trun
 "input": "truncation", "default": psi}, the graph's (N,) float input psi, which a runtime feeds instead of
 scaling z; for a family without the trick (Family.truncation None, progan) {"space": "none", "reason": why},
 so that runtimes refuse psi != 1 (without the entry, truncation scales the noise of z, as in every export
-made before). `model_card(sampler)` adds what a reader
-needs to trust it: family, data, size, training steps, and every metric measured on this checkpoint with its
+made before). A table model's info has "output": "rows" and a "table" entry (`table_info`: columns, kinds,
+the fitted transformer's state, and `decoding`, which says that decoding runs outside the graph, in numpy).
+`model_card(sampler)` adds what a reader needs to trust it: family, data, size, training steps, and every metric measured on this checkpoint with its
 provenance (from RUN/eval/step_N.json).
 """
 
@@ -41,6 +42,26 @@ def translation_io(sampler, direction: str = "AtoB") -> dict[str, Any]:
             "domains": list(spec.class_names) if with_domain else list(spec.domains)}
 
 
+TABLE_DECODING = (
+    "The graph outputs ENCODED rows (N, D): per column a tanh/linear value and/or a one-hot block, as the "
+    "layout in `state` lists them. Decoding runs outside the graph, in numpy: argmax of each one-hot block "
+    "(categories, booleans, VGM modes), the VGM mode's mean + 4 sd * value, un-standardising, the inverse of the "
+    "log / logit / log_distance / formula transforms, rounding integers and datetimes, clamping to the columns' "
+    "bounds. `state` (model_info's table.state; OUT.table.json beside an ONNX export) is the fitted "
+    "TableTransformer (ganforge.data.table.TableTransformer.from_state(state).inverse(rows)); "
+    "ganforge/serve/table_rows.py decode_rows(state, rows) does the same with numpy alone "
+    "(the Lambda package ships it).")
+
+
+def table_info(sampler) -> dict[str, Any]:
+    """What a runtime needs to decode a table model's rows: the columns, their kinds, the encoded width, what
+    runs outside the graph (TABLE_DECODING) and the fitted transformer's state (JSON-ready)."""
+    state = json.loads(sampler.spec.table_state)
+    infos = [c["info"] for c in state["columns"]]
+    return {"columns": [i["name"] for i in infos], "kinds": [i["kind"] for i in infos],
+            "encoded_width": int(sampler.spec.shape[0]), "decoding": TABLE_DECODING, "state": state}
+
+
 def model_info(sampler, direction: str = "AtoB") -> dict[str, Any]:
     """The runtime description of a generator (JSON-ready); `direction`: two-way image-to-image families."""
     spec = sampler.spec
@@ -70,6 +91,9 @@ def model_info(sampler, direction: str = "AtoB") -> dict[str, Any]:
         "ema": sampler.ema,
         "ganforge_version": __version__,
     }
+    if spec.kind == "table":  # G outputs encoded rows; decoding runs outside the graph (table_info)
+        info["output"] = "rows"
+        info["table"] = table_info(sampler)
     if sampler.truncation_space == "w":  # only then: every "z" export stays as it was
         info["inputs"] = [*info["inputs"], "truncation"]
         info["truncation"] = {"space": "w", "input": "truncation", "default": sampler.default_truncation}
@@ -113,6 +137,8 @@ def model_card(sampler, exported: dict[str, Any] | None = None) -> dict[str, Any
         "metrics": _metrics(sampler.path, sampler.step),
         "latent": model_info(sampler)["latent"],  # None for image-to-image families
         **({"truncation": model_info(sampler)["truncation"]} if sampler.truncation_space != "z" else {}),
+        **({"table": {k: v for k, v in table_info(sampler).items() if k != "state"}}
+           if sampler.spec.kind == "table" else {}),
         **({"translation": translation_io(sampler, (exported or {}).get("direction", "AtoB"))}
            if sampler.is_translation else {}),
         "export": exported or {},
@@ -146,6 +172,15 @@ def _truncation_note(trunc: dict[str, Any] | None) -> str:
     return f"; truncation psi in w-space (input `{trunc['input']}`, default {trunc['default']:g})"
 
 
+def _table_rows(card: dict[str, Any]) -> list[str]:
+    """The card's rows about a table model: its columns (and kinds) and where decoding runs."""
+    table = card.get("table")
+    if not table:
+        return []
+    columns = ", ".join(f"{c} ({k})" for c, k in zip(table["columns"], table["kinds"]))
+    return [f"| columns | {columns} |", f"| decoding | {table['decoding']} |"]
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The card as a Markdown page."""
     data, size, tr = card["data"], card["size"], card["training"]
@@ -159,6 +194,7 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"| generator size | {size['generator_parameters']:,} parameters ({size['generator_mb_fp32']} MB fp32) |",
              f"| training | {tr['steps']} steps, batch {tr['batch_size']}, seed {tr['seed']}, {tr['weights']} weights |",
              _input_row(card),
+             *_table_rows(card),
              f"| checkpoint | `{card['checkpoint']}` |", "", "## Metrics", ""]
     if not card["metrics"]:
         lines.append("None measured on this checkpoint: run `ganforge evaluate --ckpt RUN` before exporting.")

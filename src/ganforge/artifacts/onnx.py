@@ -4,8 +4,14 @@ The ONNX graph maps G's input to its output: `z` (N, width) float32 (noise, then
 conditional families `y` (N,) int64 classes, for w-truncating ones (stylegan) `truncation` (N,) float32 psi
 (w_avg + psi (w - w_avg) in the graph; the others scale z outside it, except those without the trick,
 progan, whose model_info says truncation space "none"), to `images` (N, C, H, W) in [-1, 1]
-(or `points` (N, F)); dynamic batch. Latents come from `ganforge.latent`, so every runtime turns a seed
+(or `points` (N, F); for a table model `rows` (N, D), ENCODED rows); dynamic batch. Latents come from `ganforge.latent`, so every runtime turns a seed
 into the same input. `model_info` is in the model's metadata (`ganforge` key): the file describes itself.
+
+A table model's graph stops at the encoded rows: decoding them (argmax of one-hot blocks, VGM modes,
+un-standardising, inverse log / logit / log-distance / formula transforms, rounding, bounds, types) runs
+outside it, in numpy. model_info["table"] carries the fitted transformer's state and says so, and
+`export_onnx` writes the state beside the model as OUT.table.json (decode with
+ganforge.serve.table_rows.decode_rows(state, rows), numpy only, or TableTransformer.from_state(state)).
 
 Image-to-image generators (pix2pix, srgan, cyclegan, ...) map `x` (N, C, H, W) float32 images in [-1, 1]
 to `images`; stargan also takes `domain` (N,) int64 target domain indices in 0..K-1 (not range-checked in
@@ -58,12 +64,15 @@ class ExportResult:
     batches_checked: tuple[int, ...]
     size_bytes: int
     direction: str = ""  # image-to-image families: the exported direction
+    table_state: Path | None = None  # table models: the transformer state written beside the model
 
     def as_dict(self) -> dict:
         return {"onnx": str(self.path), "export_seconds": round(self.seconds, 3),
                 "parity_max_abs_diff": self.max_abs_diff, "parity_tolerance": TOLERANCE,
                 "parity_batches": list(self.batches_checked), "onnx_bytes": self.size_bytes,
-                **({"direction": self.direction} if self.direction else {})}
+                **({"direction": self.direction} if self.direction else {}),
+                **({"table_state": str(self.table_state), "decoding": "outside the graph, in numpy (see the "
+                    "card's table.decoding)"} if self.table_state else {})}
 
 
 class _TranslationGraph(nn.Module):
@@ -172,7 +181,7 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
     args = tuple(torch.from_numpy(feeds[k]).to(sampler.family.device) for k in names)
     batch = torch.export.Dim("batch", min=1, max=4096)
     shapes = {k: {0: batch} for k in names}
-    out_name = "images" if sampler.spec.kind == "image" else "points"
+    out_name = {"image": "images", "table": "rows"}.get(sampler.spec.kind, "points")
     start = time.perf_counter()
     quiet = io.StringIO()
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -198,8 +207,18 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
                                   f"{tolerance}; the model was not written. Try another --opset, or report the family.")
 
     replace_atomically(path, write)
-    return ExportResult(path, seconds, diff, (1, 5, 16) if check else (), path.stat().st_size,
-                        direction if sampler.is_translation else "")
+    result = ExportResult(path, seconds, diff, (1, 5, 16) if check else (), path.stat().st_size,
+                          direction if sampler.is_translation else "")
+    if sampler.spec.kind == "table":  # the decoder's state beside the graph (it is in the metadata too)
+        state = table_state_path(path)
+        replace_atomically(state, lambda tmp: tmp.write_text(sampler.spec.table_state + "\n"))
+        result.table_state = state
+    return result
+
+
+def table_state_path(path: str | Path) -> Path:
+    """Where export_onnx writes a table model's transformer state: OUT.table.json beside OUT.onnx."""
+    return Path(path).with_suffix(".table.json")
 
 
 def read_info(path: str | Path) -> dict:

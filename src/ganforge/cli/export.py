@@ -16,12 +16,16 @@ of the targets:
 
   --onnx OUT.onnx   the generator as ONNX (dynamic batch axis; inputs `z`, and `y` for conditional
                     families). After writing it, onnxruntime and the eager model run on the same inputs
-                    and the export fails if they differ by more than 1e-4 (max abs).
+                    and the export fails if they differ by more than 1e-4 (max abs). A table model's graph
+                    outputs encoded rows; decoding them into the table's columns (argmax of one-hot
+                    blocks, inverse transforms, types) runs outside the graph, in numpy, from the fitted
+                    transforms written beside it as OUT.table.json (also in the model's metadata).
   --site OUT/       a static web site that runs the generator in the visitor's browser (onnxruntime-web,
                     fetched from the npm registry at export time); put the folder on any static host.
   --lambda OUT/     an AWS Lambda package: OUT/app.py (handler `app.handler`, onnxruntime + numpy + Pillow,
                     no torch), the model, requirements.txt, function.zip and an AWS SAM template
                     (template.yaml); see OUT/README.md for `sam deploy`.
+                    Table models answer rows as JSON or CSV (decoded in numpy in the handler).
 
 A model card (JSON + Markdown: family, data, size, steps, metrics with provenance) travels with every export.
 """
@@ -86,6 +90,10 @@ def _export(args: argparse.Namespace) -> int:
         print(f"ONNX: {result.path} ({where}; {result.size_bytes / 1e6:.2f} MB, exported in {result.seconds:.2f} s, "
               f"max abs diff vs eager {result.max_abs_diff:.2g} <= 1e-4)")
         print(f"model card: {js}, {md}")
+        if result.table_state:
+            print(f"table transforms: {result.table_state}; the graph outputs ENCODED rows and decoding (argmax of "
+                  f"one-hot blocks, VGM modes, inverse transforms, types) runs outside it, in numpy: "
+                  f"ganforge.serve.table_rows.decode_rows(state, rows)")
     if args.site:
         from ..serve.site import build_site
 

@@ -16,6 +16,10 @@ seed or at random, pick a class, slide between two seeds, download a PNG) and th
   POST /v1/generate     {"n": 4, "seed": 0, "class": 7, "truncation": 0.8, "format": "png|npy|json"}
   POST /v1/interpolate  {"seed_a": 0, "seed_b": 1, "t": 0.5}  or  {"seed_a": 0, "seed_b": 1, "steps": 8}
 
+A table model answers /v1/generate {"n": 100, "seed": 0, "format": "json|csv"} with rows in the training
+table's columns, units and types: json {"seed", "n", "columns", "kinds", "rows": [[...], ...]} or csv (the
+same rows as `ganforge sample --seed`); --max-n bounds the rows a request.
+
 Generation runs on --workers threads; requests beyond --max-concurrency open at once get 503, so memory
 stays bounded under any load. Bind to 0.0.0.0 only behind a proxy you trust.
 """

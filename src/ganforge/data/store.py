@@ -82,7 +82,9 @@ class Loader:
     slice of the global batch, so the K ranks together see exactly the samples one process would with
     the same (global) `batch_size`. The state is two integers (epoch, position), position counting
     global samples, so a run resumes exactly, also with another number of ranks. The last incomplete
-    batch of an epoch is dropped (GAN losses assume full batches; BatchNorm dislikes tiny ones).
+    batch of an epoch is dropped (GAN losses assume full batches; BatchNorm dislikes tiny ones). A batch larger
+    than the data is cut to the data's size, except for tables, whose batches then run on through the next
+    epochs' permutations (`wraps`; CTGAN draws 500 rows a step from tables of a few hundred).
     """
 
     def __init__(self, data: TensorData, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1,
@@ -94,7 +96,10 @@ class Loader:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
         self.data = data
-        self.batch_size = min(batch_size, len(data))  # global
+        # a table smaller than the batch (CTGAN's small tables: 500 rows a step from a few hundred) keeps the batch
+        # and runs through several epochs' permutations within one; other data is cut to one batch of everything
+        self.wraps = data.spec.kind == "table" and batch_size > len(data) // world_size * world_size
+        self.batch_size = batch_size if self.wraps else min(batch_size, len(data))  # global
         if self.batch_size % world_size:
             raise ValueError(f"train.batch_size {self.batch_size} is the global batch and must split evenly over "
                              f"{world_size} processes: use a multiple of {world_size}")
@@ -117,8 +122,26 @@ class Loader:
             self._order = torch.tensor(list(iter(sampler)), dtype=torch.long)
         return self._order
 
+    def _wrapped_indices(self, per_rank: int) -> Tensor:
+        """local_batch indices from the stream of epoch permutations (batch larger than the data: tables)."""
+        parts, need = [], self.local_batch
+        while need:
+            at = self.position // self.world_size
+            take = min(need, per_rank - at)
+            parts.append(self._indices()[at : at + take])
+            need -= take
+            self.position += take * self.world_size
+            if at + take == per_rank:
+                self.epoch += 1
+                self.position = 0
+                self._order = None
+        return torch.cat(parts)
+
     def next_batch(self) -> Batch:
         per_rank = len(self.data) // self.world_size
+        if self.wraps:
+            idx = self._wrapped_indices(per_rank)
+            return self.data.batch(idx, epoch=self.epoch)
         if self.position // self.world_size + self.local_batch > per_rank:
             self.epoch += 1
             self.position = 0

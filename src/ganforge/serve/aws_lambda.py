@@ -15,6 +15,10 @@ the seed's noise, or, for a model whose info says truncation.space "w" (stylegan
 `truncation` input (w_avg + psi (w - w_avg)) with z unscaled; a model whose info says "none" (progan, no
 truncation trick) answers psi != 1 with a 422 naming the reason.
 
+A table model answers /v1/generate (n, seed, format json | csv) with rows decoded into the training table's
+columns and types by ganforge_table_rows.py (serve/table_rows.py, numpy): json {"seed", "n", "columns",
+"kinds", "rows": [[...], ...]} or csv (text/csv); image options and /v1/interpolate answer 422.
+
 This file is copied verbatim into the Lambda package as app.py (`Handler: app.handler`), with
 ganforge/latent.py as ganforge_latent.py and serve/request_core.py as ganforge_request_core.py, so it
 imports only the standard library, numpy, onnxruntime and Pillow. The model (model.onnx beside this file,
@@ -41,6 +45,13 @@ try:  # inside the Lambda package
 except ImportError:  # inside the ganforge package
     from .. import latent
     from . import request_core as core
+try:  # a table model's package ships the numpy decoder of its rows; an image model's has no need of it
+    import ganforge_table_rows as table_rows
+except ImportError:
+    try:
+        from . import table_rows
+    except ImportError:  # app.py of an image model's package
+        table_rows = None
 
 DEFAULT_MAX_N = 16
 MAX_BODY_BYTES = 64 * 1024
@@ -78,6 +89,12 @@ class OnnxGenerator:
         # "w": the graph takes psi as its `truncation` input (stylegan); "z": psi scales the seed's noise;
         # "none": no truncation trick (progan), psi != 1 is refused
         self.truncation_space = core.truncation_space(info)
+        self.decoder = None
+        if core.is_table(info):  # rows leave the graph encoded: decoded here, in numpy
+            if table_rows is None:
+                raise ValueError("this table model's package lacks ganforge_table_rows.py and "
+                                 "ganforge_table_transforms.py; export it again with `ganforge export --lambda`")
+            self.decoder = table_rows.RowDecoder(info["table"]["state"])
 
     def labels(self, n: int, cls: int | str | Sequence | None = None) -> np.ndarray | None:
         """(n,) int64 classes: cycling 0..K-1 by default, one class for all, or n classes."""
@@ -124,6 +141,11 @@ class OnnxGenerator:
                  codes: dict[str, float] | None = None) -> np.ndarray:
         """n samples of a seed, as Sampler.generate(n, seed, y=cls, codes=codes, truncation=truncation)."""
         return self.run(self.latents(n, seed, truncation, codes), self.labels(n, cls), truncation=truncation)
+
+    def rows(self, n: int, seed: int) -> dict[str, list]:
+        """A table model's n rows of a seed, decoded: {column: values}, as Sampler.iter_tables(n, seed) gives them
+        (within the export's float tolerance)."""
+        return self.decoder.values(self.run(self.latents(n, seed)))
 
     def between(self, seed_a: int, seed_b: int, ts: Sequence[float], truncation: float | None = None,
                 codes: dict[str, float] | None = None) -> np.ndarray:
@@ -208,6 +230,10 @@ def _run(gen: OnnxGenerator, z: np.ndarray, y: np.ndarray | None, psi: float) ->
 
 
 def _generate(gen: OnnxGenerator, params: dict) -> tuple[int, dict, bytes, bool]:
+    if core.is_table(gen.info):  # rows as JSON or CSV
+        rows = core.parse_rows(params, gen.info, _max_n())
+        body = table_rows.encode_rows(gen.rows(rows.n, rows.seed), gen.decoder.kinds, rows.format, seed=rows.seed)
+        return 200, {"content-type": core.MEDIA[rows.format], "x-seed": str(rows.seed)}, body, False
     req = core.parse_generate(params, gen.info, _max_n())
     y = core.labels(gen.info, req.n, req.cls)
     x = _run(gen, gen.latents(req.n, req.seed, req.truncation, req.codes), y, req.truncation)

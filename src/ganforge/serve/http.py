@@ -6,6 +6,11 @@
     POST /v1/interpolate  {"seed_a", "seed_b", "t" | "steps", "class", "truncation", "codes", "format"}
     HEAD                  wherever GET is: the same status and headers, no body
 
+A table model answers /v1/generate {"n", "seed", "format": json|csv} with rows decoded into the training
+table's columns, units and types (serve/table_rows.py, numpy; the same rows as `ganforge sample --seed`):
+json {"seed", "n", "columns", "kinds", "rows": [[...], ...]} (one list per row), or csv (text/csv, a header
+line, then one line per row). Image options (class, truncation, codes, png, npy) and /v1/interpolate answer 422.
+
 Generation runs in a fixed pool of worker threads (`workers`), never on the event loop. Memory stays
 bounded: requests carry at most `max_n` images, bodies at most `max_body` bytes, and the server (uvicorn's
 `limit_concurrency`, set by `ganforge serve`) answers 503 beyond a fixed number of open requests.
@@ -23,7 +28,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts.card import model_info
+from ..artifacts.sampler import TABLE_BATCH
 from . import request_core as core
+from . import table_rows
 
 STATIC = Path(__file__).parent / "static"
 
@@ -48,8 +55,10 @@ class _Common(BaseModel):
                                  "scale the noise z by psi")
     codes: Optional[Dict[str, float]] = Field(
         None, description="infogan: fix latent codes, e.g. {\"c0\": 3, \"c1\": 0.5}")
-    format: Literal["png", "npy", "json"] = Field("png", description="png (one image or a grid), npy (float32 "
-                                                  "N,C,H,W in [-1, 1]) or json (base64 PNG per image)")
+    format: Literal["png", "npy", "json", "csv"] = Field(
+        "png", description="png (one image or a grid), npy (float32 N,C,H,W in [-1, 1]) or json (base64 PNG per "
+        "image); table models: json (default; {seed, n, columns, kinds, rows}) or csv, and no class, truncation, "
+        "codes")
 
 
 class GenerateRequest(_Common):
@@ -127,6 +136,7 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
         raise ValueError(f"ganforge serve generates from seeds; {sampler.family.name} translates images: use "
                          f"`ganforge translate`, or `ganforge export --onnx` and your own runtime")
     info = {**model_info(sampler), "max_n": max_n}
+    decoder = table_rows.RowDecoder(info["table"]["state"]) if core.is_table(info) else None
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ganforge-gen")
 
     @asynccontextmanager
@@ -159,7 +169,16 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
               responses={200: {"content": {m: {} for m in core.MEDIA.values()}}},
               openapi_extra=_body(GenerateRequest))
     async def generate(request: Request):
-        req = core.parse_generate(await _params(request), info, max_n)
+        params = await _params(request)
+        if decoder is not None:  # a table model: rows as JSON or CSV
+            rows_req = core.parse_rows(params, info, max_n)
+
+            def rows_work() -> bytes:  # the latents and batch of Sampler.iter_tables: `ganforge sample`'s rows
+                x = sampler.generate(rows_req.n, rows_req.seed, batch=TABLE_BATCH).numpy()
+                return table_rows.encode_rows(decoder.values(x), decoder.kinds, rows_req.format, seed=rows_req.seed)
+
+            return await respond(rows_work, rows_req.format, {"X-Seed": str(rows_req.seed)})
+        req = core.parse_generate(params, info, max_n)
 
         def work() -> bytes:
             x = sampler.generate(req.n, req.seed, y=req.cls, codes=req.codes, truncation=req.truncation)

@@ -2,7 +2,8 @@
 
 OUT/ holds app.py (serve/aws_lambda.py verbatim) and the torch-free modules it imports, ganforge_latent.py
 (ganforge/latent.py) and ganforge_request_core.py (serve/request_core.py): CODE_FILES, which need onnxruntime,
-numpy and Pillow, no torch. Beside them: model.onnx (parity-checked against eager), model.json, the model
+numpy and Pillow, no torch; a table model's package adds TABLE_CODE_FILES, the numpy decoder of its rows
+(serve/table_rows.py as ganforge_table_rows.py, data/table_transforms.py as ganforge_table_transforms.py). Beside them: model.onnx (parity-checked against eager), model.json, the model
 card, requirements.txt, template.yaml (SAM: one function behind an HTTP API), README.md (how to deploy and
 call it), events/*.json (sample API Gateway events) and function.zip: the code, the model and, unless
 vendor=False, the Linux wheels of the requirements (so `sam deploy` needs no build step). With
@@ -23,11 +24,15 @@ from pathlib import Path
 from .. import latent
 from ..artifacts.card import model_card, model_info, write_card
 from ..artifacts.onnx import export_onnx
-from . import aws_lambda, request_core
+from ..data import table_transforms
+from . import aws_lambda, request_core, table_rows
 
 # The handler's code in the package: {name there: source file}; app.py imports the other two by these names
 CODE_FILES = {"app.py": aws_lambda.__file__, "ganforge_latent.py": latent.__file__,
               "ganforge_request_core.py": request_core.__file__}
+# table models also ship the numpy decoder of their rows (app.py imports it when present)
+TABLE_CODE_FILES = {"ganforge_table_rows.py": table_rows.__file__,
+                    "ganforge_table_transforms.py": table_transforms.__file__}
 UNZIPPED_LIMIT_BYTES = 262_144_000  # Lambda's 250 MB limit on a function's unzipped code (and layers)
 REQUIREMENTS = ["onnxruntime>=1.20,<2", "numpy>=1.26,<3", "pillow>=10.1,<14"]
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}  # Lambda name -> wheel tag
@@ -40,6 +45,12 @@ EVENT_PARAMS = {
     "generate": ("GET", "/v1/generate", {"seed": "42"}, None),
     "generate-grid": ("POST", "/v1/generate", None, {"n": 4, "seed": 7, "format": "json"}),
     "interpolate": ("POST", "/v1/interpolate", None, {"seed_a": 1, "seed_b": 2, "steps": 8}),
+}
+
+TABLE_EVENT_PARAMS = {  # a table model: rows as JSON and CSV, no interpolation
+    **{k: v for k, v in EVENT_PARAMS.items() if k in ("health", "info", "generate")},
+    "generate-rows": ("POST", "/v1/generate", None, {"n": 10, "seed": 7, "format": "json"}),
+    "generate-csv": ("GET", "/v1/generate", {"n": "10", "seed": "7", "format": "csv"}, None),
 }
 
 
@@ -246,13 +257,17 @@ def build_lambda(sampler, out: Path, *, vendor: bool = True, opset: int | None =
         if vendor:
             vendor_wheels(site, stage / "requirements.txt", python, arch)
         onnx_result.path = out / "model.onnx"  # where it will be
+        table = sampler.spec.kind == "table"
+        if table:
+            onnx_result.table_state = out / "model.table.json"
         exported = onnx_result.as_dict()
-        for name, source in CODE_FILES.items():
+        code_files = {**CODE_FILES, **(TABLE_CODE_FILES if table else {})}
+        for name, source in code_files.items():
             shutil.copyfile(source, stage / name)
         info = model_info(sampler)
         (stage / "model.json").write_text(json.dumps(info, indent=2) + "\n")
         write_card(model_card(sampler, exported), stage / "model_card")
-        code = {name: stage / name for name in (*CODE_FILES, "model.onnx", "model.json")}
+        code = {name: stage / name for name in (*code_files, "model.onnx", "model.json")}
         unzipped = write_zip({**code, **({"": site} if vendor else {})}, stage / "function.zip")
         if not vendor:  # sam build cannot build from a zip: it installs requirements.txt into a copy of function/
             (stage / "function").mkdir()
@@ -261,7 +276,7 @@ def build_lambda(sampler, out: Path, *, vendor: bool = True, opset: int | None =
         (stage / "template.yaml").write_text(sam_template(info, code_uri="function.zip" if vendor else "function/",
                                                           python=python, arch=arch, memory=memory, timeout=timeout))
         (stage / "events").mkdir()
-        for name, (method, path, query, body) in EVENT_PARAMS.items():
+        for name, (method, path, query, body) in (TABLE_EVENT_PARAMS if table else EVENT_PARAMS).items():
             event = sample_event(method, path, query, body)
             (stage / "events" / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n")
         (stage / "README.md").write_text(_readme(info, vendor, unzipped) + "\n" + deploy_guide())
@@ -281,7 +296,8 @@ def build_lambda(sampler, out: Path, *, vendor: bool = True, opset: int | None =
 def _readme(info: dict, vendored: bool, unzipped: int) -> str:
     classes = ", ".join(info["class_names"]) or "none (unconditional)"
     wheels = ", and the Linux wheels of requirements.txt" if vendored else ""
-    code = ", ".join(f"`{name}`" for name in (*CODE_FILES, "model.onnx", "model.json"))
+    table = TABLE_CODE_FILES if info["kind"] == "table" else {}
+    code = ", ".join(f"`{name}`" for name in (*CODE_FILES, *table, "model.onnx", "model.json"))
     rows = [("`function.zip`", f"what Lambda runs: {code}{wheels} ({unzipped / 2**20:.1f} MB unzipped of Lambda's "
                                f"250 MB)"),
             ("`app.py`", "the handler, `app.handler` (onnxruntime + numpy + Pillow; no torch)"),
@@ -294,7 +310,18 @@ def _readme(info: dict, vendored: bool, unzipped: int) -> str:
                                 "`sam build` before every `sam deploy` below.\n")
     return (f"# {info['family']} generator on AWS Lambda\n\nWritten by `ganforge export --lambda` ({info['kind']} "
             f"{'x'.join(map(str, info['shape']))}; classes: {classes}; training step {info['step']}).\n\n"
-            "| file | what |\n|---|---|\n" + "".join(f"| {a} | {b} |\n" for a, b in rows) + note)
+            "| file | what |\n|---|---|\n" + "".join(f"| {a} | {b} |\n" for a, b in rows) + note
+            + (TABLE_NOTE.format(columns=", ".join(info["table"]["columns"])) if table else ""))
+
+
+TABLE_NOTE = """
+This model generates table rows ({columns}). The ONNX graph outputs encoded rows; the handler decodes them
+in numpy (`ganforge_table_rows.py`) into the training table's columns, units and types. `/v1/generate`
+takes `n` (rows, at most MaxImages), `seed` and `format`: `json` (the default; `{{"seed", "n", "columns",
+"kinds", "rows": [[...], ...]}}`, one list per row) or `csv` (text/csv). The image options (class,
+truncation, codes, png, npy) and `/v1/interpolate` answer 422; the examples below that ask for images do not
+apply. For example: `curl "$URL/v1/generate?n=10&seed=7&format=csv"`.
+"""
 
 
 # The deployment guide (docs/lambda.md is the same text; tests/test_lambda.py keeps them equal).

@@ -8,6 +8,10 @@ those JSON values through `from_query` first. Every size a request asks for (n, 
 is bounded by the server's max_n before anything is built, and reading a request never ends in a 500: any
 unexpected exception while parsing is a 400 naming it.
 
+A table model (model_info kind "table") takes n, seed and format (json or csv) on /v1/generate (`parse_rows`);
+the image options and /v1/interpolate answer 422 naming what it takes. serve/table_rows.py decodes and writes
+the rows.
+
 It imports the standard library and numpy only (Pillow when it writes a PNG), never torch or FastAPI: the
 Lambda package ships this file as ganforge_request_core.py, beside ganforge/latent.py as ganforge_latent.py.
 """
@@ -34,7 +38,9 @@ except ImportError:  # inside the ganforge package
     from .. import latent
 
 MAX_SEED = latent.MAX_SEED
-MEDIA = {"png": "image/png", "npy": "application/octet-stream", "json": "application/json"}
+MEDIA = {"png": "image/png", "npy": "application/octet-stream", "json": "application/json", "csv": "text/csv"}
+SAMPLE_FORMATS = ("png", "npy", "json")  # images and points
+ROW_FORMATS = ("json", "csv")  # table models: decoded rows (serve/table_rows.py writes them)
 GRID_COLUMNS = 8  # a PNG grid is at most 8 images wide
 DEFAULT_STEPS = 8  # images in an interpolation strip when neither t nor steps is given
 # name -> (lowest, highest or None, lowest excluded): the range of each number parameter, stated once
@@ -42,7 +48,8 @@ BOUNDS = {"n": (1, None, False), "steps": (2, None, False), "seed": (0, MAX_SEED
           "seed_a": (0, MAX_SEED, False), "seed_b": (0, MAX_SEED, False),
           "truncation": (0.0, 1.0, True), "t": (0.0, 1.0, False)}
 COMMON = {"class", "truncation", "codes", "format"}
-PARAMS = {"generate": COMMON | {"n", "seed"}, "interpolate": COMMON | {"seed_a", "seed_b", "t", "steps"}}
+PARAMS = {"generate": COMMON | {"n", "seed"}, "interpolate": COMMON | {"seed_a", "seed_b", "t", "steps"},
+          "rows": {"n", "seed", "format"}}  # rows: /v1/generate of a table model
 EXAMPLE = '{"n": 4, "seed": 0}'
 BAD_JSON = f"the body is not valid JSON; send a JSON object such as {EXAMPLE}"
 
@@ -338,7 +345,7 @@ def _known(params: dict, verb: str) -> None:
 
 def _common(params: dict, info: dict) -> dict[str, Any]:
     fmt = params.get("format", "png")
-    if not isinstance(fmt, str) or fmt not in MEDIA:
+    if not isinstance(fmt, str) or fmt not in SAMPLE_FORMATS:
         raise RequestError(f"format must be one of png, npy, json; got {shown(fmt)}")
     if fmt == "png" and info["kind"] != "image":
         raise RequestError("this model makes points, not images: use format json or npy")
@@ -350,7 +357,11 @@ def _common(params: dict, info: dict) -> dict[str, Any]:
 
 @reads_request
 def parse_generate(params: dict, info: dict, max_n: int) -> GenerateArgs:
-    """A /v1/generate request from its JSON parameters (a body, or a query string through from_query)."""
+    """A /v1/generate request from its JSON parameters (a body, or a query string through from_query); a table
+    model's requests go to parse_rows."""
+    if is_table(info):
+        raise RequestError(f"this {info['family']} model generates table rows; its requests are read by parse_rows",
+                           500)
     _known(params, "generate")
     n = _int(params, "n", 1, most=max_n)
     seed = _int(params, "seed")
@@ -358,9 +369,51 @@ def parse_generate(params: dict, info: dict, max_n: int) -> GenerateArgs:
     return GenerateArgs(n=n, seed=secrets.randbelow(MAX_SEED + 1) if seed is None else seed, **common)
 
 
+@dataclass(frozen=True)
+class RowsArgs:
+    """A checked /v1/generate request to a table model: n rows of a seed as JSON or CSV."""
+
+    format: str  # json | csv
+    n: int
+    seed: int  # drawn at random when the request left it out
+
+
+def is_table(info: dict) -> bool:
+    """Whether the model generates table rows (model_info kind "table"), answered by parse_rows."""
+    return info.get("kind") == "table"
+
+
+@reads_request
+def parse_rows(params: dict, info: dict, max_n: int) -> RowsArgs:
+    """A /v1/generate request to a table model: n (at most max_n), seed, format json (the default) or csv.
+    The image options (class, truncation, codes; png and npy) are refused with a 422 naming what it takes."""
+    taken = "n, seed and format (json or csv)"
+    image_only = sorted(set(params) & COMMON - {"format"})
+    if image_only:
+        raise RequestError(f"this {info['family']} model generates table rows; {', '.join(map(shown, image_only))} "
+                           f"{'applies' if len(image_only) == 1 else 'apply'} to image models; a table request takes "
+                           f"{taken}")
+    unknown = sorted(set(params) - PARAMS["rows"])
+    if unknown:
+        raise RequestError(f"unknown parameter {', '.join(map(shown, unknown[:5]))}; a table model's generate takes "
+                           f"{taken}")
+    fmt = params.get("format", "json")
+    if not isinstance(fmt, str) or fmt not in ROW_FORMATS:
+        raise RequestError(f"this model generates table rows: format must be json or csv, got {shown(fmt)}")
+    n = _int(params, "n", 1)
+    if n > max_n:
+        raise RequestError(f"n = {n} is over this server's maximum of {max_n} rows a request; ask for fewer rows "
+                           f"per request (or write any number with `ganforge sample --out rows.csv`)")
+    seed = _int(params, "seed")
+    return RowsArgs(format=fmt, n=n, seed=secrets.randbelow(MAX_SEED + 1) if seed is None else seed)
+
+
 @reads_request
 def parse_interpolate(params: dict, info: dict, max_n: int) -> InterpolateArgs:
     """A /v1/interpolate request from its JSON parameters (a body, or a query string through from_query)."""
+    if is_table(info):
+        raise RequestError(f"this {info['family']} model generates table rows; interpolation is for image and point "
+                           f"models: ask /v1/generate for rows (n, seed, format json or csv)")
     _known(params, "interpolate")
     for name in ("seed_a", "seed_b"):
         if params.get(name) is None:

@@ -122,6 +122,10 @@ def build_site(sampler, out: Path, *, opset: int | None = None, ort_version: str
     if sampler.is_translation:  # image-to-image models need uploads, not seeds
         raise SiteError(f"the static site generates from seeds; {sampler.family.name} translates images: export it "
                         f"with --onnx, or run it with `ganforge translate`")
+    if sampler.spec.kind == "table":
+        raise SiteError(f"the static site draws images; this {sampler.family.name} model makes table rows: serve "
+                        f"them as JSON or CSV with `ganforge serve` or `ganforge export --lambda`, write them with "
+                        f"`ganforge sample --out rows.csv`, or export the generator with --onnx")
     if sampler.spec.kind != "image":
         raise SiteError(f"the static site draws images; this {sampler.family.name} model makes "
                         f"{sampler.spec.kind} {tuple(sampler.spec.shape)}: export it with --onnx or serve it "

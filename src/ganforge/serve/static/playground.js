@@ -110,6 +110,10 @@ async function init() {
   $("title").textContent = `ganforge playground: ${info.family}`;
   $("subtitle").textContent = `${info.kind} ${info.shape.join("x")}, step ${info.step}` +
     (info.conditional ? `, ${info.n_classes} classes` : "") + `; up to ${info.max_n} images per API request`;
+  if (info.kind === "table") {
+    setStatus('this model makes table rows: POST /v1/generate {"n": 10, "seed": 0, "format": "json"} (or "csv")', true);
+    return;
+  }
   if (info.kind !== "image") {
     setStatus("this model makes points, not images: use the API (format json or npy)", true);
     return;
