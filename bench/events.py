@@ -356,10 +356,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import ganforge  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("ganforge") is None:  # (an `import ganforge` here would shadow ganforge() above)
         if GANFORGE_PY.exists() and Path(sys.prefix).resolve() != GANFORGE_PY.parent.parent.resolve():
             os.execv(str(GANFORGE_PY), [str(GANFORGE_PY), *sys.argv])
-        raise
+        raise SystemExit("ganforge is not installed: run `make setup` (or use .venv/bin/python)")
     main()

@@ -444,12 +444,53 @@ def self_check(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def crosscheck(real_csv: Path, fake_csv: Path, kinds: dict[str, str], out_json: Path) -> dict[str, Any]:
+    """sdmetrics' per-column KSComplement / TVComplement and per-pair CorrelationSimilarity (Pearson) of two
+    CSVs (run in the peer venv), to compare with ganforge.metrics.tabular's definitions."""
+    kinds_file = out_json.with_suffix(".kinds.json")
+    kinds_file.parent.mkdir(parents=True, exist_ok=True)
+    kinds_file.write_text(json.dumps(kinds))
+    out_json.unlink(missing_ok=True)
+    row = _run_peer(["crosscheck", "--real", str(real_csv), "--fake", str(fake_csv), "--kinds", str(kinds_file),
+                     "--json", str(out_json)], out_json.with_suffix(".log"), 600)
+    if "error" not in row:
+        row.update(json.loads(out_json.read_text()))
+    return row
+
+
+def _crosscheck_main(argv: list[str]) -> None:
+    import itertools
+
+    import pandas as pd
+    from sdmetrics.column_pairs import CorrelationSimilarity
+    from sdmetrics.single_column import KSComplement, TVComplement
+
+    p = argparse.ArgumentParser()
+    for flag in ("--real", "--fake", "--kinds", "--json"):
+        p.add_argument(flag, type=Path, required=True)
+    a = p.parse_args(argv)
+    real, fake = pd.read_csv(a.real), pd.read_csv(a.fake)
+    kinds = json.loads(a.kinds.read_text())
+    out: dict[str, Any] = {"ks_complement": {}, "tv_complement": {}, "correlation_similarity": {}}
+    for c, k in kinds.items():
+        if k == "continuous":
+            out["ks_complement"][c] = float(KSComplement.compute(real_data=real[c], synthetic_data=fake[c]))
+        else:
+            out["tv_complement"][c] = float(TVComplement.compute(real_data=real[c].astype(str),
+                                                                 synthetic_data=fake[c].astype(str)))
+    numeric = [c for c, k in kinds.items() if k == "continuous"]
+    for x, y in itertools.combinations(numeric, 2):
+        out["correlation_similarity"][f"{x}|{y}"] = float(CorrelationSimilarity.compute(
+            real_data=real[[x, y]], synthetic_data=fake[[x, y]], coefficient="Pearson"))
+    a.json.write_text(json.dumps(out, indent=2) + "\n")
+
+
 def main(argv: list[str]) -> None:
-    if argv[:1] in (["fit"], ["quality"]):
+    if argv[:1] in (["fit"], ["quality"], ["crosscheck"]):
         if not in_peer_venv():                       # re-run with the peer's python (making the venv if needed)
             setup()
             os.execve(str(PEER_PY), [str(PEER_PY), str(Path(__file__).resolve()), *argv], thread_env())
-        (_fit_main if argv[0] == "fit" else _quality_main)(argv[1:])
+        {"fit": _fit_main, "quality": _quality_main, "crosscheck": _crosscheck_main}[argv[0]](argv[1:])
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--setup", action="store_true", help=f"only create {rel(VENV)} (idempotent)")
