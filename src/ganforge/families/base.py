@@ -204,6 +204,27 @@ def critic_logs(obj: AdversarialLoss, loss: Tensor, real_logits: Tensor, fake_lo
     return logs
 
 
+def critic_step(obj: AdversarialLoss, critic: Callable[[Tensor], Tensor], real_in: Tensor, fake_in: Tensor,
+                gp_weight: float, real_target: float = 1.0, real: Tensor | None = None,
+                fake: Tensor | None = None) -> StepOutput:
+    """D's phase for a critic of one input: the adversarial loss on critic(real_in) and critic(fake_in), plus
+    gp_weight * WGAN-GP on the same inputs when the loss has one, with the critic logs and (given `real`
+    and `fake`, the rows before any packing or augmentation) their spreads. Used by the table families."""
+    real_logits, fake_logits = critic(real_in).float(), critic(fake_in).float()
+    loss = obj.d(real_logits, fake_logits, real_target)
+    logs: dict[str, Tensor | float] = {"d/adv": loss.detach()}
+    if obj.gp and gp_weight > 0:
+        gp = gradient_penalty(critic, real_in, fake_in)
+        loss = loss + gp_weight * gp
+        logs["d/gp"] = gp.detach()
+    with torch.no_grad():
+        logs.update(critic_logs(obj, loss, real_logits, fake_logits))
+        if real is not None and fake is not None:
+            logs["stats/real_spread"] = spread(real)
+            logs["stats/fake_spread"] = spread(fake)
+    return StepOutput(loss, logs)
+
+
 def spread(x: Tensor) -> Tensor:
     """Per-dimension std across the batch (dim 0), averaged: (). Two passes by hand: torch's std over dim 0
     takes ~1 ms for a batch of 64 64x64 images, this ~0.15 ms."""

@@ -60,8 +60,8 @@ from torch import Tensor, nn
 from ..data.spec import Batch, DataSpec
 from ..data.table import transformer_from_spec
 from ..data.table_transforms import OutputLayout, apply_activations
-from ..losses import LOSSES, get_loss, gradient_penalty
-from .base import Family, StepOutput, critic_logs, spread
+from ..losses import LOSSES, get_loss
+from .base import Family, StepOutput, critic_step
 from .phases import Phase, StepContext, runs_later, take
 
 ONE_BELOW = 1.0 - 2.0**-24  # the float32 just below 1: uniforms are clamped below it, so an inverse CDF never
@@ -457,19 +457,8 @@ class CTGAN(Family):
                 fake = fakes.rows
             real, real_cond = self._real(batch, fakes)
             real_in, fake_in = self.pack(real, real_cond), self.pack(fake, fakes.cond)
-            real_logits = self.D(real_in).float()
-            fake_logits = self.D(fake_in).float()
-            loss = obj.d(real_logits, fake_logits, 1.0)
-            logs: dict[str, Tensor | float] = {"d/adv": loss.detach()}
-            if obj.gp and cfg.gp_weight > 0:
-                gp = gradient_penalty(self.D, real_in, fake_in)  # one interpolation weight per pack
-                loss = loss + cfg.gp_weight * gp
-                logs["d/gp"] = gp.detach()
-            with torch.no_grad():
-                logs.update(critic_logs(obj, loss, real_logits, fake_logits))
-                logs["stats/real_spread"] = spread(real)
-                logs["stats/fake_spread"] = spread(fake)
-            return StepOutput(loss, logs)
+            # WGAN-GP on the packed inputs: one interpolation weight per pack
+            return critic_step(obj, self.D, real_in, fake_in, cfg.gp_weight, 1.0, real, fake)
         if phase == "g":
             fakes = take(ctx, "fakes")
             if fakes is None or fakes.rows.shape[0] != n:

@@ -73,8 +73,7 @@ from ..data.table import transformer_from_spec
 from ..data.table_torch import SUPPORTED as CODEC_TRANSFORMS
 from ..data.table_torch import TorchCodec
 from ..data.table_transforms import Block, OutputLayout, apply_activations
-from ..losses import gradient_penalty
-from .base import AdversarialConfig, AdversarialFamily, StepOutput, critic_logs, spread
+from .base import AdversarialConfig, AdversarialFamily, StepOutput, critic_step
 from .phases import StepContext, runs_later, take
 
 EVENT_FEATURES = ("pT", "p", "theta", "phi", "E_prime", "Q2", "x_B")
@@ -505,18 +504,7 @@ class FATGAN(AdversarialFamily):
                 with torch.no_grad():
                     fake, _ = self.generate(batch.size)
             real_in, fake_in = self.d_input(real), self.d_input(fake)
-            real_logits, fake_logits = self.D(real_in).float(), self.D(fake_in).float()
-            loss = obj.d(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
-            logs: dict[str, Tensor | float] = {"d/adv": loss.detach()}
-            if obj.gp:
-                gp = gradient_penalty(self.D, real_in, fake_in)
-                loss = loss + cfg.gp_weight * gp
-                logs["d/gp"] = gp.detach()
-            with torch.no_grad():
-                logs.update(critic_logs(obj, loss, real_logits, fake_logits))
-                logs["stats/real_spread"] = spread(real)
-                logs["stats/fake_spread"] = spread(fake)
-            return StepOutput(loss, logs)
+            return critic_step(obj, self.D, real_in, fake_in, cfg.gp_weight, 1.0 - cfg.label_smoothing, real, fake)
         if phase == "g":
             shared = take(ctx, "fakes")
             if shared is None or shared[0].shape[0] != batch.size:
