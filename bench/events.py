@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         if PEER_ARM in wanted:
             result["versions"]["peer_side"] = peer_ctgan.setup()
         data = write_events()
-        train_csv, ref_csv = RUNS / "eprime_train.csv", RUNS / "eprime_reference.csv"
+        train_csv = RUNS / "eprime_train.csv"
         result["data"] = {"train": {k: v for k, v in data["train"].items() if k != "frame"},
                           "reference": {k: v for k, v in data["reference"].items() if k != "frame"},
                           "train_csv_same_as_builtin_eprime": data["same_as_builtin"]}
@@ -355,11 +355,17 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1)
 
 
-if __name__ == "__main__":
+def entry(run) -> None:
+    """Run a bench's main with ganforge's venv: re-exec under .venv's python when ganforge is not importable
+    here (bench/tables.py uses it too). (An `import ganforge` probe would shadow ganforge() above.)"""
     import importlib.util
 
-    if importlib.util.find_spec("ganforge") is None:  # (an `import ganforge` here would shadow ganforge() above)
+    if importlib.util.find_spec("ganforge") is None:
         if GANFORGE_PY.exists() and Path(sys.prefix).resolve() != GANFORGE_PY.parent.parent.resolve():
             os.execv(str(GANFORGE_PY), [str(GANFORGE_PY), *sys.argv])
         raise SystemExit("ganforge is not installed: run `make setup` (or use .venv/bin/python)")
-    main()
+    run()
+
+
+if __name__ == "__main__":
+    entry(main)

@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -62,6 +61,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_ctgan import machine  # noqa: E402  (stdlib only: the machine description both peers record)
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -345,19 +347,6 @@ def save_grid(path: Path) -> None:
     files = sorted(SAMPLES.glob("*.png"))[:64]
     x = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])).permute(0, 3, 1, 2)
     gf_save_grid(x.float() / 127.5 - 1, path, nrow=8)
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
 
 
 def write(path: Path, result: dict[str, Any]) -> None:

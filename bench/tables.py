@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import shutil
 import sys
@@ -56,10 +55,9 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import peer_ctgan  # noqa: E402  (stdlib-only at import)
-from events import ganforge, ganforge_versions, run_state  # noqa: E402
+from events import entry, ganforge, ganforge_versions, run_state  # noqa: E402
 from peer_ctgan import ROOT, machine, rel  # noqa: E402
 
-GANFORGE_PY = ROOT / ".venv" / "bin" / "python"
 RUNS = BENCH / "results" / "runs" / "tables"
 RESULTS = BENCH / "results" / "tables.json"
 
@@ -308,10 +306,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    import importlib.util
-
-    if importlib.util.find_spec("ganforge") is None:  # (an `import ganforge` here would shadow ganforge() above)
-        if GANFORGE_PY.exists() and Path(sys.prefix).resolve() != GANFORGE_PY.parent.parent.resolve():
-            os.execv(str(GANFORGE_PY), [str(GANFORGE_PY), *sys.argv])
-        raise SystemExit("ganforge is not installed: run `make setup` (or use .venv/bin/python)")
-    main()
+    entry(main)

@@ -75,8 +75,8 @@ def load_app(pkg: Path, name: str):
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(pkg))
-        sys.modules.pop("ganforge_latent", None)
-        sys.modules.pop("ganforge_request_core", None)
+        for shipped in ("ganforge_latent", "ganforge_request_core", "ganforge_table_rows", "ganforge_table_transforms"):
+            sys.modules.pop(shipped, None)  # the next package imports its own copies
     return module
 
 

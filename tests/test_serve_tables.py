@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import importlib.util
 import io
 import json
 import os
@@ -14,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,6 +23,8 @@ from ganforge.artifacts import Sampler
 from ganforge.artifacts.card import TABLE_DECODING, model_info
 from ganforge.data.table import Table, TableData, TableTransformer
 from ganforge.serve import request_core
+
+from .test_lambda import load_app
 from ganforge.serve.table_rows import decode_rows, encode_rows, iso_datetimes
 from ganforge.train import build_run
 from ganforge.train.callbacks import Checkpointer
@@ -243,20 +243,7 @@ def test_http_answers_rows_as_json_and_csv(run, tmp_path):
 
 
 # ---- the Lambda handler --------------------------------------------------------------------------------
-
-def load_app(pkg: Path, name: str):
-    """OUT/app.py imported the way Lambda does (OUT on sys.path), its ganforge_* modules from OUT."""
-    shipped = ("ganforge_latent", "ganforge_request_core", "ganforge_table_rows", "ganforge_table_transforms")
-    sys.path.insert(0, str(pkg))
-    try:
-        spec = importlib.util.spec_from_file_location(name, pkg / "app.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(pkg))
-        for m in shipped:
-            sys.modules.pop(m, None)
-    return module
+# (load_app: tests/test_lambda.py's, which imports OUT/app.py the way Lambda does)
 
 
 def test_lambda_answers_rows_as_the_sampler(run, monkeypatch):
