@@ -12,7 +12,7 @@ import ganforge
 ROOT = Path(ganforge.__file__).parent
 LAYERS = {  # first package component below ganforge -> rank
     "__init__": 0, "config": 0, "checkpoint": 0, "image": 0, "latent": 0, "files": 0, "cache": 0, "recipes": 0,
-    "data": 1, "nn": 2, "losses": 3, "families": 4, "train": 5,
+    "data": 1, "text": 1, "nn": 2, "losses": 3, "families": 4, "train": 5,
     "metrics": 6, "artifacts": 6, "serve": 7, "cli": 8, "__main__": 9,
 }
 
