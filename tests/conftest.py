@@ -34,6 +34,7 @@ def tiny_config(family: str = "dcgan", source: str = "builtin:digits", steps: in
     data = {
         "family": family,
         "model": ({"width": 8} if family in ("dcgan", "cgan", "acgan", "infogan")
+                  else {"width": 8, "latent_dim": 8, "proj_dim": 8, "d_hidden": 16} if family == "gan-int-cls"
                   else {"width": 4, "max_width": 16, "latent_dim": 8} if family == "fastgan"
                   else {"width": 4, "max_width": 8, "latent_dim": 8, "w_dim": 8} if family == "stylegan"
                   # progan: level 0 for 16 images (one step at batch 16), then the next level fades in over 32

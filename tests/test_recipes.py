@@ -405,3 +405,16 @@ def test_acgan_class_weight_warmup_ramps_gs_term_only():
         assert d.loss.item() == pytest.approx((d.logs["d/adv"] + 2.0 * d.logs["d/cls"]).item(), rel=1e-5)
     with pytest.raises(ValueError, match="aux_warmup"):
         build_family("acgan", {"aux_warmup": -1}, data.spec)
+
+
+def test_no_recipe_for_a_loss_names_the_tested_losses(tmp_path, capsys):
+    # grid25 has recipes for ns/minimax/lsgan, hinge and wgan-gp but none for weight-clipped wgan
+    from ganforge.cli.main import main as cli_main
+
+    assert cli_main(["train", "--data", "builtin:grid25", "--family", "gan", "--loss", "wgan", "--steps", "1",
+                     "--out", str(tmp_path / "r")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("recipe: none")
+    tested = first.split("--loss ")[1].split(", not ")[0].split(", ")
+    assert "wgan-gp" in tested and "hinge" in tested and "wgan" not in tested
+    assert first.endswith("not wgan")

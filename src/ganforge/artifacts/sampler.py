@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -112,7 +112,7 @@ class Sampler:
     @torch.no_grad()
     def generate(self, n: int, seed: int = 0, *, z: Tensor | None = None, y: Any = None,
                  codes: dict[str, Any] | None = None, truncation: float | None = None,
-                 batch: int = GENERATE_BATCH) -> Tensor:
+                 batch: int = GENERATE_BATCH, text: str | Sequence[str] | None = None) -> Tensor:
         """n samples (images in [-1, 1] as (N, C, H, W); points as (N, F)), as float32 on the CPU.
 
         `y` picks the classes of a conditional family: one int for all, or n ints (default: cycling).
@@ -123,19 +123,21 @@ class Sampler:
         without the trick ("none", progan) raises ValueError for psi != 1 (it would change nothing).
         `batch` latents go through G at a time; G is in eval mode, so the samples do not depend on it
         (beyond float rounding, where a backend picks another kernel for another batch size).
+        `text` is what a text-to-image family draws: one caption for all n samples or n captions (default: the
+        model's preview captions, cycling); the frozen encoder (ganforge.text) embeds them.
         """
         # concatenated outside inference mode: an ordinary tensor that callers may change in place or
         # use in autograd (an inference tensor allows neither)
-        return torch.cat(list(self._chunks(n, seed, z, y, codes, truncation, batch)))
+        return torch.cat(list(self._chunks(n, seed, z, y, codes, truncation, batch, text)))
 
     def iter_generate(self, n: int, seed: int = 0, *, z: Tensor | None = None, y: Any = None,
                       codes: dict[str, Any] | None = None, truncation: float | None = None,
-                      batch: int = GENERATE_BATCH):
+                      batch: int = GENERATE_BATCH, text: str | Sequence[str] | None = None):
         """`generate`'s samples, `batch` at a time, so a caller can write them out with bounded memory."""
-        return (x.clone() for x in self._chunks(n, seed, z, y, codes, truncation, batch))  # not inference tensors
+        return (x.clone() for x in self._chunks(n, seed, z, y, codes, truncation, batch, text))  # not inference tensors
 
     def _chunks(self, n: int, seed: int, z: Tensor | None, y: Any, codes: dict[str, Any] | None,
-                truncation: float | None, batch: int):
+                truncation: float | None, batch: int, text: str | Sequence[str] | None = None):
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         if self.is_translation:
@@ -147,17 +149,43 @@ class Sampler:
             if not self.codes:
                 raise ValueError(f"latent codes need a family with codes (infogan); this model is '{self.family.name}'")
             z = self.family.set_codes(z, codes)
-        cond: dict[str, Any] = {}
+        cond: dict[str, Tensor] = {}
         if y is not None:
             if not self.conditional:
                 raise ValueError(f"classes need a conditional family (cgan); this model is '{self.family.name}'")
             cond["y"] = self.family.labels(len(z), y, device=torch.device("cpu"))
-        return self._run_g(z, cond.get("y"), batch, psi)  # a generator: the checks above run at once
+        if text is not None:
+            cond["text_emb"] = self.text_embeddings(len(z), text)
+        return self._run_g(z, cond, batch, psi)  # a generator: the checks above run at once
 
-    def _run_g(self, z: Tensor, y: Tensor | None, batch: int, psi: float | None = None):
+    @property
+    def takes_text(self) -> bool:
+        """Whether the family draws images from captions (gan-int-cls): `generate(..., text=...)`."""
+        return self.family.conditioning == "text"
+
+    def text_embeddings(self, n: int, text: str | Sequence[str] | Tensor) -> Tensor:
+        """(n, E) embeddings of one caption (for all n) or of n captions, by the encoder the model was trained with;
+        a tensor is taken as embeddings already (one row for all, or n rows)."""
+        if not self.takes_text:
+            raise ValueError(f"text needs a text-to-image family (gan-int-cls); this model is '{self.family.name}'")
+        if isinstance(text, Tensor):
+            return self.family.text_embeddings(n, text, device=torch.device("cpu"))
+        from ..text import text_encoder
+
+        texts = [text] if isinstance(text, (str, bytes)) else list(text)
+        if len(texts) not in (1, n):
+            raise ValueError(f"give one caption for all {n} samples or one per sample, got {len(texts)}")
+        encoder = text_encoder()
+        if self.spec.text_encoder and encoder.id != self.spec.text_encoder:
+            raise ValueError(f"this model was trained with the text encoder {self.spec.text_encoder} but "
+                             f"{encoder.id} is installed: install the encoder it was trained with")
+        emb = encoder.encode(texts)
+        return emb.expand(n, -1) if len(texts) == 1 else emb
+
+    def _run_g(self, z: Tensor, cond: dict[str, Tensor], batch: int, psi: float | None = None):
         for start in range(0, len(z), batch):
             chunk = z[start:start + batch]
-            extra: dict[str, Any] = {"y": y[start:start + batch].to(chunk.device)} if y is not None else {}
+            extra: dict[str, Any] = {k: v[start:start + batch].to(chunk.device) for k, v in cond.items()}
             if psi is not None:  # a "w" family's truncation (Family.truncation)
                 extra["truncation"] = float(psi)
             with torch.inference_mode():  # left before yielding: the caller does not run in inference mode

@@ -48,7 +48,12 @@ examples:
   ganforge sample --ckpt runs/fashion-infogan --code c0=3 --sweep c1 --n 8 --out c1.png  # 8 rows, c1 -1..1
   ganforge sample --ckpt runs/fashion-infogan --sweep c0 --n 8 --out c0.png  # a row per z, every category
   ganforge sample --ckpt runs/faces-stylegan --truncation 0.7 --n 16 --out grid.png  # w_avg + 0.7 (w - w_avg)
+  ganforge sample --ckpt runs/fashion-text --text "a dark wide coat" --n 8 --out coats.png  # text-to-image
+  ganforge sample --ckpt runs/fashion-text --text-file prompts.txt --n 8 --out grid.png  # a row of 8 per line
+  ganforge sample --ckpt runs/fashion-text --interpolate-text "a dark coat" "a bright coat" --n 4 --out strip.png
 """
+
+MAX_PROMPTS = 256  # captions in one --text-file
 
 
 # One grid PNG holds at most MAX_GRID images (a 64 x 64 grid; more is unviewable and its pixels alone take
@@ -89,6 +94,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"w_avg + PSI (w - w_avg); families without the trick ({no_families}) refuse PSI != 1; "
                         "the other latent families scale the noise z by PSI (infogan's "
                         "codes stay). Default: none, or a w family's model.truncation")
+    p.add_argument("--text", metavar="CAPTION",
+                   help="text-to-image families (gan-int-cls): draw --n images of this caption")
+    p.add_argument("--text-file", metavar="FILE",
+                   help="text-to-image families: one caption per line (UTF-8, at most 256); a row of --n images per "
+                        "caption, the same --seed latents in every row")
+    p.add_argument("--interpolate-text", nargs=2, metavar=("A", "B"),
+                   help="text-to-image families: --n rows of --steps images whose caption embedding slides from A "
+                        "to B (the noise fixed along each row)")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     p.add_argument("--nrow", type=int, help="images per grid row (default: square grid)")
     p.set_defaults(run=run)
@@ -151,6 +164,8 @@ def sample_table(args: argparse.Namespace, sampler, out: Path) -> int:
         raise UsageError(f"{args.ckpt} generates table rows: --out must end in .csv, .tsv (optionally .gz, .bz2, "
                          f".xz) or .parquet; got '{out}'")
     unused = [flag for flag, given in (("--interpolate", args.interpolate is not None), ("--class", args.klass),
+                                        ("--text", args.text), ("--text-file", args.text_file),
+                                        ("--interpolate-text", args.interpolate_text),
                                         ("--code", args.codes), ("--sweep", args.sweep),
                                         ("--truncation", args.truncation not in (None, 1.0)), ("--nrow", args.nrow))
               if given]
@@ -174,6 +189,8 @@ def plan(args: argparse.Namespace, sampler) -> tuple[Iterator[torch.Tensor], int
     """(batches of samples, how many in all, images per grid row) for what the flags ask."""
     nrow, psi = args.nrow, args.truncation
     codes = parse_codes(args.codes, sampler) if args.codes or args.sweep else {}
+    if args.text is not None or args.text_file or args.interpolate_text:
+        return plan_text(args, sampler)
     if args.sweep is not None:
         if args.interpolate is not None or args.klass is not None:
             raise UsageError("--sweep cannot be combined with --interpolate or --class")
@@ -206,6 +223,65 @@ def plan(args: argparse.Namespace, sampler) -> tuple[Iterator[torch.Tensor], int
         listing = ", ".join(f"{i}={c}" for i, c in enumerate(names)) or f"0..{k - 1}"
         raise UsageError(f"--class {args.klass} is not a class of this model; use 'all' or one of: {listing}")
     return sampler.iter_generate(args.n, seed=args.seed, y=cls, truncation=psi), args.n, nrow
+
+
+def plan_text(args: argparse.Namespace, sampler) -> tuple[Iterator[torch.Tensor], int, int | None]:
+    """--text / --text-file / --interpolate-text: (batches, how many, images per grid row)."""
+    from ..text import check_text
+
+    given = [f for f, v in (("--text", args.text is not None), ("--text-file", args.text_file),
+                            ("--interpolate-text", args.interpolate_text)) if v]
+    if len(given) > 1:
+        raise UsageError(f"{' and '.join(given)} cannot be combined; choose one")
+    clash = [f for f, v in (("--class", args.klass), ("--interpolate", args.interpolate is not None),
+                            ("--sweep", args.sweep), ("--code", args.codes)) if v]
+    if clash:
+        raise UsageError(f"{given[0]} cannot be combined with {', '.join(clash)}")
+    if not sampler.takes_text:
+        raise UsageError(f"{given[0]} needs a text-to-image family (gan-int-cls); {args.ckpt} holds "
+                         f"'{sampler.family.name}'; drop {given[0]}")
+    psi = args.truncation
+    try:
+        if args.text is not None:
+            return sampler.iter_generate(args.n, seed=args.seed, text=check_text(args.text, "--text"),
+                                         truncation=psi), args.n, args.nrow
+        z = sampler.latents(args.n, args.seed, psi)
+        if args.interpolate_text:
+            if args.steps < 2:
+                raise UsageError(f"--interpolate-text needs --steps >= 2, got {args.steps}")
+            a, b = (check_text(t, f"--interpolate-text {w}") for t, w in zip(args.interpolate_text, "AB"))
+            ends = sampler.text_embeddings(2, [a, b])
+            t = torch.linspace(0, 1, args.steps)[:, None]
+            emb = ((1 - t) * ends[0] + t * ends[1]).repeat(args.n, 1)  # row r: steps embeddings, A -> B
+            z = z.repeat_interleave(args.steps, 0)
+            return sampler.iter_generate(len(z), z=z, text=emb, truncation=psi), len(z), args.steps
+        prompts = read_prompts(Path(args.text_file))
+        emb = sampler.text_embeddings(len(prompts), prompts).repeat_interleave(args.n, 0)  # a row per caption
+        z = z.repeat(len(prompts), 1)
+        return sampler.iter_generate(len(z), z=z, text=emb, truncation=psi), len(z), args.n
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def read_prompts(path: Path) -> list[str]:
+    """The captions of a --text-file: one per non-blank line, each checked; UsageError naming the line."""
+    from ..text import check_text
+
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"--text-file {path} does not exist") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise UsageError(f"--text-file {path} is not UTF-8 text (line {line}): save it as UTF-8") from None
+    prompts = [check_text(line, f"{path} line {i}") for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not prompts:
+        raise UsageError(f"--text-file {path} holds no caption; write one caption per line")
+    if len(prompts) > MAX_PROMPTS:
+        raise UsageError(f"--text-file {path} holds {len(prompts)} captions, more than {MAX_PROMPTS}; split it")
+    return prompts
 
 
 def writable_folder(folder: Path, flag: str) -> None:

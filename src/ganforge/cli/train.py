@@ -278,8 +278,19 @@ def complete_sources(cfg) -> None:
 def describe_recipe(cfg) -> str:
     """The first line of `ganforge train`: which recipe the run took, and how to change that."""
     if not cfg.recipe or cfg.recipe == "none":
-        return ("recipe: none (family defaults"
+        line = ("recipe: none (family defaults"
                 + (", --recipe none" if cfg.sources.get("recipe") else "") + "); `ganforge recipes` lists the tested ones")
+        if cfg.sources.get("recipe"):
+            return line
+        # no recipe for this loss: say which losses of this data and family have one (grid25 x wgan has none)
+        from ..recipes import data_key, recipes
+
+        key = data_key(cfg.data.source)
+        tested = sorted({loss for r in recipes() if r.data == key and r.family == cfg.family for loss in r.losses})
+        if tested and "any" not in tested:
+            line += (f"; for {key} with {cfg.family} the tested ones are for --loss {', '.join(tested)}, not "
+                     f"{cfg.model.get('loss', 'the default loss')}")
+        return line
     name = cfg.recipe.split("@", 1)[0]
     try:
         r = get_recipe(name)

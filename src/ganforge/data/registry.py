@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .builtin import digits, fashion_mnist, mixture_loader
+from .captions import digits_captions, fashion_captions
 from .clipart import clipart
 from .store import TensorData
 from .table_builtins import TABLE_BUILTINS
@@ -25,7 +26,9 @@ from .translation import (
 
 BUILTINS: dict[str, Callable[..., TensorData]] = {
     "fashion-mnist": fashion_mnist,
+    "fashion-captions": fashion_captions,
     "digits": digits,
+    "digits-captions": digits_captions,
     "ring8": mixture_loader("ring8"),
     "grid25": mixture_loader("grid25"),
     "fmnist-edges2items": fmnist_edges2items,

@@ -22,6 +22,8 @@ class DataSpec:
               `shape` is then domain A's (the input): edges -> items, 7x7 -> 28x28, grey -> colour.
     pairing   "" (one domain), "paired" (x_b[i] belongs to x[i]) or "unpaired" (A and B drawn independently)
     domains   names of the domains A and B of image-to-image data, e.g. ("edges", "items")
+    text_dim  captioned images only: the size of a caption's embedding (Batch.extras["text_emb"]); 0 otherwise
+    text_encoder  captioned images only: the frozen text encoder's id (ganforge.text.TextEncoder.id)
     table_state  table data only: the fitted TableTransformer's state as JSON text (its column types, transforms
               and output layout), so that a checkpoint's config alone decodes generated rows. "" otherwise.
     """
@@ -35,6 +37,8 @@ class DataSpec:
     pairing: str = ""
     domains: tuple[str, ...] = ()
     table_state: str = field(default="", repr=False)
+    text_dim: int = 0
+    text_encoder: str = ""
 
     @property
     def two_domain(self) -> bool:
@@ -66,6 +70,8 @@ class DataSpec:
         d["class_names"] = list(self.class_names)
         d["shape_b"] = list(self.shape_b)
         d["domains"] = list(self.domains)
+        if not self.text_dim:  # absent for data without captions (older configs stay as they were)
+            del d["text_dim"], d["text_encoder"]
         if self.table_state:  # kept as a JSON object in config.json; absent for other data
             d["table_state"] = json.loads(self.table_state)
         else:
@@ -84,6 +90,8 @@ class DataSpec:
             pairing=d.get("pairing", ""),
             domains=tuple(d.get("domains", ())),
             table_state=_table_state_text(d.get("table_state", "")),
+            text_dim=int(d.get("text_dim", 0)),
+            text_encoder=d.get("text_encoder", ""),
         )
 
 

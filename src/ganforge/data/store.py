@@ -32,6 +32,7 @@ class TensorData:
     skipped: tuple[str, ...] = ()  # files that could not be read (image folders)
     source: str = ""
     x_b: Tensor | None = None
+    captions: Any = None  # captioned images: a data.captions.Captions (K caption ids per image, their embeddings)
 
     def __post_init__(self) -> None:
         if self.y is not None and self.y.shape[0] != self.x.shape[0]:
@@ -40,6 +41,8 @@ class TensorData:
             raise ValueError("x_b (domain B) and spec.pairing go together: set both or neither")
         if self.spec.pairing == "paired" and self.x_b.shape[0] != self.x.shape[0]:
             raise ValueError(f"paired data needs one B per A: {self.x.shape[0]} A images but {self.x_b.shape[0]} B")
+        if self.captions is not None and len(self.captions.ids) != self.x.shape[0]:
+            raise ValueError(f"{self.x.shape[0]} images but captions for {len(self.captions.ids)}")
         self._b_order: tuple[int, Tensor] | None = None
 
     def __len__(self) -> int:
@@ -67,11 +70,17 @@ class TensorData:
             return Batch(self.to_float(self.x[a]), y, x_b=self.to_float(self.x_b[self._b_index(index, epoch)]))
         y = self.y[index] if self.y is not None else None
         x_b = self.to_float(self.x_b[index]) if self.x_b is not None else None
+        if self.captions is not None:  # one of each image's captions, by (index, epoch): see data/captions.py
+            ids = self.captions.pick(index, epoch)
+            return Batch(self.to_float(self.x[index]), y, text=[self.captions.texts[i] for i in ids.tolist()],
+                         extras={"text_emb": self.captions.embeddings[ids]})
         return Batch(self.to_float(self.x[index]), y, x_b=x_b)
 
     def subset(self, n: int) -> "TensorData":
         x_b = None if self.x_b is None else self.x_b[:n]
-        return TensorData(self.spec, self.x[:n], None if self.y is None else self.y[:n], self.skipped, self.source, x_b)
+        captions = None if self.captions is None else self.captions.subset(n)
+        return TensorData(self.spec, self.x[:n], None if self.y is None else self.y[:n], self.skipped, self.source, x_b,
+                          captions)
 
 
 class Loader:

@@ -16,6 +16,7 @@ from .discogan import DiscoGAN
 from .fastgan import FastGAN
 from .fatgan import FATGAN
 from .gan import GAN
+from .ganintcls import GANINTCLS
 from .infogan import InfoGAN
 from .pix2pix import Pix2Pix
 from .progan import ProGAN
@@ -31,6 +32,7 @@ FAMILIES: dict[str, type[Family]] = {
     "acgan": ACGAN,
     "infogan": InfoGAN,
     "sgan": SGAN,
+    "gan-int-cls": GANINTCLS,
     "fastgan": FastGAN,
     "stylegan": StyleGAN,
     "progan": ProGAN,

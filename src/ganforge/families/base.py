@@ -256,7 +256,6 @@ class AdversarialConfig:
     r1_every: int = 1               # R1 as its own D phase every k steps, weight x k (lazy R1); 1: in every D loss
     gp_weight: float = 10.0         # lambda of WGAN-GP
     clip_value: float = 0.01        # WGAN weight clipping range
-    clip_bias: bool = True          # loss=wgan: clip D's biases too (the paper's code); False clips weights only
 
 
 class AdversarialFamily(Family):
@@ -384,6 +383,5 @@ class AdversarialFamily(Family):
     @torch.no_grad()
     def after_step(self, phase: str) -> None:
         if phase == "d" and self.objective.clip:
-            for name, p in self.D.named_parameters():
-                if self.cfg.clip_bias or not name.endswith("bias"):
-                    p.clamp_(-self.cfg.clip_value, self.cfg.clip_value)
+            for p in self.D.parameters():
+                p.clamp_(-self.cfg.clip_value, self.cfg.clip_value)

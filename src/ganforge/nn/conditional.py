@@ -134,3 +134,43 @@ class ConditionalAuxClassifierDiscriminator(nn.Module):
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         _, feats = self.cls_base.forward_with_features(x)
         return self.cond_d(x, y), self.classifier(feats)
+
+
+class TextConditionalGenerator(nn.Module):
+    """G(z, t): a sentence embedding t (N, E) compressed by a fully connected layer with a leaky ReLU (Reed et al.
+    2016: 1024 -> 128) and concatenated to z, fed to a z -> x generator built for latent_dim + proj_dim inputs.
+
+    `preview` (K, E) holds the embeddings of K training captions: `forward(z)` without t cycles through them, so a
+    text model samples something meaningful when no caption is given (the trainer's sample grids, `sample --n`).
+    """
+
+    def __init__(self, base: nn.Module, text_dim: int, proj_dim: int, preview: int = 10) -> None:
+        super().__init__()
+        self.base = base
+        self.project = nn.Sequential(nn.Linear(text_dim, proj_dim), nn.LeakyReLU(0.2))
+        self.register_buffer("preview", torch.zeros(preview, text_dim))
+
+    def default_text(self, n: int) -> Tensor:
+        """n embeddings cycling through the preview captions."""
+        return self.preview[torch.arange(n, device=self.preview.device) % self.preview.shape[0]]
+
+    def forward(self, z: Tensor, t: Tensor | None = None) -> Tensor:
+        t = self.default_text(z.shape[0]) if t is None else t
+        return self.base(torch.cat([z, self.project(t.to(z.dtype))], 1))
+
+
+class TextConditionalDiscriminator(nn.Module):
+    """D(x, t) -> one logit per sample (N,): the base's last features phi(x) and the compressed embedding, joined
+    and scored by a small head. Reed et al. (2016) replicate the compressed text over D's 4x4 map, depth-concatenate
+    it and apply a 1x1 and a 4x4 convolution; a hidden layer over [phi(x), proj(t)] with phi(x) that flattened map
+    is the same family of functions and works for the MLP backbone too."""
+
+    def __init__(self, base: nn.Module, feature_dim: int, text_dim: int, proj_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.base = base
+        self.project = nn.Sequential(nn.Linear(text_dim, proj_dim), nn.LeakyReLU(0.2))
+        self.head = nn.Sequential(nn.Linear(feature_dim + proj_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        _, feats = self.base.forward_with_features(x)
+        return self.head(torch.cat([feats, self.project(t.to(feats.dtype))], 1)).squeeze(1)

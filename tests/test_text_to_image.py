@@ -1,0 +1,192 @@
+"""Text to image (issue 21): captioned data, gan-int-cls's matching-aware loss, and the text path of the sampler
+and the CLI."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ganforge.artifacts import Sampler
+from ganforge.cli.main import main
+from ganforge.data import load_data
+from ganforge.data.captions import (ATTRIBUTE_WORDS, HELDOUT_TEMPLATES, TRAIN_TEMPLATES, Captions, caption_table,
+                                    compose, measure_attributes)
+from ganforge.data.spec import Batch, DataSpec
+from ganforge.families import build_family
+from ganforge.train import build_run
+
+from .conftest import split_and_resume, tiny_config
+
+
+class _ScoreD(nn.Module):
+    """D(x, t) = mean(x) + 3 t[:, 0] - t[:, 1]: known logits for the hand computation."""
+
+    def forward(self, x, t):
+        return x.flatten(1).mean(1) + 3 * t[:, 0] - t[:, 1]
+
+
+class _ZeroG(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))  # the family reads its device from G's parameters
+
+    def forward(self, z, t=None):
+        return torch.zeros(z.shape[0], 1, 8, 8)
+
+
+@pytest.mark.parametrize("wrong_weight", [0.5, 0.2, 0.0])
+def test_matching_aware_loss_equals_a_hand_computation(wrong_weight):
+    spec = DataSpec("image", (1, 8, 8), name="tiny", text_dim=4, text_encoder="test")
+    fam = build_family("gan-int-cls", {"width": 4, "latent_dim": 2, "proj_dim": 2, "d_hidden": 4,
+                                       "wrong_weight": wrong_weight}, spec)
+    fam.D, fam.G = _ScoreD(), _ZeroG()
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 8, 8) * 2 - 1
+    t = torch.randn(3, 4)
+    out = fam.loss("d", Batch(x, extras={"text_emb": t}))
+
+    def score(img, txt):
+        return float(img.mean() + 3 * txt[0] - txt[1])
+
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    wrong = t.roll(1, 0)  # image i's wrong caption: image i-1's
+    real = [-math.log(sig(score(x[i], t[i]))) for i in range(3)]
+    fake = [-math.log(1 - sig(score(torch.zeros(1, 8, 8), t[i]))) for i in range(3)]
+    mismatched = [-math.log(1 - sig(score(x[i], wrong[i]))) for i in range(3)]
+    want = np.mean(real) + (1 - wrong_weight) * np.mean(fake) + wrong_weight * np.mean(mismatched)
+    assert float(out.loss) == pytest.approx(want, rel=1e-5)
+    assert ("d/wrong" in out.logs) == (wrong_weight > 0)
+
+
+def test_gan_int_cls_needs_captions():
+    spec = DataSpec("image", (1, 8, 8), 10, name="digits")
+    with pytest.raises(ValueError, match="needs captioned images.*fashion-captions"):
+        build_family("gan-int-cls", {}, spec)
+    with pytest.raises(ValueError, match="wrong_weight must be in"):
+        build_family("gan-int-cls", {"wrong_weight": 1.5}, DataSpec("image", (1, 8, 8), text_dim=4))
+
+
+def test_caption_choice_is_a_function_of_index_and_epoch():
+    ids = torch.arange(40).view(10, 4)
+    caps = Captions([str(i) for i in range(40)], ids, torch.zeros(40, 3), "test")
+    index = torch.tensor([3, 1, 7, 7])
+    first = caps.pick(index, 0)
+    assert torch.equal(first, caps.pick(index, 0))
+    assert all(int(c) in ids[i].tolist() for c, i in zip(first, index))
+    # over epochs each image shows every one of its captions
+    seen = {int(caps.pick(torch.tensor([5]), e)) for e in range(60)}
+    assert seen == set(ids[5].tolist())
+
+
+def test_digits_captions_batches_carry_their_texts_and_embeddings():
+    data = load_data("builtin:digits-captions")
+    assert data.spec.text_dim == 384 and data.spec.text_encoder.startswith("all-MiniLM-L6-v2@")
+    idx = torch.tensor([0, 1, 2, 3])
+    b = data.batch(idx, epoch=2)
+    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    for text, label in zip(b.text, data.y[idx].tolist()):
+        assert words[label] in text or str(label) in text
+    rows = [data.captions.texts.index(s) for s in b.text]
+    torch.testing.assert_close(b.extras["text_emb"], data.captions.embeddings[rows])
+
+
+def test_fashion_caption_wording():
+    assert compose(TRAIN_TEMPLATES[0], "ankle boot", ["dark", "wide"]) == "a dark wide ankle boot"
+    assert compose(TRAIN_TEMPLATES[0], "ankle boot", []) == "an ankle boot"
+    assert compose(TRAIN_TEMPLATES[3], "coat", ["bright", "narrow", "plain"]) == "this coat is bright, narrow and plain"
+    assert compose(TRAIN_TEMPLATES[3], "coat", []) == "this is a coat"
+    # held-out phrasings share no template with training
+    assert not {t for pair in TRAIN_TEMPLATES for t in pair} & {t for pair in HELDOUT_TEMPLATES for t in pair}
+    labels = torch.tensor([0, 9, 5])
+    levels = torch.tensor([[-1, 0, 0], [1, 1, 1], [0, 0, 0]])
+    texts, ids = caption_table(labels, levels, TRAIN_TEMPLATES, 4, seed=0)
+    assert ids.shape == (3, 4)
+    for i, level in enumerate(levels.tolist()):
+        for text in (texts[j] for j in ids[i]):
+            for (attr, (low, high)), lv in zip(ATTRIBUTE_WORDS.items(), level):
+                named = {w for w in low + high if w in text.split() or w in text.replace(",", "").split()}
+                allowed = set() if lv == 0 else set(low if lv < 0 else high)
+                assert named <= allowed, (text, attr)
+
+
+def test_measured_attributes():
+    x = torch.zeros(3, 1, 28, 28, dtype=torch.uint8)
+    x[0, 0, 4:24, 9:19] = 200                       # a uniform 10-wide bar
+    x[1, 0, 4:24, 2:26] = 100                       # a darker 24-wide bar
+    x[2, 0, 4:24, 2:26] = 100
+    x[2, 0, 4:24:2, 2:26] += 120                    # striped: texture
+    v = measure_attributes(x)
+    assert v[0, 0].item() == pytest.approx(200 / 255)
+    assert v[1, 0].item() == pytest.approx(100 / 255)
+    assert v[0, 1].item() == pytest.approx(10 / 28) and v[1, 1].item() == pytest.approx(24 / 28)
+    assert v[2, 2] > 3 * v[1, 2]
+
+
+def _make(steps, out, resume):
+    cfg = tiny_config("gan-int-cls", "builtin:digits-captions", steps=steps)
+    return build_run(cfg, out, resume=resume)
+
+
+def test_gan_int_cls_resumes_bit_exact(tmp_path):
+    split_and_resume(_make, tmp_path, 3)
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("t2i") / "run"
+    _make(4, out, False).fit()
+    return out
+
+
+def test_sample_text_matches_the_python_sampler(text_run, tmp_path):
+    s = Sampler.from_checkpoint(text_run)
+    assert s.family.spec.text_dim == 384 and s.takes_text
+    assert main(["sample", "--ckpt", str(text_run), "--text", "the digit seven", "--n", "5", "--seed", "3",
+                 "--out", str(tmp_path / "a.npy")]) == 0
+    want = s.generate(5, seed=3, text="the digit seven")
+    torch.testing.assert_close(torch.from_numpy(np.load(tmp_path / "a.npy")), want)
+    other = s.generate(5, seed=3, text="a handwritten zero")
+    assert not torch.equal(want, other)  # the caption matters
+
+
+def test_text_file_rows_and_text_interpolation_ends(text_run, tmp_path):
+    s = Sampler.from_checkpoint(text_run)
+    (tmp_path / "p.txt").write_text("the digit seven\n\n  a handwritten zero \n")
+    assert main(["sample", "--ckpt", str(text_run), "--text-file", str(tmp_path / "p.txt"), "--n", "3",
+                 "--out", str(tmp_path / "f.npy")]) == 0
+    rows = torch.from_numpy(np.load(tmp_path / "f.npy"))
+    torch.testing.assert_close(rows[:3], s.generate(3, seed=0, text="the digit seven"), atol=1e-6, rtol=0)
+    torch.testing.assert_close(rows[3:], s.generate(3, seed=0, text="a handwritten zero"), atol=1e-6, rtol=0)
+    assert main(["sample", "--ckpt", str(text_run), "--interpolate-text", "the digit seven", "a handwritten zero",
+                 "--steps", "4", "--n", "2", "--out", str(tmp_path / "i.npy")]) == 0
+    strip = torch.from_numpy(np.load(tmp_path / "i.npy")).view(2, 4, 1, 8, 8)
+    torch.testing.assert_close(strip[:, 0], s.generate(2, seed=0, text="the digit seven"), atol=1e-5, rtol=0)
+    torch.testing.assert_close(strip[:, -1], s.generate(2, seed=0, text="a handwritten zero"), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--text", ""], "empty"),
+    (["--text", "x" * 10240], "at most"),
+    (["--text", "a\x07b"], "U\\+0007"),
+    (["--text", "a", "--class", "3"], "cannot be combined with --class"),
+])
+def test_bad_text_flags_name_the_fix(text_run, tmp_path, capsys, args, words):
+    assert main(["sample", "--ckpt", str(text_run), "--out", str(tmp_path / "x.png"), *args]) != 0
+    assert __import__("re").search(words, capsys.readouterr().err)
+
+
+def test_text_file_that_is_not_utf8_is_refused(text_run, tmp_path, capsys):
+    (tmp_path / "bad.txt").write_bytes(b"the digit one\n\xff\xfe broken\n")
+    assert main(["sample", "--ckpt", str(text_run), "--text-file", str(tmp_path / "bad.txt"),
+                 "--out", str(tmp_path / "x.png")]) != 0
+    assert "not UTF-8 text (line 2)" in capsys.readouterr().err
+
+
+def test_text_needs_a_text_family(tmp_path, capsys):
+    build_run(tiny_config("dcgan", "builtin:digits", steps=1), tmp_path / "d").fit()
+    assert main(["sample", "--ckpt", str(tmp_path / "d"), "--text", "a seven", "--out", str(tmp_path / "x.png")]) != 0
+    assert "needs a text-to-image family" in capsys.readouterr().err
