@@ -212,7 +212,19 @@ def figure_translation(recipe, run: Path, log: Path) -> dict[str, Any]:
     return {"values": {k: round(v, 5) if isinstance(v, float) else v for k, v in values.items()}, "pass_figure": ok}
 
 
-FIGURES = {"modes": figure_modes, "fid": figure_fid, "classes": figure_classes, "codes": figure_codes,
+def figure_text(recipe, run: Path, log: Path) -> dict[str, Any]:
+    """Text to image: class agreement on held-out phrasings and brightness control (bench/text2image.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import text2image
+
+    m = text2image.measure(run, 10000, 0)
+    agree, bright = m["heldout_phrasings"]["agreement"], m["control"]["brightness"]["in_asked_direction"]
+    c = recipe.check
+    return {"heldout_agreement": agree, "brightness_control": bright, "fid": m["fid_fashion"],
+            "pass_figure": agree >= c["min_agreement"] and bright >= c["min_brightness_control"]}
+
+
+FIGURES = {"modes": figure_modes, "text": figure_text, "fid": figure_fid, "classes": figure_classes, "codes": figure_codes,
            "classifier": figure_classifier, "digits": figure_digits, "translation": figure_translation,
            "domains": figure_translation}
 

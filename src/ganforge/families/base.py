@@ -30,11 +30,12 @@ class Family(nn.Module):
     What a family is, it declares (docs/architecture.md, "Capabilities"); the sampler, CLI, export and
     server read these and never probe for methods:
     - `kind`: "latent" (G maps latents to samples) or "translation" (G maps images to images);
-    - `conditioning`: "none", "class" (G takes class labels: `labels()`, `sample(y=...)`), "image"
-      (the input image is the condition) or "image+domain" (an input image and a target domain);
+    - `conditioning`: "none", "class" (G takes class labels: `labels()`, `sample(y=...)`), "text" (G takes
+      sentence embeddings: `sample(text_emb=...)`, gan-int-cls), "image" (the input image is the condition) or
+      "image+domain" (an input image and a target domain);
     - `needs`: the training data beyond its kind: "" (any), "labelled", "paired", "unpaired" or "table" (rows of
       a CSV/Parquet table encoded by its TableTransformer: fatgan, ctgan; such a family trains on nothing else,
-      and a table trains only such a family);
+      and a table trains only such a family) or "captioned" (images with captions: gan-int-cls);
     - `classifies`: D is a K-class classifier (`classify(x)` gives (N, K) logits);
     - `grows`: training moves through stages (progan's resolutions): after each step `stage_changed` says
       whether a new stage began, and `describe_stage()` names the current one;

@@ -3,7 +3,9 @@
 G(z, t) and D(x, t) both read the sentence embedding t of a frozen text encoder (ganforge.text: all-MiniLM-L6-v2
 here, 384 wide; the paper trains a char-CNN-RNN on the captions first). G compresses t to `proj_dim` (128 in the
 paper) with a fully connected layer and a leaky ReLU and appends it to z; D joins its image features with its own
-compression of t (nn/conditional.py says how that relates to the paper's 4x4 depth concatenation).
+compression of t (nn/conditional.py says how that relates to the paper's 4x4 depth concatenation), or, with
+`d_condition: projection`, scores the text through an inner product with its image features (the projection
+discriminator of Miyato & Koyama 2018, which postdates the paper).
 
 - CLS, the matching-aware discriminator: D sees three kinds of pairs, real image + right text (real), real image +
   wrong text and fake image + right text (both fake). Its loss with the adversarial loss's real and fake terms:
@@ -28,7 +30,7 @@ from torch import Tensor, nn
 
 from ..data.spec import Batch, DataSpec
 from ..losses import gradient_penalty, r1_penalty
-from ..nn import TextConditionalDiscriminator, TextConditionalGenerator
+from ..nn import TextConditionalDiscriminator, TextConditionalGenerator, TextProjectionDiscriminator
 from . import backbones
 from .backbones import feature_dim
 from .base import AdversarialConfig, AdversarialFamily, StepOutput, critic_logs, d_readout, spread
@@ -42,7 +44,9 @@ class GANINTCLSConfig(AdversarialConfig):
     latent_dim: int = 100
     arch: str = "auto"            # auto (dcgan for images, mlp for points) | dcgan | mlp
     proj_dim: int = 128           # the compressed text embedding, in G and in D
-    d_hidden: int = 256           # D's head over [image features, compressed text]
+    d_condition: str = "concat"   # concat: a hidden layer over [image features, compressed text] (Reed et al.);
+                                  # projection: <W proj(t), features> added to D's score (Miyato & Koyama 2018)
+    d_hidden: int = 256           # concat: D's head over [image features, compressed text]
     wrong_weight: float = 0.5     # CLS: weight of (real image, wrong text) among D's fake terms; 0 turns it off
     interp_weight: float = 1.0    # INT: weight of G's loss on interpolated texts; 0 turns it off
     interp_beta: float = 0.5      # INT: t = beta t1 + (1 - beta) t2
@@ -60,6 +64,8 @@ def _check(cfg: GANINTCLSConfig) -> None:
             raise ValueError(f"gan-int-cls {name} must be in [0, 1], got {value}")
     if cfg.interp_weight < 0:
         raise ValueError(f"gan-int-cls interp_weight must be >= 0 (0 turns GAN-INT off), got {cfg.interp_weight}")
+    if cfg.d_condition not in ("concat", "projection"):
+        raise ValueError(f"gan-int-cls d_condition must be concat or projection, got '{cfg.d_condition}'")
     if cfg.proj_dim < 1 or cfg.d_hidden < 1:
         raise ValueError("gan-int-cls proj_dim and d_hidden must be >= 1")
 
@@ -90,6 +96,8 @@ class GANINTCLS(AdversarialFamily):
     def build_discriminator(self) -> nn.Module:
         c, shape = self.cfg, tuple(self.spec.shape)
         base = backbones.discriminator(self.arch, shape, c)
+        if c.d_condition == "projection":
+            return TextProjectionDiscriminator(base, feature_dim(base, shape), self.spec.text_dim, c.proj_dim)
         return TextConditionalDiscriminator(base, feature_dim(base, shape), self.spec.text_dim, c.proj_dim, c.d_hidden)
 
     def bind_data(self, data: Any) -> None:

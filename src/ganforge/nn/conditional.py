@@ -174,3 +174,18 @@ class TextConditionalDiscriminator(nn.Module):
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         _, feats = self.base.forward_with_features(x)
         return self.head(torch.cat([feats, self.project(t.to(feats.dtype))], 1)).squeeze(1)
+
+
+class TextProjectionDiscriminator(nn.Module):
+    """D(x, t) = psi(phi(x)) + <W proj(t), phi(x)>: the projection discriminator (Miyato & Koyama 2018) with the
+    class embedding replaced by a linear map of the compressed sentence embedding. The text then acts on D's
+    score through an inner product with the image features rather than through a shared hidden layer."""
+
+    def __init__(self, base: nn.Module, feature_dim: int, text_dim: int, proj_dim: int) -> None:
+        super().__init__()
+        self.base = base
+        self.project = nn.Sequential(nn.Linear(text_dim, proj_dim), nn.LeakyReLU(0.2), nn.Linear(proj_dim, feature_dim))
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        logits, feats = self.base.forward_with_features(x)
+        return logits + (self.project(t.to(feats.dtype)) * feats).sum(1)

@@ -195,8 +195,12 @@ class Trainer:
             finally:
                 for p in frozen:
                     p.requires_grad_(True)
-            max_norm = tc.grad_clip if tc.grad_clip > 0 else math.inf
-            logs[f"{phase}/grad_norm"] = torch.nn.utils.clip_grad_norm_(self.params[phase], max_norm)
+            if tc.grad_clip > 0:
+                logs[f"{phase}/grad_norm"] = torch.nn.utils.clip_grad_norm_(self.params[phase], tc.grad_clip)
+            else:  # the norm alone (the health monitor reads it): clip_grad_norm_ with an infinite bound would also
+                # multiply every gradient by 1 (100 vs 290 us a call on ctgan's two MLPs, 2 CPU threads)
+                grads = [p.grad for p in self.params[phase] if p.grad is not None]
+                logs[f"{phase}/grad_norm"] = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
             opt.step()
             fam.after_step(phase)
             logs.update(out.logs)
