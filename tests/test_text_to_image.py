@@ -190,3 +190,61 @@ def test_text_needs_a_text_family(tmp_path, capsys):
     build_run(tiny_config("dcgan", "builtin:digits", steps=1), tmp_path / "d").fit()
     assert main(["sample", "--ckpt", str(tmp_path / "d"), "--text", "a seven", "--out", str(tmp_path / "x.png")]) != 0
     assert "needs a text-to-image family" in capsys.readouterr().err
+
+
+def _folder(root, n=6):
+    from PIL import Image
+
+    root.mkdir()
+    for i in range(n):
+        Image.fromarray(np.full((8, 8), 30 * i, dtype=np.uint8)).save(root / f"{i}.png")
+    return root
+
+
+def test_caption_folder_with_text_files(tmp_path):
+    root = _folder(tmp_path / "f")
+    for i in range(6):
+        (root / f"{i}.txt").write_text(f"shade {i}\n\n  grey number {i} \n" if i % 2 else f"shade {i}\n")
+    data = load_data(str(root), channels=1)
+    assert data.spec.text_dim == 384 and data.captions.ids.shape == (6, 2)
+    for i in range(6):  # an image with one caption repeats it; the text is tidied
+        assert {data.captions.texts[j] for j in data.captions.ids[i].tolist()} == (
+            {f"shade {i}", f"grey number {i}"} if i % 2 else {f"shade {i}"})
+
+
+def test_caption_folder_with_a_csv(tmp_path):
+    root = _folder(tmp_path / "f", 3)
+    (root / "captions.csv").write_text('file,caption\n0.png,black\n1.png,"dark, grey"\n2.png,grey\n2.png,mid grey\n')
+    data = load_data(str(root), channels=1)
+    texts = [[data.captions.texts[j] for j in row] for row in data.captions.ids.tolist()]
+    assert texts == [["black", "black"], ["dark, grey", "dark, grey"], ["grey", "mid grey"]]
+    (root / "captions.csv").write_text("name,text\n0.png,black\n")
+    with pytest.raises(ValueError, match="header line with the columns file and caption"):
+        load_data(str(root), channels=1)
+    (root / "captions.csv").write_text("file,caption\nmissing.png,black\n")
+    with pytest.raises(ValueError, match="line 2: 'missing.png' is not an image"):
+        load_data(str(root), channels=1)
+
+
+def test_partly_captioned_folder_warns_and_trains_no_text_family(tmp_path):
+    from ganforge.data.captions import UncaptionedImagesWarning
+
+    root = _folder(tmp_path / "f")
+    (root / "0.txt").write_text("a black square\n")
+    with pytest.warns(UncaptionedImagesWarning, match="5 of 6 images .* have no caption"):
+        data = load_data(str(root), channels=1)
+    assert data.captions is None and data.spec.text_dim == 0
+    (root / "1.txt").write_bytes(b"caf\xe9\n")
+    with pytest.raises(ValueError, match="1.txt is not UTF-8"):
+        load_data(str(root), channels=1)
+
+
+def test_inspect_counts_captions(tmp_path):
+    from ganforge.data.inspect import format_inspection, inspect_folder
+
+    root = _folder(tmp_path / "f", 4)
+    for i in range(3):
+        (root / f"{i}.txt").write_text("a square\nsome grey\n")
+    report = format_inspection(inspect_folder(root))
+    assert "captions     3 of 4 readable images, 6 captions" in report
+    assert "1 readable images have no caption" in report

@@ -140,4 +140,4 @@ def load_data(
         return load_side_by_side(path, **kwargs)
     if pairs == "auto" and find_domains(path) is not None:
         return load_domain_folders(path, **kwargs)
-    return load_image_folder(path, **kwargs)
+    return load_image_folder(path, **kwargs, captions=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -221,3 +222,83 @@ def digits_captions(size=None, channels=None, split: str = "train"):
     spec = replace(data.spec, name="digits-captions", text_dim=encoder.dim, text_encoder=encoder.id)
     return replace(data, spec=spec, source="builtin:digits-captions",
                    captions=Captions(texts, torch.from_numpy(ids), encoder.encode_cached(texts), encoder.id))
+
+
+CAPTIONS_CSV = "captions.csv"
+
+
+class UncaptionedImagesWarning(UserWarning):
+    """Some images of a captioned folder have no caption; a text family cannot train on it as it is."""
+
+
+def read_folder_captions(root: Path, rels: Sequence[str]) -> dict[str, list[str]]:
+    """Captions of a folder's images: ROOT/captions.csv (a header with `file` and `caption`; several rows per file
+    allowed) or, without it, IMAGE.txt beside each image (one caption per non-blank line). {rel: [captions]} for
+    the images that have any; every caption passes `check_text` (ValueError naming the file and line)."""
+    import csv
+
+    from ..text import check_text
+
+    found: dict[str, list[str]] = {}
+    table = root / CAPTIONS_CSV
+    if table.exists():
+        known = set(rels)
+        try:
+            text = table.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{table} is not UTF-8 text (byte {e.start}): save it as UTF-8") from None
+        reader = csv.DictReader(text.splitlines())
+        if not reader.fieldnames or not {"file", "caption"} <= set(reader.fieldnames):
+            raise ValueError(f"{table} needs a header line with the columns file and caption, e.g. "
+                             f"'file,caption'; found {reader.fieldnames}")
+        for line, row in enumerate(reader, 2):
+            rel = (row["file"] or "").strip().replace("\\", "/")
+            if rel not in known:
+                raise ValueError(f"{table} line {line}: '{rel}' is not an image of {root} (paths are relative to "
+                                 "the folder, e.g. cars/red.png)")
+            found.setdefault(rel, []).append(check_text(row["caption"] or "", f"{table} line {line}"))
+        return found
+    for rel in rels:
+        path = (root / rel).with_suffix(".txt")
+        if not path.exists():
+            continue
+        try:
+            lines = path.read_bytes().decode("utf-8-sig").splitlines()
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path} is not UTF-8 text (byte {e.start}): save it as UTF-8") from None
+        caps = [check_text(s, f"{path} line {i}") for i, s in enumerate(lines, 1) if s.strip()]
+        if caps:
+            found[rel] = caps
+    return found
+
+
+def attach_folder_captions(data, root: Path, rels: Sequence[str]):
+    """`data` (a folder's TensorData, images in the order of `rels`) with its captions attached when every image
+    has one; unchanged when none has (a plain image folder); unchanged with an UncaptionedImagesWarning naming the
+    images without one when only some have."""
+    import warnings
+
+    from ..text import text_encoder
+    from .images import name_some
+
+    found = read_folder_captions(root, rels)
+    if not found:
+        return data
+    missing = [r for r in rels if r not in found]
+    if missing:
+        warnings.warn(f"{len(missing)} of {len(rels)} images in {root} have no caption ({name_some(missing, 5)}): "
+                      f"add IMAGE.txt beside each or rows to {CAPTIONS_CSV} before training a text family on it",
+                      UncaptionedImagesWarning, stacklevel=3)
+        return data
+    k = max(len(found[r]) for r in rels)
+    index: dict[str, int] = {}
+    ids = np.empty((len(rels), k), dtype=np.int64)
+    for i, rel in enumerate(rels):
+        caps = found[rel]
+        for j in range(k):  # an image with fewer than k captions repeats its own
+            ids[i, j] = index.setdefault(caps[j % len(caps)], len(index))
+    texts = list(index)
+    encoder = text_encoder()
+    spec = replace(data.spec, text_dim=encoder.dim, text_encoder=encoder.id)
+    return replace(data, spec=spec, captions=Captions(texts, torch.from_numpy(ids), encoder.encode_cached(texts),
+                                                      encoder.id))

@@ -347,8 +347,10 @@ def load_image_folder(
     fit: str = "crop",
     cache_dir: str | Path | None = None,
     quiet: bool = False,
+    captions: bool = False,
 ) -> TensorData:
     """A folder of images -> TensorData with uint8 x (N, C, H, W); see the module docstring for the rules.
+    captions: attach the images' captions (IMAGE.txt or captions.csv, see data/captions.py) when the folder has any.
 
     size (H, W) resizes with `fit`; None requires all images to share one size. Decoded tensors are cached
     under cache_dir/images (default: cache_root(), i.e. $GANFORGE_CACHE or ~/.cache/ganforge), keyed by the
@@ -401,4 +403,10 @@ def load_image_folder(
         name=root.resolve().name,
     )
     y = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
-    return TensorData(spec=spec, x=torch.from_numpy(x), y=y, skipped=tuple(skipped), source=str(root))
+    data = TensorData(spec=spec, x=torch.from_numpy(x), y=y, skipped=tuple(skipped), source=str(root))
+    if captions:  # IMAGE.txt / captions.csv: the text families' captions (data/captions.py)
+        from .captions import attach_folder_captions
+
+        gone = set(skipped)
+        data = attach_folder_captions(data, root, [r for r in scan.images if r not in gone])
+    return data

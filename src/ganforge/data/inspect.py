@@ -55,7 +55,17 @@ def inspect_folder(root: Path, quiet: bool = True) -> dict[str, Any]:
     for rel, label in zip(scan.images, scan.labels):
         if rel in readable:
             classes[scan.class_names[label]] += 1
+    try:  # IMAGE.txt / captions.csv: what a text family would train on
+        from .captions import read_folder_captions
+
+        captioned = read_folder_captions(root, sorted(readable))
+        caption_error = ""
+    except ValueError as e:
+        captioned, caption_error = {}, str(e)
     return {
+        "captioned": len(captioned),
+        "captions": sum(len(c) for c in captioned.values()),
+        "caption_error": caption_error,
         "root": str(root),
         "files": len(candidates) + len(scan.other),
         "images": len(candidates),
@@ -140,6 +150,11 @@ def format_inspection(info: dict[str, Any]) -> str:
         lines.append(f"  classes      {len(info['classes'])}: {per_class}")
     else:
         lines.append("  classes      none (no sub-folders with images: unlabelled)")
+    if info.get("captioned") or info.get("caption_error"):
+        n, total = info["captioned"], info["readable"]
+        text = (f"{n} of {total} readable images, {info['captions']} captions (text families: gan-int-cls)"
+                if n else "none readable")
+        lines.append(f"  captions     {text}")
     if info["sizes"]:
         lines.append(f"  sizes (HxW)  {_histogram(info['sizes'])}")
         lines.append(f"  modes        {_histogram(info['modes'])}")
@@ -150,6 +165,11 @@ def format_inspection(info: dict[str, Any]) -> str:
             f"{len(info['loose_files'])} images lie directly in the folder beside class sub-folders "
             f"({name_some(info['loose_files'], 3)}): move them into a class sub-folder before training"
         )
+    if info.get("caption_error"):
+        hints.append(f"captions: {info['caption_error']}")
+    elif 0 < info.get("captioned", 0) < info["readable"]:
+        hints.append(f"{info['readable'] - info['captioned']} readable images have no caption: a text family trains "
+                     "only when every image has one (IMAGE.txt beside it, or a row in captions.csv)")
     if info["readable"] == 0:
         hints.append("no readable images: give --data a folder of .png/.jpg/.webp/.bmp files")
     elif len(info["sizes"]) > 1:
