@@ -248,3 +248,24 @@ def test_inspect_counts_captions(tmp_path):
     report = format_inspection(inspect_folder(root))
     assert "captions     3 of 4 readable images, 6 captions" in report
     assert "1 readable images have no caption" in report
+
+
+def test_evaluate_draws_a_text_model_from_the_references_captions(text_run, tmp_path, monkeypatch):
+    calls = []
+    original = Sampler.generate
+
+    def spy(self, n, seed=0, **kw):
+        calls.append((n, kw.get("text")))
+        return original(self, n, seed, **kw)
+
+    monkeypatch.setattr(Sampler, "generate", spy)
+    out = tmp_path / "e.json"
+    assert main(["evaluate", "--ckpt", str(text_run), "--metrics", "fid", "--n", "40", "--features", "fashion",
+                 "--out", str(out)]) == 0
+    assert out.exists()
+    data = load_data("builtin:digits-captions")
+    want = data.captions.embeddings[data.captions.ids[:40, 0]]
+    got = torch.cat([t for _, t in calls])
+    torch.testing.assert_close(got, want)
+    assert main(["evaluate", "--ckpt", str(text_run), "--data", "builtin:digits", "--metrics", "fid", "--n", "40",
+                 "--features", "fashion", "--out", str(tmp_path / "x.json")]) == 2

@@ -178,6 +178,7 @@ def _memorisation_setup(args: argparse.Namespace, names: list[str], explicit: bo
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
     from rich.console import Console
     from rich.table import Table
 
@@ -218,11 +219,22 @@ def run(args: argparse.Namespace) -> int:
         if tuple(data.spec.shape) != tuple(spec.shape):
             raise UsageError(f"reference data has shape {tuple(data.spec.shape)} but the generator makes {tuple(spec.shape)}")
         z = sampler.latents(args.n, args.seed + 2)
+        text = None
+        if sampler.takes_text:  # a text model draws from the reference's own captions (the first of each image)
+            if data.captions is None:
+                raise UsageError(f"{sampler.family.name} draws images from captions, but the reference data has none; "
+                                 "give --data captioned images (builtin:fashion-captions, a folder with IMAGE.txt)")
+            rows = torch.arange(args.n) % len(data)
+            text = data.captions.embeddings[data.captions.ids[rows, 0]]
 
         def generate(a: int, b: int):
+            if text is not None:
+                return sampler.generate(b - a, z=z[a:b], text=text[a:b])
             return sampler.generate(b - a, z=z[a:b])
 
         what = f"{sampler.path} (step {sampler.step}, {'EMA' if sampler.ema else 'raw'} generator)"
+        if text is not None:
+            what += ", drawn from the reference images' captions"
         if out_path is None:
             out_path = sampler.path.parent.parent / "eval" / f"step_{sampler.step:08d}.json"
     else:
