@@ -107,10 +107,13 @@ def test_onnx_export_matches_eager_on_any_batch(samplers, family, tmp_path):
     names = [i.name for i in session.get_inputs()]
     in_w = family == "stylegan"  # its graph also takes psi (N,); every other family's takes z [and y] only
     assert sampler.truncation_space == ("w" if in_w else "none" if family == "progan" else "z")
-    assert names == (["z", "y"] if sampler.conditional else ["z"]) + (["truncation"] if in_w else [])
+    second = ["y"] if sampler.conditional else ["text_emb"] if sampler.takes_text else []
+    assert names == ["z", *second] + (["truncation"] if in_w else [])
     z = sampler.latents(7, seed=4)
     feeds = {"z": z.numpy()}
     kw = {}
+    if sampler.takes_text:  # the preview captions' embeddings: what generate draws when given no text
+        feeds["text_emb"] = sampler.G.default_text(7).numpy()
     if sampler.conditional:
         feeds["y"] = np.array([0, 1, 2, 3, 9, 9, 5], dtype=np.int64)
         kw["y"] = feeds["y"].tolist()

@@ -23,7 +23,7 @@ def test_every_family_declares_a_valid_phase_list():
     checked = tables = 0
     for name, cls in FAMILIES.items():
         assert cls.kind in ("latent", "translation"), name
-        assert cls.conditioning in ("none", "class", "image", "image+domain"), name
+        assert cls.conditioning in ("none", "class", "text", "image", "image+domain"), name
         if cls.needs == "table":  # table families (fatgan, ctgan): their own options, on a table
             data = load_data("builtin:eprime", rows=200)
             fam = build_family(name, {"n_critic": 2}, data.spec)
@@ -35,7 +35,7 @@ def test_every_family_declares_a_valid_phase_list():
         elif issubclass(cls, AdversarialFamily):
             fam = build_family(name, {"r1_weight": 1.0, "r1_every": 4, "n_critic": 2,
                                       **({"width": 8} if name not in ("gan", "sgan") else {})},
-                               load_data("builtin:digits").spec)
+                               load_data("builtin:digits-captions" if cls.needs == "captioned" else "builtin:digits").spec)
             specs = fam.check_phases()
             assert [p.name for p in specs] == ["d", "d_reg", "g"]
             assert [p.name for p in specs if p.updates_ema] == ["g"]

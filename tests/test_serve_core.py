@@ -162,7 +162,7 @@ BAD = [  # (parse, info, params, message)
     (core.parse_generate, DCGAN, {"format": "gif"}, "format must be one of png, npy, json; got 'gif'"),
     (core.parse_generate, POINTS, {}, "this model makes points, not images: use format json or npy"),
     (core.parse_generate, DCGAN, {"nn": 4, "zz": 1}, "unknown parameter 'nn', 'zz'; generate takes class, codes, "
-                                                     "format, n, seed, truncation"),
+                                                     "format, n, seed, text, truncation"),
     (core.parse_generate, DCGAN, {"codes": {"c0": 1}}, "this dcgan model has no latent codes; leave out 'codes'"),
     (core.parse_generate, INFOGAN, {"codes": {"zz": 1}}, "this model has no code 'zz'; its codes are: c0, c1"),
     (core.parse_generate, INFOGAN, {"codes": {"c0": 1.5}}, "code c0 is categorical: give an integer in 0..3"),

@@ -124,6 +124,7 @@ class _FakeSampler:
     """Enough of a Sampler for build_site's checks, which come before any export."""
 
     is_translation = False
+    takes_text = False
 
     class spec:  # noqa: N801
         kind, shape = "image", (1, 8, 8)

@@ -269,3 +269,90 @@ def test_evaluate_draws_a_text_model_from_the_references_captions(text_run, tmp_
     torch.testing.assert_close(got, want)
     assert main(["evaluate", "--ckpt", str(text_run), "--data", "builtin:digits", "--metrics", "fid", "--n", "40",
                  "--features", "fashion", "--out", str(tmp_path / "x.json")]) == 2
+
+
+def test_onnx_export_carries_the_text_path(text_run, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from ganforge.artifacts.onnx import export_onnx, read_info, text_encoder_paths
+    from ganforge.serve.text_onnx import OnnxTextEncoder
+    from ganforge.text import text_encoder
+
+    s = Sampler.from_checkpoint(text_run)
+    result = export_onnx(s, tmp_path / "g.onnx")
+    assert result.max_abs_diff <= 1e-4
+    enc_path, tok_path = text_encoder_paths(tmp_path / "g.onnx")
+    assert result.text_encoder == enc_path and enc_path.exists() and tok_path.exists()
+    info = read_info(tmp_path / "g.onnx")
+    assert info["inputs"] == ["z", "text_emb"] and info["text"]["dim"] == 384
+    assert info["text"]["encoder"] == s.spec.text_encoder
+    assert len(info["text"]["preview_captions"]) == 10 and "zero" in info["text"]["preview_captions"][0]
+    # captions -> embeddings without torch, as the server and Lambda run them
+    captions = ["the digit seven", "a handwritten zero", "number 3"]
+    onnx_emb = OnnxTextEncoder(enc_path, tok_path, info["text"]["max_tokens"]).encode(captions)
+    torch.testing.assert_close(torch.from_numpy(onnx_emb), text_encoder().encode(captions), atol=1e-5, rtol=0)
+    # the same (text, seed) gives the same pixels as the Python sampler
+    session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    z = s.latents(3, seed=5).numpy()
+    got = session.run(None, {"z": z, "text_emb": onnx_emb})[0]
+    want = s.generate(3, seed=5, text=captions)
+    torch.testing.assert_close(torch.from_numpy(got), want, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="empty"):
+        OnnxTextEncoder(enc_path, tok_path).encode(["  "])
+
+
+def test_text_runtime_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, ganforge.serve.text_onnx, ganforge.text\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "print(ganforge.text.check_text(' a  red car '))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "a red car"
+
+
+def test_serve_takes_text_and_refuses_bad_text(text_run):
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from ganforge.serve.http import create_app
+
+    s = Sampler.from_checkpoint(text_run)
+    with TestClient(create_app(s)) as client:
+        info = client.get("/v1/info").json()
+        assert info["inputs"] == ["z", "text_emb"] and len(info["text"]["preview_captions"]) == 10
+        r = client.post("/v1/generate", json={"text": "the digit seven", "n": 3, "seed": 4, "format": "npy"})
+        assert r.status_code == 200
+        np.testing.assert_allclose(np.load(io.BytesIO(r.content)), s.generate(3, seed=4, text="the digit seven").numpy(),
+                                   atol=1e-6, rtol=0)
+        default = client.post("/v1/generate", json={"n": 2, "seed": 4, "format": "npy"})
+        np.testing.assert_allclose(np.load(io.BytesIO(default.content)), s.generate(2, seed=4).numpy(), atol=1e-6, rtol=0)
+        for bad, words in (("", "empty"), ("x" * 10240, "at most"), ("a\x00b", "U+0000"), (7, "must be a string")):
+            r = client.post("/v1/generate", json={"text": bad})
+            assert r.status_code == 422 and words in r.json()["detail"], (bad, r.text)
+        r = client.post("/v1/generate", content=b'{"text": "caf\xe9"}', headers={"content-type": "application/json"})
+        assert 400 <= r.status_code < 500
+
+
+def test_serve_refuses_text_for_a_model_without_it(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ganforge.serve.http import create_app
+
+    build_run(tiny_config("dcgan", "builtin:digits", steps=1), tmp_path / "d").fit()
+    with TestClient(create_app(Sampler.from_checkpoint(tmp_path / "d"))) as client:
+        r = client.post("/v1/generate", json={"text": "a seven"})
+        assert r.status_code == 422 and "needs a text-to-image model" in r.json()["detail"]
+
+
+def test_lambda_and_site_refuse_text_models_for_now(text_run, tmp_path):
+    from ganforge.serve.lambda_package import LambdaPackageError, build_lambda
+    from ganforge.serve.site import SiteError, build_site
+
+    s = Sampler.from_checkpoint(text_run)
+    with pytest.raises(LambdaPackageError, match="does not take captions yet"):
+        build_lambda(s, tmp_path / "lambda", vendor=False)
+    with pytest.raises(SiteError, match="no caption input yet"):
+        build_site(s, tmp_path / "site")

@@ -62,6 +62,23 @@ def table_info(sampler) -> dict[str, Any]:
             "encoded_width": int(sampler.spec.shape[0]), "decoding": TABLE_DECODING, "state": state}
 
 
+TEXT_ENCODING = (
+    "The graph's `text_emb` input (N, dim) is a caption's sentence embedding by the frozen encoder named in "
+    "`encoder`: tokenise with OUT.tokenizer.json (Hugging Face tokenizers; truncation at max_tokens, no padding "
+    "inside a caption), run OUT.text.onnx on (input_ids, attention_mask) int64 (N, T), padded with 0 and mask 0; "
+    "its output is already mean-pooled over the mask and L2-normalised. ganforge/serve/text_onnx.py does this with "
+    "tokenizers + onnxruntime alone.")
+
+
+def text_info(sampler) -> dict[str, Any]:
+    """What a runtime needs to turn a caption into a text model's `text_emb` input (JSON-ready)."""
+    from ..text.minilm import max_seq_length
+
+    return {"dim": int(sampler.spec.text_dim), "encoder": sampler.spec.text_encoder, "input": "text_emb",
+            "encoder_onnx": "OUT.text.onnx", "tokenizer": "OUT.tokenizer.json", "max_tokens": max_seq_length(),
+            "preview_captions": list(getattr(sampler.family, "preview_texts", [])), "encoding": TEXT_ENCODING}
+
+
 def model_info(sampler, direction: str = "AtoB") -> dict[str, Any]:
     """The runtime description of a generator (JSON-ready); `direction`: two-way image-to-image families."""
     spec = sampler.spec
@@ -91,6 +108,9 @@ def model_info(sampler, direction: str = "AtoB") -> dict[str, Any]:
         "ema": sampler.ema,
         "ganforge_version": __version__,
     }
+    if sampler.takes_text:  # G reads sentence embeddings; the encoder is exported beside it (onnx.py)
+        info["inputs"] = ["z", "text_emb"]
+        info["text"] = text_info(sampler)
     if spec.kind == "table":  # G outputs encoded rows; decoding runs outside the graph (table_info)
         info["output"] = "rows"
         info["table"] = table_info(sampler)
@@ -128,6 +148,7 @@ def model_card(sampler, exported: dict[str, Any] | None = None) -> dict[str, Any
         "data": {"source": run.get("data", {}).get("source"), "name": sampler.spec.name,
                  "kind": sampler.spec.kind, "shape": list(sampler.spec.shape),
                  "classes": list(sampler.spec.class_names),
+                 **({"text_encoder": sampler.spec.text_encoder} if sampler.spec.text_dim else {}),
                  **({"shape_b": list(sampler.spec.shape_b), "pairing": sampler.spec.pairing,
                      "domains": list(sampler.spec.domains)} if sampler.spec.pairing else {})},
         "size": {"generator_parameters": int(n_params), "generator_mb_fp32": round(n_params * 4 / 2**20, 3)},

@@ -46,7 +46,7 @@ class ExportError(RuntimeError):
 
 
 class _GeneratorGraph(nn.Module):
-    """G as one function of (z[, y]) -> output, the way the family samples it."""
+    """G as one function of (z[, y or text_emb]) -> output, the way the family samples it."""
 
     def __init__(self, family, conditional: bool) -> None:
         super().__init__()
@@ -54,6 +54,28 @@ class _GeneratorGraph(nn.Module):
 
     def forward(self, z, y=None):
         return self.G(z, y) if self.conditional else self.G(z)
+
+
+class _TextGeneratorGraph(nn.Module):
+    """A text family's G as one function of (z, text_emb) -> output (the graph's input names are its arguments')."""
+
+    def __init__(self, family) -> None:
+        super().__init__()
+        self.family, self.G = family, family.G
+
+    def forward(self, z, text_emb):
+        return self.G(z, text_emb)
+
+
+class _TextEncoderGraph(nn.Module):
+    """The frozen sentence encoder as one function of (input_ids, attention_mask) -> unit embeddings."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return self.model(input_ids, attention_mask)
 
 
 @dataclass
@@ -65,6 +87,7 @@ class ExportResult:
     size_bytes: int
     direction: str = ""  # image-to-image families: the exported direction
     table_state: Path | None = None  # table models: the transformer state written beside the model
+    text_encoder: Path | None = None  # text models: the sentence encoder written beside the model (+ tokenizer)
 
     def as_dict(self) -> dict:
         return {"onnx": str(self.path), "export_seconds": round(self.seconds, 3),
@@ -72,7 +95,9 @@ class ExportResult:
                 "parity_batches": list(self.batches_checked), "onnx_bytes": self.size_bytes,
                 **({"direction": self.direction} if self.direction else {}),
                 **({"table_state": str(self.table_state), "decoding": "outside the graph, in numpy (see the "
-                    "card's table.decoding)"} if self.table_state else {})}
+                    "card's table.decoding)"} if self.table_state else {}),
+                **({"text_encoder": str(self.text_encoder),
+                    "tokenizer": str(text_encoder_paths(self.path)[1])} if self.text_encoder else {})}
 
 
 class _TranslationGraph(nn.Module):
@@ -110,6 +135,9 @@ def _inputs(sampler, n: int, seed: int, direction: str = "AtoB") -> dict[str, np
             feeds["domain"] = (np.arange(n, dtype=np.int64) * 7 + seed) % len(io_["domains"])
         return feeds
     feeds = {"z": sampler.latents(n, seed).cpu().numpy()}
+    if sampler.takes_text:  # unit vectors, as the encoder gives
+        t = np.random.default_rng(seed).standard_normal((n, int(sampler.spec.text_dim)))
+        feeds["text_emb"] = (t / np.linalg.norm(t, axis=1, keepdims=True)).astype(np.float32)
     if sampler.conditional:
         feeds["y"] = (np.arange(n, dtype=np.int64) * 7 + seed) % int(sampler.spec.n_classes)
     if sampler.truncation_space == "w":  # psi per sample: 0, 0.1, ..., 1 in turn, so 0 and 1 are both checked
@@ -125,7 +153,7 @@ def _eager(sampler, feeds: dict[str, np.ndarray], direction: str) -> np.ndarray:
             x = torch.from_numpy(feeds["x"]).to(dev)
             domain = torch.from_numpy(feeds["domain"]).to(dev) if "domain" in feeds else None
             return sampler.family.translate(x, direction, domain, net=sampler.G).float().cpu().numpy()
-        rest = [torch.from_numpy(feeds[k]).to(dev) for k in ("y", "truncation") if k in feeds]
+        rest = [torch.from_numpy(feeds[k]).to(dev) for k in ("y", "text_emb", "truncation") if k in feeds]
         return sampler.G(torch.from_numpy(feeds["z"]).to(dev), *rest).float().cpu().numpy()
 
 
@@ -174,6 +202,8 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
                 raise ExportError(f"{sampler.family.name}: the export has no graph for a class-conditional family that "
                                   f"truncates in w yet")
             graph = _TruncatedGraph(sampler.family).eval()
+        elif sampler.takes_text:
+            graph = _TextGeneratorGraph(sampler.family).eval()
         else:
             graph = _GeneratorGraph(sampler.family, sampler.conditional).eval()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -213,7 +243,68 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
         state = table_state_path(path)
         replace_atomically(state, lambda tmp: tmp.write_text(sampler.spec.table_state + "\n"))
         result.table_state = state
+    if sampler.takes_text:  # the frozen encoder and its tokenizer beside the graph: text in, no torch needed
+        result.text_encoder = export_text_encoder(path, sampler.spec.text_encoder, opset=opset, check=check,
+                                                  tolerance=tolerance)
     return result
+
+
+PARITY_CAPTIONS = ("a dark long-sleeved pullover", "ankle boot", "this small bird has a pink breast and crown",
+                   "naïve café — résumé", "the number seven written by hand, slightly slanted to the right")
+
+
+def text_encoder_paths(path: str | Path) -> tuple[Path, Path]:
+    """Where export_onnx writes a text model's encoder and tokenizer: OUT.text.onnx and OUT.tokenizer.json."""
+    path = Path(path)
+    return path.with_suffix(".text.onnx"), path.with_suffix(".tokenizer.json")
+
+
+def export_text_encoder(path: str | Path, expected_id: str = "", *, opset: int | None = None, check: bool = True,
+                        tolerance: float = TOLERANCE) -> Path:
+    """Write the frozen sentence encoder (ONNX, dynamic batch and length) and its tokenizer beside `path`, checked
+    against the PyTorch encoder on PARITY_CAPTIONS (padded together, so masking is checked too)."""
+    import shutil
+
+    from ..text.encoder import text_encoder
+
+    encoder = text_encoder()
+    if expected_id and encoder.id != expected_id:
+        raise ExportError(f"the model was trained with the text encoder {expected_id} but {encoder.id} is installed")
+    onnx_path, tok_path = text_encoder_paths(path)
+    ids = encoder.token_ids(PARITY_CAPTIONS)
+    width = max(len(i) for i in ids)
+    tok = torch.tensor([i + [0] * (width - len(i)) for i in ids], dtype=torch.long)
+    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids], dtype=torch.long)
+    batch, length = torch.export.Dim("batch", min=1, max=4096), torch.export.Dim("tokens", min=2, max=512)
+    graph = _TextEncoderGraph(encoder.model).eval()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.inference_mode(False):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(graph, (tok, mask), input_names=["input_ids", "attention_mask"],
+                                        output_names=["embeddings"], dynamo=True, opset_version=opset,
+                                        dynamic_shapes={"input_ids": {0: batch, 1: length},
+                                                        "attention_mask": {0: batch, 1: length}},
+                                        external_data=False, verbose=False)
+            program.model.metadata_props["ganforge"] = json.dumps({"text_encoder": encoder.id, "dim": encoder.dim})
+    except Exception as e:
+        raise ExportError(f"torch.onnx.export failed for the text encoder: {e}") from e
+
+    def write(tmp: Path) -> None:
+        program.save(str(tmp), external_data=False)
+        if check:
+            import onnxruntime as ort
+
+            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            got = session.run(None, {"input_ids": tok.numpy(), "attention_mask": mask.numpy()})[0]
+            with torch.inference_mode():
+                want = encoder.model(tok, mask).numpy()
+            diff = float(np.abs(got - want).max())
+            if not diff <= tolerance:
+                raise ExportError(f"the ONNX text encoder differs from PyTorch's by {diff:.3g} (max abs) > {tolerance}")
+
+    replace_atomically(onnx_path, write)
+    replace_atomically(tok_path, lambda tmp: shutil.copyfile(encoder.path / "tokenizer.json", tmp))
+    return onnx_path
 
 
 def table_state_path(path: str | Path) -> Path:

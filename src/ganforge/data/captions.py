@@ -279,14 +279,14 @@ def attach_folder_captions(data, root: Path, rels: Sequence[str]):
     import warnings
 
     from ..text import text_encoder
-    from .images import name_some
 
     found = read_folder_captions(root, rels)
     if not found:
         return data
     missing = [r for r in rels if r not in found]
     if missing:
-        warnings.warn(f"{len(missing)} of {len(rels)} images in {root} have no caption ({name_some(missing, 5)}): "
+        some = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        warnings.warn(f"{len(missing)} of {len(rels)} images in {root} have no caption ({some}): "
                       f"add IMAGE.txt beside each or rows to {CAPTIONS_CSV} before training a text family on it",
                       UncaptionedImagesWarning, stacklevel=3)
         return data

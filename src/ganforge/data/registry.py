@@ -26,9 +26,7 @@ from .translation import (
 
 BUILTINS: dict[str, Callable[..., TensorData]] = {
     "fashion-mnist": fashion_mnist,
-    "fashion-captions": fashion_captions,
     "digits": digits,
-    "digits-captions": digits_captions,
     "ring8": mixture_loader("ring8"),
     "grid25": mixture_loader("grid25"),
     "fmnist-edges2items": fmnist_edges2items,
@@ -37,6 +35,8 @@ BUILTINS: dict[str, Callable[..., TensorData]] = {
     "fmnist-shoes": fmnist_shoes,
     "emoji-gray2color": emoji_gray2color,
     "emoji-lowres": emoji_lowres,
+    "fashion-captions": fashion_captions,  # captioned images (data/captions.py): the text-to-image families
+    "digits-captions": digits_captions,
 }
 # built-ins with an argument: builtin:NAME:ARG -> fn(ARG, size=, channels=, split=); value: (fn, ARG's form)
 PARAMETRISED_BUILTINS: dict[str, tuple[Callable[..., TensorData], str]] = {

@@ -112,9 +112,12 @@ class GANINTCLS(AdversarialFamily):
             firsts = list(range(min(len(data), PREVIEW_CAPTIONS)))
         rows = [firsts[i % len(firsts)] for i in range(PREVIEW_CAPTIONS)]
         ids = caps.ids[torch.tensor(rows), 0]
-        self.preview_texts = [caps.texts[i] for i in ids.tolist()]
-        with torch.no_grad():
-            self.G.preview.copy_(caps.embeddings[ids].to(self.G.preview.device))
+        self.G.set_preview([caps.texts[i] for i in ids.tolist()], caps.embeddings[ids])
+
+    @property
+    def preview_texts(self) -> list[str]:
+        """The captions G draws when given none (kept in G's buffers, so a checkpoint carries them)."""
+        return self.G.preview_captions
 
     # -- training ---------------------------------------------------------------------------------
     @staticmethod

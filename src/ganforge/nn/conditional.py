@@ -141,14 +141,32 @@ class TextConditionalGenerator(nn.Module):
     2016: 1024 -> 128) and concatenated to z, fed to a z -> x generator built for latent_dim + proj_dim inputs.
 
     `preview` (K, E) holds the embeddings of K training captions: `forward(z)` without t cycles through them, so a
-    text model samples something meaningful when no caption is given (the trainer's sample grids, `sample --n`).
+    text model samples something meaningful when no caption is given (the trainer's sample grids, `sample --n`);
+    `preview_text` (K, PREVIEW_BYTES) their UTF-8 text, zero-padded, so that a checkpoint names them.
     """
+
+    PREVIEW_BYTES = 256
 
     def __init__(self, base: nn.Module, text_dim: int, proj_dim: int, preview: int = 10) -> None:
         super().__init__()
         self.base = base
         self.project = nn.Sequential(nn.Linear(text_dim, proj_dim), nn.LeakyReLU(0.2))
         self.register_buffer("preview", torch.zeros(preview, text_dim))
+        self.register_buffer("preview_text", torch.zeros(preview, self.PREVIEW_BYTES, dtype=torch.uint8))
+
+    def set_preview(self, texts: list[str], embeddings: Tensor) -> None:
+        """Keep K captions and their embeddings (a caption is cut at PREVIEW_BYTES bytes, on a character)."""
+        codes = torch.zeros_like(self.preview_text)
+        for i, text in enumerate(texts):
+            raw = text.encode("utf-8")[:self.PREVIEW_BYTES].decode("utf-8", "ignore").encode("utf-8")
+            codes[i, :len(raw)] = torch.tensor(list(raw), dtype=torch.uint8)
+        with torch.no_grad():
+            self.preview.copy_(embeddings.to(self.preview))
+            self.preview_text.copy_(codes)
+
+    @property
+    def preview_captions(self) -> list[str]:
+        return [bytes(row.tolist()).rstrip(b"\0").decode("utf-8", "replace") for row in self.preview_text.cpu()]
 
     def default_text(self, n: int) -> Tensor:
         """n embeddings cycling through the preview captions."""

@@ -17,6 +17,7 @@ bounded: requests carry at most `max_n` images, bodies at most `max_body` bytes,
 """
 
 import asyncio
+import dataclasses
 import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts.card import model_info
 from ..artifacts.sampler import TABLE_BATCH
+from ..text.checks import check_text
 from . import request_core as core
 from . import table_rows
 
@@ -55,6 +57,9 @@ class _Common(BaseModel):
                                  "scale the noise z by psi")
     codes: Optional[Dict[str, float]] = Field(
         None, description="infogan: fix latent codes, e.g. {\"c0\": 3, \"c1\": 0.5}")
+    text: Optional[str] = Field(
+        None, description="text-to-image families (gan-int-cls): the caption of every image, e.g. \"a dark wide "
+        "coat\" (default: the model's preview captions, listed in /v1/info's text.preview_captions)")
     format: Literal["png", "npy", "json", "csv"] = Field(
         "png", description="png (one image or a grid), npy (float32 N,C,H,W in [-1, 1]) or json (base64 PNG per "
         "image); table models: json (default; {seed, n, columns, kinds, rows}) or csv, and no class, truncation, "
@@ -178,10 +183,10 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
                 return table_rows.encode_rows(decoder.values(x), decoder.kinds, rows_req.format, seed=rows_req.seed)
 
             return await respond(rows_work, rows_req.format, {"X-Seed": str(rows_req.seed)})
-        req = core.parse_generate(params, info, max_n)
+        req = _checked_text(core.parse_generate(params, info, max_n))
 
         def work() -> bytes:
-            x = sampler.generate(req.n, req.seed, y=req.cls, codes=req.codes, truncation=req.truncation)
+            x = sampler.generate(req.n, req.seed, y=req.cls, codes=req.codes, truncation=req.truncation, text=req.text)
             classes = core.labels(info, req.n, req.cls)
             return core.encode(x.numpy(), req.format, kind=info["kind"], seed=req.seed, classes=classes)
 
@@ -189,11 +194,12 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
 
     @app.post("/v1/interpolate", summary="slide between two seeds", openapi_extra=_body(InterpolateRequest))
     async def interpolate(request: Request):
-        req = core.parse_interpolate(await _params(request), info, max_n)
+        req = _checked_text(core.parse_interpolate(await _params(request), info, max_n))
 
         def work() -> bytes:
             z = sampler.between_seeds(req.seed_a, req.seed_b, req.ts, req.truncation)
-            x = sampler.generate(len(z), z=z, y=req.cls, codes=req.codes, truncation=req.truncation)  # w-space psi
+            x = sampler.generate(len(z), z=z, y=req.cls, codes=req.codes, truncation=req.truncation,  # w-space psi
+                                 text=req.text)
             classes = core.labels(info, len(req.ts), req.cls)
             return core.encode(x.numpy(), req.format, kind=info["kind"], seed=req.seed_a, classes=classes)
 
@@ -210,6 +216,16 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
     app.add_middleware(BodyLimit, limit=max_body)
     app.add_middleware(HeadAsGet)
     return app
+
+
+def _checked_text(req):
+    """`req` with its caption checked (ganforge.text.checks): 422 naming what is wrong with it."""
+    if req.text is None:
+        return req
+    try:
+        return dataclasses.replace(req, text=check_text(req.text, "text"))
+    except ValueError as e:
+        raise core.RequestError(str(e)) from None
 
 
 def _body(model: type[BaseModel]) -> dict:

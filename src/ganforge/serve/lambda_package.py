@@ -237,6 +237,11 @@ def build_lambda(sampler, out: Path, *, vendor: bool = True, opset: int | None =
     if sampler.is_translation:  # image-to-image models need uploads, not seeds
         raise LambdaPackageError(f"the Lambda handler generates from seeds; {sampler.family.name} translates "
                                  f"images: export it with --onnx, or run it with `ganforge translate`")
+    if sampler.takes_text:  # the handler has no caption input yet (issue 21): refuse rather than ship a broken one
+        raise LambdaPackageError(f"the Lambda handler does not take captions yet; {sampler.family.name} draws images "
+                                 f"from text: run it with `ganforge sample --text`, or export the generator and its "
+                                 f"text encoder with `ganforge export --onnx` (ganforge/serve/text_onnx.py runs them "
+                                 f"without torch)")
     start = time.perf_counter()
     out = Path(out)
     if arch not in ARCHES:

@@ -47,7 +47,7 @@ DEFAULT_STEPS = 8  # images in an interpolation strip when neither t nor steps i
 BOUNDS = {"n": (1, None, False), "steps": (2, None, False), "seed": (0, MAX_SEED, False),
           "seed_a": (0, MAX_SEED, False), "seed_b": (0, MAX_SEED, False),
           "truncation": (0.0, 1.0, True), "t": (0.0, 1.0, False)}
-COMMON = {"class", "truncation", "codes", "format"}
+COMMON = {"class", "truncation", "codes", "format", "text"}
 PARAMS = {"generate": COMMON | {"n", "seed"}, "interpolate": COMMON | {"seed_a", "seed_b", "t", "steps"},
           "rows": {"n", "seed", "format"}}  # rows: /v1/generate of a table model
 EXAMPLE = '{"n": 4, "seed": 0}'
@@ -316,6 +316,7 @@ class Common:
     truncation: float  # psi: scales z, or the graph's `truncation` input for a w-space model; 1 for "none"
     codes: dict[str, float] | None
     cls: int | None  # None: cycle through the classes (or a model without classes)
+    text: str | None  # text models: the caption of every image (None: the model's preview captions)
 
 
 @dataclass(frozen=True)
@@ -352,7 +353,16 @@ def _common(params: dict, info: dict) -> dict[str, Any]:
     truncation = check_truncation(info, _float(params, "truncation", default_truncation(info)))
     codes = check_codes(info, _codes(params.get("codes"), info))
     cls = None if params.get("class") is None else class_index(info, params["class"])
-    return {"format": fmt, "truncation": truncation, "codes": codes, "cls": cls}
+    return {"format": fmt, "truncation": truncation, "codes": codes, "cls": cls, "text": caption(info, params)}
+
+
+def caption(info: dict, params: dict) -> Any:
+    """The `text` of a request (None when it gave none): 422 when the model takes no text. The caption itself is
+    checked where it is encoded (ganforge.text.checks.check_text, in the server)."""
+    text = params.get("text")
+    if text is not None and "text" not in info:
+        raise RequestError(f"text needs a text-to-image model; this {info['family']} model takes none: drop text")
+    return text
 
 
 @reads_request

@@ -122,6 +122,10 @@ def build_site(sampler, out: Path, *, opset: int | None = None, ort_version: str
     if sampler.is_translation:  # image-to-image models need uploads, not seeds
         raise SiteError(f"the static site generates from seeds; {sampler.family.name} translates images: export it "
                         f"with --onnx, or run it with `ganforge translate`")
+    if sampler.takes_text:  # no caption input on the page yet (issue 21)
+        raise SiteError(f"the static site has no caption input yet; {sampler.family.name} draws images from text: run "
+                        f"it with `ganforge sample --text`, or export it with --onnx (the generator, its text encoder "
+                        f"and tokenizer)")
     if sampler.spec.kind == "table":
         raise SiteError(f"the static site draws images; this {sampler.family.name} model makes table rows: serve "
                         f"them as JSON or CSV with `ganforge serve` or `ganforge export --lambda`, write them with "

@@ -9,7 +9,6 @@ captions are computed once and cached on disk by (encoder, caption set).
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -18,33 +17,11 @@ import torch
 from torch import Tensor
 
 from ..cache import cache_root
+from .checks import check_text
 from .minilm import INSTALL_FIX, load_minilm, max_seq_length, model_dir
 
-MAX_TEXT_CHARS = 4096  # one caption; the encoder reads its first 256 tokens (about 1,000 characters of English)
 ENCODE_BATCH = 64
 MODEL_NAME = "all-MiniLM-L6-v2"
-
-
-def check_text(text: object, what: str = "text") -> str:
-    """`text` as a clean caption, or ValueError naming what is wrong: not a string, empty, longer than
-    MAX_TEXT_CHARS, or holding control characters (tabs and line breaks inside a caption are spaces)."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{what} is not valid UTF-8 (byte {e.start}): save it as UTF-8 text") from None
-    if not isinstance(text, str):
-        raise ValueError(f"{what} must be a string, got {type(text).__name__}")
-    text = " ".join(text.replace("\t", " ").split())
-    if not text:
-        raise ValueError(f"{what} is empty: give a caption such as \"a dark long-sleeved pullover\"")
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(f"{what} has {len(text)} characters; a caption may have at most {MAX_TEXT_CHARS}: shorten it")
-    bad = next((ch for ch in text if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn")), None)
-    if bad is not None:
-        raise ValueError(f"{what} holds the control or unassigned character U+{ord(bad):04X} at position "
-                         f"{text.index(bad)}: remove it")
-    return text
 
 
 class TextEncoder:
