@@ -75,7 +75,8 @@ def load_app(pkg: Path, name: str):
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(pkg))
-        for shipped in ("ganforge_latent", "ganforge_request_core", "ganforge_table_rows", "ganforge_table_transforms"):
+        for shipped in ("ganforge_latent", "ganforge_request_core", "ganforge_table_rows", "ganforge_table_transforms",
+                        "ganforge_text_onnx", "ganforge_text_checks"):
             sys.modules.pop(shipped, None)  # the next package imports its own copies
     return module
 
@@ -346,12 +347,13 @@ def test_handler_process_imports_no_torch(pkgs):
 
 def test_app_source_imports_only_allowed_modules(pkgs):
     allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "PIL", "ganforge_latent",
-                                              "ganforge_request_core", "ganforge_table_rows"}
+                                              "ganforge_request_core", "ganforge_table_rows", "ganforge_text_onnx"}
     top, relative = imports_of((pkgs["dcgan"].dir / "app.py").read_text())
     assert top <= allowed, f"app.py imports {sorted(top - allowed)}"
     assert "torch" not in top and "ganforge" not in top
     # the in-package fallbacks (table_rows: table models' packages ship it, tests/test_serve_tables.py)
-    assert relative == [(2, None, ["latent"]), (1, None, ["request_core"]), (1, None, ["table_rows"])]
+    assert relative == [(2, None, ["latent"]), (1, None, ["request_core"]), (1, None, ["text_onnx"]),
+                        (1, None, ["table_rows"])]
 
 
 # ---- package contents -----------------------------------------------------------------------------------

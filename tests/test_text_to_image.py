@@ -347,12 +347,52 @@ def test_serve_refuses_text_for_a_model_without_it(tmp_path):
         assert r.status_code == 422 and "needs a text-to-image model" in r.json()["detail"]
 
 
-def test_lambda_and_site_refuse_text_models_for_now(text_run, tmp_path):
-    from ganforge.serve.lambda_package import LambdaPackageError, build_lambda
+def test_site_refuses_text_models_for_now(text_run, tmp_path):
     from ganforge.serve.site import SiteError, build_site
 
-    s = Sampler.from_checkpoint(text_run)
-    with pytest.raises(LambdaPackageError, match="does not take captions yet"):
-        build_lambda(s, tmp_path / "lambda", vendor=False)
     with pytest.raises(SiteError, match="no caption input yet"):
-        build_site(s, tmp_path / "site")
+        build_site(Sampler.from_checkpoint(text_run), tmp_path / "site")
+
+
+def test_lambda_package_takes_text_without_torch(text_run, tmp_path):
+    import base64
+    import io
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from ganforge.serve.lambda_package import build_lambda
+
+    from .test_lambda import api_event, load_app
+
+    s = Sampler.from_checkpoint(text_run)
+    pkg = tmp_path / "lambda"
+    report = build_lambda(s, pkg, vendor=False)
+    for name in ("model.text.onnx", "model.tokenizer.json", "ganforge_text_onnx.py", "ganforge_text_checks.py"):
+        assert (pkg / "function" / name).exists(), name
+    assert any(r.startswith("tokenizers") for r in report["requirements"])
+    app = load_app(pkg / "function", "lambda_app_text")
+
+    def npy(body: dict) -> np.ndarray:
+        r = app.handler(api_event("POST", "/v1/generate", json_body={**body, "format": "npy"}), None)
+        assert r["statusCode"] == 200, r["body"]
+        return np.load(io.BytesIO(base64.b64decode(r["body"])))
+
+    np.testing.assert_allclose(npy({"text": "the digit seven", "n": 3, "seed": 4}),
+                               s.generate(3, seed=4, text="the digit seven").numpy(), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(npy({"n": 2, "seed": 4}), s.generate(2, seed=4).numpy(), atol=1e-4, rtol=0)
+    for bad, words in (("", "empty"), ("a\x07b", "U+0007"), ("x" * 5000, "at most")):
+        r = app.handler(api_event("POST", "/v1/generate", json_body={"text": bad}), None)
+        assert r["statusCode"] == 422 and words in json.loads(r["body"])["detail"], r["body"]
+    # the function's process imports neither torch nor ganforge
+    probe = ("import json, sys\nimport app\n"
+             "r = app.handler(json.loads(sys.argv[1]), None)\n"
+             "print(json.dumps({'status': r['statusCode'], 'bad': sorted(m for m in sys.modules "
+             "if m.split('.')[0] in ('torch', 'ganforge'))}))")
+    event = api_event("POST", "/v1/generate", json_body={"text": "a handwritten zero", "n": 1})
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(event)], cwd=pkg / "function", env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"status": 200, "bad": []}

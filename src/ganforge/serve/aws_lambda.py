@@ -2,8 +2,8 @@
 
     GET       /health           {"status": "ok"}
     GET       /v1/info          model_info + {"max_n"}
-    GET|POST  /v1/generate      n, seed, class, truncation, codes, format (png | npy | json)
-    GET|POST  /v1/interpolate   seed_a, seed_b, t | steps, class, truncation, codes, format
+    GET|POST  /v1/generate      n, seed, class, truncation, codes, text, format (png | npy | json)
+    GET|POST  /v1/interpolate   seed_a, seed_b, t | steps, class, truncation, codes, text, format
     HEAD      wherever GET is: the same status and headers, no body
 
 The same API as `ganforge serve` (serve/http.py), with the same checks, messages and encodings (both use
@@ -14,6 +14,10 @@ of the model -> 500 with a one-line detail (the traceback goes to the log, Cloud
 the seed's noise, or, for a model whose info says truncation.space "w" (stylegan), is fed to the graph's
 `truncation` input (w_avg + psi (w - w_avg)) with z unscaled; a model whose info says "none" (progan, no
 truncation trick) answers psi != 1 with a 422 naming the reason.
+
+A text model (gan-int-cls) takes `text`, a caption for every image (without it: the model's preview captions in
+turn), encoded by ganforge_text_onnx.py (serve/text_onnx.py: tokenizers + onnxruntime) with model.text.onnx and
+model.tokenizer.json beside model.onnx; a bad caption answers 422.
 
 A table model answers /v1/generate (n, seed, format json | csv) with rows decoded into the training table's
 columns and types by ganforge_table_rows.py (serve/table_rows.py, numpy): json {"seed", "n", "columns",
@@ -45,6 +49,13 @@ try:  # inside the Lambda package
 except ImportError:  # inside the ganforge package
     from .. import latent
     from . import request_core as core
+try:  # a text model's package ships the torch-free caption encoder; the others have no need of it
+    import ganforge_text_onnx as text_onnx
+except ImportError:
+    try:
+        from . import text_onnx
+    except ImportError:  # app.py of a model without text
+        text_onnx = None
 try:  # a table model's package ships the numpy decoder of its rows; an image model's has no need of it
     import ganforge_table_rows as table_rows
 except ImportError:
@@ -95,6 +106,27 @@ class OnnxGenerator:
                 raise ValueError("this table model's package lacks ganforge_table_rows.py and "
                                  "ganforge_table_transforms.py; export it again with `ganforge export --lambda`")
             self.decoder = table_rows.RowDecoder(info["table"]["state"])
+        self.encoder, self.preview = None, None
+        if "text" in info:  # captions -> the graph's text_emb input: the encoder and tokenizer exported beside it
+            if text_onnx is None:
+                raise ValueError("this text model's package lacks ganforge_text_onnx.py; export it again with "
+                                 "`ganforge export --lambda`")
+            self.encoder = text_onnx.OnnxTextEncoder(self.path.with_suffix(".text.onnx"),
+                                                     self.path.with_suffix(".tokenizer.json"),
+                                                     info["text"]["max_tokens"])
+            # no caption asked: the model's preview captions in turn, as Sampler.generate draws them
+            self.preview = self.encoder.encode(info["text"]["preview_captions"])
+
+    def text_embeddings(self, n: int, text: str | None = None) -> np.ndarray | None:
+        """(n, dim) embeddings for a text model: of `text` for every row, or the preview captions in turn."""
+        if self.encoder is None:
+            return None
+        if text is None:
+            return self.preview[np.arange(n) % len(self.preview)]
+        try:
+            return np.repeat(self.encoder.encode([text]), n, axis=0)
+        except ValueError as e:  # a bad caption: the request's fault
+            raise core.RequestError(str(e)) from None
 
     def labels(self, n: int, cls: int | str | Sequence | None = None) -> np.ndarray | None:
         """(n,) int64 classes: cycling 0..K-1 by default, one class for all, or n classes."""
@@ -118,7 +150,7 @@ class OnnxGenerator:
         return latent.set_codes(z, self.codes, self.noise_dim, codes) if codes else z
 
     def run(self, z: np.ndarray, y: np.ndarray | None = None, chunk: int = 256,
-            truncation: float | None = None) -> np.ndarray:
+            truncation: float | None = None, text_emb: np.ndarray | None = None) -> np.ndarray:
         """The graph on latents z (N, width) [and classes y (N,)]: float32 (N, C, H, W) or (N, F). A "w" model
         also gets psi `truncation` (default: its own, model_info's truncation.default) for every row; a "z"
         model ignores it (scale z with `latents`)."""
@@ -132,15 +164,19 @@ class OnnxGenerator:
             feeds = {"z": np.ascontiguousarray(z[start:start + chunk], dtype=np.float32)}
             if self.conditional:
                 feeds["y"] = np.ascontiguousarray(y[start:start + chunk], dtype=np.int64)
+            if self.encoder is not None:  # a text model: default, the preview captions in turn
+                t = self.text_embeddings(len(z)) if text_emb is None else text_emb
+                feeds["text_emb"] = np.ascontiguousarray(t[start:start + chunk], dtype=np.float32)
             if psi is not None:
                 feeds["truncation"] = np.full(len(feeds["z"]), psi, dtype=np.float32)
             out.append(self.session.run(None, feeds)[0])
         return np.concatenate(out).astype(np.float32, copy=False)
 
     def generate(self, n: int, seed: int, cls: int | str | Sequence | None = None, truncation: float | None = None,
-                 codes: dict[str, float] | None = None) -> np.ndarray:
-        """n samples of a seed, as Sampler.generate(n, seed, y=cls, codes=codes, truncation=truncation)."""
-        return self.run(self.latents(n, seed, truncation, codes), self.labels(n, cls), truncation=truncation)
+                 codes: dict[str, float] | None = None, text: str | None = None) -> np.ndarray:
+        """n samples of a seed, as Sampler.generate(n, seed, y=cls, codes=codes, truncation=truncation, text=text)."""
+        return self.run(self.latents(n, seed, truncation, codes), self.labels(n, cls), truncation=truncation,
+                        text_emb=self.text_embeddings(n, text))
 
     def rows(self, n: int, seed: int) -> dict[str, list]:
         """A table model's n rows of a seed, decoded: {column: values}, as Sampler.iter_tables(n, seed) gives them
@@ -224,9 +260,15 @@ def _max_n() -> int:
 
 
 # ----------------------------------------------------------------------------------------------- routes
-def _run(gen: OnnxGenerator, z: np.ndarray, y: np.ndarray | None, psi: float) -> np.ndarray:
-    """The graph on z: psi as its `truncation` input for a "w" model (a "z" model's z is scaled already)."""
-    return gen.run(z, y, truncation=psi) if core.truncation_space(gen.info) == "w" else gen.run(z, y)
+def _run(gen: OnnxGenerator, z: np.ndarray, y: np.ndarray | None, psi: float, text: str | None = None) -> np.ndarray:
+    """The graph on z: psi as its `truncation` input for a "w" model (a "z" model's z is scaled already); a text
+    model's caption (None: its preview captions)."""
+    kw: dict[str, Any] = {}
+    if core.truncation_space(gen.info) == "w":
+        kw["truncation"] = psi
+    if "text" in gen.info:
+        kw["text_emb"] = gen.text_embeddings(len(z), text)
+    return gen.run(z, y, **kw)
 
 
 def _generate(gen: OnnxGenerator, params: dict) -> tuple[int, dict, bytes, bool]:
@@ -236,7 +278,7 @@ def _generate(gen: OnnxGenerator, params: dict) -> tuple[int, dict, bytes, bool]
         return 200, {"content-type": core.MEDIA[rows.format], "x-seed": str(rows.seed)}, body, False
     req = core.parse_generate(params, gen.info, _max_n())
     y = core.labels(gen.info, req.n, req.cls)
-    x = _run(gen, gen.latents(req.n, req.seed, req.truncation, req.codes), y, req.truncation)
+    x = _run(gen, gen.latents(req.n, req.seed, req.truncation, req.codes), y, req.truncation, req.text)
     body = core.encode(x, req.format, kind=gen.info["kind"], seed=req.seed, classes=y)
     return 200, {"content-type": core.MEDIA[req.format], "x-seed": str(req.seed)}, body, req.format != "json"
 
@@ -244,7 +286,8 @@ def _generate(gen: OnnxGenerator, params: dict) -> tuple[int, dict, bytes, bool]
 def _interpolate(gen: OnnxGenerator, params: dict) -> tuple[int, dict, bytes, bool]:
     req = core.parse_interpolate(params, gen.info, _max_n())
     y = core.labels(gen.info, len(req.ts), req.cls)
-    x = _run(gen, gen.between(req.seed_a, req.seed_b, req.ts, req.truncation, req.codes), y, req.truncation)
+    x = _run(gen, gen.between(req.seed_a, req.seed_b, req.ts, req.truncation, req.codes), y, req.truncation,
+             req.text)
     body = core.encode(x, req.format, kind=gen.info["kind"], seed=req.seed_a, classes=y)
     return 200, {"content-type": core.MEDIA[req.format]}, body, req.format != "json"
 

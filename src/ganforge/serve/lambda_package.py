@@ -3,7 +3,9 @@
 OUT/ holds app.py (serve/aws_lambda.py verbatim) and the torch-free modules it imports, ganforge_latent.py
 (ganforge/latent.py) and ganforge_request_core.py (serve/request_core.py): CODE_FILES, which need onnxruntime,
 numpy and Pillow, no torch; a table model's package adds TABLE_CODE_FILES, the numpy decoder of its rows
-(serve/table_rows.py as ganforge_table_rows.py, data/table_transforms.py as ganforge_table_transforms.py). Beside them: model.onnx (parity-checked against eager), model.json, the model
+(serve/table_rows.py as ganforge_table_rows.py, data/table_transforms.py as ganforge_table_transforms.py); a text
+model's adds TEXT_CODE_FILES (serve/text_onnx.py, text/checks.py), model.text.onnx and model.tokenizer.json, and
+needs the tokenizers wheel. Beside them: model.onnx (parity-checked against eager), model.json, the model
 card, requirements.txt, template.yaml (SAM: one function behind an HTTP API), README.md (how to deploy and
 call it), events/*.json (sample API Gateway events) and function.zip: the code, the model and, unless
 vendor=False, the Linux wheels of the requirements (so `sam deploy` needs no build step). With
@@ -25,7 +27,8 @@ from .. import latent
 from ..artifacts.card import model_card, model_info, write_card
 from ..artifacts.onnx import export_onnx
 from ..data import table_transforms
-from . import aws_lambda, request_core, table_rows
+from ..text import checks as text_checks
+from . import aws_lambda, request_core, table_rows, text_onnx
 
 # The handler's code in the package: {name there: source file}; app.py imports the other two by these names
 CODE_FILES = {"app.py": aws_lambda.__file__, "ganforge_latent.py": latent.__file__,
@@ -33,6 +36,10 @@ CODE_FILES = {"app.py": aws_lambda.__file__, "ganforge_latent.py": latent.__file
 # table models also ship the numpy decoder of their rows (app.py imports it when present)
 TABLE_CODE_FILES = {"ganforge_table_rows.py": table_rows.__file__,
                     "ganforge_table_transforms.py": table_transforms.__file__}
+# text models also ship the torch-free caption encoder (app.py imports it when present), beside model.text.onnx and
+# model.tokenizer.json, and need the tokenizers wheel
+TEXT_CODE_FILES = {"ganforge_text_onnx.py": text_onnx.__file__, "ganforge_text_checks.py": text_checks.__file__}
+TEXT_REQUIREMENTS = ["tokenizers>=0.15,<1"]
 UNZIPPED_LIMIT_BYTES = 262_144_000  # Lambda's 250 MB limit on a function's unzipped code (and layers)
 REQUIREMENTS = ["onnxruntime>=1.20,<2", "numpy>=1.26,<3", "pillow>=10.1,<14"]
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}  # Lambda name -> wheel tag
@@ -237,11 +244,6 @@ def build_lambda(sampler, out: Path, *, vendor: bool = True, opset: int | None =
     if sampler.is_translation:  # image-to-image models need uploads, not seeds
         raise LambdaPackageError(f"the Lambda handler generates from seeds; {sampler.family.name} translates "
                                  f"images: export it with --onnx, or run it with `ganforge translate`")
-    if sampler.takes_text:  # the handler has no caption input yet (issue 21): refuse rather than ship a broken one
-        raise LambdaPackageError(f"the Lambda handler does not take captions yet; {sampler.family.name} draws images "
-                                 f"from text: run it with `ganforge sample --text`, or export the generator and its "
-                                 f"text encoder with `ganforge export --onnx` (ganforge/serve/text_onnx.py runs them "
-                                 f"without torch)")
     start = time.perf_counter()
     out = Path(out)
     if arch not in ARCHES:
@@ -258,21 +260,26 @@ def build_lambda(sampler, out: Path, *, vendor: bool = True, opset: int | None =
     with tempfile.TemporaryDirectory(prefix="ganforge-lambda-") as tmp:  # OUT changes only when all succeeded
         stage, site = Path(tmp) / "package", Path(tmp) / "site-packages"
         onnx_result = export_onnx(sampler, stage / "model.onnx", opset=opset)
-        (stage / "requirements.txt").write_text("\n".join(requirements(onnx_result.path)) + "\n")
+        text = sampler.takes_text
+        reqs = requirements(onnx_result.path) + (TEXT_REQUIREMENTS if text else [])
+        (stage / "requirements.txt").write_text("\n".join(reqs) + "\n")
         if vendor:
             vendor_wheels(site, stage / "requirements.txt", python, arch)
         onnx_result.path = out / "model.onnx"  # where it will be
         table = sampler.spec.kind == "table"
         if table:
             onnx_result.table_state = out / "model.table.json"
+        if text:
+            onnx_result.text_encoder = out / "model.text.onnx"
         exported = onnx_result.as_dict()
-        code_files = {**CODE_FILES, **(TABLE_CODE_FILES if table else {})}
+        code_files = {**CODE_FILES, **(TABLE_CODE_FILES if table else {}), **(TEXT_CODE_FILES if text else {})}
         for name, source in code_files.items():
             shutil.copyfile(source, stage / name)
         info = model_info(sampler)
         (stage / "model.json").write_text(json.dumps(info, indent=2) + "\n")
         write_card(model_card(sampler, exported), stage / "model_card")
-        code = {name: stage / name for name in (*code_files, "model.onnx", "model.json")}
+        models = ("model.onnx", "model.json", *(("model.text.onnx", "model.tokenizer.json") if text else ()))
+        code = {name: stage / name for name in (*code_files, *models)}
         unzipped = write_zip({**code, **({"": site} if vendor else {})}, stage / "function.zip")
         if not vendor:  # sam build cannot build from a zip: it installs requirements.txt into a copy of function/
             (stage / "function").mkdir()
@@ -281,7 +288,11 @@ def build_lambda(sampler, out: Path, *, vendor: bool = True, opset: int | None =
         (stage / "template.yaml").write_text(sam_template(info, code_uri="function.zip" if vendor else "function/",
                                                           python=python, arch=arch, memory=memory, timeout=timeout))
         (stage / "events").mkdir()
-        for name, (method, path, query, body) in (TABLE_EVENT_PARAMS if table else EVENT_PARAMS).items():
+        events = dict(TABLE_EVENT_PARAMS if table else EVENT_PARAMS)
+        if text and info["text"]["preview_captions"]:
+            events["generate-text"] = ("POST", "/v1/generate", None,
+                                       {"n": 4, "seed": 7, "text": info["text"]["preview_captions"][0]})
+        for name, (method, path, query, body) in events.items():
             event = sample_event(method, path, query, body)
             (stage / "events" / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n")
         (stage / "README.md").write_text(_readme(info, vendor, unzipped) + "\n" + deploy_guide())
@@ -302,7 +313,8 @@ def _readme(info: dict, vendored: bool, unzipped: int) -> str:
     classes = ", ".join(info["class_names"]) or "none (unconditional)"
     wheels = ", and the Linux wheels of requirements.txt" if vendored else ""
     table = TABLE_CODE_FILES if info["kind"] == "table" else {}
-    code = ", ".join(f"`{name}`" for name in (*CODE_FILES, *table, "model.onnx", "model.json"))
+    text = {**TEXT_CODE_FILES, "model.text.onnx": "", "model.tokenizer.json": ""} if "text" in info else {}
+    code = ", ".join(f"`{name}`" for name in (*CODE_FILES, *table, *text, "model.onnx", "model.json"))
     rows = [("`function.zip`", f"what Lambda runs: {code}{wheels} ({unzipped / 2**20:.1f} MB unzipped of Lambda's "
                                f"250 MB)"),
             ("`app.py`", "the handler, `app.handler` (onnxruntime + numpy + Pillow; no torch)"),
@@ -316,7 +328,18 @@ def _readme(info: dict, vendored: bool, unzipped: int) -> str:
     return (f"# {info['family']} generator on AWS Lambda\n\nWritten by `ganforge export --lambda` ({info['kind']} "
             f"{'x'.join(map(str, info['shape']))}; classes: {classes}; training step {info['step']}).\n\n"
             "| file | what |\n|---|---|\n" + "".join(f"| {a} | {b} |\n" for a, b in rows) + note
-            + (TABLE_NOTE.format(columns=", ".join(info["table"]["columns"])) if table else ""))
+            + (TABLE_NOTE.format(columns=", ".join(info["table"]["columns"])) if table else "")
+            + (TEXT_NOTE.format(caption=(info["text"]["preview_captions"] or ["a caption"])[0]) if text else ""))
+
+
+TEXT_NOTE = """
+This model draws images from captions. `/v1/generate` and `/v1/interpolate` take `text` (one caption for every
+image, at most 4,096 characters); without it the images cycle through the model's preview captions, listed in
+`/v1/info` under `text.preview_captions`. The handler encodes captions with `ganforge_text_onnx.py`
+(`tokenizers` + onnxruntime, the frozen encoder `model.text.onnx` and `model.tokenizer.json`). The encoder makes
+the package about 90 MB larger. For example: `curl -X POST "$URL/v1/generate" -H 'content-type:
+application/json' -d '{{"text": "{caption}", "n": 4, "seed": 7}}' --output grid.png`.
+"""
 
 
 TABLE_NOTE = """

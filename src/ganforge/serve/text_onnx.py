@@ -4,7 +4,8 @@ model (the server and the Lambda package use it).
 `export_onnx` writes a text model's frozen encoder as OUT.text.onnx (input_ids, attention_mask -> unit embeddings,
 pooling and normalisation inside the graph) and its tokenizer as OUT.tokenizer.json; this module runs them the way
 ganforge.text.TextEncoder runs the PyTorch encoder: each caption checked (ganforge.text.checks), tokenised with
-truncation at the model's max_tokens, the batch padded with id 0 and mask 0.
+truncation at the model's max_tokens, the batch padded with id 0 and mask 0. The Lambda package ships this file as
+ganforge_text_onnx.py and text/checks.py as ganforge_text_checks.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..text.checks import check_text
+try:  # inside the Lambda package (serve/lambda_package.py copies text/checks.py there)
+    from ganforge_text_checks import check_text
+except ImportError:  # inside the ganforge package
+    from ..text.checks import check_text
 
 
 class OnnxTextEncoder:
