@@ -38,7 +38,7 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-COMMAND = ["ganforge", "train", "--data", "builtin:fashion-captions", "--family", "gan-int-cls"]
+COMMAND = ["ganforge", "train", "--data", "builtin:fashion-captions", "--family", "{family}"]
 
 
 def machine() -> dict[str, Any]:
@@ -114,36 +114,56 @@ def measure(run: Path, n: int, seed: int) -> dict[str, Any]:
                       reference_sha256=real.sha256)
     fid = compute(["fid"], real, fake, prov, seed=0)["fid"].values["fid"]
     ctrl = control(sampler, 25, seed)
+    stages = None
+    if sampler.family.name == "stackgan":  # acceptance item 3: Stage-II vs Stage-I upsampled, same z and captions
+        ids = test.captions.ids[:n, 0]
+        z, emb = sampler.latents(n, seed), test.captions.embeddings[ids]
+        with torch.no_grad():
+            up = torch.cat([sampler.family.stage_outputs(z[i:i + 500], emb[i:i + 500])[0] for i in range(0, n, 500)])
+        fid_up = compute(["fid"], real, fake_set(lambda a, b: up[a:b], n, extractor), prov, seed=0)["fid"].values["fid"]
+        swd = {}
+        for name, imgs in (("stage1_upsampled", up), ("stage2", x)):
+            swd[name] = compute(["swd"], real_set(load_builtin("fashion-mnist", split="test"), extractor, n, seed=0,
+                                                  keep_images=True),
+                                fake_set(lambda a, b, imgs=imgs: imgs[a:b], n, extractor, keep_images=True), prov,
+                                seed=0)["swd"].values
+        stages = {"fid_stage1_upsampled": round(fid_up, 3), "fid_stage2": round(fid, 3), "swd": swd,
+                  "stage2_better_fid": fid < fid_up}
     return {"step": sampler.step, "heldout_phrasings": held, "training_phrasings": seen, "fid_fashion": round(fid, 3),
-            "control": ctrl,
+            "control": ctrl, **({"stages": stages} if stages else {}),
             "bars": {"heldout_agreement_ge_0.80": held["agreement"] >= 0.80,
                      "brightness_control_ge_0.90": ctrl["brightness"]["in_asked_direction"] >= 0.90}}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ckpt", help="a finished gan-int-cls run to measure (default: train one with the README command)")
+    ap.add_argument("--family", default="gan-int-cls", choices=("gan-int-cls", "stackgan"),
+                    help="the family the README command trains (default gan-int-cls)")
+    ap.add_argument("--ckpt", help="a finished run to measure (default: train one with the README command)")
     ap.add_argument("--n", type=int, default=10000, help="captions for agreement and FID (default 10,000)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(BENCH / "results" / "text2image.json"))
+    ap.add_argument("--out", help="results JSON (default: bench/results/text2image.json, or text2image_stackgan.json)")
     args = ap.parse_args()
+    args.out = args.out or str(BENCH / "results" / ("text2image.json" if args.family == "gan-int-cls"
+                                                   else f"text2image_{args.family}.json"))
+    command = [w.format(family=args.family) for w in COMMAND]
     train_info: dict[str, Any] = {}
     if args.ckpt:
         run = Path(args.ckpt)
     else:
-        run = BENCH / "results" / "runs" / "text2image" / "gan-int-cls"
+        run = BENCH / "results" / "runs" / "text2image" / args.family
         if run.exists():
             import shutil
 
             shutil.rmtree(run)
-        cmd = COMMAND + ["--out", str(run)]
+        cmd = command + ["--out", str(run)]
         t0 = time.time()
         rc = subprocess.run([sys.executable, "-m", "ganforge", *cmd[1:]], cwd=ROOT).returncode
-        train_info = {"command": " ".join(COMMAND + ["--out", "RUN"]), "exit": rc, "wall_s": round(time.time() - t0, 1)}
+        train_info = {"command": " ".join(command + ["--out", "RUN"]), "exit": rc, "wall_s": round(time.time() - t0, 1)}
         if rc:
             raise SystemExit(f"training failed ({rc})")
     t0 = time.time()
-    result = {"bench": "bench/text2image.py", "date": time.strftime("%Y-%m-%d"), "family": "gan-int-cls",
+    result = {"bench": "bench/text2image.py", "date": time.strftime("%Y-%m-%d"), "family": args.family,
               "data": "builtin:fashion-captions", "train": train_info, **measure(run, args.n, args.seed),
               "measure_wall_s": None, "machine": machine()}
     result["measure_wall_s"] = round(time.time() - t0, 1)

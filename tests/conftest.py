@@ -35,6 +35,9 @@ def tiny_config(family: str = "dcgan", source: str = "builtin:digits", steps: in
         "family": family,
         "model": ({"width": 8} if family in ("dcgan", "cgan", "acgan", "infogan")
                   else {"width": 8, "latent_dim": 8, "proj_dim": 8, "d_hidden": 16} if family == "gan-int-cls"
+                  # stackgan: Stage-I for 2 steps, then Stage-II
+                  else {"width": 8, "latent_dim": 8, "proj_dim": 8, "d_hidden": 16, "c_dim": 8, "s2_width": 8,
+                        "stage1_steps": 2} if family == "stackgan"
                   else {"width": 4, "max_width": 16, "latent_dim": 8} if family == "fastgan"
                   else {"width": 4, "max_width": 8, "latent_dim": 8, "w_dim": 8} if family == "stylegan"
                   # progan: level 0 for 16 images (one step at batch 16), then the next level fades in over 32

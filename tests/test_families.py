@@ -16,7 +16,8 @@ from .conftest import NOISE_FAMILIES, tiny_config
 SOURCES = {"gan": "builtin:ring8", "dcgan": "builtin:digits", "cgan": "builtin:digits", "acgan": "builtin:digits",
            "infogan": "builtin:digits", "sgan": "builtin:digits",
            "fastgan": "builtin:digits", "stylegan": "builtin:digits",
-           "progan": "builtin:digits", "gan-int-cls": "builtin:digits-captions"}
+           "progan": "builtin:digits", "gan-int-cls": "builtin:digits-captions",
+           "stackgan": "builtin:digits-captions"}
 BATCHNORM_D = ("dcgan", "cgan", "acgan", "infogan", "fastgan")
 
 

@@ -396,3 +396,55 @@ def test_lambda_package_takes_text_without_torch(text_run, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"status": 200, "bad": []}
+
+
+# ---- StackGAN -----------------------------------------------------------------------------------------------
+
+def test_conditioning_augmentation_kl_matches_its_closed_form():
+    from torch.distributions import Normal, kl_divergence
+
+    from ganforge.nn.stackgan import ConditioningAugmentation, kl_to_standard_normal
+
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(5, 7), torch.randn(5, 7)
+    want = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1).mean()
+    torch.testing.assert_close(kl_to_standard_normal(mu, logvar), want)
+    assert float(kl_to_standard_normal(torch.zeros(3, 4), torch.zeros(3, 4))) == 0.0
+    ca = ConditioningAugmentation(6, 4)
+    t = torch.randn(2000, 6)
+    c, mu, logvar = ca.train()(t)
+    # the re-parametrised code has the mean and spread it claims
+    torch.manual_seed(1)
+    draws = torch.stack([ca(t[:1])[0][0] for _ in range(4000)])
+    torch.testing.assert_close(draws.mean(0), mu[0], atol=0.08, rtol=0)
+    torch.testing.assert_close(draws.std(0), (0.5 * logvar[0]).exp(), atol=0.08, rtol=0.05)
+    ca.eval()
+    torch.testing.assert_close(ca(t)[0], ca(t)[1])  # sampling: c = mu
+
+
+def _stack(steps, out, resume, **model):
+    cfg = tiny_config("stackgan", "builtin:digits-captions", steps=steps, model={"stage1_steps": 3, **model})
+    return build_run(cfg, out, resume=resume)
+
+
+def test_stackgan_moves_to_stage_two_with_stage_one_frozen(tmp_path):
+    trainer = _stack(3, tmp_path / "r", False).fit()
+    fam = trainer.family
+    assert fam.stage == 1
+    before = {k: v.clone() for k, v in fam.state_dict().items()}
+    trainer.cfg.train.steps = 6
+    trainer.fit()
+    assert fam.stage == 2 and int(trainer.generator.stage) == 2  # the EMA copy carries the stage
+    after = fam.state_dict()
+    moved = {k for k in before if before[k].dtype.is_floating_point and not torch.equal(before[k], after[k])}
+    assert any(k.startswith("G.stage2.") for k in moved) and any(k.startswith("D.stage2.") for k in moved)
+    assert not any(k.startswith(("G.stage1.", "G.ca1.", "D.stage1.")) for k in moved)  # Stage-I frozen
+    z, t = fam.noise(4), fam.G.default_text(4)
+    fam.G.eval()
+    up, high = fam.stage_outputs(z, t)
+    assert up.shape == high.shape == (4, *fam.spec.shape)
+    torch.testing.assert_close(fam.G(z, t), high)
+
+
+def test_stackgan_resumes_bit_exact_across_the_stage_change(tmp_path):
+    split_and_resume(_stack, tmp_path, 2)  # steps 0-2 Stage-I, 3 Stage-II: the resumed half crosses over

@@ -22,6 +22,7 @@ from .pix2pix import Pix2Pix
 from .progan import ProGAN
 from .sgan import SGAN
 from .srgan import SRGAN
+from .stackgan import StackGAN
 from .stargan import StarGAN
 from .stylegan import StyleGAN
 
@@ -33,6 +34,7 @@ FAMILIES: dict[str, type[Family]] = {
     "infogan": InfoGAN,
     "sgan": SGAN,
     "gan-int-cls": GANINTCLS,
+    "stackgan": StackGAN,
     "fastgan": FastGAN,
     "stylegan": StyleGAN,
     "progan": ProGAN,

@@ -131,6 +131,42 @@ class GANINTCLS(AdversarialFamily):
         b = self.cfg.interp_beta
         return b * t + (1.0 - b) * t.roll(1, 0)
 
+    def critic_loss(self, D: nn.Module, real: Tensor, fake: Tensor, t: Tensor) -> StepOutput:
+        """D's matching-aware loss on (real, right text), (real, wrong text) and (fake, right text), plus the
+        gradient penalty or R1 when configured, with the critic logs (the module docstring's L_D)."""
+        obj, cfg = self.objective, self.cfg
+        real_in = self.augmented(real)
+        s_real = D(real_in, t).float()
+        s_fake = D(self.augmented(fake), t).float()
+        w = cfg.wrong_weight
+        target = 1.0 - cfg.label_smoothing
+        loss = (1.0 - w) * obj.d(s_real, s_fake, target)
+        logs: dict[str, Tensor | float] = {}
+        if w > 0:
+            s_wrong = D(real_in, t.roll(1, 0)).float()
+            loss = loss + w * obj.d(s_real, s_wrong, target)
+            logs["d/wrong"] = d_readout(obj, s_wrong.detach())
+        logs["d/adv"] = loss.detach()
+        if obj.gp:
+            gp = gradient_penalty(lambda x: D(x, t), real, fake)
+            loss = loss + cfg.gp_weight * gp
+            logs["d/gp"] = gp.detach()
+        if cfg.r1_weight > 0 and not self.lazy_r1:
+            r1 = r1_penalty(lambda x: D(x, t), real)
+            loss = loss + 0.5 * cfg.r1_weight * r1
+            logs["d/r1"] = r1.detach()
+        with torch.no_grad():
+            logs.update(critic_logs(obj, loss, s_real, s_fake))
+            logs["stats/real_spread"], logs["stats/fake_spread"] = spread(real), spread(fake)
+        return StepOutput(loss, logs)
+
+    def r1_phase(self, D: nn.Module, real: Tensor, t: Tensor) -> StepOutput:
+        """Lazy R1 as its own phase (weight x r1_every), every D parameter in the graph (as AdversarialFamily)."""
+        r1 = r1_penalty(lambda x: D(x, t), real)
+        untouched = sum(p.reshape(-1)[0] for p in self.D.parameters())
+        return StepOutput(float(self.cfg.r1_every) * 0.5 * self.cfg.r1_weight * r1 + 0.0 * untouched,
+                          {"d/r1": r1.detach()})
+
     def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         obj, cfg = self.objective, self.cfg
         real, t = batch.x, self.text(batch)
@@ -142,34 +178,9 @@ class GANINTCLS(AdversarialFamily):
             else:
                 with torch.no_grad():
                     fake = self.G(self.noise(batch.size), t)
-            real_in = self.augmented(real)
-            s_real = self.D(real_in, t).float()
-            s_fake = self.D(self.augmented(fake), t).float()
-            w = cfg.wrong_weight
-            target = 1.0 - cfg.label_smoothing
-            loss = (1.0 - w) * obj.d(s_real, s_fake, target)
-            logs: dict[str, Tensor | float] = {}
-            if w > 0:
-                s_wrong = self.D(real_in, t.roll(1, 0)).float()
-                loss = loss + w * obj.d(s_real, s_wrong, target)
-                logs["d/wrong"] = d_readout(obj, s_wrong.detach())
-            logs["d/adv"] = loss.detach()
-            if obj.gp:
-                gp = gradient_penalty(lambda x: self.D(x, t), real, fake)
-                loss = loss + cfg.gp_weight * gp
-                logs["d/gp"] = gp.detach()
-            if cfg.r1_weight > 0 and not self.lazy_r1:
-                r1 = r1_penalty(lambda x: self.D(x, t), real)
-                loss = loss + 0.5 * cfg.r1_weight * r1
-                logs["d/r1"] = r1.detach()
-            with torch.no_grad():
-                logs.update(critic_logs(obj, loss, s_real, s_fake))
-                logs["stats/real_spread"], logs["stats/fake_spread"] = spread(real), spread(fake)
-            return StepOutput(loss, logs)
+            return self.critic_loss(self.D, real, fake, t)
         if phase == "d_reg":
-            r1 = r1_penalty(lambda x: self.D(x, t), real)
-            untouched = sum(p.reshape(-1)[0] for p in self.D.parameters())
-            return StepOutput(float(cfg.r1_every) * 0.5 * cfg.r1_weight * r1 + 0.0 * untouched, {"d/r1": r1.detach()})
+            return self.r1_phase(self.D, real, t)
         if phase == "g":
             shared = take(ctx, "fakes")
             fake, t_fake = shared if shared is not None and shared[0].shape[0] == batch.size else \

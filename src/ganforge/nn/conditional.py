@@ -136,21 +136,15 @@ class ConditionalAuxClassifierDiscriminator(nn.Module):
         return self.cond_d(x, y), self.classifier(feats)
 
 
-class TextConditionalGenerator(nn.Module):
-    """G(z, t): a sentence embedding t (N, E) compressed by a fully connected layer with a leaky ReLU (Reed et al.
-    2016: 1024 -> 128) and concatenated to z, fed to a z -> x generator built for latent_dim + proj_dim inputs.
-
-    `preview` (K, E) holds the embeddings of K training captions: `forward(z)` without t cycles through them, so a
-    text model samples something meaningful when no caption is given (the trainer's sample grids, `sample --n`);
-    `preview_text` (K, PREVIEW_BYTES) their UTF-8 text, zero-padded, so that a checkpoint names them.
-    """
+class TextPreview(nn.Module):
+    """K preview captions kept in a text generator's buffers: `preview` (K, E) their embeddings and `preview_text`
+    (K, PREVIEW_BYTES) their UTF-8 text, zero-padded, so a checkpoint names them. `default_text(n)` cycles through
+    them: what a text model draws when given no caption (the trainer's sample grids, `sample --n`)."""
 
     PREVIEW_BYTES = 256
 
-    def __init__(self, base: nn.Module, text_dim: int, proj_dim: int, preview: int = 10) -> None:
+    def __init__(self, text_dim: int, preview: int = 10) -> None:
         super().__init__()
-        self.base = base
-        self.project = nn.Sequential(nn.Linear(text_dim, proj_dim), nn.LeakyReLU(0.2))
         self.register_buffer("preview", torch.zeros(preview, text_dim))
         self.register_buffer("preview_text", torch.zeros(preview, self.PREVIEW_BYTES, dtype=torch.uint8))
 
@@ -171,6 +165,17 @@ class TextConditionalGenerator(nn.Module):
     def default_text(self, n: int) -> Tensor:
         """n embeddings cycling through the preview captions."""
         return self.preview[torch.arange(n, device=self.preview.device) % self.preview.shape[0]]
+
+
+class TextConditionalGenerator(TextPreview):
+    """G(z, t): a sentence embedding t (N, E) compressed by a fully connected layer with a leaky ReLU (Reed et al.
+    2016: 1024 -> 128) and concatenated to z, fed to a z -> x generator built for latent_dim + proj_dim inputs.
+    Without t it draws the preview captions (TextPreview)."""
+
+    def __init__(self, base: nn.Module, text_dim: int, proj_dim: int, preview: int = 10) -> None:
+        super().__init__(text_dim, preview)
+        self.base = base
+        self.project = nn.Sequential(nn.Linear(text_dim, proj_dim), nn.LeakyReLU(0.2))
 
     def forward(self, z: Tensor, t: Tensor | None = None) -> Tensor:
         t = self.default_text(z.shape[0]) if t is None else t
