@@ -351,6 +351,42 @@ def test_cgan_class_picker(sites, browser):
     page.close()
 
 
+def test_text_model_page_offers_its_captions(sites, browser, tmp_path):
+    """A text model's page offers the captions it keeps (no encoder download) and draws what Python draws."""
+    from ganforge.artifacts import Sampler
+    from ganforge.train import build_run
+    from tests.conftest import tiny_config
+
+    build_run(tiny_config("gan-int-cls", "builtin:digits-captions", steps=2), tmp_path / "run").fit()
+    sampler = Sampler.from_checkpoint(tmp_path / "run")
+    _spread(sampler)
+    _spread(sampler)  # the text model's 8x8 images need the steeper weights to span the range
+    build_site(sampler, tmp_path / "site", ort_dir=fetch_ort_web(ORT_WEB_VERSION, cache=_REAL_NPM_CACHE))
+    assert not (tmp_path / "site" / "model.text.onnx").exists()  # no 90 MB encoder in the page
+    info = json.loads((tmp_path / "site" / "model.json").read_text())
+    captions = sampler.G.preview_captions
+    assert [c["text"] for c in info["site"]["captions"]] == captions and "90 MB" in info["site"]["text"]
+    server, url = _serve(tmp_path / "site")
+    try:
+        page, errors = _open(browser, url)
+        assert page.locator("#prompt option").all_inner_texts() == captions
+        assert page.locator("#class-row").is_hidden()
+        page.fill("#seed", "5")
+        shown = {}
+        for k in (0, 7):
+            page.select_option("#prompt", str(k))
+            shown[k] = _shown(page)
+            _assert_same_image(shown[k], _python(sampler, seed=5, text=sampler.G.preview[k]))
+        assert np.abs(shown[0] - shown[7]).max() > 10  # the caption changes the image
+        got = _pixels(page, "window.ganforge.generate(a)", {"seed": 8, "caption": 3})
+        _assert_same_image(got, _python(sampler, seed=8, text=sampler.G.preview[3]))
+        assert errors == []
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_infogan_code_controls(sites, browser):
     sampler, url = sites["infogan"]["sampler"], sites["infogan"]["url"]
     page, errors = _open(browser, url)

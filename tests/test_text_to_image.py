@@ -347,13 +347,6 @@ def test_serve_refuses_text_for_a_model_without_it(tmp_path):
         assert r.status_code == 422 and "needs a text-to-image model" in r.json()["detail"]
 
 
-def test_site_refuses_text_models_for_now(text_run, tmp_path):
-    from ganforge.serve.site import SiteError, build_site
-
-    with pytest.raises(SiteError, match="no caption input yet"):
-        build_site(Sampler.from_checkpoint(text_run), tmp_path / "site")
-
-
 def test_lambda_package_takes_text_without_torch(text_run, tmp_path):
     import base64
     import io

@@ -178,13 +178,14 @@ def parity(sampler, path: str | Path, batches: tuple[int, ...] = (1, 5, 16), dir
 
 
 def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: bool = True,
-                tolerance: float = TOLERANCE, direction: str = "AtoB") -> ExportResult:
+                tolerance: float = TOLERANCE, direction: str = "AtoB", text_encoder: bool = True) -> ExportResult:
     """Write the generator of `sampler` to `path` (ONNX, dynamic batch) and check it against eager.
 
     Raises ExportError when onnxruntime's output differs from the eager model's by more than `tolerance`
     (max abs) on batches of 1, 5 and 16; the file is then removed, so a bad model never ships.
     `direction` ("AtoB" or "BtoA") picks the generator of a two-way image-to-image family; latent
-    families have only "AtoB".
+    families have only "AtoB". A text model's encoder and tokenizer are written beside `path` unless
+    `text_encoder` is False (the static site feeds stored caption embeddings instead).
     """
     path = Path(path)
     if sampler.is_translation:
@@ -243,7 +244,7 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
         state = table_state_path(path)
         replace_atomically(state, lambda tmp: tmp.write_text(sampler.spec.table_state + "\n"))
         result.table_state = state
-    if sampler.takes_text:  # the frozen encoder and its tokenizer beside the graph: text in, no torch needed
+    if sampler.takes_text and text_encoder:  # the frozen encoder and tokenizer beside the graph: text in, no torch
         result.text_encoder = export_text_encoder(path, sampler.spec.text_encoder, opset=opset, check=check,
                                                   tolerance=tolerance)
     return result

@@ -109,6 +109,19 @@ def _title(sampler) -> str:
     return f"{sampler.family.name} on {sampler.spec.name or 'images'}"
 
 
+TEXT_ON_THE_PAGE = (
+    "The page offers the captions the model keeps (its preview captions, embedded here: about 4 KB each). Free text "
+    "would need the sentence encoder in the visitor's browser, a 90 MB download (model.text.onnx of `ganforge export "
+    "--onnx`), plus a tokenizer in JavaScript; `ganforge serve` and the Lambda package take any caption.")
+
+
+def site_captions(sampler) -> list[dict[str, Any]]:
+    """The text model's preview captions and the embeddings G reads for them (what it draws without a caption)."""
+    G = sampler.G
+    return [{"text": text, "embedding": [float(v) for v in emb]}
+            for text, emb in zip(G.preview_captions, G.preview.detach().cpu().float())]
+
+
 def build_site(sampler, out: Path, *, opset: int | None = None, ort_version: str = ORT_WEB_VERSION,
                ort_dir: str | Path | None = None) -> dict[str, Any]:
     """Write the static site of `sampler`'s generator into `out`; returns what was written.
@@ -122,10 +135,6 @@ def build_site(sampler, out: Path, *, opset: int | None = None, ort_version: str
     if sampler.is_translation:  # image-to-image models need uploads, not seeds
         raise SiteError(f"the static site generates from seeds; {sampler.family.name} translates images: export it "
                         f"with --onnx, or run it with `ganforge translate`")
-    if sampler.takes_text:  # no caption input on the page yet (issue 21)
-        raise SiteError(f"the static site has no caption input yet; {sampler.family.name} draws images from text: run "
-                        f"it with `ganforge sample --text`, or export it with --onnx (the generator, its text encoder "
-                        f"and tokenizer)")
     if sampler.spec.kind == "table":
         raise SiteError(f"the static site draws images; this {sampler.family.name} model makes table rows: serve "
                         f"them as JSON or CSV with `ganforge serve` or `ganforge export --lambda`, write them with "
@@ -147,11 +156,14 @@ def build_site(sampler, out: Path, *, opset: int | None = None, ort_version: str
 
     out = Path(out)
     (out / "ort").mkdir(parents=True, exist_ok=True)
-    exported = export_onnx(sampler, out / "model.onnx", opset=opset)
+    exported = export_onnx(sampler, out / "model.onnx", opset=opset, text_encoder=False)
     info = {**model_info(sampler), "title": _title(sampler),
             "data": {"name": sampler.spec.name, "source": sampler.config.get("run", {}).get("data", {}).get("source")},
             "site": {"ort_version": ort_version, "ganforge_version": __version__,
                      "onnx_bytes": exported.size_bytes, "pixels": "HWC uint8, round((x + 1) * 127.5) clamped"}}
+    if sampler.takes_text:  # the captions the model keeps, with their embeddings: no encoder in the browser
+        info["site"]["captions"] = site_captions(sampler)
+        info["site"]["text"] = TEXT_ON_THE_PAGE
     (out / "model.json").write_text(json.dumps(info, indent=2) + "\n")
     write_card(model_card(sampler, exported.as_dict()), out / "model_card")
     for name, static in _SITE_FILES.items():

@@ -7,8 +7,9 @@
  * For scripts and tests, window.ganforge = {
  *   ready: Promise<info>                       resolves once the model is loaded (rejects with the error shown)
  *   info                                       model.json
- *   generate({seed, cls, truncation, codes})   -> Promise<{pixels, shape, latent}>
- *   interpolate({seedA, seedB, t, cls, truncation, codes}) -> Promise<{pixels, shape, latent}>
+ *   generate({seed, cls, caption, truncation, codes})   -> Promise<{pixels, shape, latent}>
+ *   interpolate({seedA, seedB, t, cls, caption, truncation, codes}) -> Promise<{pixels, shape, latent}>
+ *   (caption: a text model's index into model.json's site.captions, the captions the page offers)
  *   settled()                                  -> Promise<last result> once every queued render is drawn
  *   lastPixels, lastShape                      what the canvas shows now
  *   toPixels(chwFloats, C, H, W), latent       the pixel conversion and GanforgeLatent
@@ -96,6 +97,16 @@
     return seed;
   }
 
+  function checkCaption(cap) {
+    var caps = state.info.site && state.info.site.captions;
+    if (!state.info.text || !caps) return null;
+    cap = cap === undefined || cap === null ? 0 : cap;
+    if (!Number.isInteger(cap) || cap < 0 || cap >= caps.length) {
+      throw new Error("caption must be an index in 0.." + (caps.length - 1) + ", got " + cap);
+    }
+    return cap;
+  }
+
   function checkClass(cls) {
     var info = state.info;
     if (!info.conditional) return null;
@@ -136,9 +147,12 @@
     return !!(t && t.space === "none");
   }
 
-  async function runModel(z, cls, psi) {
+  async function runModel(z, cls, psi, cap) {
     var info = state.info, feeds = { z: new ort.Tensor("float32", z, [1, info.latent.width]) };
     if (info.conditional) feeds.y = new ort.Tensor("int64", BigInt64Array.from([BigInt(cls)]), [1]);
+    if (info.text) {  // a stored caption's embedding (the page carries no text encoder)
+      feeds.text_emb = new ort.Tensor("float32", Float32Array.from(info.site.captions[cap].embedding), [1, info.text.dim]);
+    }
     if (wSpace()) feeds.truncation = new ort.Tensor("float32", Float32Array.from([psi]), [1]);
     var out = (await state.session.run(feeds))[info.output];
     var c = info.shape[0], h = info.shape[1], w = info.shape[2];
@@ -179,10 +193,11 @@
   async function generate(opts) {
     opts = opts || {};
     await api.ready;
-    var seed = checkSeed(opts.seed === undefined ? 0 : opts.seed), cls = checkClass(opts.cls);
+    var seed = checkSeed(opts.seed === undefined ? 0 : opts.seed), cls = checkClass(opts.cls), cap = checkCaption(opts.caption);
     var psi = truncationOf(opts.truncation), z = latentOf(seed, psi, opts.codes);
-    var caption = "seed " + seed + (cls === null ? "" : " · class " + cls + " (" + state.info.class_names[cls] + ")");
-    return enqueue(async function () { return draw(await runModel(z, cls, psi), caption, "seed" + seed + (cls === null ? "" : "-class" + cls)); });
+    var caption = "seed " + seed + (cls === null ? "" : " · class " + cls + " (" + state.info.class_names[cls] + ")")
+      + (cap === null ? "" : " · \u201c" + state.info.site.captions[cap].text + "\u201d");
+    return enqueue(async function () { return draw(await runModel(z, cls, psi, cap), caption, "seed" + seed + (cls === null ? "" : "-class" + cls) + (cap === null ? "" : "-caption" + cap)); });
   }
 
   async function interpolate(opts) {
@@ -190,12 +205,12 @@
     await api.ready;
     var a = checkSeed(opts.seedA, "seed A"), b = checkSeed(opts.seedB, "seed B"), t = Number(opts.t);
     if (!(t >= 0 && t <= 1)) throw new Error("t must be in [0, 1], got " + opts.t);
-    var cls = checkClass(opts.cls), lat = state.info.latent, psi = truncationOf(opts.truncation), trunc = noiseScale(psi);
+    var cls = checkClass(opts.cls), cap = checkCaption(opts.caption), lat = state.info.latent, psi = truncationOf(opts.truncation), trunc = noiseScale(psi);
     var za = L.seededLatents(a, 1, lat.noise_dim, lat.codes, trunc), zb = L.seededLatents(b, 1, lat.noise_dim, lat.codes, trunc);
     var z = L.between(za, zb, t, lat.noise_dim);
     if (opts.codes && Object.keys(opts.codes).length) z = L.setCodes(z, lat.codes, lat.noise_dim, opts.codes);
     var caption = "seed " + a + " → seed " + b + " at t = " + t.toFixed(2) + (cls === null ? "" : " · class " + cls);
-    return enqueue(async function () { return draw(await runModel(z, cls, psi), caption, "seed" + a + "-to-" + b + "-t" + t.toFixed(2)); });
+    return enqueue(async function () { return draw(await runModel(z, cls, psi, cap), caption, "seed" + a + "-to-" + b + "-t" + t.toFixed(2)); });
   }
 
   /* ---- drawing ---- */
@@ -246,6 +261,7 @@
 
   function common() {
     return { cls: state.info.conditional ? Number($("class").value) : null,
+             caption: state.info.text ? Number($("prompt").value) : null,
              truncation: noTruncation() ? undefined : Number($("truncation").value), codes: fixedCodes() };
   }
 
@@ -268,6 +284,17 @@
   }
 
   function buildControls(info) {
+    if (info.text && info.site && info.site.captions) {
+      var pick = $("prompt");
+      info.site.captions.forEach(function (c, k) {
+        var opt = document.createElement("option");
+        opt.value = String(k);
+        opt.textContent = c.text;
+        pick.appendChild(opt);
+      });
+      $("prompt-row").hidden = false;
+      pick.addEventListener("change", refresh);
+    }
     if (info.conditional) {
       var select = $("class");
       info.class_names.forEach(function (name, k) {
