@@ -441,3 +441,15 @@ def test_stackgan_moves_to_stage_two_with_stage_one_frozen(tmp_path):
 
 def test_stackgan_resumes_bit_exact_across_the_stage_change(tmp_path):
     split_and_resume(_stack, tmp_path, 2)  # steps 0-2 Stage-I, 3 Stage-II: the resumed half crosses over
+
+
+def test_checkpoints_without_caption_text_still_load():
+    from ganforge.nn import TextConditionalGenerator
+
+    g = TextConditionalGenerator(nn.Linear(12, 4), text_dim=6, proj_dim=4, preview=3)
+    g.set_preview(["a", "b", "c"], torch.randn(3, 6))
+    state = {k: v for k, v in g.state_dict().items() if k != "preview_text"}  # as written before the text was kept
+    fresh = TextConditionalGenerator(nn.Linear(12, 4), text_dim=6, proj_dim=4, preview=3)
+    fresh.load_state_dict(state)  # strict
+    torch.testing.assert_close(fresh.preview, g.preview)
+    assert fresh.preview_captions == ["", "", ""] and g.preview_captions == ["a", "b", "c"]

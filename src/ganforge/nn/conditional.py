@@ -162,6 +162,11 @@ class TextPreview(nn.Module):
     def preview_captions(self) -> list[str]:
         return [bytes(row.tolist()).rstrip(b"\0").decode("utf-8", "replace") for row in self.preview_text.cpu()]
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before the captions' text was kept: their preview captions load unnamed
+        state_dict.setdefault(prefix + "preview_text", torch.zeros_like(self.preview_text))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def default_text(self, n: int) -> Tensor:
         """n embeddings cycling through the preview captions."""
         return self.preview[torch.arange(n, device=self.preview.device) % self.preview.shape[0]]
