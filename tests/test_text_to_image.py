@@ -453,3 +453,25 @@ def test_checkpoints_without_caption_text_still_load():
     fresh.load_state_dict(state)  # strict
     torch.testing.assert_close(fresh.preview, g.preview)
     assert fresh.preview_captions == ["", "", ""] and g.preview_captions == ["a", "b", "c"]
+
+
+@pytest.mark.skipif(not __import__("ganforge.data.translation", fromlist=["EMOJI_FONT"]).EMOJI_FONT.exists(),
+                    reason="fonts-noto-color-emoji not installed")
+def test_emoji_captions_name_each_glyph_and_hold_out_phrasings():
+    from ganforge.data.captions import EMOJI_HELDOUT_TEMPLATES, EMOJI_TRAIN_TEMPLATES, emoji_name
+
+    assert emoji_name(0x1F34E) == "red apple" and emoji_name(0x1F600) == "grinning face"
+    train = load_data("builtin:emoji-captions")
+    test = load_builtin_split("emoji-captions", "test")
+    assert train.spec.shape == (3, 64, 64) and train.spec.text_dim == 384
+    assert train.captions.ids.shape == (len(train), len(EMOJI_TRAIN_TEMPLATES))
+    assert test.captions.ids.shape == (len(test), len(EMOJI_HELDOUT_TEMPLATES)) and len(test) > 50
+    assert "an emoji of a red apple" in train.captions.texts or "a picture of a red apple" in test.captions.texts
+    # the splits share no caption: other glyphs, and other phrasings
+    assert not set(train.captions.texts) & set(test.captions.texts)
+
+
+def load_builtin_split(name, split):
+    from ganforge.data import load_builtin
+
+    return load_builtin(name, split=split)

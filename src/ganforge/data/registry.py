@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .builtin import digits, fashion_mnist, mixture_loader
-from .captions import digits_captions, fashion_captions
+from .captions import digits_captions, emoji_captions, fashion_captions
 from .clipart import clipart
 from .store import TensorData
 from .table_builtins import TABLE_BUILTINS
@@ -37,6 +37,7 @@ BUILTINS: dict[str, Callable[..., TensorData]] = {
     "emoji-lowres": emoji_lowres,
     "fashion-captions": fashion_captions,  # captioned images (data/captions.py): the text-to-image families
     "digits-captions": digits_captions,
+    "emoji-captions": emoji_captions,
 }
 # built-ins with an argument: builtin:NAME:ARG -> fn(ARG, size=, channels=, split=); value: (fn, ARG's form)
 PARAMETRISED_BUILTINS: dict[str, tuple[Callable[..., TensorData], str]] = {
