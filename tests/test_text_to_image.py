@@ -458,7 +458,7 @@ def test_checkpoints_without_caption_text_still_load():
 @pytest.mark.skipif(not __import__("ganforge.data.translation", fromlist=["EMOJI_FONT"]).EMOJI_FONT.exists(),
                     reason="fonts-noto-color-emoji not installed")
 def test_emoji_captions_name_each_glyph_and_hold_out_phrasings():
-    from ganforge.data.captions import EMOJI_HELDOUT_TEMPLATES, EMOJI_TRAIN_TEMPLATES, emoji_name
+    from ganforge.data.emoji_captions import EMOJI_HELDOUT_TEMPLATES, EMOJI_TRAIN_TEMPLATES, emoji_name
 
     assert emoji_name(0x1F34E) == "red apple" and emoji_name(0x1F600) == "grinning face"
     train = load_data("builtin:emoji-captions")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Callable
 
 from .builtin import digits, fashion_mnist, mixture_loader
-from .captions import digits_captions, emoji_captions, fashion_captions
+from .captions import digits_captions, fashion_captions
+from .emoji_captions import emoji_captions
 from .clipart import clipart
 from .store import TensorData
 from .table_builtins import TABLE_BUILTINS
