@@ -46,25 +46,15 @@ class ExportError(RuntimeError):
 
 
 class _GeneratorGraph(nn.Module):
-    """G as one function of (z[, y or text_emb]) -> output, the way the family samples it."""
-
-    def __init__(self, family, conditional: bool) -> None:
-        super().__init__()
-        self.family, self.G, self.conditional = family, family.G, conditional
-
-    def forward(self, z, y=None):
-        return self.G(z, y) if self.conditional else self.G(z)
-
-
-class _TextGeneratorGraph(nn.Module):
-    """A text family's G as one function of (z, text_emb) -> output (the graph's input names are its arguments')."""
+    """G as one function of its inputs -> output, the way the family samples it: G(z), or G(z, second) with second
+    the classes y, a text model's text_emb or a w-truncating family's psi (the graph's second input)."""
 
     def __init__(self, family) -> None:
         super().__init__()
         self.family, self.G = family, family.G
 
-    def forward(self, z, text_emb):
-        return self.G(z, text_emb)
+    def forward(self, z, second=None):
+        return self.G(z) if second is None else self.G(z, second)
 
 
 class _TextEncoderGraph(nn.Module):
@@ -113,17 +103,6 @@ class _TranslationGraph(nn.Module):
             # cannot trace; the graph takes indices in 0..K-1 (model_info lists the K domains)
             return self.G(x, domain)
         return self.family.translate(x, self.direction, None, net=self.G)
-
-
-class _TruncatedGraph(nn.Module):
-    """G of a family that truncates in w as one function of (z, truncation) -> output: G(z, psi), psi (N,)."""
-
-    def __init__(self, family) -> None:
-        super().__init__()
-        self.family, self.G = family, family.G
-
-    def forward(self, z, truncation):
-        return self.G(z, truncation)
 
 
 def _inputs(sampler, n: int, seed: int, direction: str = "AtoB") -> dict[str, np.ndarray]:
@@ -202,16 +181,12 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
             if sampler.conditional:
                 raise ExportError(f"{sampler.family.name}: the export has no graph for a class-conditional family that "
                                   f"truncates in w yet")
-            graph = _TruncatedGraph(sampler.family).eval()
-        elif sampler.takes_text:
-            graph = _TextGeneratorGraph(sampler.family).eval()
-        else:
-            graph = _GeneratorGraph(sampler.family, sampler.conditional).eval()
+        graph = _GeneratorGraph(sampler.family).eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     feeds = _inputs(sampler, 2, seed=0, direction=direction)
     args = tuple(torch.from_numpy(feeds[k]).to(sampler.family.device) for k in names)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    shapes = {k: {0: batch} for k in names}
+    shapes = tuple({0: batch} for _ in names)  # by position: the graph's argument names are not the inputs' names
     out_name = {"image": "images", "table": "rows"}.get(sampler.spec.kind, "points")
     start = time.perf_counter()
     quiet = io.StringIO()
@@ -266,16 +241,14 @@ def export_text_encoder(path: str | Path, expected_id: str = "", *, opset: int |
     against the PyTorch encoder on PARITY_CAPTIONS (padded together, so masking is checked too)."""
     import shutil
 
+    from ..text.checks import pad_ids
     from ..text.encoder import text_encoder
 
     encoder = text_encoder()
     if expected_id and encoder.id != expected_id:
         raise ExportError(f"the model was trained with the text encoder {expected_id} but {encoder.id} is installed")
     onnx_path, tok_path = text_encoder_paths(path)
-    ids = encoder.token_ids(PARITY_CAPTIONS)
-    width = max(len(i) for i in ids)
-    tok = torch.tensor([i + [0] * (width - len(i)) for i in ids], dtype=torch.long)
-    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids], dtype=torch.long)
+    tok, mask = (torch.from_numpy(a) for a in pad_ids(encoder.token_ids(PARITY_CAPTIONS)))
     batch, length = torch.export.Dim("batch", min=1, max=4096), torch.export.Dim("tokens", min=2, max=512)
     graph = _TextEncoderGraph(encoder.model).eval()
     try:

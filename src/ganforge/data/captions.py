@@ -163,21 +163,37 @@ def describe(label: int, levels: Sequence[int], templates: Sequence[tuple[str, s
     return [caption(label, levels, rng.choice(templates), rng) for _ in range(k)]
 
 
+def caption_ids(per_image: Sequence[Sequence[str]]) -> tuple[list[str], Tensor]:
+    """(the distinct captions in first-seen order, (N, K) ids into them) from each image's captions, K the most any
+    image has; an image with fewer repeats its own in turn."""
+    k = max(len(caps) for caps in per_image)
+    index: dict[str, int] = {}
+    ids = np.empty((len(per_image), k), dtype=np.int64)
+    for i, caps in enumerate(per_image):
+        for j in range(k):
+            ids[i, j] = index.setdefault(caps[j % len(caps)], len(index))
+    return list(index), torch.from_numpy(ids)
+
+
+def with_captions(data, texts: list[str], ids: Tensor, attributes: Tensor | None = None, **spec_changes):
+    """`data` with its captions attached, embedded by the frozen encoder, and its spec saying so (`spec_changes`:
+    further DataSpec fields such as the name)."""
+    from ..text import text_encoder
+
+    encoder = text_encoder()
+    spec = replace(data.spec, text_dim=encoder.dim, text_encoder=encoder.id, **spec_changes)
+    return replace(data, spec=spec, captions=Captions(texts, ids, encoder.encode_cached(texts), encoder.id, attributes))
+
+
 def caption_table(labels: Tensor, levels: Tensor, templates: Sequence[tuple[str, str]], k: int, seed: int) -> tuple[list[str], Tensor]:
     """(distinct captions, (N, k) ids) for every image: image i's captions come from random.Random(seed + i)."""
-    index: dict[str, int] = {}
-    ids = np.empty((len(labels), k), dtype=np.int64)
     lv = levels.tolist()
-    for i, label in enumerate(labels.tolist()):
-        for j, text in enumerate(describe(label, lv[i], templates, k, seed * 1_000_003 + i)):
-            ids[i, j] = index.setdefault(text, len(index))
-    return list(index), torch.from_numpy(ids)
+    return caption_ids([describe(label, lv[i], templates, k, seed * 1_000_003 + i)
+                        for i, label in enumerate(labels.tolist())])
 
 
 def fashion_captions(size=None, channels=None, split: str = "train"):
     """builtin:fashion-captions: Fashion-MNIST with captions from the class and measured attributes (module doc)."""
-    from ..text import text_encoder
-
     train = fashion_mnist(size=None, channels=None, split="train")
     values = measure_attributes(train.x)
     thresholds = class_thresholds(values, train.y, 10)
@@ -188,13 +204,9 @@ def fashion_captions(size=None, channels=None, split: str = "train"):
         values = measure_attributes(data.x)
     levels = attribute_levels(values, data.y, thresholds)
     texts, ids = caption_table(data.y, levels, templates, CAPTIONS_PER_IMAGE, seed)
-    encoder = text_encoder()
-    emb = encoder.encode_cached(texts)
     sized = fashion_mnist(size=size, channels=channels, split=split) if (size or channels) else data
     name = "fashion-captions" if split == "train" else "fashion-captions-test"
-    spec = replace(sized.spec, name=name, text_dim=encoder.dim, text_encoder=encoder.id)
-    return replace(sized, spec=spec, source="builtin:fashion-captions",
-                   captions=Captions(texts, ids, emb, encoder.id, attributes=levels))
+    return with_captions(replace(sized, source="builtin:fashion-captions"), texts, ids, levels, name=name)
 
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -206,22 +218,16 @@ def digits_captions(size=None, channels=None, split: str = "train"):
     """builtin:digits-captions: scikit-learn's 1,797 8x8 digits, each with CAPTIONS_PER_IMAGE captions naming its
     digit ("the digit seven", "number 7", ...; 60 distinct captions). Small and quick to encode: the tests' and
     the demos' captioned set."""
-    from ..text import text_encoder
     from .builtin import digits
 
     data = digits(size=size, channels=channels, split=split)
-    index: dict[str, int] = {}
-    ids = np.empty((len(data), CAPTIONS_PER_IMAGE), dtype=np.int64)
+    per_image = []
     for i, label in enumerate(data.y.tolist()):
         rng = random.Random(i)
-        for j in range(CAPTIONS_PER_IMAGE):
-            text = rng.choice(DIGIT_TEMPLATES).format(word=DIGIT_WORDS[label], digit=label)
-            ids[i, j] = index.setdefault(text, len(index))
-    texts = list(index)
-    encoder = text_encoder()
-    spec = replace(data.spec, name="digits-captions", text_dim=encoder.dim, text_encoder=encoder.id)
-    return replace(data, spec=spec, source="builtin:digits-captions",
-                   captions=Captions(texts, torch.from_numpy(ids), encoder.encode_cached(texts), encoder.id))
+        per_image.append([rng.choice(DIGIT_TEMPLATES).format(word=DIGIT_WORDS[label], digit=label)
+                          for _ in range(CAPTIONS_PER_IMAGE)])
+    texts, ids = caption_ids(per_image)
+    return with_captions(replace(data, source="builtin:digits-captions"), texts, ids, name="digits-captions")
 
 
 CAPTIONS_CSV = "captions.csv"
@@ -278,8 +284,6 @@ def attach_folder_captions(data, root: Path, rels: Sequence[str]):
     images without one when only some have."""
     import warnings
 
-    from ..text import text_encoder
-
     found = read_folder_captions(root, rels)
     if not found:
         return data
@@ -290,16 +294,6 @@ def attach_folder_captions(data, root: Path, rels: Sequence[str]):
                       f"add IMAGE.txt beside each or rows to {CAPTIONS_CSV} before training a text family on it",
                       UncaptionedImagesWarning, stacklevel=3)
         return data
-    k = max(len(found[r]) for r in rels)
-    index: dict[str, int] = {}
-    ids = np.empty((len(rels), k), dtype=np.int64)
-    for i, rel in enumerate(rels):
-        caps = found[rel]
-        for j in range(k):  # an image with fewer than k captions repeats its own
-            ids[i, j] = index.setdefault(caps[j % len(caps)], len(index))
-    texts = list(index)
-    encoder = text_encoder()
-    spec = replace(data.spec, text_dim=encoder.dim, text_encoder=encoder.id)
-    return replace(data, spec=spec, captions=Captions(texts, torch.from_numpy(ids), encoder.encode_cached(texts),
-                                                      encoder.id))
+    texts, ids = caption_ids([found[r] for r in rels])
+    return with_captions(data, texts, ids)
 

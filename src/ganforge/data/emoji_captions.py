@@ -4,11 +4,10 @@ which imports captions.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .builtin import resize_uint8, set_channels
-from .captions import Captions, a_or_an
+from .captions import a_or_an, caption_ids, with_captions
 from .spec import DataSpec
 from .store import TensorData
 from .translation import EMOJI_TEST_EVERY, emoji_images
@@ -31,8 +30,6 @@ def emoji_captions(size=None, channels=None, split: str = "train"):
     render them; every 10th glyph is the test split), each captioned from its Unicode name ("red apple") through
     EMOJI_TRAIN_TEMPLATES, or EMOJI_HELDOUT_TEMPLATES for the test split, one caption per template. Glyphs without a
     Unicode name (sequences such as flags) are left out. Default size 64x64 (`--size` changes it)."""
-    from ..text import text_encoder
-
     if split not in ("train", "test"):
         raise ValueError(f"builtin:emoji-captions has the splits train and test, not '{split}'")
     x, codepoints = emoji_images()
@@ -40,17 +37,8 @@ def emoji_captions(size=None, channels=None, split: str = "train"):
     names = [emoji_name(c) for c in codepoints]
     keep = [i for i in range(len(x)) if names[i] and bool(test[i]) == (split == "test")]
     templates = EMOJI_HELDOUT_TEMPLATES if split == "test" else EMOJI_TRAIN_TEMPLATES
-    index: dict[str, int] = {}
-    ids = np.empty((len(keep), len(templates)), dtype=np.int64)
-    for row, i in enumerate(keep):
-        name = names[i]
-        for j, template in enumerate(templates):
-            ids[row, j] = index.setdefault(template.format(name=name, a=a_or_an(name)), len(index))
-    texts = list(index)
-    encoder = text_encoder()
+    texts, ids = caption_ids([[t.format(name=names[i], a=a_or_an(names[i])) for t in templates] for i in keep])
     side = size or (EMOJI_CAPTION_SIDE, EMOJI_CAPTION_SIDE)
     images = set_channels(resize_uint8(x[torch.tensor(keep)], tuple(side)), channels)
-    spec = DataSpec("image", tuple(images.shape[1:]), name="emoji-captions" if split == "train" else "emoji-captions-test",
-                    text_dim=encoder.dim, text_encoder=encoder.id)
-    return TensorData(spec, images, None, source="builtin:emoji-captions",
-                      captions=Captions(texts, torch.from_numpy(ids), encoder.encode_cached(texts), encoder.id))
+    spec = DataSpec("image", tuple(images.shape[1:]), name="emoji-captions" if split == "train" else "emoji-captions-test")
+    return with_captions(TensorData(spec, images, None, source="builtin:emoji-captions"), texts, ids)

@@ -93,12 +93,16 @@ class GANINTCLS(AdversarialFamily):
         base = backbones.generator(self.arch, c.latent_dim + c.proj_dim, self.spec, c)
         return TextConditionalGenerator(base, self.spec.text_dim, c.proj_dim, PREVIEW_CAPTIONS)
 
-    def build_discriminator(self) -> nn.Module:
-        c, shape = self.cfg, tuple(self.spec.shape)
+    def text_discriminator(self, shape: tuple[int, ...]) -> nn.Module:
+        """D(x, t) for inputs of `shape` on the family's backbone, the text joined as `d_condition` says."""
+        c = self.cfg
         base = backbones.discriminator(self.arch, shape, c)
         if c.d_condition == "projection":
             return TextProjectionDiscriminator(base, feature_dim(base, shape), self.spec.text_dim, c.proj_dim)
         return TextConditionalDiscriminator(base, feature_dim(base, shape), self.spec.text_dim, c.proj_dim, c.d_hidden)
+
+    def build_discriminator(self) -> nn.Module:
+        return self.text_discriminator(tuple(self.spec.shape))
 
     def bind_data(self, data: Any) -> None:
         """The preview captions (what `sample` draws when given no text): the first caption of the first image of

@@ -28,10 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.spec import Batch, DataSpec
-from ..nn import TextConditionalDiscriminator, TextProjectionDiscriminator
 from ..nn.stackgan import StackGenerator, kl_to_standard_normal
-from . import backbones
-from .backbones import feature_dim
 from .base import StepOutput
 from .ganintcls import PREVIEW_CAPTIONS, GANINTCLS, GANINTCLSConfig
 from .phases import StepContext, runs_later, take
@@ -70,17 +67,10 @@ class StackGAN(GANINTCLS):
         return StackGenerator(c.latent_dim, self.spec.text_dim, c.c_dim, tuple(self.spec.shape), self.low_hw,
                               c.width, c.max_width, c.s2_width, PREVIEW_CAPTIONS)
 
-    def _text_d(self, shape: tuple[int, ...]) -> nn.Module:
-        c = self.cfg
-        base = backbones.discriminator("dcgan", shape, c)
-        if c.d_condition == "projection":
-            return TextProjectionDiscriminator(base, feature_dim(base, shape), self.spec.text_dim, c.proj_dim)
-        return TextConditionalDiscriminator(base, feature_dim(base, shape), self.spec.text_dim, c.proj_dim, c.d_hidden)
-
     def build_discriminator(self) -> nn.Module:
         channels = self.spec.shape[0]
-        return nn.ModuleDict({"stage1": self._text_d((channels, *self.low_hw)),
-                              "stage2": self._text_d(tuple(self.spec.shape))})
+        return nn.ModuleDict({"stage1": self.text_discriminator((channels, *self.low_hw)),
+                              "stage2": self.text_discriminator(tuple(self.spec.shape))})
 
     # -- stages -----------------------------------------------------------------------------------
     @property

@@ -16,9 +16,9 @@ from typing import Sequence
 import numpy as np
 
 try:  # inside the Lambda package (serve/lambda_package.py copies text/checks.py there)
-    from ganforge_text_checks import check_text
+    from ganforge_text_checks import check_text, pad_ids
 except ImportError:  # inside the ganforge package
-    from ..text.checks import check_text
+    from ..text.checks import check_text, pad_ids
 
 
 class OnnxTextEncoder:
@@ -45,12 +45,7 @@ class OnnxTextEncoder:
         out = None
         for start in range(0, len(ids), batch):
             rows = ids[start:start + batch]
-            width = max(len(r) for r in rows)
-            tok = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for i, r in enumerate(rows):
-                tok[i, :len(r)] = r
-                mask[i, :len(r)] = 1
+            tok, mask = pad_ids(rows)
             emb = self.session.run(None, {"input_ids": tok, "attention_mask": mask})[0]
             if out is None:
                 out = np.empty((len(ids), emb.shape[1]), dtype=np.float32)

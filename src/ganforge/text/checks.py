@@ -1,8 +1,12 @@
-"""Checks on user text, with no torch: shared by the sampler, the CLI, the server and the Lambda package."""
+"""Caption helpers with no torch: the checks on user text and the padding of token ids, shared by the PyTorch
+encoder, the CLI, the server and the Lambda package (which ships this file as ganforge_text_checks.py)."""
 
 from __future__ import annotations
 
 import unicodedata
+from typing import Sequence
+
+import numpy as np
 
 MAX_TEXT_CHARS = 4096  # one caption; the encoder reads its first 256 tokens (about 1,000 characters of English)
 
@@ -27,3 +31,15 @@ def check_text(text: object, what: str = "text") -> str:
         raise ValueError(f"{what} holds the control or unassigned character U+{ord(bad):04X} at position "
                          f"{text.index(bad)}: remove it")
     return text
+
+
+def pad_ids(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of several captions as the encoder takes them: (input_ids, attention_mask), int64 (N, T), T the
+    longest caption's length, padded with id 0 and mask 0."""
+    width = max(len(r) for r in rows)
+    ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = r
+        mask[i, :len(r)] = 1
+    return ids, mask

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..cache import cache_root
-from .checks import check_text
+from .checks import check_text, pad_ids
 from .minilm import INSTALL_FIX, load_minilm, max_seq_length, model_dir
 
 ENCODE_BATCH = 64
@@ -59,13 +59,8 @@ class TextEncoder:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths together: little padding
         for start in range(0, len(order), batch):
             rows = order[start:start + batch]
-            width = max(len(ids[i]) for i in rows)
-            tok = torch.zeros(len(rows), width, dtype=torch.long)
-            mask = torch.zeros(len(rows), width, dtype=torch.long)
-            for r, i in enumerate(rows):
-                tok[r, :len(ids[i])] = torch.tensor(ids[i])
-                mask[r, :len(ids[i])] = 1
-            out[rows] = self.model(tok, mask).float()
+            tok, mask = pad_ids([ids[i] for i in rows])
+            out[rows] = self.model(torch.from_numpy(tok), torch.from_numpy(mask)).float()
         return out
 
     def encode_cached(self, texts: Sequence[str], cache: Path | None = None) -> Tensor:
@@ -96,8 +91,3 @@ def text_encoder() -> TextEncoder:
     if _ENCODER is None:
         _ENCODER = TextEncoder()
     return _ENCODER
-
-
-def unique(texts: Iterable[str]) -> list[str]:
-    """The distinct texts in first-seen order."""
-    return list(dict.fromkeys(texts))
