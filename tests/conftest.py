@@ -9,13 +9,17 @@ import pytest
 import torch
 
 from ganforge.config import from_dict
-from ganforge.families import FAMILIES
+from ganforge.families import FAMILIES, AdversarialFamily
+from ganforge.families.ae import AE
 from ganforge.families.translation import TranslationFamily
 
 # the families that generate images or points from latents; the image-to-image ones and the table ones
 # (needs == "table": fatgan, ctgan) have their own tests
 NOISE_FAMILIES = sorted(f for f, cls in FAMILIES.items()
-                        if not issubclass(cls, TranslationFamily) and cls.needs != "table")
+                        if not issubclass(cls, TranslationFamily) and cls.needs != "table"
+                        and issubclass(cls, AdversarialFamily))
+# the autoencoder families (ae, vae, aae: no adversarial loss to choose) have their own tests
+AUTOENCODER_FAMILIES = sorted(f for f, cls in FAMILIES.items() if issubclass(cls, AE))
 TABLE_FAMILIES = sorted(f for f, cls in FAMILIES.items() if cls.needs == "table")
 
 
@@ -44,7 +48,10 @@ def tiny_config(family: str = "dcgan", source: str = "builtin:digits", steps: in
                   else {"width": 4, "max_width": 8, "latent_dim": 8, "stable_kimg": 0.016, "fade_kimg": 0.032}
                   if family == "progan"
                   else {"hidden": 32, "depth": 2, "latent_dim": 8, "d_hidden": [32, 16], "labels_per_class": 2}
-                  if family == "sgan" else {"hidden": 32, "depth": 2, "latent_dim": 8}),
+                  if family == "sgan"
+                  else {"width": 8, "latent_dim": 8} if family in ("ae", "vae")
+                  else {"width": 8, "latent_dim": 8, "d_hidden": 16} if family == "aae"
+                  else {"hidden": 32, "depth": 2, "latent_dim": 8}),
         "data": {"source": source},
         "train": {"steps": steps, "batch_size": 16},
         "log": {"sample_every": 0, "ckpt_every": 0, "log_every": 1, "progress": False, "tensorboard": False},

@@ -168,6 +168,25 @@ def test_text_file_rows_and_text_interpolation_ends(text_run, tmp_path):
     torch.testing.assert_close(strip[:, -1], s.generate(2, seed=0, text="a handwritten zero"), atol=1e-5, rtol=0)
 
 
+def test_labelled_grid_keeps_the_unlabelled_pixels_right_of_a_label_column(text_run, tmp_path, capsys):
+    from PIL import Image
+
+    (tmp_path / "p.txt").write_text("the digit seven\na handwritten zero\n")
+    base = ["sample", "--ckpt", str(text_run), "--text-file", str(tmp_path / "p.txt"), "--n", "3"]
+    assert main(base + ["--out", str(tmp_path / "plain.png")]) == 0
+    assert main(base + ["--labels", "--out", str(tmp_path / "labelled.png")]) == 0
+    plain = np.asarray(Image.open(tmp_path / "plain.png").convert("RGB"))
+    labelled = np.asarray(Image.open(tmp_path / "labelled.png").convert("RGB"))
+    left = labelled.shape[1] - plain.shape[1]
+    assert left > 40 and labelled.shape[0] == plain.shape[0]
+    np.testing.assert_array_equal(labelled[:, left:], plain)
+    column = labelled[:, :left]
+    assert (column < 128).any() and (column == 255).mean() > 0.5  # dark text on white
+    assert main(["sample", "--ckpt", str(text_run), "--text", "a seven", "--labels",
+                 "--out", str(tmp_path / "x.png")]) != 0
+    assert "--labels writes the captions of --text-file" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, words", [
     (["--text", ""], "empty"),
     (["--text", "x" * 10240], "at most"),

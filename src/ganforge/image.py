@@ -38,16 +38,37 @@ def to_pil(img: Tensor) -> Image.Image:
     return Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr, mode="L" if arr.shape[2] == 1 else "RGB")
 
 
-def save_grid(x: Tensor, path: str | Path, nrow: int | None = None, min_cell: int = 64) -> Path:
-    """Save images in [-1, 1] as a PNG grid; tiny images (e.g. 8x8) are upscaled with nearest neighbours."""
+def save_grid(x: Tensor, path: str | Path, nrow: int | None = None, min_cell: int = 64,
+              row_labels: list[str] | None = None) -> Path:
+    """Save images in [-1, 1] as a PNG grid; tiny images (e.g. 8x8) are upscaled with nearest neighbours.
+    row_labels: one text per grid row, written in a white column left of the rows (e.g. the captions of
+    `ganforge sample --text-file --labels`)."""
     grid = to_pil(make_grid(x, nrow))
     scale = max(1, min_cell // max(1, min(x.shape[-2:])))
     if scale > 1:
         grid = grid.resize((grid.width * scale, grid.height * scale), Image.NEAREST)
+    if row_labels:
+        grid = label_rows(grid, row_labels)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     grid.save(path)
     return path
+
+
+def label_rows(grid: Image.Image, labels: list[str], font_size: int = 14, padding: int = 8) -> Image.Image:
+    """`grid` with a white column on its left holding labels[r] beside row r (rows of equal height); long labels
+    are cut at 48 characters with an ellipsis."""
+    from PIL import ImageFont
+
+    font = ImageFont.load_default(size=font_size)
+    texts = [t if len(t) <= 48 else t[:47] + "\u2026" for t in labels]
+    width = max(int(font.getlength(t)) for t in texts) + 2 * padding
+    out = Image.new("RGB", (grid.width + width, grid.height), "white")
+    out.paste(grid.convert("RGB"), (width, 0))
+    draw, row_h = ImageDraw.Draw(out), grid.height / len(texts)
+    for r, t in enumerate(texts):
+        draw.text((padding, (r + 0.5) * row_h), t, fill=(20, 20, 20), font=font, anchor="lm")
+    return out
 
 
 def save_images(x: Tensor, folder: str | Path, prefix: str = "") -> list[Path]:

@@ -50,6 +50,7 @@ examples:
   ganforge sample --ckpt runs/faces-stylegan --truncation 0.7 --n 16 --out grid.png  # w_avg + 0.7 (w - w_avg)
   ganforge sample --ckpt runs/fashion-text --text "a dark wide coat" --n 8 --out coats.png  # text-to-image
   ganforge sample --ckpt runs/fashion-text --text-file prompts.txt --n 8 --out grid.png  # a row of 8 per line
+  ganforge sample --ckpt runs/fashion-text --text-file prompts.txt --n 8 --labels --out grid.png  # captions beside
   ganforge sample --ckpt runs/fashion-text --interpolate-text "a dark coat" "a bright coat" --n 4 --out strip.png
 """
 
@@ -102,6 +103,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--interpolate-text", nargs=2, metavar=("A", "B"),
                    help="text-to-image families: --n rows of --steps images whose caption embedding slides from A "
                         "to B (the noise fixed along each row)")
+    p.add_argument("--labels", action="store_true",
+                   help="with --text-file and a .png --out: write each caption left of its row")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     p.add_argument("--nrow", type=int, help="images per grid row (default: square grid)")
     p.set_defaults(run=run)
@@ -131,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
     images = sampler.spec.kind == "image"
     if kind == "folder" and not images:
         raise UsageError("2-D points cannot be written as one PNG each; use --out FILE.npy or FILE.png")
+    if args.labels and not (args.text_file and kind == "grid"):
+        raise UsageError("--labels writes the captions of --text-file beside a .png grid; give --text-file and "
+                         "--out FILE.png, or drop --labels")
     chunks, total, nrow = plan(args, sampler)
     if total > MAX_SAMPLES:
         raise UsageError(f"this asks for {total:,} samples, more than {MAX_SAMPLES:,} per call; sample in several "
@@ -146,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         x = torch.cat(list(chunks))
         shape = tuple(x.shape[1:])
-        replace_atomically(out, lambda tmp: save_grid(x, tmp, nrow=nrow) if images else save_scatter(x, tmp))
+        labels = read_prompts(Path(args.text_file)) if args.labels else None
+        replace_atomically(out, lambda tmp: save_grid(x, tmp, nrow=nrow, row_labels=labels) if images
+                           else save_scatter(x, tmp))
     print(f"wrote {total} samples {shape} from {sampler.path} (step {sampler.step}, "
           f"{'EMA' if sampler.ema else 'raw'} generator) to {out}")
     return 0

@@ -7,7 +7,9 @@ from typing import Any
 from ..data.spec import DataSpec
 from .base import AdversarialConfig, AdversarialFamily, Family, StepOutput
 from .phases import Phase, StepContext
+from .aae import AAE
 from .acgan import ACGAN
+from .ae import AE
 from .cgan import CGAN
 from .ctgan import CTGAN
 from .cyclegan import CycleGAN
@@ -25,6 +27,7 @@ from .srgan import SRGAN
 from .stackgan import StackGAN
 from .stargan import StarGAN
 from .stylegan import StyleGAN
+from .vae import VAE
 
 FAMILIES: dict[str, type[Family]] = {
     "gan": GAN,
@@ -45,6 +48,9 @@ FAMILIES: dict[str, type[Family]] = {
     "discogan": DiscoGAN,
     "fatgan": FATGAN,
     "ctgan": CTGAN,
+    "ae": AE,
+    "vae": VAE,
+    "aae": AAE,
 }
 
 

@@ -26,6 +26,7 @@ from ..data.spec import Batch
 from ..nn import AuxClassifierDiscriminator
 from . import backbones
 from .backbones import feature_dim
+from .codes import Code, LatentCodes
 from .base import AdversarialConfig, AdversarialFamily, StepOutput
 from .phases import StepContext
 
@@ -47,15 +48,7 @@ class InfoGANConfig(AdversarialConfig):
     depth: int = 3                     # mlp: hidden layers
 
 
-@dataclass(frozen=True)
-class Code:
-    name: str
-    kind: str        # "categorical" | "continuous"
-    size: int        # categories (categorical) or 1 (continuous)
-    offset: int      # first column of the code in G's input vector
-
-
-class InfoGAN(AdversarialFamily):
+class InfoGAN(LatentCodes, AdversarialFamily):
     """InfoGAN on a DCGAN or MLP backbone; any adversarial loss."""
 
     Config = InfoGANConfig
@@ -116,44 +109,6 @@ class InfoGAN(AdversarialFamily):
             return torch.cat(parts, 1)
 
         return self.rows(n, draw, generator).to(self.device)
-
-    def code(self, name: str) -> Code:
-        for c in self.codes:
-            if c.name == name:
-                return c
-        raise ValueError(f"this model has no code '{name}'; its codes are: {self.describe_codes()}")
-
-    def describe_codes(self) -> str:
-        return ", ".join(f"{c.name} (categorical, 0..{c.size - 1})" if c.kind == "categorical"
-                         else f"{c.name} (continuous, trained on [-1, 1])" for c in self.codes)
-
-    def code_values(self, latent: Tensor, name: str) -> Tensor:
-        """A code read back from G's inputs: category indices (N,) or continuous values (N,)."""
-        c = self.code(name)
-        block = latent[:, c.offset:c.offset + c.size]
-        return block.argmax(1) if c.kind == "categorical" else block[:, 0]
-
-    def set_codes(self, latent: Tensor, codes: dict[str, Any]) -> Tensor:
-        """A copy of `latent` with the given codes fixed: {name: one value, or one value per row}."""
-        latent = latent.clone()
-        n = latent.shape[0]
-        for name, value in codes.items():
-            c = self.code(name)
-            v = torch.as_tensor(value, device=latent.device)
-            v = v.expand(n) if v.dim() == 0 else v
-            if v.shape != (n,):
-                raise ValueError(f"code {name}: need one value or {n} values, got shape {tuple(v.shape)}")
-            if c.kind == "categorical":
-                if v.is_floating_point() and not torch.equal(v, v.round()):
-                    raise ValueError(f"code {name} is categorical: give an integer in 0..{c.size - 1}")
-                v = v.long()
-                if int(v.min()) < 0 or int(v.max()) >= c.size:
-                    raise ValueError(f"code {name} is categorical with {c.size} categories; "
-                                     f"{int(v.max()) if int(v.max()) >= c.size else int(v.min())} is not in 0..{c.size - 1}")
-                latent[:, c.offset:c.offset + c.size] = F.one_hot(v, c.size).to(latent.dtype)
-            else:
-                latent[:, c.offset] = v.to(latent.dtype)
-        return latent
 
     @torch.no_grad()
     def sample(self, n: int, *, z: Tensor | None = None, generator: torch.Generator | None = None,

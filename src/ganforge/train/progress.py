@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover
 def summary(logs: dict[str, float], images_per_s: float) -> str:
     """'D 1.23  G 0.98  D(x) 0.71  D(G(z)) 0.30  acc r/f 0.82/0.77  412 img/s' from a step's logs."""
     parts = []
-    for key, label in (("d/loss", "D"), ("g/loss", "G"), ("d/real", "D(x)"), ("d/fake", "D(G(z))")):
+    for key, label in (("d/loss", "D"), ("g/loss", "G"), ("d/real", "D(x)"), ("d/fake", "D(G(z))"),
+                       ("ae/recon", "rec"), ("vae/kl", "KL"), ("vae/bpd", "bits/dim")):
         if key in logs:
             parts.append(f"{label} {logs[key]:.3f}")
     if "d/acc_real" in logs:

@@ -1,0 +1,135 @@
+"""The autoencoder families (ae, vae, aae): ELBO and KL terms against closed forms, bits per dimension, the fitted
+sampling Gaussian, the mixture prior, clustering accuracy, and short training runs through the one trainer."""
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from ganforge.artifacts import Sampler
+from ganforge.data.spec import DataSpec
+from ganforge.families import build_family
+from ganforge.train import build_run
+from ganforge.families.vae import GREY_LEVEL, bits_per_dim, gaussian_kl, gaussian_nll
+from ganforge.metrics.clustering import cluster_accuracy
+from ganforge.nn.autoencoder import mixture_from_noise
+
+from .conftest import AUTOENCODER_FAMILIES, split_and_resume, tiny_config
+
+SPEC = DataSpec("image", (1, 16, 16), name="toy")
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(5, 7, generator=g), torch.randn(5, 7, generator=g)
+    want = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(torch.zeros(7), torch.ones(7))).sum(1)
+    torch.testing.assert_close(gaussian_kl(mu, logvar), want)
+    assert float(gaussian_kl(torch.zeros(1, 3), torch.zeros(1, 3))) == 0.0  # q = p
+
+
+def test_gaussian_nll_matches_log_density():
+    g = torch.Generator().manual_seed(1)
+    x, mean = torch.randn(4, 3, 5, 5, generator=g), torch.randn(4, 3, 5, 5, generator=g)
+    log_sigma = torch.tensor([-1.0, 0.0, 0.5])
+    want = -Normal(mean, log_sigma.exp().view(1, 3, 1, 1)).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(gaussian_nll(x, mean, log_sigma), want)
+
+
+def test_bits_per_dim_of_the_uniform_density_is_eight():
+    # the uniform density on the dequantised range [-1, 1 + 1/127.5) (width 256/127.5): -log p = D log(256/127.5)
+    dims = 784
+    assert float(bits_per_dim(torch.tensor(dims * math.log(256 / 127.5)), dims)) == pytest.approx(8.0)
+
+
+def test_vae_elbo_equals_a_hand_computation():
+    torch.manual_seed(0)
+    vae = build_family("vae", {"latent_dim": 4, "width": 8}, SPEC).eval()
+    x = torch.rand(3, 1, 16, 16) * 2 - 1
+    terms = vae.elbo(x, generator=torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)  # the same draws, in the same order: dequantisation noise, then eps
+    xd = x + torch.rand(x.shape, generator=g) * GREY_LEVEL
+    h = vae.G.encoder(xd)
+    mu, logvar = h[:, :4], h[:, 4:]
+    z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=g)
+    sigma = vae.G.log_sigma.exp()
+    nll = -Normal(vae.G.decoder(z), sigma.view(1, 1, 1, 1)).log_prob(xd).flatten(1).sum(1)
+    kl = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(torch.zeros(4), torch.ones(4))).sum(1)
+    torch.testing.assert_close(terms["nll"], nll, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(terms["kl"], kl, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(terms["elbo"], -(nll + kl), rtol=1e-4, atol=1e-3)
+
+
+def test_kl_annealing_ramps_beta():
+    vae = build_family("vae", {"latent_dim": 2, "width": 4, "beta": 4.0, "kl_anneal_steps": 100}, SPEC)
+    assert [vae.beta_at(s) for s in (0, 50, 100, 500)] == [0.0, 2.0, 4.0, 4.0]
+    assert build_family("vae", {"latent_dim": 2, "width": 4}, SPEC).beta_at(0) == 1.0
+    with pytest.raises(ValueError, match="beta"):
+        build_family("vae", {"beta": -1.0}, SPEC)
+
+
+def test_ae_sampling_gaussian_tracks_the_codes():
+    ae = build_family("ae", {"latent_dim": 3, "width": 4, "code_momentum": 1.0}, SPEC)
+    g = torch.Generator().manual_seed(2)
+    codes = torch.randn(500, 3, generator=g) @ torch.tensor([[2.0, 0, 0], [0.5, 1.0, 0], [0, 0, 0.1]]) + 5
+    ae.track_codes(codes)  # momentum 1: exactly the batch's moments
+    torch.testing.assert_close(ae.G.code_mean, codes.mean(0))
+    torch.testing.assert_close(ae.G.code_tril @ ae.G.code_tril.T, torch.cov(codes.T), atol=2e-5, rtol=1e-4)
+    # G(z) decodes mean + L z: z = 0 decodes the mean code
+    torch.testing.assert_close(ae.G(torch.zeros(1, 3)), ae.G.decode(codes.mean(0, keepdim=True)))
+
+
+def test_mixture_prior_from_noise_is_the_mixture():
+    z = torch.randn(200_000, 3, generator=torch.Generator().manual_seed(3))
+    k, r, s = 5, 2.0, 0.5
+    m = mixture_from_noise(z, k, r, s)
+    centres = torch.stack([r * torch.cos(torch.arange(k) * 2 * math.pi / k), r * torch.sin(torch.arange(k) * 2 * math.pi / k)], 1)
+    nearest = torch.cdist(m[:, :2], centres).argmin(1)
+    share = torch.bincount(nearest, minlength=k).float() / len(z)
+    torch.testing.assert_close(share, torch.full((k,), 1 / k), atol=0.01, rtol=0)
+    offset = m[:, :2] - centres[nearest]
+    torch.testing.assert_close(offset.std(0), torch.full((2,), s), atol=0.02, rtol=0)
+    torch.testing.assert_close(m[:, 2:], z[:, 2:])
+
+
+def test_cluster_accuracy_is_invariant_to_relabelling():
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 2, 0])
+    perm = torch.tensor([2, 0, 1])
+    assert cluster_accuracy(perm[y], y)["accuracy"] == 1.0
+    c = perm[y].clone()
+    c[0] = perm[1]  # one sample in the wrong cluster
+    r = cluster_accuracy(c, y)
+    assert r["accuracy"] == pytest.approx(7 / 8) and r["mapping"] == {2: 0, 0: 1, 1: 2}
+    with pytest.raises(ValueError, match="as many"):
+        cluster_accuracy([0, 1], [0])
+
+
+@pytest.mark.parametrize("family, options", [("ae", {}), ("vae", {"kl_anneal_steps": 10}),
+                                             ("aae", {"prior": "categorical", "categories": 4}),
+                                             ("aae", {"prior": "mixture", "categories": 3})])
+def test_autoencoders_train_sample_and_resume(family, options, tmp_path):
+    cfg = tiny_config(family, "builtin:digits", steps=6)
+    cfg.model.update({"latent_dim": 4, "width": 8, **options})
+    build_run(cfg, tmp_path / "a").fit()
+    s = Sampler.from_checkpoint(tmp_path / "a")
+    x = s.generate(4, seed=1)
+    assert x.shape[1:] == (1, 8, 8) and torch.isfinite(x).all()
+    torch.testing.assert_close(x, s.generate(4, seed=1))
+    if family == "aae" and options["prior"] == "categorical":
+        a, b = s.generate(3, seed=1, codes={"c0": 2}), s.generate(3, seed=1, codes={"c0": 0})
+        assert not torch.equal(a, b)
+        assert s.family.cluster(x).shape == (4,)
+
+
+def test_the_autoencoder_families_are_these():
+    assert AUTOENCODER_FAMILIES == ["aae", "ae", "vae"]
+
+
+@pytest.mark.parametrize("family, options", [("vae", {"kl_anneal_steps": 3}), ("aae", {"prior": "categorical"})])
+def test_resume_is_bit_exact(family, options, tmp_path):
+    def make(steps, out, resume):
+        cfg = tiny_config(family, "builtin:digits", steps=steps)
+        cfg.model.update({"latent_dim": 4, "width": 8, **options})
+        return build_run(cfg, out, resume=resume)
+
+    split_and_resume(make, tmp_path, 3)
