@@ -49,7 +49,7 @@ def tiny_config(family: str = "dcgan", source: str = "builtin:digits", steps: in
                   if family == "progan"
                   else {"hidden": 32, "depth": 2, "latent_dim": 8, "d_hidden": [32, 16], "labels_per_class": 2}
                   if family == "sgan"
-                  else {"width": 8, "latent_dim": 8} if family in ("ae", "vae")
+                  else {"width": 8, "latent_dim": 8} if family in ("ae", "vae", "vaegan")
                   else {"width": 8, "latent_dim": 8, "d_hidden": 16} if family == "aae"
                   else {"hidden": 32, "depth": 2, "latent_dim": 8}),
         "data": {"source": source},

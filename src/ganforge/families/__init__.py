@@ -28,6 +28,7 @@ from .stackgan import StackGAN
 from .stargan import StarGAN
 from .stylegan import StyleGAN
 from .vae import VAE
+from .vaegan import VAEGAN
 
 FAMILIES: dict[str, type[Family]] = {
     "gan": GAN,
@@ -51,6 +52,7 @@ FAMILIES: dict[str, type[Family]] = {
     "ae": AE,
     "vae": VAE,
     "aae": AAE,
+    "vaegan": VAEGAN,
 }
 
 

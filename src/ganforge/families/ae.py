@@ -39,6 +39,7 @@ class AE(Family):
     description = "convolutional autoencoder (reconstruction only); samples decode a Gaussian fitted to the codes"
     sample_note = "samples decode a Gaussian fitted to the training codes (an autoencoder has no prior)"
     learn_sigma = False
+    has_encoder = True  # latent_of(x) gives a starting latent for `ganforge project`
 
     def __init__(self, cfg: Any, spec: DataSpec, generator_only: bool = False) -> None:
         if spec.kind != "image":
@@ -71,6 +72,12 @@ class AE(Family):
     def codes_of(self, x: Tensor) -> Tensor:
         """The code an image is decoded from (ae: the encoder's output; vae: its mean)."""
         return self.G.encode(x)
+
+    @torch.no_grad()
+    def latent_of(self, x: Tensor) -> Tensor:
+        """The sampler latent z whose G(z) decodes x's code: the encoder's answer, mapped back through the prior
+        (the start of `ganforge project --init encoder`)."""
+        return self.G.code_to_prior(self.codes_of(x).float())
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:

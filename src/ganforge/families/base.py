@@ -39,7 +39,9 @@ class Family(nn.Module):
     - `classifies`: D is a K-class classifier (`classify(x)` gives (N, K) logits);
     - `grows`: training moves through stages (progan's resolutions): after each step `stage_changed` says
       whether a new stage began, and `describe_stage()` names the current one;
-    - `codes`: the structured latent codes G reads (infogan), empty for most families;
+    - `codes`: the structured latent codes G reads (infogan, aae with a categorical prior), empty for most families;
+    - `has_encoder`: G carries an encoder, and `latent_of(x)` gives the latent G decodes x from (the autoencoder
+      families ae, vae, aae, vaegan); `ganforge project` starts from it;
     - `truncation`: where the truncation trick acts. "z" (the default): the sampler scales the noise towards
       its mean, psi z, before G sees it. "w": the family maps z itself and moves the mapped latent towards its
       running average, w_avg + psi (w - w_avg) (stylegan); z stays unscaled, `sample(..., truncation=psi)`
@@ -60,6 +62,7 @@ class Family(nn.Module):
     grows: ClassVar[bool] = False  # trains through stages (progan): `stage_changed` and `describe_stage()` exist
     truncation: ClassVar[str | None] = "z"
     truncation_reason: ClassVar[str] = ""  # truncation None: why psi cannot act, quoted in the errors
+    has_encoder: ClassVar[bool] = False  # G carries an encoder: latent_of(x) gives x's latent (ae, vae, aae, vaegan)
     table_continuous: ClassVar[str] = "standard"  # needs "table": numeric columns' default transform (ctgan: vgm)
     # train.* settings the family's reference uses where the trainer's defaults differ (ctgan: batch 500, Adam
     # betas (0.5, 0.9)); `ganforge train` layers them over the defaults, under recipes, --config, flags, --set

@@ -140,6 +140,17 @@ class Extractor:
         # concatenated outside inference mode: ordinary tensors, usable in autograd (e.g. as loss targets)
         return torch.cat(feats), (torch.cat(logits) if logits else None)
 
+    def differentiable_features(self, x: Tensor) -> Tensor:
+        """features(x) with autograd through the network (a perceptual loss, e.g. `ganforge project`): no
+        inference mode, no batching, no clamping. Only for the PyTorch extractors (fashion, clipart, inception)."""
+        if self._module is None:
+            raise ValueError(f"extractor {self.name!r} runs in onnxruntime: it gives no gradients; use fashion, "
+                             "clipart or inception for a feature loss")
+        x = adapt_channels(x.float(), self.channels, self.name)
+        if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
+            x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
+        return self._run(x.to(self.device))[0].float().flatten(1)
+
     def features(self, x: Tensor) -> Tensor:
         """(N, C, H, W) in [-1, 1] -> (N, dim) float32."""
         return self.features_and_logits(x)[0]

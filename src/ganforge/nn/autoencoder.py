@@ -73,6 +73,13 @@ class AutoEncoderNet(nn.Module):
             return mixture_from_noise(z, *self.mixture)
         return self.code_mean + z @ self.code_tril.T
 
+    def code_to_prior(self, code: Tensor) -> Tensor:
+        """The inverse of prior_to_code: the latent z with prior_to_code(z) = code (for a mixture prior, through
+        the component whose centre is nearest)."""
+        if self.mixture is not None:
+            return noise_from_mixture(code, *self.mixture)
+        return torch.linalg.solve_triangular(self.code_tril, (code - self.code_mean).T, upper=False).T
+
     def forward(self, z: Tensor) -> Tensor:
         return self.decoder(self.prior_to_code(z))
 
@@ -91,6 +98,18 @@ def mixture_from_noise(z: Tensor, k: int, radius: float, std: float) -> Tensor:
     first = torch.stack([radius * torch.cos(theta) + std * rho * torch.cos(phi),
                          radius * torch.sin(theta) + std * rho * torch.sin(phi)], 1)
     return torch.cat([first, z[:, 2:]], 1)
+
+
+def noise_from_mixture(code: Tensor, k: int, radius: float, std: float) -> Tensor:
+    """The inverse of mixture_from_noise, taking the component whose centre is nearest to the code."""
+    theta_k = torch.arange(k, device=code.device, dtype=code.dtype) * (2 * math.pi / k)
+    centres = radius * torch.stack([torch.cos(theta_k), torch.sin(theta_k)], 1)
+    comp = torch.cdist(code[:, :2], centres).argmin(1)
+    offset = (code[:, :2] - centres[comp]) / std
+    rho = offset.norm(dim=1)
+    phi = torch.atan2(offset[:, 1], offset[:, 0]) % (2 * math.pi)
+    angle = (comp.to(code.dtype) + phi / (2 * math.pi)) * (2 * math.pi / k)
+    return torch.cat([torch.stack([rho * torch.cos(angle), rho * torch.sin(angle)], 1), code[:, 2:]], 1)
 
 
 class CodeDiscriminator(nn.Module):

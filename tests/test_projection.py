@@ -1,0 +1,100 @@
+"""Latent tools: projection (GAN inversion) on toy generators, the encoder start, `ganforge project`, class means,
+and slerp's endpoints and norms."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.artifacts.projection import class_means, project, search_start
+from ganforge.cli.main import main
+from ganforge.latent import between
+from ganforge.train import build_run
+
+from .conftest import tiny_config
+
+
+def linear_generator(seed=0, d=6, c=1, side=4):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(c * side * side, d, generator=g) / math.sqrt(d)
+    return lambda z: torch.tanh(z @ W.T).view(len(z), c, side, side)
+
+
+def test_gradient_descent_projection_lowers_the_loss_at_every_step():
+    G = linear_generator()
+    z_true = torch.randn(5, 6, generator=torch.Generator().manual_seed(1))
+    target = G(z_true)
+    p = project(G, target, torch.zeros(5, 6), steps=60, lr=0.5, optimizer="sgd", prior_weight=0.0)
+    h = p.history
+    assert all(b <= a + 1e-9 for a, b in zip(h, h[1:])), h
+    assert h[-1] < 0.2 * h[0]
+    torch.testing.assert_close(p.pixel_mse, (G(p.latents) - target).pow(2).flatten(1).mean(1))
+
+
+def test_projection_recovers_the_images_of_a_toy_generator_and_never_ends_worse():
+    G = linear_generator(2)
+    g = torch.Generator().manual_seed(3)
+    target = G(torch.randn(4, 6, generator=g))
+    start = torch.randn(4, 6, generator=g)
+    p = project(G, target, start, steps=300, lr=0.05, prior_weight=0.0)
+    assert float(p.pixel_mse.max()) < 1e-3
+    stuck = project(G, target, start, steps=5, lr=1e3, prior_weight=0.0)  # a wild lr: the best latent is kept
+    start_loss = (G(start) - target).pow(2).flatten(1).mean(1)
+    assert bool((stuck.loss <= start_loss + 1e-7).all())
+
+
+def test_search_start_picks_the_closest_candidate():
+    G = linear_generator(4)
+    cands = torch.randn(50, 6, generator=torch.Generator().manual_seed(5))
+    target = G(cands[[7, 31]]) + 0.001
+    torch.testing.assert_close(search_start(G, target, cands), cands[[7, 31]])
+
+
+def test_class_means():
+    z = torch.tensor([[1.0, 0], [3.0, 2], [0, 4.0]])
+    means, counts = class_means(z, torch.tensor([0, 0, 2]), 3)
+    torch.testing.assert_close(means[0], torch.tensor([2.0, 1.0]))
+    assert counts.tolist() == [2, 0, 1] and bool(means[1].isnan().all())
+
+
+def test_slerp_endpoints_and_norms():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(64).astype(np.float32), rng.standard_normal(64).astype(np.float32)
+    np.testing.assert_allclose(between(a, b, 0.0, 64), a, atol=1e-5)
+    np.testing.assert_allclose(between(a, b, 1.0, 64), b, atol=1e-5)
+    # equal norms stay on the sphere all the way (linear interpolation would dip inside it)
+    b_same = b * np.linalg.norm(a) / np.linalg.norm(b)
+    for t in (0.25, 0.5, 0.75):
+        assert np.linalg.norm(between(a, b_same, t, 64)) == pytest.approx(np.linalg.norm(a), rel=1e-5)
+    assert np.linalg.norm((a + b_same) / 2) < 0.9 * np.linalg.norm(a)
+
+
+def test_encoder_start_reconstructs_and_project_cli_writes_its_files(tmp_path, capsys):
+    cfg = tiny_config("vae", "builtin:digits", steps=4)
+    trainer = build_run(cfg, tmp_path / "run").fit()
+    fam = trainer.family.eval()
+    x = torch.rand(3, 1, 8, 8) * 2 - 1
+    with torch.no_grad():  # the encoder's latent decodes to the encoder-decoder reconstruction
+        torch.testing.assert_close(fam.G(fam.latent_of(x)), fam.reconstruct(x))
+    out = tmp_path / "proj"
+    assert main(["project", "--ckpt", str(tmp_path / "run"), "builtin:digits", "--n", "3", "--steps", "5",
+                 "--out", str(out)]) == 0
+    info = json.loads((out / "projection.json").read_text())
+    assert info["init"] == "encoder" and info["n"] == 3 and info["loss_end"] <= info["loss_start"]
+    z = np.load(out / "digits-00000.npy")
+    assert z.shape == (8,) and (out / "digits-00000.png").exists() and (out / "grid.png").exists()
+    assert main(["project", "--ckpt", str(tmp_path / "run"), "builtin:digits", "--steps", "-1",
+                 "--out", str(out)]) != 0
+    assert "--steps must be >= 0" in capsys.readouterr().err
+
+
+def test_project_without_an_encoder_searches_and_refuses_init_encoder(tmp_path, capsys):
+    build_run(tiny_config("dcgan", "builtin:digits", steps=2), tmp_path / "d").fit()
+    assert main(["project", "--ckpt", str(tmp_path / "d"), "--init", "encoder", "builtin:digits",
+                 "--out", str(tmp_path / "p")]) != 0
+    assert "has no encoder" in capsys.readouterr().err
+    assert main(["project", "--ckpt", str(tmp_path / "d"), "builtin:digits", "--n", "2", "--steps", "3",
+                 "--candidates", "8", "--out", str(tmp_path / "p")]) == 0
+    assert json.loads((tmp_path / "p" / "projection.json").read_text())["init"] == "search"
