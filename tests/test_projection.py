@@ -98,3 +98,24 @@ def test_project_without_an_encoder_searches_and_refuses_init_encoder(tmp_path, 
     assert main(["project", "--ckpt", str(tmp_path / "d"), "builtin:digits", "--n", "2", "--steps", "3",
                  "--candidates", "8", "--out", str(tmp_path / "p")]) == 0
     assert json.loads((tmp_path / "p" / "projection.json").read_text())["init"] == "search"
+
+
+def test_sefa_directions_are_the_right_singular_vectors_of_the_first_layer(tmp_path, capsys):
+    from ganforge.artifacts import Sampler
+    from ganforge.artifacts.projection import first_layer_weight, sefa_directions
+
+    build_run(tiny_config("dcgan", "builtin:digits", steps=2), tmp_path / "d").fit()
+    G = Sampler.from_checkpoint(tmp_path / "d").G
+    dirs, values = sefa_directions(G)
+    A = first_layer_weight(G)
+    torch.testing.assert_close(values, torch.linalg.svdvals(A) ** 2, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(dirs @ dirs.T, torch.eye(len(dirs)), atol=1e-5, rtol=0)
+    # the first direction moves the first layer's output most: |A d0| = sqrt(lambda_0)
+    assert float((A @ dirs[0]).norm()) == pytest.approx(float(values[0]) ** 0.5, rel=1e-4)
+    out = tmp_path / "s.png"
+    assert main(["edit", "--ckpt", str(tmp_path / "d"), "--direction", "sefa:0", "--n", "2", "--steps", "3",
+                 "--out", str(out)]) == 0
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["t"] == [-3.0, 0.0, 3.0] and info["eigenvalue"] == pytest.approx(float(values[0]), rel=1e-4)
+    assert main(["edit", "--ckpt", str(tmp_path / "d"), "--direction", "up:1", "--out", str(out)]) != 0
+    assert "class:A:B or sefa:K" in capsys.readouterr().err

@@ -111,3 +111,51 @@ def describe(p: Projection) -> dict[str, Any]:
     if p.feature_l2 is not None:
         out["feature_l2_mean"] = round(float(p.feature_l2.mean()), 6)
     return out
+
+
+@torch.no_grad()
+def tag_latents(sampler, classifier, n: int, seed: int) -> tuple[Tensor, Tensor]:
+    """n latents of the seed and the class the classifier (an Extractor with logits) gives their images."""
+    z = sampler.latents(n, seed)
+    x = sampler.generate(n, z=z)
+    return z, classifier.logits(x).argmax(1)
+
+
+@torch.no_grad()
+def class_direction(sampler, classifier, a: int, b: int, n: int = 5000, seed: int = 12345) -> tuple[Tensor, dict]:
+    """The vector-arithmetic direction from class a to class b: mean latent of the samples classified b minus that
+    of the samples classified a, from n tagged samples; with how many samples each mean had."""
+    z, pred = tag_latents(sampler, classifier, n, seed)
+    k = int(classifier.n_classes)
+    means, counts = class_means(z, pred, k)
+    for c in (a, b):
+        if int(counts[c]) < 10:
+            raise ValueError(f"only {int(counts[c])} of {n} samples are classified as class {c}: too few for a mean "
+                             "latent; sample more (--tag-n) or pick another class")
+    return means[b] - means[a], {"tagged": n, "count_a": int(counts[a]), "count_b": int(counts[b])}
+
+
+def first_layer_weight(G) -> Tensor:
+    """The weight A (out, latent) of the generator's first linear map of its latent, in the sampler's z space
+    (an autoencoder's code = mean + L z: A L). ValueError when G does not start with one (stylegan maps z first)."""
+    from ..nn.convs import LatentProjection
+
+    first = next((m for m in G.modules() if isinstance(m, (LatentProjection, torch.nn.Linear))), None)
+    if first is None or G.__class__.__name__.startswith("StyleGAN"):
+        raise ValueError("closed-form directions (sefa) need a generator whose first layer is a linear map of z "
+                         "(dcgan, the autoencoders' decoders); this one has none")
+    w = first.weight.detach().float()
+    A = w.flatten(1).T if isinstance(first, LatentProjection) else w  # (out, latent)
+    tril = getattr(G, "code_tril", None)
+    return A @ tril.float() if isinstance(tril, Tensor) else A
+
+
+def sefa_directions(G, k: int | None = None) -> tuple[Tensor, Tensor]:
+    """Closed-form factorisation (Shen & Zhou 2021, SeFa): the unit latent directions that change the first layer's
+    output most are the eigenvectors of A^T A, by decreasing eigenvalue. Returns (directions (K, latent),
+    eigenvalues (K,))."""
+    A = first_layer_weight(G)
+    values, vectors = torch.linalg.eigh(A.T @ A)
+    order = values.argsort(descending=True)
+    values, vectors = values[order], vectors[:, order].T
+    return (vectors[:k], values[:k]) if k is not None else (vectors, values)

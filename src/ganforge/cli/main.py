@@ -11,6 +11,7 @@ import warnings
 from .. import __version__
 from . import data as data_cmd
 from . import evaluate as evaluate_cmd
+from . import edit as edit_cmd
 from . import export as export_cmd
 from . import project as project_cmd
 from . import recipes as recipes_cmd
@@ -30,6 +31,7 @@ examples:
   ganforge sample --ckpt runs/cars --n 64 --seed 0 --out grid.png
   ganforge evaluate --ckpt runs/cars --metrics fid,kid,pr --n 10000
   ganforge project --ckpt runs/fashion-vaegan photo.png --out proj/   # the latent of an image
+  ganforge edit --ckpt runs/fashion --direction class:Sneaker:Ankle-boot --n 8 --out edit.png
   ganforge translate --ckpt runs/edges2items --input sketches/ --out translated/   # image-to-image
   ganforge upscale --ckpt runs/fmnist-sr small.png --out big/  # super-resolution (srgan)
   ganforge export --ckpt runs/cars --onnx cars.onnx --site site/ --lambda lambda/
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample_cmd.add_parser(sub)
     translate_cmd.add_parser(sub)  # translate and upscale
     project_cmd.add_parser(sub)
+    edit_cmd.add_parser(sub)
     evaluate_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
     serve_cmd.add_parser(sub)

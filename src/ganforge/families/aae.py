@@ -11,6 +11,10 @@ Priors (model.prior):
 - "mixture": z against a mixture of `categories` Gaussians on a circle of radius 2 in the first two dimensions
   (standard deviation 0.5 there, N(0, I) in the others).
 
+With a categorical prior, balance_weight > 0 adds log K - H(mean of y over the batch), the marginal-entropy term of
+CatGAN (Springenberg 2016) and IMSAT (Hu et al. 2017): the per-sample discriminator on y makes each y one-hot but
+cannot see clusters going unused. 0 (the default) is the paper's AAE.
+
 Each step runs two phases: "d" trains the code discriminators (prior samples real, encoder codes fake; the
 non-saturating loss), "g" trains encoder and decoder on the reconstruction error (mean squared) plus
 adv_weight x the encoder's adversarial loss against the discriminators (the paper's reconstruction and
@@ -47,6 +51,7 @@ class AAEConfig:
     prior: str = "gaussian"      # gaussian | categorical | mixture
     categories: int = 10         # categorical: clusters; mixture: components
     adv_weight: float = 1.0      # weight of the encoder's adversarial loss against the reconstruction
+    balance_weight: float = 0.0  # categorical: weight of log K - H(batch mean of y) (0: the paper's AAE)
     d_hidden: int = 512
     mixture_radius: float = 2.0
     mixture_std: float = 0.5
@@ -171,6 +176,12 @@ class AAE(LatentCodes, AE):
             if y is not None:
                 adv = adv + obj.g(self.D.y(y).float())
             loss = recon + self.cfg.adv_weight * adv
+            if y is not None and self.cfg.balance_weight > 0:
+                # the per-sample D on y cannot see that whole clusters go unused; this batch term can: it is 0 when
+                # the batch's average y is uniform over the categories and grows as clusters empty
+                mean_y = y.mean(0)
+                imbalance = math.log(self.y_dim) + (mean_y * mean_y.clamp(min=1e-8).log()).sum()
+                loss = loss + self.cfg.balance_weight * imbalance
             logs = {"ae/recon": recon.detach(), "g/loss": adv.detach()}
             if y is not None:
                 with torch.no_grad():

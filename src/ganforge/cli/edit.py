@@ -1,0 +1,160 @@
+"""`ganforge edit`: move latents along a direction and draw the strips (vector arithmetic, closed-form directions)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .common import HelpFormatter, UsageError
+
+DESCRIPTION = """\
+Move latents along a direction in a trained generator's latent space and draw what happens: one row per latent,
+--steps images along the direction.
+
+Directions (--direction):
+  class:A:B  vector arithmetic (Radford et al. 2015): the mean latent of samples a classifier puts in class B minus
+             that of samples in class A (--tag-n samples of seed --tag-seed; classes by name or index). A row goes
+             from its latent (t = 0) to latent + --span x direction (default span 1: one whole mean difference).
+             The classifier is --features (default: fashion for 1x28x28 models); the share of rows it calls B at
+             each t is printed and written to OUT.json.
+  sefa:K     the K-th closed-form direction (Shen & Zhou 2021, SeFa): eigenvectors of A^T A for the generator's first
+             linear map A of z (dcgan, the autoencoders' decoders). A row goes from -span to +span (default 3) along
+             the unit direction.
+
+Latents (--latent): .npy files written by `ganforge project` (one latent, or a stack), or else --n latents of
+--seed (as `ganforge sample` draws them)."""
+
+EPILOG = """\
+examples:
+  ganforge edit --ckpt runs/fashion --direction class:Sneaker:Ankle-boot --n 8 --out sneaker2boot.png
+  ganforge edit --ckpt runs/fashion-vaegan --direction class:0:3 --latent proj/fashion-mnist-00000.npy --out e.png
+  ganforge edit --ckpt runs/fashion --direction sefa:0 --n 6 --steps 9 --out sefa0.png
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("edit", help="move latents along a class or closed-form direction and draw the strips",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter)
+    p.add_argument("--ckpt", required=True, help="run directory (its latest checkpoint) or a checkpoint directory")
+    p.add_argument("--direction", required=True, metavar="class:A:B|sefa:K", help="the direction (see above)")
+    p.add_argument("--latent", nargs="+", metavar="FILE.npy", help="latents to move (default: --n of --seed)")
+    p.add_argument("--n", type=int, default=8, help="latents of --seed when no --latent is given (default: 8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=7, help="images per row (default: 7)")
+    p.add_argument("--span", type=float, help="how far to go: class, 0..span x the direction (default 1); sefa, "
+                                              "-span..span along the unit direction (default 3)")
+    p.add_argument("--features", default="auto", metavar="NAME",
+                   help="classifier of class directions: fashion, clipart or a model path (default: fashion for "
+                        "1x28x28 models)")
+    p.add_argument("--tag-n", type=int, default=5000, help="samples tagged for class means (default: 5000)")
+    p.add_argument("--tag-seed", type=int, default=12345)
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="the strips (and FILE.json beside it)")
+    p.set_defaults(run=run)
+
+
+def class_index(text: str, names: list[str], n: int) -> int:
+    if text.isdigit() and int(text) < n:
+        return int(text)
+    norm = {name.lower().replace(" ", "-"): i for i, name in enumerate(names)}
+    key = text.lower().replace(" ", "-")
+    if key in norm:
+        return norm[key]
+    listing = ", ".join(f"{i}={c}" for i, c in enumerate(names)) or f"0..{n - 1}"
+    raise UsageError(f"class '{text}' is not a class of the classifier; use one of: {listing}")
+
+
+def load_latents(files: list[str], dim: int) -> torch.Tensor:
+    rows = []
+    for f in files:
+        try:
+            a = np.load(f)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--latent {f}: not a .npy array ({e})") from None
+        a = a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+        if a.shape[1] != dim:
+            raise UsageError(f"--latent {f} holds latents of width {a.shape[1]}; this model's are {dim} wide")
+        rows.append(torch.from_numpy(a.astype(np.float32)))
+    return torch.cat(rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..artifacts import Sampler
+    from ..artifacts.projection import class_direction, sefa_directions
+    from ..image import save_grid
+    from ..metrics.features import load
+
+    if args.steps < 2 or args.n < 1 or args.tag_n < 10:
+        raise UsageError("--steps must be >= 2, --n >= 1 and --tag-n >= 10")
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out must end in .png, got '{out}'")
+    sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
+    family = sampler.family
+    if family.kind != "latent" or sampler.spec.kind != "image" or family.conditioning != "none":
+        raise UsageError(f"edit needs an unconditional image generator; {args.ckpt} holds {family.name}")
+    dim = int(family.latent_dim)
+    z = load_latents(args.latent, dim) if args.latent else sampler.latents(args.n, args.seed)
+    kind, _, rest = args.direction.partition(":")
+    info: dict = {"direction": args.direction, "ckpt_step": sampler.step, "family": family.name}
+    classifier, b = None, None
+    if kind == "class":
+        a_text, _, b_text = rest.partition(":")
+        if not a_text or not b_text:
+            raise UsageError(f"--direction class:A:B names two classes, got '{args.direction}'")
+        name = args.features if args.features != "auto" else (
+            "fashion" if tuple(sampler.spec.shape) == (1, 28, 28) else None)
+        if name is None:
+            raise UsageError("class directions need a classifier for this model's images: give --features "
+                             "(clipart, or a model of yours that returns (features, logits))")
+        try:
+            classifier = load(name)
+        except (ValueError, FileNotFoundError) as e:
+            raise UsageError(f"--features {name}: {e}") from None
+        if not classifier.is_classifier:
+            raise UsageError(f"--features {name} is not a classifier (it gives no logits)")
+        if name == "fashion":
+            from ..data.builtin import FASHION_CLASSES
+
+            names = list(FASHION_CLASSES)
+        else:
+            names = [str(c) for c in sampler.spec.class_names or []]
+        a, b = (class_index(t, names, int(classifier.n_classes)) for t in (a_text, b_text))
+        try:
+            d, counts = class_direction(sampler, classifier, a, b, args.tag_n, args.tag_seed)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        info.update(counts, classes=[a, b])
+        ts = torch.linspace(0, args.span if args.span is not None else 1.0, args.steps)
+    elif kind == "sefa":
+        try:
+            k = int(rest)
+            dirs, values = sefa_directions(sampler.G)
+        except ValueError as e:
+            raise UsageError(f"--direction {args.direction}: {e}") from None
+        if not 0 <= k < len(dirs):
+            raise UsageError(f"--direction sefa:K needs K in 0..{len(dirs) - 1}")
+        d = dirs[k]
+        info["eigenvalue"] = round(float(values[k]), 6)
+        span = args.span if args.span is not None else 3.0
+        ts = torch.linspace(-span, span, args.steps)
+    else:
+        raise UsageError(f"--direction must be class:A:B or sefa:K, got '{args.direction}'")
+    moved = (z[:, None, :] + ts[None, :, None] * d[None, None, :]).reshape(-1, dim)
+    x = sampler.generate(len(moved), z=moved)
+    if classifier is not None:
+        pred = classifier.logits(x).argmax(1).view(len(z), len(ts))
+        info["share_classified_b"] = [round(float((pred[:, j] == b).float().mean()), 4) for j in range(len(ts))]
+    info["t"] = [round(float(t), 4) for t in ts]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_grid(x, out, nrow=len(ts))
+    out.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n")
+    extra = (f"; share classified as class {b}: {info['share_classified_b'][0]:.0%} at t=0 -> "
+             f"{info['share_classified_b'][-1]:.0%} at t={ts[-1]:.3g}") if classifier is not None else ""
+    print(f"moved {len(z)} latent(s) along {args.direction} in {len(ts)} steps{extra}; wrote {out} and "
+          f"{out.with_suffix('.json')}")
+    return 0
