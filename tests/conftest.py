@@ -51,6 +51,7 @@ def tiny_config(family: str = "dcgan", source: str = "builtin:digits", steps: in
                   if family == "sgan"
                   else {"width": 8, "latent_dim": 8} if family in ("ae", "vae", "vaegan")
                   else {"width": 8, "latent_dim": 8, "d_hidden": 16} if family == "aae"
+                  else {"width": 4, "feature_dim": 8, "d_hidden": 8} if family == "dann"
                   else {"hidden": 32, "depth": 2, "latent_dim": 8}),
         "data": {"source": source},
         "train": {"steps": steps, "batch_size": 16},

@@ -20,9 +20,9 @@ def _adam_steps(opt: torch.optim.Optimizer) -> int:
 
 
 def test_every_family_declares_a_valid_phase_list():
-    checked = tables = 0
+    checked = tables = others = 0
     for name, cls in FAMILIES.items():
-        assert cls.kind in ("latent", "translation"), name
+        assert cls.kind in ("latent", "translation", "classifier"), name
         assert cls.conditioning in ("none", "class", "text", "image", "image+domain"), name
         if cls.needs == "table":  # table families (fatgan, ctgan): their own options, on a table
             data = load_data("builtin:eprime", rows=200)
@@ -42,6 +42,13 @@ def test_every_family_declares_a_valid_phase_list():
             assert [fam.phases(s) for s in range(5)] == [("d", "d_reg", "g"), ("d",), ("d", "g"), ("d",),
                                                          ("d", "d_reg", "g")]
             checked += 1
+        elif cls.kind != "translation":  # the autoencoders and dann: their own phases, over networks they have
+            fam = build_family(name, {"width": 8}, load_data("builtin:digits").spec)
+            specs = fam.check_phases()
+            assert all(isinstance(getattr(fam, net), torch.nn.Module) for p in specs for net in p.networks), name
+            assert sum(p.updates_ema for p in specs) == (0 if cls.kind == "classifier" else 1), name
+            others += 1
+    assert others == len({"ae", "vae", "aae", "vaegan", "dann"} & set(FAMILIES)) == 5
     adversarial = {n for n, c in FAMILIES.items() if issubclass(c, AdversarialFamily) and c.needs != "table"}
     assert tables == sum(c.needs == "table" for c in FAMILIES.values()) >= 2
     assert checked == len(adversarial) and {"gan", "dcgan", "cgan", "acgan", "infogan", "sgan"} <= adversarial

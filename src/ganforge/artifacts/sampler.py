@@ -43,6 +43,9 @@ class Sampler:
         config = json.loads((ckpt / "config.json").read_text())
         spec = DataSpec.from_json(config["spec"])
         family = build_family(config["family"], config["model"], spec, generator_only=True)
+        if family.kind == "classifier":
+            raise ValueError(f"{ckpt} holds a {family.name} classifier, which draws no samples; measure it with "
+                             f"`ganforge evaluate --ckpt RUN --classifier --data builtin:TARGET`")
         use_ema = ema and (ckpt / "ema.safetensors").exists()
         if use_ema:
             weights = load_tensors(ckpt, "ema.safetensors")

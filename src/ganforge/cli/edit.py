@@ -26,7 +26,7 @@ Directions (--direction):
              the unit direction.
 
 Latents (--latent): .npy files written by `ganforge project` (one latent, or a stack), or else --n latents of
---seed (as `ganforge sample` draws them)."""
+--seed (as `ganforge sample` draws them); for class:A:B, the first --n of them that the classifier puts in A."""
 
 EPILOG = """\
 examples:
@@ -84,7 +84,7 @@ def load_latents(files: list[str], dim: int) -> torch.Tensor:
 
 def run(args: argparse.Namespace) -> int:
     from ..artifacts import Sampler
-    from ..artifacts.projection import class_direction, sefa_directions
+    from ..artifacts.projection import class_direction, sefa_directions, tag_latents
     from ..image import save_grid
     from ..metrics.features import load
 
@@ -129,6 +129,14 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise UsageError(str(e)) from None
         info.update(counts, classes=[a, b])
+        if not args.latent:  # rows that start in class A: the first --n latents of --seed the classifier puts there
+            pool = max(20 * args.n, 500)
+            z_all, pred = tag_latents(sampler, classifier, pool, args.seed)
+            z = z_all[pred == a][:args.n]
+            if not len(z):
+                raise UsageError(f"none of {pool} samples of seed {args.seed} is classified as class {a}; give "
+                                 "--latent files or another --seed")
+            info["rows_from"] = f"the first {len(z)} of {pool} latents of seed {args.seed} classified as class {a}"
         ts = torch.linspace(0, args.span if args.span is not None else 1.0, args.steps)
     elif kind == "sefa":
         try:

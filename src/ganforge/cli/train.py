@@ -380,12 +380,17 @@ def _run(args: argparse.Namespace, info) -> int:
     if not args.quiet:
         print(f"\n{'interrupted' if trainer.stop_reason else 'done'} at step {trainer.step}; results in {out}/")
         table = data.spec.kind == "table"
-        print(f"  samples      {out / 'samples' / 'final.png'}" + (f" and {out / 'samples' / 'final.csv'}" if table else ""))
+        if trainer.family.kind != "classifier":
+            print(f"  samples      {out / 'samples' / 'final.png'}"
+                  + (f" and {out / 'samples' / 'final.csv'}" if table else ""))
         print(f"  checkpoint   {out / 'checkpoints' / f'step_{trainer.step:08d}'}")
         print(f"  log          {out / 'log.jsonl'}")
         if cfg.log.tensorboard:
             print(f"  tensorboard  tensorboard --logdir {out / 'tb'}")
-        if trainer.family.kind == "translation":  # image-to-image families translate inputs instead
+        if trainer.family.kind == "classifier":  # dann: a classifier, measured on the target domain
+            target = getattr(trainer.family.cfg, "target", "builtin:NAME")
+            print(f"  measure      ganforge evaluate --ckpt {out} --classifier --data {target}")
+        elif trainer.family.kind == "translation":  # image-to-image families translate inputs instead
             print(f"  translate    ganforge translate --ckpt {out} --input IMAGES_OR_FOLDER --out translated/")
         elif table:
             print(f"  sample more  ganforge sample --ckpt {out} --n 100000 --seed 0 --out rows.csv   (or .parquet)")

@@ -13,6 +13,7 @@ from .builtin import digits, fashion_mnist, mixture_loader
 from .captions import digits_captions, fashion_captions
 from .emoji_captions import emoji_captions
 from .clipart import clipart
+from .domains import fashion_mnist_blurred, fashion_mnist_inverted, fashion_mnist_m
 from .store import TensorData
 from .table_builtins import TABLE_BUILTINS
 from .translation import (
@@ -39,6 +40,9 @@ BUILTINS: dict[str, Callable[..., TensorData]] = {
     "fashion-captions": fashion_captions,  # captioned images (data/captions.py): the text-to-image families
     "digits-captions": digits_captions,
     "emoji-captions": emoji_captions,
+    "fashion-mnist-m": fashion_mnist_m,  # target domains of domain adaptation (data/domains.py): dann
+    "fashion-mnist-inverted": fashion_mnist_inverted,
+    "fashion-mnist-blurred": fashion_mnist_blurred,
 }
 # built-ins with an argument: builtin:NAME:ARG -> fn(ARG, size=, channels=, split=); value: (fn, ARG's form)
 PARAMETRISED_BUILTINS: dict[str, tuple[Callable[..., TensorData], str]] = {

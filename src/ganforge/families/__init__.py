@@ -12,6 +12,7 @@ from .acgan import ACGAN
 from .ae import AE
 from .cgan import CGAN
 from .ctgan import CTGAN
+from .dann import DANN
 from .cyclegan import CycleGAN
 from .dcgan import DCGAN
 from .discogan import DiscoGAN
@@ -53,6 +54,7 @@ FAMILIES: dict[str, type[Family]] = {
     "vae": VAE,
     "aae": AAE,
     "vaegan": VAEGAN,
+    "dann": DANN,
 }
 
 

@@ -70,7 +70,6 @@ class AAE(LatentCodes, AE):
     Config = AAEConfig
     name = "aae"
     description = "adversarial autoencoder (Makhzani 2015): Gaussian, categorical (clustering) or mixture prior"
-    sample_note = "samples decode draws from the prior"
 
     def __init__(self, cfg: AAEConfig, spec, generator_only: bool = False) -> None:
         if cfg.prior not in PRIORS:

@@ -29,7 +29,9 @@ class Family(nn.Module):
 
     What a family is, it declares (docs/architecture.md, "Capabilities"); the sampler, CLI, export and
     server read these and never probe for methods:
-    - `kind`: "latent" (G maps latents to samples) or "translation" (G maps images to images);
+    - `kind`: "latent" (G maps latents to samples), "translation" (G maps images to images) or "classifier"
+      (the run's product is the classifier D, and G is an auxiliary network: dann, whose G is its domain
+      discriminator; no samples, no sample grids, `ganforge evaluate --classifier` measures it);
     - `conditioning`: "none", "class" (G takes class labels: `labels()`, `sample(y=...)`), "text" (G takes
       sentence embeddings: `sample(text_emb=...)`, gan-int-cls), "image" (the input image is the condition) or
       "image+domain" (an input image and a target domain);
@@ -62,6 +64,8 @@ class Family(nn.Module):
     grows: ClassVar[bool] = False  # trains through stages (progan): `stage_changed` and `describe_stage()` exist
     truncation: ClassVar[str | None] = "z"
     truncation_reason: ClassVar[str] = ""  # truncation None: why psi cannot act, quoted in the errors
+    likelihood: ClassVar[bool] = False  # elbo(x) gives a likelihood bound (vae): `ganforge evaluate` reports it
+    sample_note: ClassVar[str] = ""  # how samples are drawn, when not simply G(z ~ prior) (ae), for reports
     has_encoder: ClassVar[bool] = False  # G carries an encoder: latent_of(x) gives x's latent (ae, vae, aae, vaegan)
     table_continuous: ClassVar[str] = "standard"  # needs "table": numeric columns' default transform (ctgan: vgm)
     # train.* settings the family's reference uses where the trainer's defaults differ (ctgan: batch 500, Adam

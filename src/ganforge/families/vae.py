@@ -65,8 +65,9 @@ class VAE(AE):
     Config = VAEConfig
     name = "vae"
     description = "variational autoencoder (Kingma 2014): ELBO, beta-VAE and KL annealing; reports bits/dim"
-    sample_note = "samples are the decoder's mean at z ~ N(0, I)"
+    sample_note = "samples are the decoder's mean at z ~ N(0, I) (no pixel noise drawn)"
     learn_sigma = True
+    likelihood = True
 
     def __init__(self, cfg: VAEConfig, spec, generator_only: bool = False) -> None:
         if cfg.beta < 0 or cfg.kl_anneal_steps < 0:

@@ -43,8 +43,8 @@ class VAEGAN(VAE):
     Config = VAEGANConfig
     name = "vaegan"
     description = "VAE/GAN (Larsen 2016): VAE decoder = GAN generator, reconstruction in D's feature space"
-    sample_note = "samples decode z ~ N(0, I)"
     learn_sigma = False
+    likelihood = False
 
     def __init__(self, cfg: VAEGANConfig, spec, generator_only: bool = False) -> None:
         super().__init__(cfg, spec, generator_only)

@@ -20,7 +20,8 @@ def summary(logs: dict[str, float], images_per_s: float) -> str:
     """'D 1.23  G 0.98  D(x) 0.71  D(G(z)) 0.30  acc r/f 0.82/0.77  412 img/s' from a step's logs."""
     parts = []
     for key, label in (("d/loss", "D"), ("g/loss", "G"), ("d/real", "D(x)"), ("d/fake", "D(G(z))"),
-                       ("ae/recon", "rec"), ("vae/kl", "KL"), ("vae/bpd", "bits/dim")):
+                       ("ae/recon", "rec"), ("vae/kl", "KL"), ("vae/bpd", "bits/dim"),
+                       ("dann/class_loss", "cls"), ("dann/source_acc", "source acc"), ("dann/domain_acc", "domain acc")):
         if key in logs:
             parts.append(f"{label} {logs[key]:.3f}")
     if "d/acc_real" in logs:

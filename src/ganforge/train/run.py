@@ -30,6 +30,10 @@ def default_callbacks(cfg: RunConfig, data: TensorData, console: Console | None 
                    table=getattr(data, "table", None)),
         MetricsLogger(lc.log_every, lc.tensorboard),
     ]
+    from ..families import get_family
+
+    if get_family(cfg.family).kind == "classifier":  # dann draws no samples
+        cbs = [cb for cb in cbs if not isinstance(cb, SampleGrid)]
     if lc.progress:
         cbs.append(ProgressBar(console))
     return cbs
