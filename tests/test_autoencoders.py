@@ -147,3 +147,17 @@ def test_code_to_prior_inverts_prior_to_code(family, options):
         comp_ok = z[:, :2].norm(dim=1) * 0.5 < 2.0 * math.sin(math.pi / 6)
         z, back = z[comp_ok], back[comp_ok]
     torch.testing.assert_close(back, z, atol=1e-4, rtol=1e-4)
+
+
+def test_code_tracking_ignores_autocast_and_non_finite_batches():
+    codes = torch.randn(256, 3, generator=torch.Generator().manual_seed(6)) * 0.2
+    a = build_family("ae", {"latent_dim": 3, "width": 4, "code_momentum": 0.01}, SPEC)
+    b = build_family("ae", {"latent_dim": 3, "width": 4, "code_momentum": 0.01}, SPEC)
+    for _ in range(50):
+        a.track_codes(codes)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            b.track_codes(codes.bfloat16().float())
+    torch.testing.assert_close(b.G.code_tril, a.G.code_tril, atol=1e-3, rtol=1e-3)
+    before = a.G.code_tril.clone()
+    a.track_codes(torch.full((8, 3), float("nan")))
+    assert torch.equal(a.G.code_tril, before)

@@ -1,4 +1,5 @@
-"""Classifier: the class head of a trained discriminator (sgan), loaded alone and measured on labelled data."""
+"""Classifier: a run's classifier (sgan's discriminator, dann's label classifier: the family's D), loaded alone and
+measured on labelled data."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ class Classifier:
         spec = DataSpec.from_json(config["spec"])
         family = build_family(config["family"], config["model"], spec)
         if not family.classifies:
-            raise ValueError(f"a '{config['family']}' discriminator is not a classifier; --classifier needs an sgan run")
+            raise ValueError(f"a '{config['family']}' discriminator is not a classifier; --classifier needs an sgan or "
+                             "dann run")
         family.D.load_state_dict(weights)
         family.to(device)
         return cls(family, config, source)

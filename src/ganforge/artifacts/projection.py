@@ -65,7 +65,7 @@ def project(G: Callable[[Tensor], Tensor], target: Tensor, z0: Tensor, *, steps:
         target_features = features(target) if features is not None and feature_weight > 0 else None
     z = z0.detach().clone().float().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr) if optimizer == "adam" else torch.optim.SGD([z], lr=lr)
-    best_z, best_loss = z.detach().clone(), torch.full((len(z),), float("inf"))
+    best_z, best_loss = z.detach().clone(), torch.full((len(z),), float("inf"), device=z.device)
     history: list[float] = []
     for step in range(steps + 1):
         loss, _ = losses(G, z, target, features, target_features, feature_weight, prior_weight)
@@ -99,8 +99,9 @@ def class_means(latents: Tensor, predicted: Tensor, n_classes: int) -> tuple[Ten
     """(K, D) mean latent of the samples predicted as each class, and (K,) how many there were (a class with none
     has a mean of NaN)."""
     d = latents.shape[1]
-    sums = torch.zeros(n_classes, d, dtype=torch.float64).index_add_(0, predicted, latents.double())
-    counts = torch.bincount(predicted, minlength=n_classes)
+    sums = torch.zeros(n_classes, d, dtype=torch.float64, device=latents.device).index_add_(0, predicted,
+                                                                                            latents.double())
+    counts = torch.bincount(predicted, minlength=n_classes).to(latents.device)
     return (sums / counts[:, None].clamp(min=1)).float().masked_fill(counts[:, None] == 0, float("nan")), counts
 
 
@@ -140,6 +141,9 @@ def first_layer_weight(G) -> Tensor:
     (an autoencoder's code = mean + L z: A L). ValueError when G does not start with one (stylegan maps z first)."""
     from ..nn.convs import LatentProjection
 
+    if getattr(G, "mixture", None) is not None:
+        raise ValueError("closed-form directions (sefa) need z to reach the first layer linearly; an aae with a "
+                         "mixture prior maps z onto the mixture first")
     first = next((m for m in G.modules() if isinstance(m, (LatentProjection, torch.nn.Linear))), None)
     if first is None or G.__class__.__name__.startswith("StyleGAN"):
         raise ValueError("closed-form directions (sefa) need a generator whose first layer is a linear map of z "

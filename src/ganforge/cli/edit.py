@@ -121,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
             from ..data.builtin import FASHION_CLASSES
 
             names = list(FASHION_CLASSES)
-        else:
-            names = [str(c) for c in sampler.spec.class_names or []]
+        else:  # another classifier's class names are not known here: its classes go by index
+            names = []
         a, b = (class_index(t, names, int(classifier.n_classes)) for t in (a_text, b_text))
         try:
             d, counts = class_direction(sampler, classifier, a, b, args.tag_n, args.tag_seed)

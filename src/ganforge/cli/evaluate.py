@@ -108,8 +108,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the latents and the real subset (default: 0)")
     p.add_argument("--no-ema", action="store_true", help="evaluate the raw generator instead of its EMA")
     p.add_argument("--classifier", action="store_true",
-                   help="sgan: measure the run's discriminator as a classifier (accuracy, per class, confusion) on "
-                        "--data/--split (default: the run's data, test split) instead of the generator")
+                   help="sgan, dann: measure the run's classifier (sgan's discriminator, dann's label classifier) "
+                        "(accuracy, per class, confusion) on --data/--split (default: the run's data, test split; "
+                        "dann: --data builtin:TARGET for the target domain) instead of the generator")
     p.add_argument("--save-classifier", metavar="FILE",
                    help="with --classifier: also write the classifier alone (weights + config) to FILE.safetensors")
     p.add_argument("--out", help="JSON file for the results (default: RUN/eval/step_N.json, or print only)")
@@ -344,7 +345,7 @@ def run_classifier(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     step = int(json.loads((clf.source / "state.json").read_text())["step"])
     split = f" ({args.split} split)" if data.source.startswith("builtin:") else ""
-    what = f"{clf.source} (step {step}) discriminator as a classifier on {data.source}{split}"
+    what = f"{clf.source} (step {step}) {clf.family.name} classifier on {data.source}{split}"
     table = Table(title=f"ganforge evaluate --classifier: {what}")
     for col in ("class", "accuracy"):
         table.add_column(col)

@@ -342,6 +342,9 @@ def _run(args: argparse.Namespace, info) -> int:
         from ..metrics.callback import StageSWD
 
         extra.append(StageSWD(seed=cfg.train.seed))
+    if cfg.eval.every > 0 and FAMILIES[cfg.family].kind == "classifier":
+        raise UsageError(f"--set eval.every measures generated samples; {cfg.family} is a classifier and draws none: "
+                         f"drop eval.every and measure it afterwards with `ganforge evaluate --ckpt RUN --classifier`")
     if cfg.eval.every > 0:
         from ..metrics.callback import EvalCallback
         from ..train.run import load_run_data

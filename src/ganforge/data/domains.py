@@ -42,9 +42,8 @@ def emoji_patches(n: int, side: int, split: str, seed: int) -> torch.Tensor:
     left = torch.randint(PATCH_SOURCE_SIDE - side + 1, (n,), generator=g)
     rows = (top[:, None] + torch.arange(side))[:, :, None]          # (n, side, 1)
     cols = (left[:, None] + torch.arange(side))[:, None, :]         # (n, 1, side)
-    g_sel = glyphs[which]                                            # (n, 3, S, S)
-    idx = torch.arange(n)[:, None, None]
-    return g_sel.permute(0, 2, 3, 1)[idx, rows, cols].permute(0, 3, 1, 2).contiguous()
+    hwc = glyphs.permute(0, 2, 3, 1)                                 # (G, S, S, 3), a view
+    return hwc[which[:, None, None], rows, cols].permute(0, 3, 1, 2).contiguous()  # only the crops are gathered
 
 
 def fashion_mnist_m(size=None, channels=None, split: str = "train") -> TensorData:

@@ -125,10 +125,11 @@ class AAE(LatentCodes, AE):
 
     def prior(self, n: int) -> tuple[Tensor, Tensor | None]:
         """n draws (z, one-hot y or None) from the prior, on the training RNG."""
-        z = torch.randn(n, int(self.cfg.latent_dim), device=self.device)
+        k = int(self.cfg.latent_dim)
+        z = self.rows(n, lambda m: torch.randn(m, k)).to(self.device)
         if self.mixture is not None:
             z = mixture_from_noise(z, *self.mixture)
-        y = (F.one_hot(torch.randint(self.y_dim, (n,), device=self.device), self.y_dim).float()
+        y = (F.one_hot(self.rows(n, lambda m: torch.randint(self.y_dim, (m,))), self.y_dim).float().to(self.device)
              if self.y_dim else None)
         return z, y
 

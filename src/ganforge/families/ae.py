@@ -85,17 +85,23 @@ class AE(Family):
 
     @torch.no_grad()
     def track_codes(self, codes: Tensor) -> None:
-        """Move the sampling Gaussian (code_mean, code_tril) towards the batch's mean and covariance."""
+        """Move the sampling Gaussian (code_mean, code_tril) towards the batch's mean and covariance, in float32
+        outside autocast (1% steps vanish in bf16); a batch with non-finite codes, or a covariance Cholesky cannot
+        factor, leaves it as it was (the health monitor deals with the divergence)."""
         m = float(self.cfg.code_momentum)
         c = codes.detach().float()
-        if len(c) < 2:
+        if len(c) < 2 or not bool(torch.isfinite(c).all()):
             return
-        cov_old = self.G.code_tril @ self.G.code_tril.T
-        mean = (1 - m) * self.G.code_mean + m * c.mean(0)
-        cov = (1 - m) * cov_old + m * torch.cov(c.T).reshape(len(mean), len(mean))
-        eye = torch.eye(len(mean), device=c.device)
+        with torch.autocast(c.device.type, enabled=False):
+            tril = self.G.code_tril.float()
+            mean = (1 - m) * self.G.code_mean.float() + m * c.mean(0)
+            cov = (1 - m) * (tril @ tril.T) + m * torch.cov(c.T).reshape(len(mean), len(mean))
+            eye = torch.eye(len(mean), device=c.device)
+            factor, info = torch.linalg.cholesky_ex(cov + 1e-5 * eye)
+        if int(info) != 0:
+            return
         self.G.code_mean.copy_(mean)
-        self.G.code_tril.copy_(torch.linalg.cholesky(cov + 1e-5 * eye))
+        self.G.code_tril.copy_(factor)
 
     def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         if phase != "ae":

@@ -3,7 +3,7 @@ features a domain discriminator must not be able to tell from an unlabelled targ
 the target domain too.
 
 Networks (the names follow the family contract, where D is the classifier a run produces, as sgan's):
-- D: the label classifier, a feature extractor (three stride-2 3x3 convs with BatchNorm and ReLU, global average
+- D: the label classifier, a feature extractor (three stride-2 3x3 convs with BatchNorm and ReLU, dropout after the second and third, global average
   pool, a linear layer to `feature_dim` with ReLU) and a linear class head; `classify(x)` gives its logits, and
   `ganforge evaluate --classifier --data builtin:TARGET` measures it on the target domain's labelled test split.
 - G: the domain discriminator, an MLP (feature_dim -> d_hidden -> d_hidden -> 1) on the features, fed through a
@@ -12,7 +12,8 @@ Networks (the names follow the family contract, where D is the classifier a run 
 
 One phase per step: cross-entropy on a labelled source batch plus the domain discriminator's binary cross-entropy
 on that batch's features (domain 1) and on an equal batch of target images (domain 0, drawn from `model.target`'s
-training split, labels unused). lambda follows Ganin et al.'s schedule, lambda_p = domain_weight x (2 / (1 +
+training split, labels unused); both batches go through the feature extractor in one pass, so its BatchNorm
+layers normalise the two domains together, as the running statistics used at test time do. lambda follows Ganin et al.'s schedule, lambda_p = domain_weight x (2 / (1 +
 exp(-10 p)) - 1) with p = step / schedule_steps (capped at 1), or stays at domain_weight (schedule=constant).
 domain_weight = 0 is the source-only baseline: the same classifier, no domain term.
 """
@@ -56,7 +57,7 @@ class DomainClassifier(nn.Module):
         super().__init__()
         c, layers = shape[0], []
         for k in range(3):
-            layers += [nn.Conv2d(c, width * 2**k, 3, 2 if k else 1, 1, bias=False), nn.BatchNorm2d(width * 2**k),
+            layers += [nn.Conv2d(c, width * 2**k, 3, 2, 1, bias=False), nn.BatchNorm2d(width * 2**k),
                        nn.ReLU(True)]
             if k:
                 layers.append(nn.Dropout2d(0.1))
@@ -149,15 +150,21 @@ class DANN(Family):
         if phase != "dann":
             raise ValueError(f"dann has the phase dann, not '{phase}'")
         xs, ys = batch.x, batch.y
-        f_s = self.D.features(xs)
+        n = len(xs)
+        if self.cfg.domain_weight <= 0:  # source only; + 0 x G's parameters keeps them in the graph (DDP)
+            logits = self.D(xs).float()
+            cls = F.cross_entropy(logits, ys)
+            unused = sum(p.reshape(-1)[0] for p in self.G.parameters())
+            return StepOutput(cls + 0.0 * unused, {"dann/class_loss": cls.detach(),
+                                                   "dann/source_acc": (logits.argmax(1) == ys).float().mean()})
+        # one pass over both domains, so BatchNorm normalises them together in training as at test time
+        feats = self.D.features(torch.cat([xs, self.target_batch(n).to(xs.dtype)]))
+        f_s = feats[:n]
         logits = self.D.head(f_s).float()
         cls = F.cross_entropy(logits, ys)
         logs: dict[str, Any] = {"dann/class_loss": cls.detach(), "dann/source_acc": (logits.argmax(1) == ys).float().mean()}
         lam = self.lam(ctx.step if ctx is not None else None)
-        if self.cfg.domain_weight <= 0:
-            return StepOutput(cls, logs)
-        f_t = self.D.features(self.target_batch(len(xs)))
-        dom = self.G(reverse_gradient(torch.cat([f_s, f_t]), lam)).flatten().float()
+        dom = self.G(reverse_gradient(feats, lam)).flatten().float()
         truth = torch.cat([torch.ones(len(xs)), torch.zeros(len(xs))]).to(dom.device)
         dom_loss = F.binary_cross_entropy_with_logits(dom, truth)
         logs.update({"dann/domain_loss": dom_loss.detach(), "dann/lambda": lam,

@@ -96,10 +96,11 @@ class VAE(AE):
     def elbo(self, x: Tensor, generator: torch.Generator | None = None, dequantize: bool = True) -> dict[str, Tensor]:
         """Per-image terms on images x in [-1, 1]: nll (nats), kl (nats), elbo = -(nll + kl), bpd (bits per
         dimension, from one posterior sample); dequantised with one grey level of uniform noise unless told not."""
-        if dequantize:
-            x = x.float() + torch.rand(x.shape, generator=generator).to(x.device) * GREY_LEVEL
+        if dequantize:  # rows(): in a K-process run each rank keeps its slice of the global batch's draws
+            x = x.float() + self.rows(len(x), lambda m: torch.rand(m, *x.shape[1:], generator=generator),
+                                      generator).to(x.device) * GREY_LEVEL
         mu, logvar = self.posterior(x)
-        eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+        eps = self.rows(len(mu), lambda m: torch.randn(m, mu.shape[1], generator=generator), generator).to(mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps
         nll = gaussian_nll(x.float(), self.G.decode(z).float(), self.G.log_sigma.float())
         kl = gaussian_kl(mu, logvar)

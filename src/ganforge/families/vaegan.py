@@ -69,9 +69,10 @@ class VAEGAN(VAE):
 
     def forward_pass(self, x: Tensor) -> dict[str, Tensor]:
         mu, logvar = self.posterior(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        return {"mu": mu, "logvar": logvar, "rec": self.G.decode(z),
-                "prior": self.G.decode(torch.randn_like(mu))}
+        n, d = mu.shape
+        eps, z_p = (self.rows(n, lambda m: torch.randn(m, d)).to(mu.device) for _ in range(2))
+        z = mu + torch.exp(0.5 * logvar) * eps
+        return {"mu": mu, "logvar": logvar, "rec": self.G.decode(z), "prior": self.G.decode(z_p)}
 
     def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         x, obj = batch.x, self.objective

@@ -61,7 +61,9 @@ def r_precision(image_emb: Tensor, text_emb: Tensor, owner: Tensor | None = None
     for _ in range(repeats):
         hits = 0
         for i in range(n):
-            pool = (owner != i).nonzero().squeeze(1)
+            # distractors: captions of other images, never one equal to image i's own (a tie would count as a miss)
+            same = (text_emb == text_emb[own[i]]).all(1)
+            pool = ((owner != i) & ~same).nonzero().squeeze(1)
             pick = pool[torch.randperm(len(pool), generator=g)[:candidates - 1]]
             hits += int(sim[i, own[i]] > sim[i, pick].max())
         scores.append(hits / n)
