@@ -224,7 +224,41 @@ def figure_text(recipe, run: Path, log: Path) -> dict[str, Any]:
             "pass_figure": agree >= c["min_agreement"] and bright >= c["min_brightness_control"]}
 
 
-FIGURES = {"modes": figure_modes, "text": figure_text, "fid": figure_fid, "classes": figure_classes, "codes": figure_codes,
+def figure_rprecision(recipe, run: Path, log: Path) -> dict[str, Any]:
+    """Text to image on the emoji: R-precision of generated images against shuffled captions
+    (bench/text2image_emoji.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import text2image_emoji
+
+    m = text2image_emoji.measure(run, 0)["seen_glyphs_new_phrasing"]
+    gen, shuf = m["generated"]["r_precision"], m["shuffled"]["r_precision"]
+    return {"r_precision": gen, "shuffled": shuf,
+            "pass_figure": gen >= recipe.check["min_ratio_to_shuffled"] * max(shuf, 1e-9)}
+
+
+def figure_clusters(recipe, run: Path, log: Path) -> dict[str, Any]:
+    """aae's unsupervised clustering accuracy on the test split (bench/aae_clusters.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import aae_clusters
+
+    acc = aae_clusters.measure(run)["accuracy"]
+    return {"cluster_accuracy": acc, "pass_figure": acc >= recipe.check["min_accuracy"]}
+
+
+def figure_target(recipe, run: Path, log: Path) -> dict[str, Any]:
+    """dann: the classifier's accuracy on its target domain's labelled test split."""
+    out = run / "bench_target.json"
+    target = json.loads((run / "config.json").read_text())["model"]["target"]
+    rc, _ = run_cli(["ganforge", "evaluate", "--ckpt", str(run), "--classifier", "--data", target, "--out", str(out)],
+                    log)
+    if rc:
+        return {"error": f"ganforge evaluate --classifier exited {rc}"}
+    acc = json.loads(out.read_text())["classifier"]["accuracy"]
+    return {"target_accuracy": round(acc, 4), "pass_figure": acc >= recipe.check["min_target_accuracy"]}
+
+
+FIGURES = {"rprecision": figure_rprecision, "clusters": figure_clusters, "target": figure_target,
+           "modes": figure_modes, "text": figure_text, "fid": figure_fid, "classes": figure_classes, "codes": figure_codes,
            "classifier": figure_classifier, "digits": figure_digits, "translation": figure_translation,
            "domains": figure_translation}
 
