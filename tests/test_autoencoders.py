@@ -123,6 +123,11 @@ def test_autoencoders_train_sample_and_resume(family, options, tmp_path):
 
 def test_the_autoencoder_families_are_these():
     assert AUTOENCODER_FAMILIES == ["aae", "ae", "vae", "vaegan"]
+    from ganforge.families import FAMILIES
+
+    # only ae's samples are not plain G(z ~ prior) draws, and only vae has a likelihood
+    assert [f for f in AUTOENCODER_FAMILIES if "fitted" in FAMILIES[f].sample_note] == ["ae"]
+    assert [f for f in AUTOENCODER_FAMILIES if FAMILIES[f].likelihood] == ["vae"]
 
 
 @pytest.mark.parametrize("family, options", [("vae", {"kl_anneal_steps": 3}), ("aae", {"prior": "categorical"}),

@@ -11,9 +11,7 @@ Priors (model.prior):
 - "mixture": z against a mixture of `categories` Gaussians on a circle of radius 2 in the first two dimensions
   (standard deviation 0.5 there, N(0, I) in the others).
 
-With a categorical prior, consistency_weight > 0 adds KL(y(x) || y(x')) for x' the batch shifted by up to two
-pixels (IMSAT's self-augmented training, Hu et al. 2017: a cluster should not depend on where the item sits), and
-balance_weight > 0 adds log K - H(mean of y over the batch), the marginal-entropy term of
+With a categorical prior, balance_weight > 0 adds log K - H(mean of y over the batch), the marginal-entropy term of
 CatGAN (Springenberg 2016) and IMSAT (Hu et al. 2017): the per-sample discriminator on y makes each y one-hot but
 cannot see clusters going unused. 0 (the default) is the paper's AAE.
 
@@ -54,7 +52,6 @@ class AAEConfig:
     categories: int = 10         # categorical: clusters; mixture: components
     adv_weight: float = 1.0      # weight of the encoder's adversarial loss against the reconstruction
     balance_weight: float = 0.0  # categorical: weight of log K - H(batch mean of y) (0: the paper's AAE)
-    consistency_weight: float = 0.0  # categorical: weight of KL(y(x) || y(x shifted by up to 2 pixels)) (0: off)
     d_hidden: int = 512
     mixture_radius: float = 2.0
     mixture_std: float = 0.5
@@ -73,6 +70,7 @@ class AAE(LatentCodes, AE):
     Config = AAEConfig
     name = "aae"
     description = "adversarial autoencoder (Makhzani 2015): Gaussian, categorical (clustering) or mixture prior"
+    sample_note = ""  # G(z ~ prior), as a GAN's (not ae's fitted Gaussian)
 
     def __init__(self, cfg: AAEConfig, spec, generator_only: bool = False) -> None:
         if cfg.prior not in PRIORS:
@@ -146,14 +144,6 @@ class AAE(LatentCodes, AE):
 
         return self.rows(n, draw, generator).to(self.device)
 
-    def shifted(self, x: Tensor, shift: int = 2) -> Tensor:
-        """x moved by a random whole-pixel offset in [-shift, shift] in each direction (one per batch, reflected
-        borders; drawn through rows() like the other training noise)."""
-        dy, dx = (int(v) for v in self.rows(1, lambda m: torch.randint(-shift, shift + 1, (2,)))[:2])
-        h, w = x.shape[-2:]
-        padded = F.pad(x, (shift, shift, shift, shift), mode="reflect")
-        return padded[..., shift + dy:shift + dy + h, shift + dx:shift + dx + w]
-
     # -- training -------------------------------------------------------------------------------------
     def phase_specs(self) -> tuple[Phase, ...]:
         return (Phase("d", ("D",), lr="lr_d"), Phase("g", ("G",), lr="lr_g", updates_ema=True))
@@ -188,14 +178,6 @@ class AAE(LatentCodes, AE):
                 adv = adv + obj.g(self.D.y(y).float())
             loss = recon + self.cfg.adv_weight * adv
             logs = {"ae/recon": recon.detach(), "g/loss": adv.detach()}
-            if y is not None and self.cfg.consistency_weight > 0:
-                # the cluster of an image should not change when the image moves by a pixel or two (IMSAT's
-                # self-augmentation, Hu et al. 2017): KL from y(x), held fixed, to y of a shifted copy
-                _, y_shift = self.split(self.G.encode(self.shifted(batch.x)))
-                target = y.detach().clamp(min=1e-8)
-                kl = (target * (target.log() - y_shift.clamp(min=1e-8).log())).sum(1).mean()
-                loss = loss + self.cfg.consistency_weight * kl
-                logs["aae/consistency"] = kl.detach()
             if y is not None and self.cfg.balance_weight > 0:
                 # the per-sample D on y cannot see that whole clusters go unused; this batch term can: it is 0 when
                 # the batch's average y is uniform over the categories and grows as clusters empty

@@ -45,6 +45,7 @@ class VAEGAN(VAE):
     description = "VAE/GAN (Larsen 2016): VAE decoder = GAN generator, reconstruction in D's feature space"
     learn_sigma = False
     likelihood = False
+    sample_note = ""  # G(z ~ N(0, I)), as a GAN's
 
     def __init__(self, cfg: VAEGANConfig, spec, generator_only: bool = False) -> None:
         super().__init__(cfg, spec, generator_only)
