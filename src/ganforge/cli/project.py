@@ -59,19 +59,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def load_targets(args: argparse.Namespace, shape: tuple[int, ...], fit: str):
-    from .translate import fit_tensor, image_files, load_files
+    from .translate import image_files, load_builtin_inputs, load_files
 
     xs, stems, skipped = [], [], []
     for item in args.images:
         if item.startswith("builtin:"):
-            from ..data import load_builtin
-
             try:
-                data = load_builtin(item.split(":", 1)[1], split="test")
+                x, names = load_builtin_inputs(item.split(":", 1)[1], args.n, "AtoB", shape)
             except ValueError as e:
                 raise UsageError(str(e)) from None
-            xs.append(fit_tensor(data.to_float(data.x[:args.n]), shape))
-            stems += [f"{item.split(':', 1)[1]}-{i:05d}" for i in range(len(xs[-1]))]
+            xs.append(x)
+            stems += names
         else:
             x, s, sk, _ = load_files(image_files(Path(item)), shape, fit)
             xs.append(x)

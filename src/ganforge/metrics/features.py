@@ -120,7 +120,10 @@ class Extractor:
         if x.numel() and float(x.amin()) >= 0 and float(x.amax()) > 2:
             raise ValueError(f"images range over [{float(x.amin()):.3g}, {float(x.amax()):.3g}], which looks like "
                              "[0, 255] pixels; feature extractors expect [-1, 1]: pass x / 127.5 - 1")
-        x = x.float().clamp(-1.0, 1.0)
+        return self._fit(x.float().clamp(-1.0, 1.0))
+
+    def _fit(self, x: Tensor) -> Tensor:
+        """The extractor's channels and input size."""
         x = adapt_channels(x, self.channels, self.name)
         if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
             x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
@@ -146,10 +149,7 @@ class Extractor:
         if self._module is None:
             raise ValueError(f"extractor {self.name!r} runs in onnxruntime: it gives no gradients; use fashion, "
                              "clipart or inception for a feature loss")
-        x = adapt_channels(x.float(), self.channels, self.name)
-        if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
-            x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
-        return self._run(x.to(self.device))[0].float().flatten(1)
+        return self._run(self._fit(x.float()).to(self.device))[0].float().flatten(1)
 
     def features(self, x: Tensor) -> Tensor:
         """(N, C, H, W) in [-1, 1] -> (N, dim) float32."""

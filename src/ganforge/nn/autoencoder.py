@@ -16,29 +16,18 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .convs import FastConv2d, WholeMapConv
-from .dcgan import DCGANGenerator, _init_dcgan, dcgan_stages
+from .convs import WholeMapConv
+from .dcgan import DCGANGenerator, _init_dcgan, dcgan_trunk
 
 
 class ConvEncoder(nn.Module):
-    """x (N, C, H, W) -> (N, out_dim)."""
+    """x (N, C, H, W) -> (N, out_dim): DCGAN D's trunk and a conv over the whole remaining map."""
 
     def __init__(self, in_shape: tuple[int, int, int], out_dim: int, width: int = 64, max_width: int = 512,
                  batchnorm: bool = True) -> None:
         super().__init__()
-        c_in, h, w = in_shape
-        n, _, _ = dcgan_stages(h, w)
-        layers: list[nn.Module] = []
-        prev = c_in
-        for i in range(n):
-            c = min(width * 2**i, max_width)
-            layers.append(FastConv2d(prev, c, 4, 2, 1, bias=not (batchnorm and i > 0)))
-            if batchnorm and i > 0:
-                layers.append(nn.BatchNorm2d(c))
-            layers.append(nn.LeakyReLU(0.2, True))
-            prev, h, w = c, h // 2, w // 2
-        self.trunk = nn.Sequential(*layers)
-        self.head = WholeMapConv(prev, out_dim, (h, w), 1, 0)
+        self.trunk, prev, hw = dcgan_trunk(in_shape, width, max_width, batchnorm)
+        self.head = WholeMapConv(prev, out_dim, hw, 1, 0)
         _init_dcgan(self)
 
     def forward(self, x: Tensor) -> Tensor:

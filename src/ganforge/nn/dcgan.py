@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .convs import FastConv2d, FastConvTranspose2d, LatentProjection, WholeMapConv
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "LatentProjection", "WholeMapConv", "dcgan_stages"]
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "LatentProjection", "WholeMapConv", "dcgan_stages", "dcgan_trunk"]
 
 
 def dcgan_stages(h: int, w: int) -> tuple[int, int, int]:
@@ -64,25 +64,31 @@ class DCGANGenerator(nn.Module):
         return x
 
 
+def dcgan_trunk(in_shape: tuple[int, int, int], width: int = 64, max_width: int = 512,
+                batchnorm: bool = True) -> tuple[nn.Sequential, int, tuple[int, int]]:
+    """D's strided convs for an H x W input: (trunk, its output channels, its output map (h, w))."""
+    c_in, h, w = in_shape
+    n, _, _ = dcgan_stages(h, w)
+    layers: list[nn.Module] = []
+    prev = c_in
+    for i in range(n):
+        c = min(width * 2**i, max_width)
+        layers.append(FastConv2d(prev, c, 4, 2, 1, bias=not (batchnorm and i > 0)))
+        if batchnorm and i > 0:
+            layers.append(nn.BatchNorm2d(c))
+        layers.append(nn.LeakyReLU(0.2, True))
+        prev = c
+        h, w = h // 2, w // 2  # k=4, s=2, p=1 floors odd sizes
+    return nn.Sequential(*layers), prev, (h, w)
+
+
 class DCGANDiscriminator(nn.Module):
     """x (N, C, H, W) -> one logit per sample (N,). `features(x)` gives the last conv map, flattened."""
 
     def __init__(self, in_shape: tuple[int, int, int], width: int = 64, max_width: int = 512, batchnorm: bool = True) -> None:
         super().__init__()
-        c_in, h, w = in_shape
-        n, _, _ = dcgan_stages(h, w)
-        chans = [min(width * 2**i, max_width) for i in range(n)]
-        layers: list[nn.Module] = []
-        prev = c_in
-        for i, c in enumerate(chans):
-            layers.append(FastConv2d(prev, c, 4, 2, 1, bias=not (batchnorm and i > 0)))
-            if batchnorm and i > 0:
-                layers.append(nn.BatchNorm2d(c))
-            layers.append(nn.LeakyReLU(0.2, True))
-            prev = c
-            h, w = h // 2, w // 2  # k=4, s=2, p=1 floors odd sizes
-        self.trunk = nn.Sequential(*layers)
-        self.head = WholeMapConv(prev, 1, (h, w), 1, 0)  # kernel covers the whole remaining map
+        self.trunk, prev, hw = dcgan_trunk(in_shape, width, max_width, batchnorm)
+        self.head = WholeMapConv(prev, 1, hw, 1, 0)  # kernel covers the whole remaining map
         _init_dcgan(self)
 
     def features(self, x: Tensor) -> Tensor:
