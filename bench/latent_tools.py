@@ -11,8 +11,8 @@ no encoder). Reported: mean pixel MSE ([-1, 1] scale), mean fashion-feature dist
 encoder's answer alone (--steps 0).
 
 Vector arithmetic: `ganforge edit --ckpt RUN --direction class:A:B --n 100 --steps 9 --span 4` for the class
-pairs below: the direction is the mean latent of 5,000 samples the fashion classifier puts in B minus that of
-those in A; the rows are the first 100 latents of seed 0 classified as A; reported is the share classified as B at
+pairs below: the direction is the mean latent of the samples the fashion classifier puts in B with probability
+>= 0.9 (of 20,000 tagged; edit's defaults) minus that of those in A; the rows are the first 100 latents of seed 0 classified as A; reported is the share classified as B at
 each t in 0, 0.5, ..., 4 (t = 1: z - mean_A + mean_B, the classic arithmetic), averaged over the pairs, and the
 first t at which that average reaches 70% (the issue's bar, at a step size the result documents).
 
@@ -67,7 +67,8 @@ def arithmetic(run: Path, out: Path, span: float, steps: int) -> dict[str, Any]:
         cli(words)
         info = json.loads(png.with_suffix(".json").read_text())
         rows.append({"pair": f"{a} -> {b}", "t": info["t"], "share_b": info["share_classified_b"],
-                     "rows": info.get("rows_from"), "tagged_a": info["count_a"], "tagged_b": info["count_b"]})
+                     "rows": info.get("rows_from"), "tagged": info["tagged"], "min_confidence": info["min_confidence"],
+                     "tagged_a": info["count_a"], "tagged_b": info["count_b"]})
     at1 = [r["share_b"][r["t"].index(1.0)] for r in rows]
     ts = rows[0]["t"]
     means = [round(sum(r["share_b"][j] for r in rows) / len(rows), 4) for j in range(len(ts))]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge.artifacts.projection import class_means, project, search_start
+from ganforge.artifacts.projection import class_direction, class_means, project, search_start
 from ganforge.cli.main import main
 from ganforge.latent import between
 from ganforge.train import build_run
@@ -50,6 +50,41 @@ def test_search_start_picks_the_closest_candidate():
     cands = torch.randn(50, 6, generator=torch.Generator().manual_seed(5))
     target = G(cands[[7, 31]]) + 0.001
     torch.testing.assert_close(search_start(G, target, cands), cands[[7, 31]])
+
+
+class _ToySampler:
+    """Latents of a seed as a fixed table; the 'image' of a latent is the latent itself."""
+
+    def __init__(self, z):
+        self.z = z
+
+    def latents(self, n, seed):
+        return self.z[:n]
+
+    def generate(self, n, z):
+        return z
+
+
+class _ToyClassifier:
+    """Two classes by the sign of the first coordinate, sure of it in proportion to its size."""
+    n_classes = 2
+
+    def logits(self, x):
+        return torch.stack([-4 * x[:, 0], 4 * x[:, 0]], 1)
+
+
+def test_class_direction_averages_only_the_confident_members_of_each_class():
+    z = torch.tensor([[-2.0, 1.0], [-0.05, 9.0], [-1.0, 3.0], [1.5, 0.0], [0.1, -9.0], [2.5, 2.0]]).repeat(5, 1)
+    s, clf = _ToySampler(z), _ToyClassifier()
+    # p(class) = sigmoid(8 |x0|): 0.6 for |x0| 0.05, 0.69 for 0.1, >= 0.9999 for the others
+    d, info = class_direction(s, clf, 0, 1, n=len(z), min_confidence=0.9)
+    torch.testing.assert_close(d, torch.tensor([2.0, 1.0]) - torch.tensor([-1.5, 2.0]))
+    assert (info["count_a"], info["count_b"]) == (10, 10)
+    d_all, info_all = class_direction(s, clf, 0, 1, n=len(z), min_confidence=0.0)
+    torch.testing.assert_close(d_all, torch.tensor([4.1 / 3, -7.0 / 3]) - torch.tensor([-3.05 / 3, 13.0 / 3]))
+    assert (info_all["count_a"], info_all["count_b"]) == (15, 15)
+    with pytest.raises(ValueError, match="too few"):
+        class_direction(s, clf, 0, 1, n=len(z), min_confidence=0.99999999)
 
 
 def test_class_means():
@@ -119,3 +154,46 @@ def test_sefa_directions_are_the_right_singular_vectors_of_the_first_layer(tmp_p
     assert info["t"] == [-3.0, 0.0, 3.0] and info["eigenvalue"] == pytest.approx(float(values[0]), rel=1e-4)
     assert main(["edit", "--ckpt", str(tmp_path / "d"), "--direction", "up:1", "--out", str(out)]) != 0
     assert "class:A:B or sefa:K" in capsys.readouterr().err
+
+
+def test_stylegan_projects_and_edits_in_w(tmp_path, capsys):
+    """A style-based generator: w round-trips through from_w, SeFa's w directions are the eigenvectors of its
+    stacked unit-row style affines, project writes a .w.npy that redraws its projection, and edit moves it."""
+    from ganforge.artifacts import Sampler
+    from ganforge.artifacts.projection import from_w, sefa_directions, style_based, style_weight, w_of
+
+    build_run(tiny_config("stylegan", "builtin:digits", steps=2, model={"truncation": 0.7}), tmp_path / "s").fit()
+    sampler = Sampler.from_checkpoint(tmp_path / "s")
+    G = sampler.G
+    assert style_based(G)
+    z = sampler.latents(4, 0)
+    with torch.no_grad():  # the sampler's images are drawn from w_of's truncated w
+        torch.testing.assert_close(from_w(G)(w_of(G, z, sampler.default_truncation)), sampler.generate(4, z=z))
+    A = style_weight(G)
+    torch.testing.assert_close(A.norm(dim=1), torch.ones(len(A)))
+    dirs, values = sefa_directions(G)
+    assert dirs.shape == (8, 8) and bool((values[:-1] >= values[1:] - 1e-6).all())
+    torch.testing.assert_close(dirs @ dirs.T, torch.eye(8), atol=1e-5, rtol=0)
+    torch.testing.assert_close((A @ dirs[0]).pow(2).sum(), values[0], atol=1e-4, rtol=1e-4)
+    v = torch.nn.functional.normalize(torch.randn(20, 8), dim=1)  # no unit direction moves the styles more
+    assert float((A @ v.T).pow(2).sum(0).max()) <= float(values[0]) + 1e-4
+
+    out = tmp_path / "proj"
+    assert main(["project", "--ckpt", str(tmp_path / "s"), "builtin:digits", "--n", "2", "--steps", "5",
+                 "--candidates", "8", "--out", str(out)]) == 0
+    info = json.loads((out / "projection.json").read_text())
+    assert info["space"] == "w" and info["loss_end"] <= info["loss_start"]
+    w = torch.from_numpy(np.load(out / "digits-00000.w.npy"))[None]
+    assert w.shape == (1, 8)
+    with torch.no_grad():  # the saved w redraws the written projection (to 8-bit rounding)
+        img = from_w(G)(w)[0]
+    png = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(out / "digits-00000.png"), dtype=np.float32)
+    np.testing.assert_allclose(png.reshape(img.shape[1:]) / 127.5 - 1, img[0].numpy(), atol=1.5 / 127.5)
+
+    strip = tmp_path / "e.png"
+    assert main(["edit", "--ckpt", str(tmp_path / "s"), "--direction", "sefa:0", "--latent",
+                 str(out / "digits-00000.w.npy"), "--steps", "3", "--out", str(strip)]) == 0
+    assert json.loads(strip.with_suffix(".json").read_text())["space"] == "w"
+    assert main(["edit", "--ckpt", str(tmp_path / "s"), "--direction", "sefa:0", "--space", "z",
+                 "--out", str(strip)]) != 0
+    assert "live in w" in capsys.readouterr().err

@@ -434,3 +434,94 @@ def test_progan_and_fastgan_answer_as_the_sampler(family, tmp_path):
     np.testing.assert_allclose(np.load(io.BytesIO(npy.content)), want.numpy(), atol=1e-5, rtol=0)
     assert png.headers["content-type"] == "image/png" and png.headers["x-seed"] == "5"
     _close(_pixels(png.content)[None], to_uint8(want[:1]).numpy())
+
+
+def _png_b64(x) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(x).numpy()[0, 0]).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_project_and_edit_round_trip(servers):
+    server, sampler = servers["dcgan"]
+    tools = server.get("/v1/info").json()["latent_tools"]
+    assert tools["space"] == "z" and tools["width"] == sampler.family.latent_dim and tools["directions"]
+    target = sampler.generate(1, 3)
+    r = server.post("/v1/project", {"image": _png_b64(target), "steps": 30})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["space"] == "z" and len(body["latent"]) == tools["width"] and body["init"] == "search"
+    projected = _pixels(base64.b64decode(body["image"]))
+    mse = ((projected.astype(float) / 127.5 - 1 - target.numpy()[0]) ** 2).mean()
+    assert mse == pytest.approx(body["pixel_mse"], abs=0.01)
+    # the latent redraws the projection at t = 0; a direction moves it
+    at0 = server.post("/v1/edit", {"latent": body["latent"], "direction": "sefa:0", "t": 0})
+    assert at0.status_code == 200
+    _close(_pixels(at0.content), projected)
+    moved = server.post("/v1/edit", {"latent": body["latent"], "direction": "sefa:0", "t": 3})
+    assert not np.array_equal(_pixels(moved.content), _pixels(at0.content))
+    # a data: URL works too, and the upload limit is /v1/project's own (the server's --max-body is 4096)
+    big = np.random.default_rng(0).integers(0, 256, (96, 96), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    assert len(url) > 4096
+    assert server.post("/v1/project", {"image": url, "steps": 1}).status_code == 200
+    assert server.post("/v1/generate", {"n": 1, "text": url}).status_code == 413
+
+
+@pytest.mark.parametrize("path,body,message", [
+    ("/v1/project", {"image": "not base64!"}, "not valid base64"),
+    ("/v1/project", {"image": base64.b64encode(b"GIF89a nonsense").decode()}, "could not be decoded"),
+    ("/v1/project", {"image": "", "steps": 1}, "base64-encoded PNG"),
+    ("/v1/project", {"image": "AAAA", "steps": 100000}, '"steps" must be an integer from 1 to 300'),
+    ("/v1/project", {"image": "AAAA", "seed": 1}, "takes image and steps"),
+    ("/v1/edit", {"latent": [0.0], "direction": "sefa:0"}, "must be a list of"),
+    ("/v1/edit", {"latent": "WIDTH", "direction": "sefa:99"}, "sefa:K needs K in"),
+    ("/v1/edit", {"latent": "WIDTH", "direction": "class:0:1"}, "need a classifier"),
+    ("/v1/edit", {"latent": "WIDTH", "direction": "sefa:0", "t": 50}, '"t" must be a number from -10 to 10'),
+])
+def test_project_and_edit_refuse_bad_input(servers, path, body, message):
+    server, sampler = servers["dcgan"]
+    if body.get("latent") == "WIDTH":  # a latent of the right width
+        body = {**body, "latent": [0.0] * sampler.family.latent_dim}
+    r = server.post(path, body)
+    assert r.status_code == 422 and message in r.json()["detail"], r.text
+
+
+def test_conditional_models_have_no_latent_tools(servers):
+    server, _ = servers["cgan"]
+    assert "latent_tools" not in server.get("/v1/info").json()
+    assert server.post("/v1/project", {"image": "AAAA"}).status_code == 404
+
+
+def test_playground_projects_an_upload_and_edits_it(servers, tmp_path):
+    chromium = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    server, sampler = servers["dcgan"]
+    upload = tmp_path / "mine.png"
+    upload.write_bytes(base64.b64decode(_png_b64(sampler.generate(1, 4))))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url + "/")
+        wait_until(page, "window.playground && window.playground.ready === true", timeout=30)
+        assert page.is_visible("#edit-box") and page.is_disabled("#edit-t")
+        page.set_input_files("#upload", str(upload))
+        page.fill("#project-steps", "20")
+        page.click("#project")
+        wait_until(page, "!!window.playground.projected", timeout=60)
+        latent = page.evaluate("window.playground.projected.latent")
+        shown = _pixels(base64.b64decode(page.evaluate("window.playground.lastPng")))
+        direct = server.post("/v1/edit", {"latent": latent, "direction": "sefa:0", "t": 0})
+        _close(shown, _pixels(direct.content))
+        n = page.evaluate("window.playground.requests")
+        page.locator("#edit-t").fill("2")
+        wait_until(page, f"window.playground.requests > {n} && !window.playground.busy")
+        edited = _pixels(base64.b64decode(page.evaluate("window.playground.lastPng")))
+        _close(edited, _pixels(server.post("/v1/edit", {"latent": latent, "direction": "sefa:0", "t": 2}).content))
+        browser.close()
+    assert errors == []

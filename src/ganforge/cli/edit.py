@@ -17,7 +17,8 @@ Move latents along a direction in a trained generator's latent space and draw wh
 
 Directions (--direction):
   class:A:B  vector arithmetic (Radford et al. 2015): the mean latent of samples a classifier puts in class B minus
-             that of samples in class A (--tag-n samples of seed --tag-seed; classes by name or index). A row goes
+             that of samples in class A (the samples of --tag-n of seed --tag-seed that it classifies with probability
+             >= --tag-confidence; classes by name or index). A row goes
              from its latent (t = 0) to latent + --span x direction (default span 1: one whole mean difference).
              The classifier is --features (default: fashion for 1x28x28 models); the share of rows it calls B at
              each t is printed and written to OUT.json.
@@ -25,14 +26,19 @@ Directions (--direction):
              linear map A of z (dcgan, the autoencoders' decoders). A row goes from -span to +span (default 3) along
              the unit direction.
 
-Latents (--latent): .npy files written by `ganforge project` (one latent, or a stack), or else --n latents of
---seed (as `ganforge sample` draws them); for class:A:B, the first --n of them that the classifier puts in A."""
+Style-based generators (stylegan) are edited in w, the mapping network's output (--space w, their default):
+class means are means of w, sefa:K factorises the synthesis layers' style affines, and a row moves a w.
+
+Latents (--latent): .npy files written by `ganforge project` (one latent, or a stack; NAME.w.npy holds a w), or
+else --n latents of --seed (as `ganforge sample` draws them; in w space, their w); for class:A:B, the first --n of
+them that the classifier puts in A."""
 
 EPILOG = """\
 examples:
   ganforge edit --ckpt runs/fashion --direction class:Sneaker:Ankle-boot --n 8 --out sneaker2boot.png
   ganforge edit --ckpt runs/fashion-vaegan --direction class:0:3 --latent proj/fashion-mnist-00000.npy --out e.png
   ganforge edit --ckpt runs/fashion --direction sefa:0 --n 6 --steps 9 --out sefa0.png
+  ganforge edit --ckpt runs/cars-sg --direction sefa:1 --latent proj/car.w.npy --out car_sefa1.png
 """
 
 
@@ -50,8 +56,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--features", default="auto", metavar="NAME",
                    help="classifier of class directions: fashion, clipart or a model path (default: fashion for "
                         "1x28x28 models)")
-    p.add_argument("--tag-n", type=int, default=5000, help="samples tagged for class means (default: 5000)")
+    p.add_argument("--tag-n", type=int, default=20000, help="samples tagged for class means (default: 20000)")
+    p.add_argument("--tag-confidence", type=float, default=0.9, metavar="P",
+                   help="only samples the classifier gives their class with probability >= P enter a class mean "
+                        "(default: 0.9; 0 takes every sample)")
     p.add_argument("--tag-seed", type=int, default=12345)
+    p.add_argument("--space", choices=("auto", "z", "w"), default="auto",
+                   help="move z, or w (the mapping's output, style-based generators only); auto: w for them, or "
+                        "when every --latent file is a .w.npy, else z")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     p.add_argument("--out", required=True, metavar="FILE.png", help="the strips (and FILE.json beside it)")
     p.set_defaults(run=run)
@@ -84,23 +96,31 @@ def load_latents(files: list[str], dim: int) -> torch.Tensor:
 
 def run(args: argparse.Namespace) -> int:
     from ..artifacts import Sampler
-    from ..artifacts.projection import class_direction, sefa_directions, tag_latents
+    from ..artifacts.projection import (class_direction, draw_latents, latent_space, latent_width, sefa_directions,
+                                        style_based, tag_latents, to_space)
     from ..image import save_grid
     from ..metrics.features import load
 
     if args.steps < 2 or args.n < 1 or args.tag_n < 10:
         raise UsageError("--steps must be >= 2, --n >= 1 and --tag-n >= 10")
+    if not 0.0 <= args.tag_confidence < 1.0:
+        raise UsageError(f"--tag-confidence must be in [0, 1), got {args.tag_confidence}")
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise UsageError(f"--out must end in .png, got '{out}'")
     sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
-    family = sampler.family
-    if family.kind != "latent" or sampler.spec.kind != "image" or family.conditioning != "none":
-        raise UsageError(f"edit needs an unconditional image generator; {args.ckpt} holds {family.name}")
-    dim = int(family.latent_dim)
-    z = load_latents(args.latent, dim) if args.latent else sampler.latents(args.n, args.seed)
+    family, G = sampler.family, sampler.G
+    w_files = bool(args.latent) and all(f.endswith(".w.npy") for f in args.latent)
+    try:
+        space = latent_space(sampler, "w" if args.space == "auto" and w_files else args.space)
+    except ValueError as e:
+        raise UsageError(f"edit: {e}") from None
+    if args.latent and any(f.endswith(".w.npy") for f in args.latent) != (space == "w"):
+        raise UsageError(f"--latent: give all z files (.npy) or all w files (.w.npy), matching --space ({space})")
+    dim = latent_width(sampler, space)
+    z = load_latents(args.latent, dim) if args.latent else to_space(sampler, sampler.latents(args.n, args.seed), space)
     kind, _, rest = args.direction.partition(":")
-    info: dict = {"direction": args.direction, "ckpt_step": sampler.step, "family": family.name}
+    info: dict = {"direction": args.direction, "ckpt_step": sampler.step, "family": family.name, "space": space}
     classifier, b = None, None
     if kind == "class":
         a_text, _, b_text = rest.partition(":")
@@ -125,13 +145,14 @@ def run(args: argparse.Namespace) -> int:
             names = []
         a, b = (class_index(t, names, int(classifier.n_classes)) for t in (a_text, b_text))
         try:
-            d, counts = class_direction(sampler, classifier, a, b, args.tag_n, args.tag_seed)
+            d, counts = class_direction(sampler, classifier, a, b, args.tag_n, args.tag_seed, args.tag_confidence,
+                                        space)
         except ValueError as e:
             raise UsageError(str(e)) from None
         info.update(counts, classes=[a, b])
         if not args.latent:  # rows that start in class A: the first --n latents of --seed the classifier puts there
             pool = max(20 * args.n, 500)
-            z_all, pred = tag_latents(sampler, classifier, pool, args.seed)
+            z_all, pred = tag_latents(sampler, classifier, pool, args.seed, space=space)
             z = z_all[pred == a][:args.n]
             if not len(z):
                 raise UsageError(f"none of {pool} samples of seed {args.seed} is classified as class {a}; give "
@@ -139,9 +160,12 @@ def run(args: argparse.Namespace) -> int:
             info["rows_from"] = f"the first {len(z)} of {pool} latents of seed {args.seed} classified as class {a}"
         ts = torch.linspace(0, args.span if args.span is not None else 1.0, args.steps)
     elif kind == "sefa":
+        if space == "z" and style_based(G):
+            raise UsageError(f"--direction {args.direction}: a style-based generator's closed-form directions live in "
+                             "w; drop --space z")
         try:
             k = int(rest)
-            dirs, values = sefa_directions(sampler.G)
+            dirs, values = sefa_directions(G)
         except ValueError as e:
             raise UsageError(f"--direction {args.direction}: {e}") from None
         if not 0 <= k < len(dirs):
@@ -153,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise UsageError(f"--direction must be class:A:B or sefa:K, got '{args.direction}'")
     moved = (z[:, None, :] + ts[None, :, None] * d[None, None, :]).reshape(-1, dim)
-    x = sampler.generate(len(moved), z=moved)
+    x = draw_latents(sampler, moved, space)
     if classifier is not None:
         pred = classifier.logits(x).argmax(1).view(len(z), len(ts))
         info["share_classified_b"] = [round(float((pred[:, j] == b).float().mean()), 4) for j in range(len(ts))]

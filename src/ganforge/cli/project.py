@@ -22,15 +22,21 @@ The start (--init): the model's encoder when it has one (ae, vae, aae, vaegan), 
 random latents (search), or z = 0 (zero). Each image keeps the best latent seen, so the result is never worse than
 the start.
 
+Style-based generators (stylegan) are projected into w, the mapping network's output, by default (--space w):
+the latent optimised is w itself, started from the average w (--init zero) or from the w of the best random
+latent (search), with --prior-weight x mean((w - w_avg)^2). --space z optimises z through the mapping instead.
+
 Writes, in --out: NAME.png (the projection), NAME.npy (its latent, the sampler's z: `ganforge edit` and
-`Sampler.generate(z=...)` take it), grid.png (targets beside projections) and projection.json (per image: pixel
-mean squared error, feature distance, loss; time per image)."""
+`Sampler.generate(z=...)` take it; NAME.w.npy for a w, which `ganforge edit` takes), grid.png (targets beside
+projections) and projection.json (per image: pixel mean squared error, feature distance, loss; time per
+image)."""
 
 EPILOG = """\
 examples:
   ganforge project --ckpt runs/fashion-vaegan photo.png --out proj/
   ganforge project --ckpt runs/fashion-dcgan builtin:fashion-mnist --n 200 --out proj/   # the test split's first 200
   ganforge project --ckpt runs/fashion-vaegan builtin:fashion-mnist --init search --steps 500 --out proj/
+  ganforge project --ckpt runs/cars-sg car.jpg --out proj/   # stylegan: into w, edit with --latent proj/car.w.npy
 """
 
 GRID_MAX = 32
@@ -53,6 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: fashion for 1x28x28 models, none otherwise)")
     p.add_argument("--feature-weight", type=float, default=1.0, help="weight of the feature loss (default: 1)")
     p.add_argument("--prior-weight", type=float, default=1e-3, help="weight of mean(z^2) (default: 0.001)")
+    p.add_argument("--space", choices=("auto", "z", "w"), default="auto",
+                   help="the latent optimised: w for style-based generators, z otherwise (auto, the default)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --init search candidates (default: 0)")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     p.set_defaults(run=run)
@@ -79,23 +87,17 @@ def load_targets(args: argparse.Namespace, shape: tuple[int, ...], fit: str):
 
 
 def resolve_features(name: str, shape: tuple[int, ...]):
-    from ..metrics.features import load
+    from ..artifacts.projection import perceptual_features
 
-    if name == "auto":
-        name = "fashion" if tuple(shape) == (1, 28, 28) else "none"
-    if name == "none":
-        return None, "none"
     try:
-        ext = load(name)
-        ext.differentiable_features(torch.zeros(1, *shape))  # a clear error now, not mid-way
+        return perceptual_features(name, shape)
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(f"--features {name}: {e}") from None
-    return ext.differentiable_features, name
 
 
 def run(args: argparse.Namespace) -> int:
     from ..artifacts import Sampler
-    from ..artifacts.projection import describe, project, search_start
+    from ..artifacts.projection import describe, latent_space, project_images, start_kind
     from ..image import save_grid, to_pil, to_uint8
     from .translate import unique_stems
 
@@ -106,42 +108,28 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--lr must be > 0 and --feature-weight, --prior-weight >= 0")
     sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
     family = sampler.family
-    if family.kind != "latent" or sampler.spec.kind != "image" or family.conditioning != "none":
-        raise UsageError(f"project needs an unconditional image generator; {args.ckpt} holds {family.name} "
-                         f"({family.kind}, conditioning {family.conditioning}, {sampler.spec.kind})")
-    init = args.init if args.init != "auto" else ("encoder" if family.has_encoder else "search")
-    if init == "encoder" and not family.has_encoder:
-        raise UsageError(f"--init encoder: {family.name} has no encoder (ae, vae, aae and vaegan do); use --init "
-                         "search or zero")
     shape = tuple(sampler.spec.shape)
     fit = sampler.config.get("run", {}).get("data", {}).get("fit", "crop")
+    try:
+        space = latent_space(sampler, args.space)
+        init = start_kind(sampler, args.init)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     x, stems, skipped = load_targets(args, shape, fit)
     stems = unique_stems(stems)
     features, feature_name = resolve_features(args.features, shape)
-    G = sampler.G
-    for p in G.parameters():
-        p.requires_grad_(False)
-    dim = int(family.latent_dim)
-    with torch.no_grad():
-        if init == "encoder":
-            z0 = family.latent_of(x)
-        elif init == "search":
-            z0 = search_start(G, x, sampler.latents(args.candidates, args.seed))
-        else:
-            z0 = torch.zeros(len(x), dim)
-    torch.manual_seed(args.seed)
-    result = project(G, x, z0, steps=args.steps, lr=args.lr, features=features,
-                     feature_weight=args.feature_weight if features is not None else 0.0,
-                     prior_weight=args.prior_weight, init=init)
+    result = project_images(sampler, x, init=init, space=space, steps=args.steps, lr=args.lr, features=features,
+                            feature_weight=args.feature_weight, prior_weight=args.prior_weight,
+                            candidates=args.candidates, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for stem, img, z in zip(stems, to_uint8(result.images), result.latents):
         to_pil(img).save(out / f"{stem}.png")
-        np.save(out / f"{stem}.npy", z.numpy().astype(np.float32))
+        np.save(out / (f"{stem}.w.npy" if space == "w" else f"{stem}.npy"), z.numpy().astype(np.float32))
     shown = min(len(x), GRID_MAX)
     cells = torch.stack([x[:shown], result.images[:shown]], 1).flatten(0, 1)
     grid = save_grid(cells, out / "grid.png", nrow=2 * max(1, min(8, math.ceil(math.sqrt(shown)))))
-    summary = {"ckpt_step": sampler.step, "family": family.name, "features": feature_name,
+    summary = {"ckpt_step": sampler.step, "family": family.name, "space": space, "features": feature_name,
                "feature_weight": args.feature_weight, "prior_weight": args.prior_weight, "lr": args.lr,
                **describe(result), "seconds_per_image": round(result.seconds / len(x), 4), "n": len(x),
                "images": [{"name": s, "pixel_mse": round(float(result.pixel_mse[i]), 6),
@@ -149,10 +137,10 @@ def run(args: argparse.Namespace) -> int:
                               else {}), "loss": round(float(result.loss[i]), 6)} for i, s in enumerate(stems)]}
     (out / "projection.json").write_text(json.dumps(summary, indent=1) + "\n")
     feat = f", feature distance {summary['feature_l2_mean']:.4g} ({feature_name})" if "feature_l2_mean" in summary else ""
-    print(f"projected {len(x)} image(s) into {family.name} (step {sampler.step}) from --init {init}: pixel MSE "
+    print(f"projected {len(x)} image(s) into {family.name}'s {space} (step {sampler.step}) from --init {init}: pixel MSE "
           f"{summary['pixel_mse_mean']:.4g}{feat}; loss {summary['loss_start']:.4g} -> {summary['loss_end']:.4g} in "
           f"{args.steps} steps, {summary['seconds_per_image']:.3g} s per image")
     if skipped:
         print(f"  skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:10])}")
-    print(f"wrote {len(x)} PNG + .npy pair(s), {grid} and {out / 'projection.json'}")
+    print(f"wrote {len(x)} PNG + {'.w.npy' if space == 'w' else '.npy'} pair(s), {grid} and {out / 'projection.json'}")
     return 0

@@ -44,12 +44,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-concurrency", type=int, default=64,
                    help="open requests before the server answers 503 (default: 64)")
     p.add_argument("--max-body", type=int, default=64 * 1024, help="largest request body in bytes (default: 65536)")
+    p.add_argument("--max-upload", type=int, default=2 * 1024 * 1024,
+                   help="largest /v1/project body (an uploaded image, base64) in bytes (default: 2 MiB)")
+    p.add_argument("--max-project-steps", type=int, default=300,
+                   help="most gradient steps one /v1/project request may ask for (default: 300)")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("max_n", "workers", "max_concurrency", "max_body"):
+    for name in ("max_n", "workers", "max_concurrency", "max_body", "max_upload", "max_project_steps"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not 0 <= args.port < 65536:
@@ -66,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
     # the worker threads share the cores: one intra-op thread each keeps them from oversubscribing
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.workers))
-    app = create_app(sampler, max_n=args.max_n, workers=args.workers, max_body=args.max_body)
+    app = create_app(sampler, max_n=args.max_n, workers=args.workers, max_body=args.max_body,
+                     max_upload=args.max_upload, max_project_steps=args.max_project_steps)
     print(f"serving {sampler.family.name} (step {sampler.step}) on http://{args.host}:{args.port}/ "
           f"(API docs: /docs; Ctrl-C stops)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, limit_concurrency=args.max_concurrency,

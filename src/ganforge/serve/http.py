@@ -4,6 +4,8 @@
     GET  /v1/info         family, image shape, classes, latent codes, limits
     POST /v1/generate     {"n", "seed", "class", "truncation", "codes", "format": png|npy|json}
     POST /v1/interpolate  {"seed_a", "seed_b", "t" | "steps", "class", "truncation", "codes", "format"}
+    POST /v1/project      {"image": base64 PNG/JPEG, "steps"}: the image's latent (serve/latent_api.py)
+    POST /v1/edit         {"latent", "direction": "sefa:K" | "class:A:B", "t", "format"}: latent + t x direction
     HEAD                  wherever GET is: the same status and headers, no body
 
 A table model answers /v1/generate {"n", "seed", "format": json|csv} with rows decoded into the training
@@ -33,6 +35,7 @@ from ..artifacts.sampler import TABLE_BATCH
 from ..text.checks import check_text
 from . import request_core as core
 from . import table_rows
+from .latent_api import LatentTools
 
 STATIC = Path(__file__).parent / "static"
 
@@ -79,20 +82,37 @@ class InterpolateRequest(_Common):
                                                    f"(default {core.DEFAULT_STEPS})")
 
 
-class BodyLimit:
-    """ASGI middleware: 413 for request bodies over `limit` bytes, declared or streamed. A body without a
-    content-length is read here (never more than `limit` bytes) and replayed to the app."""
+class ProjectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: str = Field(..., description="the image, base64-encoded PNG or JPEG (a data: URL is accepted)")
+    steps: int = Field(100, ge=1, description="gradient steps (at most /v1/info's latent_tools.max_steps)")
 
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
+
+class EditRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    latent: list[float] = Field(..., description="a latent /v1/project returned (latent_tools.width numbers)")
+    direction: str = Field(..., description="sefa:K (latent_tools.directions) or class:A:B (models with a "
+                                            "classifier, latent_tools.class_names)")
+    t: float = Field(0.0, ge=-10, le=10, description="how far along the direction")
+    format: Literal["png", "npy", "json"] = "png"
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for request bodies over `limit` bytes (or `paths[path]` for the paths it names),
+    declared or streamed. A body without a content-length is read here (never more than the limit) and replayed
+    to the app."""
+
+    def __init__(self, app, limit: int, paths: Optional[Dict[str, int]] = None) -> None:
+        self.app, self.default, self.paths = app, limit, paths or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.paths.get(scope.get("path", ""), self.default)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
-            if not declared.isdigit() or int(declared) > self.limit:
-                return await _too_large(self.limit, send)
+            if not declared.isdigit() or int(declared) > limit:
+                return await _too_large(limit, send)
             return await self.app(scope, receive, send)
         chunks, size, more = [], 0, True
         while more:
@@ -101,8 +121,8 @@ class BodyLimit:
                 return
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.limit:
-                return await _too_large(self.limit, send)
+            if size > limit:
+                return await _too_large(limit, send)
             more = message.get("more_body", False)
         replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
@@ -135,12 +155,20 @@ async def _too_large(limit: int, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64 * 1024) -> FastAPI:
-    """The API for one Sampler. Generation runs on `workers` threads; at most `max_n` images a request."""
+def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64 * 1024,
+               max_upload: int = 2 * 1024 * 1024, max_project_steps: int = 300) -> FastAPI:
+    """The API for one Sampler. Generation runs on `workers` threads; at most `max_n` images a request. An
+    unconditional image generator also gets /v1/project (bodies up to `max_upload` bytes, at most
+    `max_project_steps` steps) and /v1/edit."""
     if sampler.is_translation:
         raise ValueError(f"ganforge serve generates from seeds; {sampler.family.name} translates images: use "
                          f"`ganforge translate`, or `ganforge export --onnx` and your own runtime")
     info = {**model_info(sampler), "max_n": max_n}
+    try:
+        tools = LatentTools(sampler, max_project_steps)
+        info["latent_tools"] = tools.info()
+    except ValueError:  # conditional, tables, points, ...: no projection
+        tools = None
     decoder = table_rows.RowDecoder(info["table"]["state"]) if core.is_table(info) else None
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ganforge-gen")
 
@@ -205,6 +233,29 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
 
         return await respond(work, req.format)
 
+    if tools is not None:
+        @app.post("/v1/project", summary="project an uploaded image into the generator (its latent and image)",
+                  openapi_extra=_body(ProjectRequest))
+        async def project(request: Request):
+            params = await _params(request)
+            body = await asyncio.get_running_loop().run_in_executor(pool, tools.project, params)
+            return JSONResponse(body)
+
+        @app.post("/v1/edit", summary="the image of a latent moved t along a direction",
+                  responses={200: {"content": {m: {} for m in core.MEDIA.values()}}},
+                  openapi_extra=_body(EditRequest))
+        async def edit(request: Request):
+            params = await _params(request)
+            fmt = params.get("format", "png")
+            if fmt not in ("png", "npy", "json"):
+                raise core.RequestError(f'"format" must be png, npy or json, got {fmt!r}')
+
+            def work() -> bytes:
+                x = tools.edit(params)
+                return core.encode(x.numpy(), fmt, kind="image", seed=0, classes=None)
+
+            return await respond(work, fmt)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def playground():
         return HTMLResponse((STATIC / "playground.html").read_text())
@@ -213,7 +264,7 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
     async def playground_js():
         return Response((STATIC / "playground.js").read_text(), media_type="text/javascript")
 
-    app.add_middleware(BodyLimit, limit=max_body)
+    app.add_middleware(BodyLimit, limit=max_body, paths={"/v1/project": max(max_body, max_upload)})
     app.add_middleware(HeadAsGet)
     return app
 

@@ -55,7 +55,8 @@ async function request(path, body) {
         $("download").href = url;
         const seed = res.headers.get("x-seed");
         $("download").download = `ganforge-${state.info.family}-${seed !== null ? "seed" + seed : "interp"}.png`;
-        setStatus(job.path.endsWith("generate") ? `seed ${seed}` : `t = ${job.body.t}`);
+        setStatus(job.path.endsWith("generate") ? `seed ${seed}` : job.path.endsWith("edit")
+          ? `${job.body.direction}, t = ${job.body.t}` : `t = ${job.body.t}`);
       } catch (e) {
         setStatus(`request failed: ${e}`, true);
       }
@@ -98,6 +99,83 @@ function codeControls(codes) {
   }
 }
 
+// Upload -> /v1/project (the image's latent) -> /v1/edit along a direction (serve/latent_api.py)
+function showPng(b64) {
+  const img = $("out");
+  if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+  delete img.dataset.url;
+  img.src = `data:image/png;base64,${b64}`;
+  $("download").href = img.src;
+  state.lastPng = b64;
+}
+
+async function project() {
+  const file = $("upload").files[0];
+  if (!file) return;
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  $("project").disabled = true;
+  setStatus("projecting… (a few seconds)");
+  try {
+    const res = await fetch("/v1/project", {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ image: btoa(bin), steps: parseInt($("project-steps").value, 10) || 100 }),
+    });
+    const body = await res.json();
+    if (!res.ok) {
+      setStatus(`error ${res.status}: ${body.detail}`, true);
+      return;
+    }
+    state.projected = body;
+    showPng(body.image);
+    $("project-result").textContent = `latent in ${body.space}, pixel MSE ${body.pixel_mse.toFixed(4)}, ` +
+      `${body.steps} steps in ${body.seconds.toFixed(1)} s`;
+    $("edit-t").disabled = false;
+    $("edit-t").value = "0";
+    $("edit-t-value").textContent = "0.00";
+    setStatus("projected: move t to edit");
+  } catch (e) {
+    setStatus(`request failed: ${e}`, true);
+  } finally {
+    $("project").disabled = false;
+  }
+}
+
+function directionName() {
+  const d = $("direction").value;
+  return d === "class" ? `class:${$("class-a").value}:${$("class-b").value}` : d;
+}
+
+function edit() {
+  const t = parseFloat($("edit-t").value);
+  $("edit-t-value").textContent = t.toFixed(2);
+  if (!state.projected) return null;
+  return request("/v1/edit", { latent: state.projected.latent, direction: directionName(), t, format: "png" });
+}
+
+function editControls(tools) {
+  $("edit-box").classList.remove("hidden");
+  $("project-steps").max = String(tools.max_steps);
+  for (const d of tools.directions) $("direction").add(new Option(d.label, d.name));
+  if (tools.class_directions) {
+    $("direction").add(new Option("class A → class B (vector arithmetic)", "class"));
+    tools.class_names.forEach((name, i) => {
+      $("class-a").add(new Option(`${i}: ${name}`, String(i)));
+      $("class-b").add(new Option(`${i}: ${name}`, String(i)));
+    });
+    $("class-b").value = "1";
+  }
+  $("direction").addEventListener("change", () => {
+    $("class-pair").classList.toggle("hidden", $("direction").value !== "class");
+    edit();
+  });
+  for (const id of ["class-a", "class-b"]) $(id).addEventListener("change", edit);
+  $("upload").addEventListener("change", () => { $("project").disabled = !$("upload").files.length; });
+  $("project").addEventListener("click", project);
+  $("edit-t").addEventListener("input", edit);
+}
+
 async function init() {
   try {
     const res = await fetch("/v1/info");
@@ -124,6 +202,7 @@ async function init() {
     $("class").addEventListener("change", generate);
   }
   codeControls(info.latent.codes || []);
+  if (info.latent_tools) editControls(info.latent_tools);
   const wSpace = !!(info.truncation && info.truncation.space === "w");  // stylegan: psi acts on w, in the model
   if (wSpace) {  // start at the model's own psi (model.truncation)
     $("truncation").value = String(Math.max(parseFloat($("truncation").min), info.truncation.default));
