@@ -145,6 +145,21 @@ def test_defaults_for_events_and_generic_tables():
     assert g.feature_names[0] == "ident*stand"
 
 
+def test_user_formula_features_are_computed_in_physical_units_with_gradients():
+    data = events()
+    fam = build_family("fatgan", {**TINY, "feature_augmentation": ["pT", "hypot(px, py)", "px * py / 10.6"]},
+                       data.spec)
+    assert fam.feature_names == ["pT", "hypot(px, py)", "px * py / 10.6"]
+    assert fam.D.net[0].in_features == 3 + 3
+    rows = data.x[:64].clone().requires_grad_(True)
+    f = fam.raw_features(rows)
+    t = data.table
+    torch.testing.assert_close(f[:, 1], f[:, 0], rtol=1e-9, atol=1e-9)  # the formula is pT itself
+    np.testing.assert_allclose(f[:, 2].detach().numpy(), t["px"][:64] * t["py"][:64] / 10.6, rtol=1e-5, atol=1e-6)
+    f[:, 2].sum().backward()
+    assert rows.grad is not None and torch.isfinite(rows.grad).all() and rows.grad[:, :2].abs().sum() > 0
+
+
 def test_feature_statistics_are_the_real_datas(tmp_path):
     data = events()
     fam = build_family("fatgan", {**TINY, "feature_augmentation": ["p", "Q2", "x_B"]}, data.spec)
@@ -283,7 +298,10 @@ def test_resume_is_bit_exact(tmp_path):
     ({"mmd_weight": -1}, "mmd_weight must be a number >= 0"),
     ({"mmd_bandwidths": []}, "mmd_bandwidths must be a non-empty list"),
     ({"mmd_bandwidths": [1.0, 0.0]}, "mmd_bandwidths must be a non-empty list"),
-    ({"feature_augmentation": ["pT", "mass"]}, "unknown feature_augmentation mass"),
+    ({"feature_augmentation": ["pT", "mass"]}, "unknown feature_augmentation 'mass'"),
+    ({"feature_augmentation": ["px +"]}, "not a valid expression"),
+    ({"feature_augmentation": ["2 * pi"]}, "reads no column"),
+    ({"feature_augmentation": ["__import__('os')"]}, "not allowed"),
     ({"feature_augmentation": ["pT", "pT"]}, "lists a quantity twice"),
     ({"momentum_columns": ["px", "py"]}, "three distinct columns"),
     ({"momentum_columns": ["a", "b", "c"]}, "momentum_columns a, b, c are not all columns"),

@@ -52,7 +52,7 @@ import ast
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -81,24 +81,46 @@ _UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: np.negative, ast.UAdd: np.
 MAX_FORMULA = 500  # characters
 
 
-class Formula:
-    """An arithmetic expression over one variable, numbers, named parameters and FUNCTIONS.
+def _torch_ops(ref: Any) -> tuple:
+    """Formula's backend on tensors like `ref`: torch's counterparts of FUNCTIONS and the operators."""
+    import torch
 
-    Parsed with `ast` and checked node by node: only numbers, + - * / ** and unary minus, the variable, the
+    fns = {name: getattr(torch, name) for name in FUNCTIONS if hasattr(torch, name)}
+    fns.update({"arcsin": torch.asin, "arccos": torch.acos, "arctan": torch.atan, "arctan2": torch.atan2,
+                "arcsinh": torch.asinh, "arccosh": torch.acosh, "arctanh": torch.atanh, "power": torch.pow,
+                "cbrt": lambda v: torch.sign(v) * torch.abs(v).pow(1.0 / 3.0),
+                "clip": lambda v, lo, hi: torch.clamp(v, lo, hi)})
+    missing = set(FUNCTIONS) - set(fns)
+    assert not missing, f"no torch form for {missing}"
+    binops = {ast.Add: torch.add, ast.Sub: torch.sub, ast.Mult: torch.mul, ast.Div: torch.true_divide,
+              ast.Pow: torch.pow}
+    unary = {ast.USub: torch.neg, ast.UAdd: lambda v: v}
+    number = lambda v: torch.tensor(float(v), dtype=ref.dtype, device=ref.device)  # noqa: E731
+    return number, fns, binops, unary
+
+
+class Formula:
+    """An arithmetic expression over one variable (or several: `variable` a list of names), numbers, named
+    parameters and FUNCTIONS.
+
+    Parsed with `ast` and checked node by node: only numbers, + - * / ** and unary minus, the variables, the
     parameters, pi and e, and calls of the whitelisted numpy functions (positional arguments) are allowed.
     Evaluation walks the tree itself; numbers are float64, so `9**9**9` overflows to inf instead of
-    building a huge integer.
+    building a huge integer. `names` lists the variables the expression reads; `torch(values)` evaluates it on
+    tensors (differentiably; values maps each variable to a tensor).
     """
 
-    def __init__(self, text: str, variable: str, params: dict[str, float] | None = None) -> None:
+    def __init__(self, text: str, variable: str | Sequence[str], params: dict[str, float] | None = None) -> None:
+        self.variables = (variable,) if isinstance(variable, str) else tuple(variable)
+        shown = variable if isinstance(variable, str) else "the columns"
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"a formula must be a non-empty expression in {variable}, got {text!r}")
+            raise ValueError(f"a formula must be a non-empty expression in {shown}, got {text!r}")
         if len(text) > MAX_FORMULA:
             raise ValueError(f"formula {text[:40]!r}... is longer than {MAX_FORMULA} characters")
-        self.text, self.variable = text, variable
+        self.text, self.variable = text, shown
         self.params = {str(k): float(v) for k, v in (params or {}).items()}
         for name in self.params:
-            if name == variable or name in FUNCTIONS or not name.isidentifier():
+            if name in self.variables or name in FUNCTIONS or not name.isidentifier():
                 raise ValueError(f"formula parameter name {name!r} is not allowed (it must be an identifier other "
                                  f"than {variable} and the function names)")
         try:
@@ -122,7 +144,7 @@ class Formula:
             except OverflowError:
                 raise self._fail("a number this large") from None
         elif isinstance(node, ast.Name):
-            if node.id != self.variable and node.id not in self.params and node.id not in CONSTANTS:
+            if node.id not in self.variables and node.id not in self.params and node.id not in CONSTANTS:
                 raise self._fail(f"the name '{node.id}'")
         elif isinstance(node, ast.BinOp):
             if type(node.op) not in _BINOPS:
@@ -145,25 +167,46 @@ class Formula:
         else:
             raise self._fail(f"'{ast.unparse(node)}' ({type(node).__name__})")
 
-    def _eval(self, node: ast.AST, value: np.ndarray) -> Any:
-        if isinstance(node, ast.Constant):
-            return np.float64(node.value)
-        if isinstance(node, ast.Name):
-            if node.id == self.variable:
-                return value
-            return np.float64(self.params[node.id] if node.id in self.params else CONSTANTS[node.id])
-        if isinstance(node, ast.BinOp):
-            return _BINOPS[type(node.op)](self._eval(node.left, value), self._eval(node.right, value))
-        if isinstance(node, ast.UnaryOp):
-            return _UNARY[type(node.op)](self._eval(node.operand, value))
-        assert isinstance(node, ast.Call)
-        return FUNCTIONS[node.func.id](*(self._eval(a, value) for a in node.args))
+    @property
+    def names(self) -> list[str]:
+        """The variables the expression reads (each once)."""
+        seen = [n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name) and n.id in self.variables]
+        return list(dict.fromkeys(seen))
 
-    def __call__(self, value: np.ndarray) -> np.ndarray:
-        x = np.asarray(value, dtype=np.float64)
+    def _eval(self, node: ast.AST, values: dict[str, Any], ops: Any = None) -> Any:
+        """The value of `node`; `ops` None: numpy; else (number, functions, binary ops, unary ops) of a backend."""
+        number, functions, binops, unary = ops or (np.float64, FUNCTIONS, _BINOPS, _UNARY)
+        if isinstance(node, ast.Constant):
+            return number(node.value)
+        if isinstance(node, ast.Name):
+            if node.id in values:
+                return values[node.id]
+            return number(self.params[node.id] if node.id in self.params else CONSTANTS[node.id])
+        if isinstance(node, ast.BinOp):
+            return binops[type(node.op)](self._eval(node.left, values, ops), self._eval(node.right, values, ops))
+        if isinstance(node, ast.UnaryOp):
+            return unary[type(node.op)](self._eval(node.operand, values, ops))
+        assert isinstance(node, ast.Call)
+        return functions[node.func.id](*(self._eval(a, values, ops) for a in node.args))
+
+    def __call__(self, value: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        if isinstance(value, dict):
+            values = {k: np.asarray(v, dtype=np.float64) for k, v in value.items()}
+            shape = np.broadcast_shapes(*(v.shape for v in values.values())) if values else ()
+        else:
+            x = np.asarray(value, dtype=np.float64)
+            values, shape = {self.variables[0]: x}, x.shape
         with np.errstate(all="ignore"):
-            out = self._eval(self.tree.body, x)
-        return np.broadcast_to(np.asarray(out, dtype=np.float64), x.shape).copy()
+            out = self._eval(self.tree.body, values)
+        return np.broadcast_to(np.asarray(out, dtype=np.float64), shape).copy()
+
+    def torch(self, values: dict[str, Any]) -> Any:
+        """The expression on tensors (each variable a tensor of one shape and dtype), with torch's functions, so
+        gradients flow through it. Constants take the tensors' dtype."""
+        import torch
+
+        ref = next(iter(values.values()))
+        return torch.broadcast_to(self._eval(self.tree.body, values, _torch_ops(ref)), ref.shape)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -34,7 +34,9 @@ This implementation (model.* options in FATGANConfig):
   numbers. Events (the `momentum_columns` present): pT, p, theta, phi, E_prime, Q2, x_B (Q2 = 2 E_b (|p| - p_z),
   x_B = Q2 / (2 M nu), nu = E_b - |p| floored at 1e-3 E_b, as in data/eprime.py's validity); "auto" takes all
   but E_prime (which equals p for a massless electron). Other tables: "products" (the pairwise products of the
-  continuous columns); "auto" takes them when there are at least two such columns. The gradient penalty is
+  continuous columns); "auto" takes them when there are at least two such columns. Any table: user formulas
+  over the continuous columns (an entry that is not one of these names, e.g. "alcohol / ash" or
+  "sqrt(px**2 + py**2)"; data.table_transforms.Formula's safe syntax, evaluated in torch so G gets gradients). The gradient penalty is
   taken on D's augmented input (interpolating real and fake augmented vectors), as the paper's code does.
 - `representation`: "spherical" (the default for event tables) makes G output (E', theta, phi) through bounded
   maps, E' = E_b (1 - 1e-5) sigmoid(a), theta = pi sigmoid(b), phi = atan2(d, c), converts them to
@@ -72,7 +74,7 @@ from ..data.spec import Batch, DataSpec
 from ..data.table import transformer_from_spec
 from ..data.table_torch import SUPPORTED as CODEC_TRANSFORMS
 from ..data.table_torch import TorchCodec
-from ..data.table_transforms import Block, OutputLayout, apply_activations
+from ..data.table_transforms import Block, Formula, OutputLayout, apply_activations
 from .base import AdversarialConfig, AdversarialFamily, StepOutput, critic_step
 from .phases import StepContext, runs_later, take
 
@@ -377,10 +379,20 @@ class FATGAN(AdversarialFamily):
                              f" for events; products), got {cfg.feature_augmentation!r}")
         aug = tuple(aug)
         valid = EVENT_FEATURES + GENERIC_FEATURES
-        unknown = [a for a in aug if a not in valid]
-        if unknown:
-            raise ValueError(f"unknown feature_augmentation {', '.join(unknown)}; valid: {', '.join(valid)} "
-                             f"(or [] for none)")
+        self.formulas: dict[str, Formula] = {}
+        for a in aug:
+            if a in valid:
+                continue
+            try:  # a user formula over the continuous columns, e.g. "alcohol / ash"
+                f = Formula(a, continuous)
+            except ValueError as e:
+                raise ValueError(f"unknown feature_augmentation {a!r}: neither a name ({', '.join(valid)}) nor a "
+                                 f"formula over the continuous columns ({', '.join(continuous) or 'none'}): {e}"
+                                 ) from None
+            if not f.names:
+                raise ValueError(f"feature_augmentation formula {a!r} reads no column; use the continuous columns "
+                                 f"({', '.join(continuous)})")
+            self.formulas[a] = f
         if len(set(aug)) != len(aug):
             raise ValueError(f"model.feature_augmentation lists a quantity twice: {list(aug)}")
         event_feats = [a for a in aug if a in EVENT_FEATURES]
@@ -396,6 +408,8 @@ class FATGAN(AdversarialFamily):
         needed: list[str] = list(self.momentum_columns) if event_feats else []
         if "products" in aug:
             needed += [c for c in continuous if c not in needed]
+        for f in self.formulas.values():
+            needed += [c for c in f.names if c not in needed]
         return aug, TorchCodec(self.transformer, needed)
 
     # -- networks ---------------------------------------------------------------------------------
@@ -448,6 +462,8 @@ class FATGAN(AdversarialFamily):
             if a == "products":
                 cols = self._product_columns()
                 out += [col[u] * col[v] for i, u in enumerate(cols) for v in cols[i + 1:]]
+            elif a in self.formulas:
+                out.append(self.formulas[a].torch({c: col[c] for c in self.formulas[a].names}))
             else:
                 out.append(ev[a])
         f = torch.stack(out, dim=1)
