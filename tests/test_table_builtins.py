@@ -45,8 +45,10 @@ def test_event_features_invert_the_generator_kinematics():
 
 @pytest.mark.parametrize("name", [n for n in TABLE_BUILTINS if n != "eprime"])
 def test_real_builtin_tables_load_offline_with_their_label(name):
+    from ganforge.data.table_builtins import LABELS
+
     data = load_data(f"builtin:{name}")
-    assert data.spec.kind == "table" and data.table.label == "target"
+    assert data.spec.kind == "table" and data.table.label == LABELS.get(name, "target")
     assert len(data) > 100 and data.spec.shape[0] >= len(data.table.names)
     back = data.decode(data.x)
     for col in data.table.names:

@@ -17,6 +17,13 @@ builtin:breast-cancer  scikit-learn's Wisconsin diagnostic set: 569 rows, 30 con
 builtin:diabetes       scikit-learn's diabetes set: 442 rows, 10 baseline variables (age, sex, bmi, ...;
                        as scikit-learn scales them), label `target` (disease progression after a year,
                        continuous)
+builtin:vega-cars      the vega_datasets `cars` table (1970-82 car models, from the StatLib library): 406
+                       rows, 392 once the 14 with a missing mileage or horsepower are dropped (reported);
+                       continuous, integer and datetime (Year) columns, label `Origin` (USA, Europe, Japan);
+                       the model `Name` is left out (an identifier, one value per row)
+builtin:seattle-weather  the vega_datasets `seattle-weather` table: 1,461 days of 2012-15 (date, precipitation,
+                       temp_max, temp_min, wind), label `weather` (sun, fog, rain, drizzle, snow; imbalanced)
+The vega tables are read from the files the `vega_datasets` package ships (no download).
 """
 
 from __future__ import annotations
@@ -64,12 +71,40 @@ def _sklearn_table(loader_name: str, label_kind: str) -> Callable[..., tuple[Tab
     return load
 
 
+def _vega_table(name: str, file: str, columns: dict[str, Any]) -> Callable[..., tuple[Table, dict[str, Any]]]:
+    def load(rows: int = 0, seed: int = 0) -> tuple[Table, dict[str, Any]]:
+        import importlib.resources
+
+        import pandas as pd
+
+        try:
+            path = importlib.resources.files("vega_datasets") / "_data" / file
+        except ModuleNotFoundError:
+            raise ValueError(f"builtin:{name} is read from the vega_datasets package, which is not installed: "
+                             "pip install vega_datasets") from None
+        with path.open("rb") as f:
+            df = pd.read_json(f) if file.endswith(".json") else pd.read_csv(f)
+        if rows:
+            if rows > len(df):
+                raise ValueError(f"builtin:{name} has {len(df)} rows; --rows {rows} asks for more (drop --rows, or "
+                                 f"give at most {len(df)})")
+            df = df.sample(n=rows, random_state=seed).reset_index(drop=True)
+        return Table.from_pandas(df, columns, source=f"builtin:{name} (vega_datasets)"), {}
+
+    return load
+
+
 TABLE_BUILTINS: dict[str, Callable[..., tuple[Table, dict[str, Any]]]] = {
     "eprime": eprime_table,
     "wine": _sklearn_table("load_wine", "categorical"),
     "breast-cancer": _sklearn_table("load_breast_cancer", "categorical"),
     "diabetes": _sklearn_table("load_diabetes", "continuous"),
+    "vega-cars": _vega_table("vega-cars", "cars.json", {"Name": {"type": "ignore"},
+                                                        "Origin": {"type": "categorical", "label": True}}),
+    "seattle-weather": _vega_table("seattle-weather", "seattle-weather.csv",
+                                   {"weather": {"type": "categorical", "label": True}}),
 }
+LABELS = {"vega-cars": "Origin", "seattle-weather": "weather"}  # the others': target
 
 
 def is_table_builtin(source: str) -> bool:
