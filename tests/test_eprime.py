@@ -76,11 +76,21 @@ def test_distribution_follows_the_cross_section(events):
 
 
 def test_f2_parametrisation_is_in_the_measured_range():
-    # proton F2 at Q^2 = 4 GeV^2 (SLAC / NMC): about 0.34 at x = 0.2 and 0.16 at x = 0.5
+    # proton F2 (SLAC / NMC): about 0.34 at x = 0.2 and 0.16 at x = 0.5 (Q^2 = 4 GeV^2), 0.32 at x = 0.05
+    # (Q^2 = 1.5); the last is where the universal curve alone, without x omega_w, was 17% high
     assert float(f2_proton(0.2, 4.0)) == pytest.approx(0.34, rel=0.1)
     assert float(f2_proton(0.5, 4.0)) == pytest.approx(0.16, rel=0.1)
+    assert float(f2_proton(0.05, 1.5)) == pytest.approx(0.32, rel=0.06)
     x = np.linspace(0.01, 0.95, 200)
     assert (f2_proton(x, 2.0) > 0).all()
+
+
+def test_the_accept_reject_bound_covers_f2():
+    from ganforge.data.eprime import f2_bound
+
+    for q2_min in (0.5, 1.0, 3.0):
+        x, q2 = np.meshgrid(np.linspace(1e-3, 0.999, 400), np.geomspace(q2_min, 60.0, 400))
+        assert float(f2_proton(x, q2).max()) <= f2_bound(q2_min)
 
 
 def test_validity_counts_each_broken_rule():

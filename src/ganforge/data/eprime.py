@@ -22,21 +22,26 @@ with the Callan-Gross relation 2 x F1 = F2 (R = sigma_L / sigma_T = 0). The brac
 F2 [ (E'/E_b) cos^2(theta/2) + y^2 / 2 ] (because x^2 y^2 M^2 / Q^2 = Q^2 / (4 E_b^2)), which is
 positive everywhere in the physical region and at most F2.
 
-Structure function: the smooth deep-inelastic part of the proton fit of Bodek et al., Phys. Rev. D 20
-(1979) 1471 (SLAC data; the "Bodek-Ritchie" universal curve), in Rittenberg-Rubinstein's scaling variable
+Structure function: the proton fit of Bodek et al., Phys. Rev. D 20 (1979) 1471 (SLAC data; the
+"Bodek-Ritchie" universal curve), in Rittenberg-Rubinstein's scaling variable omega_w:
 
     omega_w = (2 M nu + a^2) / (Q^2 + b^2),   a^2 = 1.642 GeV^2, b^2 = 0.376 GeV^2
-    F2(x, Q^2) = sum_{j=3..7} C_j (1 - 1/omega_w)^j,   C = (0.256, 2.178, 0.898, -6.716, 3.756)
+    F2(x, Q^2) = nu W2 = B(W, Q^2) * x omega_w * sum_{j=3..7} C_j (1 - 1/omega_w)^j,
+    C = (0.256, 2.178, 0.898, -6.716, 3.756)
 
-which reproduces the proton's F2 to ~10% over 1 < Q^2 < 20 GeV^2, W > 2 GeV (e.g. F2 = 0.34 at x = 0.2,
-Q^2 = 4; 0.16 at x = 0.5). The fit's resonance terms and threshold factor are left out, which is why the
-default cuts are the DIS ones, W > 2 GeV and Q^2 > 1 GeV^2 (documented choice; inside the fit's range).
-The coefficients were taken from the paper as commonly quoted; re-check them against the original before
-quoting physics numbers from these events.
+The factor x omega_w = (Q^2 + a^2 x) / (Q^2 + b^2) turns the universal curve (a function of omega_w alone)
+into nu W2. Checked against three independent implementations of this fit that agree on every number
+(CepGen's structure functions, cepgen/cepgen; wcosyn/physics-code Tools/NucleonStructure.cpp `f2p_b`; a
+Fortran `GP_H` / `B(W, Q^2)` routine by M. Sargsian); the printed paper itself was not available here.
+B(W, Q^2), the fit's resonance and threshold factor (24 constants), is left out: it is 0.97-1.00 for
+W > 2 GeV, which is why the default cuts are the DIS ones, W > 2 GeV and Q^2 > 1 GeV^2. Values: F2 = 0.34 at
+x = 0.2, Q^2 = 4 GeV^2; 0.16 at x = 0.5; 0.32 at x = 0.05, Q^2 = 1.5 (measured proton F2: about 0.34, 0.16 and
+0.32). Until 2026-12-05 the factor x omega_w was missing, which put F2 up to 27% high at x = 0.05.
 
 Sampling: accept-reject in u = ln x, t = 1 / Q^2 with a uniform proposal over a box around the allowed
 region. The density in (u, t) is x Q^4 d^2sigma/dx dQ^2 = 4 pi alpha^2 * bracket <= 4 pi alpha^2 max F2,
-a flat bound, so the efficiency is ~20-30% and every step is vectorised. Allowed region: Q^2 >= q2_min,
+a flat bound (max F2 <= max of the universal curve x (q2_min + a^2) / (q2_min + b^2), as x omega_w falls with
+Q^2 and rises with x < 1), so the efficiency is ~10-20% and every step is vectorised. Allowed region: Q^2 >= q2_min,
 W >= w_min, 0 < y <= y_max, and sin^2(theta/2) <= 1 (the backward-scattering limit). phi is uniform in
 [0, 2 pi) (unpolarised beam and target: the cross section does not depend on phi).
 """
@@ -63,20 +68,27 @@ EPRIME_COLUMNS = ("px", "py", "pz", "E_prime", "theta", "phi", "Q2", "x_B", "W")
 
 
 def f2_proton(x, q2) -> np.ndarray:
-    """Proton F2(x, Q^2) from Bodek et al. 1979's deep-inelastic fit (W > 2 GeV, 1 < Q^2 < 20 GeV^2)."""
+    """Proton F2(x, Q^2) from Bodek et al. 1979's fit without its resonance factor (W > 2 GeV, 1 < Q^2 < 20
+    GeV^2): x omega_w times the universal curve."""
     x, q2 = np.asarray(x, dtype=np.float64), np.asarray(q2, dtype=np.float64)
     omega = (q2 / x + BODEK_A2) / (q2 + BODEK_B2)          # 2 M nu = Q^2 / x
     t = 1.0 - 1.0 / omega
-    return sum(c * t ** (j + 3) for j, c in enumerate(BODEK_C))
+    return x * omega * sum(c * t ** (j + 3) for j, c in enumerate(BODEK_C))
 
 
-def _f2_max() -> float:
-    """Largest F2 over the whole range 0 <= 1 - 1/omega <= 1 (F2 depends on x, Q^2 only through it)."""
+def _curve_max() -> float:
+    """Largest value of the universal curve over its whole range 0 <= 1 - 1/omega_w <= 1."""
     t = np.linspace(0.0, 1.0, 100_001)
     return float(sum(c * t ** (j + 3) for j, c in enumerate(BODEK_C)).max())
 
 
-F2_MAX = _f2_max()
+CURVE_MAX = _curve_max()
+
+
+def f2_bound(q2_min: float) -> float:
+    """An upper bound of F2 for Q^2 >= q2_min, x <= 1: x omega_w = (Q^2 + a^2 x) / (Q^2 + b^2) <= (q2_min + a^2) /
+    (q2_min + b^2), since a^2 > b^2."""
+    return CURVE_MAX * (q2_min + BODEK_A2) / (q2_min + BODEK_B2)
 
 
 def dis_cross_section(x, q2, beam_energy: float = DEFAULT_BEAM_ENERGY) -> np.ndarray:
@@ -121,7 +133,7 @@ def _accept_reject(n: int, rng: np.random.Generator, beam_energy: float, q2_min:
     while have < n:
         u = rng.uniform(u_lo, u_hi, batch)
         t = rng.uniform(t_lo, t_hi, batch)
-        w_ = rng.uniform(0.0, F2_MAX, batch)
+        w_ = rng.uniform(0.0, f2_bound(q2_min), batch)
         x, q2 = np.exp(u), 1.0 / t
         y = q2 / (2.0 * PROTON_MASS * beam_energy * x)
         e_prime = beam_energy * (1.0 - y)
