@@ -155,6 +155,9 @@ def write_zip(files: dict[str, Path], zip_path: Path) -> int:
 def sam_template(info: dict, *, code_uri: str, python: str, arch: str, memory: int, timeout: int) -> str:
     """template.yaml: one function behind an HTTP API, with MemorySize/Timeout/MaxImages parameters."""
     what = f"ganforge {info['family']} generator ({'x'.join(map(str, info['shape']))} {info['kind']})"
+    max_n_text = {"table": "Most table rows one request may ask for (n)",
+                  "points": "Most points one request may ask for (n, steps)"}.get(
+        info["kind"], "Most images one request may ask for (n, steps)")
     routes = [("Health", "GET", "/health"), ("Info", "GET", "/v1/info"), ("GenerateGet", "GET", "/v1/generate"),
               ("GeneratePost", "POST", "/v1/generate"), ("InterpolateGet", "GET", "/v1/interpolate"),
               ("InterpolatePost", "POST", "/v1/interpolate"), ("Other", "ANY", "/{proxy+}")]
@@ -187,7 +190,7 @@ Parameters:
     Default: {aws_lambda.DEFAULT_MAX_N}
     MinValue: 1
     MaxValue: 256
-    Description: Most images one request may ask for (n, steps); GANFORGE_MAX_N in the function.
+    Description: {max_n_text}; GANFORGE_MAX_N in the function.
 
 Resources:
   GeneratorApi:
