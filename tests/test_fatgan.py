@@ -158,6 +158,13 @@ def test_user_formula_features_are_computed_in_physical_units_with_gradients():
     np.testing.assert_allclose(f[:, 2].detach().numpy(), t["px"][:64] * t["py"][:64] / 10.6, rtol=1e-5, atol=1e-6)
     f[:, 2].sum().backward()
     assert rows.grad is not None and torch.isfinite(rows.grad).all() and rows.grad[:, :2].abs().sum() > 0
+    # a formula that divides by zero: the value is cleaned to a finite number and no NaN reaches G's gradient
+    zero = build_family("fatgan", {**TINY, "feature_augmentation": ["px / (py - py)", "sqrt(px - px)"]}, data.spec)
+    rows = data.x[:16].clone().requires_grad_(True)
+    f = zero.raw_features(rows)
+    assert torch.isfinite(f).all()
+    f.sum().backward()
+    assert torch.isfinite(rows.grad).all()
 
 
 def test_feature_statistics_are_the_real_datas(tmp_path):

@@ -171,6 +171,13 @@ def test_stylegan_projects_and_edits_in_w(tmp_path, capsys):
         torch.testing.assert_close(from_w(G)(w_of(G, z, sampler.default_truncation)), sampler.generate(4, z=z))
     A = style_weight(G)
     torch.testing.assert_close(A.norm(dim=1), torch.ones(len(A)))
+    # by hand: the style affines of the synthesis layers (not toRGB), each row scaled to unit length
+    from ganforge.nn.stylegan import ToRGB
+
+    convs = [m.conv for m in G.synthesis.modules() if hasattr(m, "conv") and not isinstance(m, ToRGB)]
+    hand = torch.cat([c.affine.weight.detach() for c in convs])
+    torch.testing.assert_close(A, hand / hand.norm(dim=1, keepdim=True))
+    assert len(A) == sum(c.weight.shape[1] for c in convs)  # one row per modulated input channel
     dirs, values = sefa_directions(G)
     assert dirs.shape == (8, 8) and bool((values[:-1] >= values[1:] - 1e-6).all())
     torch.testing.assert_close(dirs @ dirs.T, torch.eye(8), atol=1e-5, rtol=0)

@@ -295,8 +295,19 @@ def project_images(sampler, x: Tensor, *, init: str = "auto", space: str = "auto
     ("search"). The returned latents are in `space` (w, not u); `Projection.space` says which."""
     space, init = latent_space(sampler, space), start_kind(sampler, init)
     G = sampler.G
-    for p in G.parameters():
+    trainable = [p for p in G.parameters() if p.requires_grad]
+    for p in trainable:  # frozen for the projection, restored after it
         p.requires_grad_(False)
+    try:
+        return _project_frozen(sampler, G, x, init, space, steps, lr, features, feature_weight, prior_weight,
+                               candidates, seed)
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+
+
+def _project_frozen(sampler, G, x, init, space, steps, lr, features, feature_weight, prior_weight, candidates,
+                    seed) -> Projection:
     if space == "w":
         w_avg = G.mapping.w_avg.detach().float()
         draw_w = from_w(G)
@@ -311,7 +322,6 @@ def project_images(sampler, x: Tensor, *, init: str = "auto", space: str = "auto
             z0 = search_start(draw, x, to_space(sampler, cands, space) - w_avg if space == "w" else cands)
         else:
             z0 = torch.zeros(len(x), latent_width(sampler, space))
-    torch.manual_seed(seed)
     result = project(draw, x, z0, steps=steps, lr=lr, features=features,
                      feature_weight=feature_weight if features is not None else 0.0, prior_weight=prior_weight,
                      init=init)

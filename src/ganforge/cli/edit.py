@@ -112,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     family, G = sampler.family, sampler.G
     w_files = bool(args.latent) and all(f.endswith(".w.npy") for f in args.latent)
     try:
-        space = latent_space(sampler, "w" if args.space == "auto" and w_files else args.space)
+        asked = args.space
+        if asked == "auto" and args.latent:  # the files say which space they hold
+            asked = "w" if w_files else "z"
+        space = latent_space(sampler, asked)
     except ValueError as e:
         raise UsageError(f"edit: {e}") from None
     if args.latent and any(f.endswith(".w.npy") for f in args.latent) != (space == "w"):

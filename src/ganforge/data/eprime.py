@@ -40,8 +40,9 @@ x = 0.2, Q^2 = 4 GeV^2; 0.16 at x = 0.5; 0.32 at x = 0.05, Q^2 = 1.5 (measured p
 
 Sampling: accept-reject in u = ln x, t = 1 / Q^2 with a uniform proposal over a box around the allowed
 region. The density in (u, t) is x Q^4 d^2sigma/dx dQ^2 = 4 pi alpha^2 * bracket <= 4 pi alpha^2 max F2,
-a flat bound (max F2 <= max of the universal curve x (q2_min + a^2) / (q2_min + b^2), as x omega_w falls with
-Q^2 and rises with x < 1), so the efficiency is ~10-20% and every step is vectorised. Allowed region: Q^2 >= q2_min,
+a flat bound (max F2 <= max of the universal curve x (q2_min + a^2) / (q2_min + b^2): x omega_w =
+(Q^2 + a^2 x) / (Q^2 + b^2) <= (Q^2 + a^2) / (Q^2 + b^2) for x <= 1, which falls with Q^2 since a^2 > b^2), so
+the efficiency is ~10-20% and every step is vectorised. Allowed region: Q^2 >= q2_min,
 W >= w_min, 0 < y <= y_max, and sin^2(theta/2) <= 1 (the backward-scattering limit). phi is uniform in
 [0, 2 pi) (unpolarised beam and target: the cross section does not depend on phi).
 """

@@ -152,6 +152,17 @@ class RowGenerator(nn.Module):
         return apply_activations(self.net(z), self.layout)
 
 
+def _finite_grad(v: Tensor) -> Tensor:
+    """v, whose gradient is made finite (NaN, +-inf -> 0) on its way back: a user formula can divide by a column
+    that sits at 0 or take sqrt(0), where the non-finite value is cleaned (raw_features' nan_to_num) but its
+    backward still computes 0 x inf = NaN into G."""
+    if not v.requires_grad:
+        return v
+    v = v.view_as(v)
+    v.register_hook(lambda g: torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0))
+    return v
+
+
 def _safe_angle(y: Tensor, x: Tensor) -> Tensor:
     """atan2(y, x) with finite gradients at (0, 0) (taken there as angle 0)."""
     small = x * x + y * y < 1e-30
@@ -463,7 +474,7 @@ class FATGAN(AdversarialFamily):
                 cols = self._product_columns()
                 out += [col[u] * col[v] for i, u in enumerate(cols) for v in cols[i + 1:]]
             elif a in self.formulas:
-                out.append(self.formulas[a].torch({c: col[c] for c in self.formulas[a].names}))
+                out.append(self.formulas[a].torch({c: _finite_grad(col[c]) for c in self.formulas[a].names}))
             else:
                 out.append(ev[a])
         f = torch.stack(out, dim=1)

@@ -10,7 +10,9 @@ Both exist when the model is an unconditional image generator (`projection.edita
 for a style-based generator (stylegan), as `ganforge project` and `ganforge edit` use it; projection starts from
 the encoder for ae/vae/aae/vaegan and from the best of 64 random latents otherwise, with the `fashion` perceptual
 loss for 28x28 grey models. Class directions (vector arithmetic) need a classifier for the model's images: the
-`fashion` classifier for 1x28x28 models; their class means are computed once per pair and kept.
+`fashion` classifier for 1x28x28 models; the samples are tagged once (the first class request waits for it) and
+every pair's class means come from them. Projections run one at a time on a thread of their own; a second one
+asked meanwhile gets a 503 (retry), so generation never waits behind them.
 """
 
 from __future__ import annotations
@@ -18,18 +20,31 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import math
 import threading
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .request_core import RequestError
 
 DEFAULT_STEPS = 100
 MAX_T = 10.0
+MAX_LATENT = 1e4  # |latent value|: far beyond any latent a generator was trained on, still finite in float32
+MAX_PIXELS = 16_000_000  # an upload larger than this (e.g. 4000 x 4000) is refused before it is decoded
 N_SEFA = 8  # closed-form directions offered
+TAG_N = 20000  # samples tagged for class means (as `ganforge edit`'s default), with p >= 0.9
+
+
+def _small_number(v: Any) -> bool:
+    """A real number (not a bool) with |v| <= MAX_LATENT; False for NaN, inf and integers too big for a float."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return abs(float(v)) <= MAX_LATENT
+    except OverflowError:
+        return False
 
 
 class LatentTools:
@@ -62,7 +77,7 @@ class LatentTools:
             self.features, self.feature_name = perceptual_features("auto", self.shape)
         except Exception:  # noqa: BLE001 - a missing feature network only drops the perceptual term
             self.features, self.feature_name = None, "none"
-        self._classes: dict[tuple[int, int], torch.Tensor] = {}
+        self._tags = None
         self._lock = threading.Lock()
 
     def info(self) -> dict[str, Any]:
@@ -87,8 +102,13 @@ class LatentTools:
             raise RequestError('"image" is not valid base64; send the file\'s bytes base64-encoded') from None
         c, h, w = self.shape
         try:
+            with Image.open(io.BytesIO(raw)) as probe:  # reads the header only
+                pixels = probe.width * probe.height
+            if pixels > MAX_PIXELS:
+                raise RequestError(f'"image" is {pixels:,} pixels; send at most {MAX_PIXELS:,} (downscale it first: the '
+                                   f"model draws {w}x{h})", 413)
             with strict_decoding():
-                im = to_channels(open_image(io.BytesIO(raw)), c)
+                im = to_channels(open_image(io.BytesIO(raw), draft_side=2 * max(h, w)), c)
         except DECODE_ERRORS:
             raise RequestError('"image" could not be decoded as an image; send a PNG or JPEG') from None
         if im.size != (w, h):
@@ -123,7 +143,7 @@ class LatentTools:
             raise RequestError('"direction" must be "sefa:K" or "class:A:B"')
         kind, _, rest = name.partition(":")
         if kind == "sefa":
-            if not rest.isdigit() or int(rest) >= len(self.sefa):
+            if not rest.isdecimal() or int(rest) >= len(self.sefa):
                 raise RequestError(f'"direction" sefa:K needs K in 0..{len(self.sefa) - 1}' if self.sefa else
                                    "this model has no closed-form (sefa) directions")
             return self.sefa[int(rest)][0]
@@ -131,23 +151,32 @@ class LatentTools:
             if self.classifier is None:
                 raise RequestError("class directions need a classifier for this model's images; use sefa:K")
             a, b = (self._class(t) for t in rest.split(":", 1)) if ":" in rest else (None, None)
-            if a is None or a == b:
+            if a is None or b is None or a == b:
                 raise RequestError(f'"direction" class:A:B names two different classes of: '
                                    f'{", ".join(f"{i}={c}" for i, c in enumerate(self.class_names))}')
-            with self._lock:
-                if (a, b) not in self._classes:
-                    from ..artifacts.projection import class_direction
+            z, pred, conf = self._tagged()
+            keep = conf >= 0.9
+            from ..artifacts.projection import class_means
 
-                    try:
-                        self._classes[(a, b)] = class_direction(self.sampler, self.classifier, a, b,
-                                                                space=self.space)[0]
-                    except ValueError as e:
-                        raise RequestError(str(e)) from None
-                return self._classes[(a, b)]
+            means, counts = class_means(z[keep], pred[keep], len(self.class_names))
+            if min(int(counts[a]), int(counts[b])) < 10:
+                raise RequestError(f"too few confident samples of class {a if counts[a] < 10 else b} for a class mean; "
+                                   "this model rarely draws it: pick another class")
+            return means[b] - means[a]
         raise RequestError(f'"direction" must be "sefa:K" or "class:A:B", got {name!r}')
 
+    def _tagged(self):
+        """(latents, classes, confidences) of TAG_N samples, tagged once by the classifier (the first class request
+        waits for it; later ones reuse it)."""
+        with self._lock:
+            if self._tags is None:
+                from ..artifacts.projection import tag_latents
+
+                self._tags = tag_latents(self.sampler, self.classifier, TAG_N, 12345, confidence=True, space=self.space)
+            return self._tags
+
     def _class(self, text: str) -> int | None:
-        if text.isdigit() and int(text) < len(self.class_names):
+        if text.isdecimal() and int(text) < len(self.class_names):
             return int(text)
         names = [c.lower().replace(" ", "-") for c in self.class_names]
         key = text.lower().replace(" ", "-")
@@ -161,10 +190,9 @@ class LatentTools:
         if unknown:
             raise RequestError(f"/v1/edit takes latent, direction, t and format, not {', '.join(sorted(unknown))}")
         lat = params.get("latent")
-        if (not isinstance(lat, list) or len(lat) != self.width
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in lat)):
-            raise RequestError(f'"latent" must be a list of {self.width} finite numbers (the latent /v1/project '
-                               f"returns, in {self.space})")
+        if not isinstance(lat, list) or len(lat) != self.width or not all(_small_number(v) for v in lat):
+            raise RequestError(f'"latent" must be a list of {self.width} numbers of size at most {MAX_LATENT:g} (the '
+                               f"latent /v1/project returns, in {self.space})")
         t = params.get("t", 0.0)
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not -MAX_T <= t <= MAX_T:
             raise RequestError(f'"t" must be a number from {-MAX_T:g} to {MAX_T:g}, got {t!r}')
