@@ -26,18 +26,19 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
 fi
 
 # the browser tests drive Debian's chromium (never a downloaded one); the static site bundles
-# onnxruntime-web from the npm registry
+# onnxruntime-web from the npm registry; builtin:spoken-digits is spoken by espeak-ng
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v npm >/dev/null || missing+=(npm)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)  # the speech synthesiser of builtin:spoken-digits
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian packages ${missing[*]}"
     (apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
       || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1)) \
-      || echo "setup: warning: could not install ${missing[*]}; the browser/site tests will be skipped"
+      || echo "setup: warning: could not install ${missing[*]}; the browser/site (chromium, npm) or spoken-digits (espeak-ng) tests will be skipped"
   else
-    echo "setup: note: ${missing[*]} not installed; the browser/site tests will be skipped"
+    echo "setup: note: ${missing[*]} not installed; the browser/site (chromium, npm) or spoken-digits (espeak-ng) tests will be skipped"
   fi
 fi
 

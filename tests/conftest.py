@@ -13,14 +13,15 @@ from ganforge.families import FAMILIES, AdversarialFamily
 from ganforge.families.ae import AE
 from ganforge.families.translation import TranslationFamily
 
-# the families that generate images or points from latents; the image-to-image ones and the table ones
-# (needs == "table": fatgan, ctgan) have their own tests
+# the families that generate images or points from latents; the image-to-image ones, the table ones
+# (needs == "table": fatgan, ctgan) and the audio ones (needs == "audio") have their own tests
 NOISE_FAMILIES = sorted(f for f, cls in FAMILIES.items()
-                        if not issubclass(cls, TranslationFamily) and cls.needs != "table"
+                        if not issubclass(cls, TranslationFamily) and cls.needs not in ("table", "audio")
                         and issubclass(cls, AdversarialFamily))
 # the autoencoder families (ae, vae, aae: no adversarial loss to choose) have their own tests
 AUTOENCODER_FAMILIES = sorted(f for f, cls in FAMILIES.items() if issubclass(cls, AE))
 TABLE_FAMILIES = sorted(f for f, cls in FAMILIES.items() if cls.needs == "table")
+AUDIO_FAMILIES = sorted(f for f, cls in FAMILIES.items() if cls.needs == "audio")  # wavegan, cwavegan, specgan
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +53,8 @@ def tiny_config(family: str = "dcgan", source: str = "builtin:digits", steps: in
                   else {"width": 8, "latent_dim": 8} if family in ("ae", "vae", "vaegan")
                   else {"width": 8, "latent_dim": 8, "d_hidden": 16} if family == "aae"
                   else {"width": 4, "feature_dim": 8, "d_hidden": 8} if family == "dann"
+                  else {"width": 2, "latent_dim": 8} if family in ("wavegan", "cwavegan")
+                  else {"width": 4, "max_width": 8, "latent_dim": 8} if family == "specgan"
                   else {"hidden": 32, "depth": 2, "latent_dim": 8}),
         "data": {"source": source},
         "train": {"steps": steps, "batch_size": 16},

@@ -12,6 +12,7 @@ from ganforge.families import FAMILIES, Phase, StepContext, build_family
 from ganforge.families.base import AdversarialFamily
 from ganforge.families.phases import check_phases, lazy_ratio
 from ganforge.losses import r1_penalty
+from ganforge.data.spec import DataSpec
 from ganforge.train import build_run
 
 
@@ -33,9 +34,12 @@ def test_every_family_declares_a_valid_phase_list():
             assert [fam.phases(s) for s in range(3)] == [("d", "g"), ("d",), ("d", "g")]
             tables += 1
         elif issubclass(cls, AdversarialFamily):
+            if cls.needs == "audio":  # wavegan, cwavegan: 1,024-sample clips of two classes
+                spec = DataSpec(kind="audio", shape=(1, 1024), n_classes=2, class_names=("a", "b"), sample_rate=16000)
+            else:
+                spec = load_data("builtin:digits-captions" if cls.needs == "captioned" else "builtin:digits").spec
             fam = build_family(name, {"r1_weight": 1.0, "r1_every": 4, "n_critic": 2,
-                                      **({"width": 8} if name not in ("gan", "sgan") else {})},
-                               load_data("builtin:digits-captions" if cls.needs == "captioned" else "builtin:digits").spec)
+                                      **({"width": 8} if name not in ("gan", "sgan") else {})}, spec)
             specs = fam.check_phases()
             assert [p.name for p in specs] == ["d", "d_reg", "g"]
             assert [p.name for p in specs if p.updates_ema] == ["g"]

@@ -103,11 +103,13 @@ def model_info(sampler, direction: str = "AtoB") -> dict[str, Any]:
         "n_classes": int(spec.n_classes) if conditional else 0,
         "class_names": list(spec.class_names) if conditional else [],
         "inputs": ["z", "y"] if conditional else ["z"],
-        "output": "images" if spec.kind == "image" else "points",
+        "output": {"image": "images", "audio": "audio"}.get(spec.kind, "points"),
         "step": sampler.step,
         "ema": sampler.ema,
         "ganforge_version": __version__,
     }
+    if spec.kind == "audio":  # clips (N, 1, L) in [-1, 1] at this rate; the API and Lambda answer WAV
+        info["sample_rate"] = int(spec.sample_rate)
     if sampler.takes_text:  # G reads sentence embeddings; the encoder is exported beside it (onnx.py)
         info["inputs"] = ["z", "text_emb"]
         info["text"] = text_info(sampler)

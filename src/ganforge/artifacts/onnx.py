@@ -176,6 +176,8 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
         if direction != "AtoB":
             raise ValueError(f"direction {direction!r} is for two-way image-to-image families; "
                              f"{sampler.family.name} has one generator: leave direction out")
+        if sampler.family.onnx_refusal:
+            raise ExportError(f"{sampler.family.name}: {sampler.family.onnx_refusal}")
         names = tuple(model_info(sampler)["inputs"])  # z[, y][, truncation]
         if sampler.truncation_space == "w":
             if sampler.conditional:
@@ -187,7 +189,7 @@ def export_onnx(sampler, path: str | Path, *, opset: int | None = None, check: b
     args = tuple(torch.from_numpy(feeds[k]).to(sampler.family.device) for k in names)
     batch = torch.export.Dim("batch", min=1, max=4096)
     shapes = tuple({0: batch} for _ in names)  # by position: the graph's argument names are not the inputs' names
-    out_name = {"image": "images", "table": "rows"}.get(sampler.spec.kind, "points")
+    out_name = {"image": "images", "table": "rows", "audio": "clips"}.get(sampler.spec.kind, "points")
     start = time.perf_counter()
     quiet = io.StringIO()
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)

@@ -17,7 +17,7 @@ Measure a trained generator (--ckpt) against real data, or compare two image fol
 Features (--features): fashion (the shipped Fashion-MNIST classifier), clipart (the shipped classifier of
 openclipart's categories: RGB drawings on white, shapes and flat colours; not photographs or faces),
 inception (the standard FID Inception-v3; weights from --inception-weights or downloaded once with a
-checksum), or a path to your own TorchScript (.pt) or ONNX (.onnx) model. Numbers from different
+checksum), speech (the shipped spoken-digit classifier, for audio clips: the default there), or a path to your own TorchScript (.pt) or ONNX (.onnx) model. Numbers from different
 features are not comparable. Every number is written with its provenance: extractor and
 weights hash, sample counts, seed, resize method, reference set and its hash, ganforge version.
 
@@ -47,7 +47,8 @@ examples:
 """
 
 
-DEFAULT_METRICS = {"image": "fid,kid,pr,dc", "points": "modes,mmd", "translation": "all that apply"}
+DEFAULT_METRICS = {"image": "fid,kid,pr,dc", "audio": "fid,kid,is,classes", "points": "modes,mmd",
+                   "translation": "all that apply"}
 # tables (--ckpt of a table run, or --real/--fake table files): metrics/tabular.py, all by default
 TABLE_METRICS = {
     "w1": "per numeric column: 1-D Wasserstein distance (w1/COL, in the column's units; w1_std/COL divided by the "
@@ -102,7 +103,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                      f"{DEFAULT_METRICS['points']} for points)")
     p.add_argument("--n", type=int, default=10000, help="samples per side (default: 10000)")
     p.add_argument("--features", default="auto",
-                   help="fashion | clipart | inception | PATH.pt | PATH.onnx (default: fashion for grey images, "
+                   help="fashion | clipart | inception | speech | PATH.pt | PATH.onnx (default: speech for audio, fashion for grey images, "
                         "inception for RGB; clipart judges RGB drawings without the Inception weights)")
     p.add_argument("--inception-weights", help="local FID Inception-v3 weights (.pth)")
     p.add_argument("--seed", type=int, default=0, help="seed for the latents and the real subset (default: 0)")
@@ -241,7 +242,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         size = parse_size(args.size) if args.size else None
         data = load_data(args.real, size=size)
-        fake_data = load_data(args.fake, size=tuple(data.spec.shape[1:]), channels=data.spec.shape[0])
+        image = data.spec.kind == "image"
+        fake_data = load_data(args.fake, size=tuple(data.spec.shape[1:]) if image else None,
+                              channels=data.spec.shape[0] if image else None)
         spec = data.spec
 
         def generate(a: int, b: int):

@@ -26,7 +26,8 @@ Draw samples from a trained generator (the EMA weights unless --no-ema).
 
 --out decides the format: FILE.png is one grid (a scatter plot for 2-D points), FILE.npy is a float32
 array in the data's own range (images in [-1, 1] as (N, C, H, W); points as (N, 2)), and a folder
-(no suffix) gets one PNG per image. The same --seed always gives the same samples.
+(no suffix) gets one PNG per image. Audio models: a folder gets one 16-bit WAV per clip and spectrograms.png,
+FILE.png a grid of spectrograms, FILE.wav one clip (--n 1). The same --seed always gives the same samples.
 
 A table model (trained on a .csv/.parquet table or builtin:eprime) writes its rows to FILE.csv, FILE.tsv
 (optionally .gz, .bz2, .xz) or FILE.parquet, decoded into the training table's columns, units and types,
@@ -124,15 +125,17 @@ def run(args: argparse.Namespace) -> int:
     sampler = Sampler.from_checkpoint(args.ckpt, ema=not args.no_ema)
     if sampler.spec.kind == "table":
         return sample_table(args, sampler, out)
-    kind = {".npy": "npy", "": "folder", ".png": "grid", ".jpg": "grid", ".jpeg": "grid", ".webp": "grid"}.get(
-        out.suffix.lower())
+    audio = sampler.spec.kind == "audio"
+    kind = {".npy": "npy", "": "folder", ".png": "grid", ".jpg": "grid", ".jpeg": "grid", ".webp": "grid",
+            **({".wav": "wav"} if audio else {})}.get(out.suffix.lower())
     if kind is None:
-        raise UsageError(f"--out must end in .png or .npy, or be a folder; got '{out}'")
+        raise UsageError(f"--out must end in .png or .npy, or be a folder{' or a .wav file' if audio else ''}; "
+                         f"got '{out}'")
     if args.truncation is not None and args.truncation != 1 and sampler.truncation_space == "none":
         raise UsageError(no_truncation_message(f"{args.ckpt} holds a {sampler.family.name} model, which",
                                                sampler.family.truncation_reason, args.truncation, "--truncation"))
     images = sampler.spec.kind == "image"
-    if kind == "folder" and not images:
+    if kind == "folder" and not images and not audio:
         raise UsageError("2-D points cannot be written as one PNG each; use --out FILE.npy or FILE.png")
     if args.labels and not (args.text_file and kind == "grid"):
         raise UsageError("--labels writes the captions of --text-file beside a .png grid; give --text-file and "
@@ -144,11 +147,28 @@ def run(args: argparse.Namespace) -> int:
     if kind == "grid" and images and total > MAX_GRID:
         raise UsageError(f"a grid of {total:,} images is too large to view (at most {MAX_GRID:,}); use --out FOLDER/ "
                          f"or FILE.npy, which stream any number up to {MAX_SAMPLES:,} to disk in batches")
+    if kind == "wav" and total != 1:
+        raise UsageError(f"--out {out.name} holds one clip but this asks for {total}; give --n 1, or --out FOLDER/ "
+                         "for one WAV per clip and a spectrogram grid")
     writable_folder(out if kind == "folder" else out.parent, f"--out {args.out}")  # before generating anything
     if kind == "npy":
         shape = write_npy(chunks, total, out)
+    elif kind == "folder" and audio:
+        shape = write_clips(chunks, out, sampler.spec.sample_rate)
     elif kind == "folder":
         shape = write_folder(chunks, out)
+    elif kind == "wav":
+        from ..data.audio import wav_bytes
+
+        x = torch.cat(list(chunks))
+        shape = tuple(x.shape[1:])
+        replace_atomically(out, lambda tmp: Path(tmp).write_bytes(wav_bytes(x[0], sampler.spec.sample_rate)))
+    elif audio:  # a grid of spectrograms
+        from ..data.audio import spectrogram_images
+
+        x = torch.cat(list(chunks))
+        shape = tuple(x.shape[1:])
+        replace_atomically(out, lambda tmp: save_grid(spectrogram_images(x), tmp, nrow=nrow))
     else:
         x = torch.cat(list(chunks))
         shape = tuple(x.shape[1:])
@@ -336,6 +356,25 @@ def write_folder(chunks: Iterator[torch.Tensor], folder: Path) -> tuple[int, ...
             with writing(path):
                 to_pil(img).save(path)
             i += 1
+    return shape
+
+
+def write_clips(chunks: Iterator[torch.Tensor], folder: Path, sample_rate: int) -> tuple[int, ...]:
+    """One 16-bit WAV per clip (00000.wav, ...), batch by batch, and spectrograms.png of the first 64."""
+    from ..data.audio import spectrogram_images, wav_bytes
+
+    i, shape, first = 0, (), []
+    for x in chunks:
+        shape = tuple(x.shape[1:])
+        if len(first) < 64:
+            first.extend(x[:64 - len(first)])
+        for clip in x:
+            path = folder / f"{i:05d}.wav"
+            with writing(path):
+                path.write_bytes(wav_bytes(clip, sample_rate))
+            i += 1
+    if first:
+        save_grid(spectrogram_images(torch.stack(first)), folder / "spectrograms.png")
     return shape
 
 

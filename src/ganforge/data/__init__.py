@@ -135,6 +135,12 @@ def load_data(
             f"data path '{source}' does not exist; give --data a folder of images or one of "
             + ", ".join(builtin_names())
         )
+    from .audio import is_audio_folder, load_audio_folder
+
+    if path.is_dir() and is_audio_folder(path):  # .wav/.flac/.ogg and no images: audio clips
+        if size is not None or channels is not None or pairs != "auto":
+            raise ValueError(f"'{source}' holds sound files: --size, --channels and pairs apply to images; drop them")
+        return load_audio_folder(path, quiet=quiet)
     kwargs = dict(size=size, channels=channels or 3, fit=fit, cache_dir=cache_dir, quiet=quiet)
     if pairs == "side-by-side":
         return load_side_by_side(path, **kwargs)

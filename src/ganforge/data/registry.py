@@ -14,6 +14,7 @@ from .captions import digits_captions, fashion_captions
 from .emoji_captions import emoji_captions
 from .clipart import clipart
 from .domains import fashion_mnist_blurred, fashion_mnist_inverted, fashion_mnist_m
+from .spoken_digits import load_spoken_digits
 from .store import TensorData
 from .table_builtins import TABLE_BUILTINS
 from .translation import (
@@ -43,6 +44,7 @@ BUILTINS: dict[str, Callable[..., TensorData]] = {
     "fashion-mnist-m": fashion_mnist_m,  # target domains of domain adaptation (data/domains.py): dann
     "fashion-mnist-inverted": fashion_mnist_inverted,
     "fashion-mnist-blurred": fashion_mnist_blurred,
+    "spoken-digits": load_spoken_digits,  # audio (data/spoken_digits.py): synthesised with espeak-ng
 }
 # built-ins with an argument: builtin:NAME:ARG -> fn(ARG, size=, channels=, split=); value: (fn, ARG's form)
 PARAMETRISED_BUILTINS: dict[str, tuple[Callable[..., TensorData], str]] = {

@@ -14,7 +14,8 @@ from torch import Tensor
 class DataSpec:
     """What a model needs to know about the data to size itself.
 
-    kind      "image" (x is (N, C, H, W) in [-1, 1]), "points" (x is (N, F), the data's own units) or "table"
+    kind      "image" (x is (N, C, H, W) in [-1, 1]), "audio" (x is (N, 1, L) in [-1, 1]), "points" (x is (N, F),
+              the data's own units) or "table"
               (x is (N, D): rows encoded by the table transforms of `table_state`; see data/table.py)
     shape     per-sample shape: (C, H, W) for images, (F,) for points, (D,) for tables
     n_classes 0 when unlabelled
@@ -22,6 +23,7 @@ class DataSpec:
               `shape` is then domain A's (the input): edges -> items, 7x7 -> 28x28, grey -> colour.
     pairing   "" (one domain), "paired" (x_b[i] belongs to x[i]) or "unpaired" (A and B drawn independently)
     domains   names of the domains A and B of image-to-image data, e.g. ("edges", "items")
+    sample_rate  audio only ("audio": x is (N, 1, L) in [-1, 1], mono clips of L samples; see data/audio.py): Hz
     text_dim  captioned images only: the size of a caption's embedding (Batch.extras["text_emb"]); 0 otherwise
     text_encoder  captioned images only: the frozen text encoder's id (ganforge.text.TextEncoder.id)
     table_state  table data only: the fitted TableTransformer's state as JSON text (its column types, transforms
@@ -39,6 +41,7 @@ class DataSpec:
     table_state: str = field(default="", repr=False)
     text_dim: int = 0
     text_encoder: str = ""
+    sample_rate: int = 0
 
     @property
     def two_domain(self) -> bool:
@@ -72,6 +75,8 @@ class DataSpec:
         d["domains"] = list(self.domains)
         if not self.text_dim:  # absent for data without captions (older configs stay as they were)
             del d["text_dim"], d["text_encoder"]
+        if not self.sample_rate:  # audio only
+            del d["sample_rate"]
         if self.table_state:  # kept as a JSON object in config.json; absent for other data
             d["table_state"] = json.loads(self.table_state)
         else:
@@ -92,6 +97,7 @@ class DataSpec:
             table_state=_table_state_text(d.get("table_state", "")),
             text_dim=int(d.get("text_dim", 0)),
             text_encoder=d.get("text_encoder", ""),
+            sample_rate=int(d.get("sample_rate", 0)),
         )
 
 

@@ -18,7 +18,7 @@ from .spec import Batch, DataSpec
 
 @dataclass
 class TensorData:
-    """A whole dataset in memory. images: uint8 (N, C, H, W); points: float32 (N, F).
+    """A whole dataset in memory. images: uint8 (N, C, H, W); audio: int16 (N, 1, L); points: float32 (N, F).
 
     Image-to-image data (spec.pairing set) also holds domain B in `x_b` (uint8, (M, C', H', W')):
     "paired" means M == N and x_b[i] is the target of x[i]; "unpaired" means A and B are drawn
@@ -58,9 +58,11 @@ class TensorData:
         return self._b_order[1][index] % int(self.x_b.shape[0])
 
     def to_float(self, x: Tensor) -> Tensor:
-        """Model-space values: uint8 pixels -> [-1, 1]; points pass through."""
+        """Model-space values: uint8 pixels -> [-1, 1]; int16 audio samples -> [-1, 1]; points pass through."""
         if x.dtype == torch.uint8:
             return x.float().mul_(2.0 / 255.0).sub_(1.0)
+        if x.dtype == torch.int16:
+            return x.float().mul_(1.0 / 32767.0)
         return x.float()
 
     def batch(self, index: Tensor, epoch: int = 0) -> Batch:

@@ -30,6 +30,8 @@ from .stargan import StarGAN
 from .stylegan import StyleGAN
 from .vae import VAE
 from .vaegan import VAEGAN
+from .specgan import SpecGAN
+from .wavegan import CWaveGAN, WaveGAN
 
 FAMILIES: dict[str, type[Family]] = {
     "gan": GAN,
@@ -55,6 +57,9 @@ FAMILIES: dict[str, type[Family]] = {
     "aae": AAE,
     "vaegan": VAEGAN,
     "dann": DANN,
+    "wavegan": WaveGAN,
+    "cwavegan": CWaveGAN,
+    "specgan": SpecGAN,
 }
 
 

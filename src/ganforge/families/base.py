@@ -37,7 +37,8 @@ class Family(nn.Module):
       "image+domain" (an input image and a target domain);
     - `needs`: the training data beyond its kind: "" (any), "labelled", "paired", "unpaired" or "table" (rows of
       a CSV/Parquet table encoded by its TableTransformer: fatgan, ctgan; such a family trains on nothing else,
-      and a table trains only such a family) or "captioned" (images with captions: gan-int-cls);
+      and a table trains only such a family), "captioned" (images with captions: gan-int-cls) or "audio" (clips,
+      DataSpec kind "audio": wavegan, cwavegan; such a family trains on nothing else, and audio only such a family);
     - `classifies`: D is a K-class classifier (`classify(x)` gives (N, K) logits);
     - `grows`: training moves through stages (progan's resolutions): after each step `stage_changed` says
       whether a new stage began, and `describe_stage()` names the current one;
@@ -71,6 +72,7 @@ class Family(nn.Module):
     # train.* settings the family's reference uses where the trainer's defaults differ (ctgan: batch 500, Adam
     # betas (0.5, 0.9)); `ganforge train` layers them over the defaults, under recipes, --config, flags, --set
     train_defaults: ClassVar[dict[str, Any]] = {}
+    onnx_refusal: ClassVar[str] = ""  # why `ganforge export --onnx/--lambda/--site` cannot export it ("" = it can)
     objective: AdversarialLoss | None = None  # the adversarial loss, set by families that have one
 
     def __init__(self, cfg: Any, spec: DataSpec, generator_only: bool = False) -> None:

@@ -27,16 +27,20 @@ CLASS_COLLAPSE_KL = 1.0        # ... or their class histogram is this far (nats)
 
 
 def resolve_extractor(name: str, data: TensorData, inception_weights: str = ""):
-    """The extractor for `name`; 'auto' is the fashion classifier for grey images, Inception for RGB."""
-    if data.spec.kind != "image":
+    """The extractor for `name`; 'auto' is the fashion classifier for grey images, Inception for RGB, the speech
+    classifier for audio clips."""
+    if data.spec.kind not in ("image", "audio"):
         return None
     from . import features
 
     if name == "auto":
-        name = "fashion" if data.spec.channels == 1 else "inception"
+        name = "speech" if data.spec.kind == "audio" else "fashion" if data.spec.channels == 1 else "inception"
     if name == "inception":
         return features.load("inception", weights=inception_weights or None)
-    return features.load(name)
+    try:
+        return features.load(name)
+    except FileNotFoundError as e:
+        raise ValueError(str(e)) from None
 
 
 class EvalCallback(Callback):
@@ -99,7 +103,7 @@ class EvalCallback(Callback):
         main = distributed.current().is_main
         if main:
             self._prepare()
-        elif self.extractor is None and self.data.spec.kind == "image":
+        elif self.extractor is None and self.data.spec.kind in ("image", "audio"):
             self.extractor = resolve_extractor(self.cfg.features, self.data, self.cfg.inception_weights)
         fake = self._fakes(trainer)
         values: dict[str, float] = {}

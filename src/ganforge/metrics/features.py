@@ -46,6 +46,7 @@ from . import inception as fid_inception
 from ..nn.clipart_net import CLIPART_WEIGHTS, load_clipart_net
 from ..nn.clipart_net import INPUT_SIZE as CLIPART_INPUT_SIZE
 from ..nn.fashion_net import FASHION_WEIGHTS, load_fashion_net
+from ..nn.speech_net import SPEECH_WEIGHTS, load_speech_net
 
 RESIZE_METHOD = "bilinear-antialias"
 LUMA_BT601 = (0.299, 0.587, 0.114)
@@ -61,8 +62,10 @@ class Extractor:
 
     def __init__(self, name: str, run: RunFn, *, dim: int | None, n_classes: int | None,
                  input_size: tuple[int, int] | None, channels: int | None, weights_hash: str,
-                 batch_size: int = 64, module: nn.Module | None = None, device: str | torch.device = "cpu") -> None:
-        self.name = name  # "fashion", "clipart", "inception", or a user model's path
+                 batch_size: int = 64, module: nn.Module | None = None, device: str | torch.device = "cpu",
+                 audio: bool = False) -> None:
+        self.name = name  # "fashion", "clipart", "inception", "speech", or a user model's path
+        self.audio = audio  # takes clips (N, 1, L) instead of images (speech)
         self.weights_hash = weights_hash  # SHA-256 of the weights file, or "random-init"
         self.input_size = tuple(input_size) if input_size is not None else None  # (H, W); None: as given
         self.channels = channels  # 1 or 3; None: passed through as given
@@ -111,7 +114,13 @@ class Extractor:
         return self
 
     def prepare(self, x: Tensor) -> Tensor:
-        """Check, clamp, adapt channels and resize: (N, C, H, W) -> (N, channels, *input_size)."""
+        """Check, clamp, adapt channels and resize: (N, C, H, W) -> (N, channels, *input_size). An audio
+        extractor takes clips (N, 1, L) in [-1, 1] and passes them through clamped."""
+        if self.audio:
+            if x.dim() != 3 or x.shape[1] != 1 or not x.is_floating_point():
+                raise ValueError(f"feature extractor {self.name!r} expects mono float clips (N, 1, L) in [-1, 1], "
+                                 f"got {tuple(x.shape)} {x.dtype}")
+            return x.float().clamp(-1.0, 1.0)
         if x.dim() != 4:
             raise ValueError(f"feature extractor {self.name!r} expects images (N, C, H, W), got shape {tuple(x.shape)}")
         if not x.is_floating_point():
@@ -328,10 +337,22 @@ def onnx_model(path: str | Path, input_size: tuple[int, int] | None = None, chan
                      weights_hash=fid_inception.sha256_file(path), batch_size=batch_size, device=device)
 
 
+def speech(weights: str | Path | None = None, batch_size: int = 128, device: str = "cpu") -> Extractor:
+    """The shipped spoken-digit classifier: clips (N, 1, 16384) at 16 kHz -> 128-d features, 10 logits
+    (zero..nine); see nn/speech_net.py for what it can and cannot judge."""
+    path = Path(weights) if weights is not None else SPEECH_WEIGHTS
+    model = load_speech_net(path)
+    return Extractor("speech", model.features_and_logits, dim=model.classifier.in_features,  # clips: 3-D, as given
+                     n_classes=model.classifier.out_features, input_size=None, channels=1,
+                     weights_hash=fid_inception.sha256_file(path), batch_size=batch_size, module=model, device=device,
+                     audio=True)
+
+
 EXTRACTORS: dict[str, Callable[..., Extractor]] = {
     "fashion": fashion,
     "clipart": clipart,
     "inception": inception,
+    "speech": speech,
 }
 USER_MODEL_SUFFIXES: dict[str, Callable[..., Extractor]] = {
     ".pt": torchscript,

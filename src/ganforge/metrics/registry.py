@@ -26,7 +26,8 @@ from .prdc import DensityCoverage, PrecisionRecall, density_coverage, prdc, prec
 from .swd import SlicedWasserstein, sliced_wasserstein
 
 # what a metric is measured on -> how an error message names it
-KINDS = {"image": "image data", "points": "points data", "translation": "an image-to-image model"}
+KINDS = {"image": "image data", "audio": "audio clips", "points": "points data",
+         "translation": "an image-to-image model"}
 
 # what a metric can need -> what that means (a metric that cannot have it fails or is left out, saying why)
 NEEDS = {
@@ -190,22 +191,22 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     MetricInfo("ssim", True, ("paired",), "SSIM (Wang et al. 2004; 11x11 Gaussian window, sigma 1.5) of G(a) "
                "against b, mean over images", kinds=("translation",)),
     MetricInfo("fid", False, ("features",), "Frechet distance between Gaussian fits of the features "
-               "(Heusel et al. 2017)", kinds=("image", "translation"), compute=_fid, metric=FID,
+               "(Heusel et al. 2017)", kinds=("image", "audio", "translation"), compute=_fid, metric=FID,
                directions={"fid": "lower"},
                on_translations="FID of the translations against real images of the target domain (Heusel et al. 2017)"),
     MetricInfo("kid", False, ("features",), "kernel inception distance, unbiased, cubic kernel "
-               "(Binkowski et al. 2018)", kinds=("image", "translation"), compute=_kid, metric=KID,
+               "(Binkowski et al. 2018)", kinds=("image", "audio", "translation"), compute=_kid, metric=KID,
                directions={"kid": "lower"},
                on_translations="KID of the translations against real images of the target domain "
                                "(Binkowski et al. 2018)"),
     MetricInfo("pr", True, ("features",), "precision/recall of k-NN manifolds (Kynkaanniemi et al. 2019)",
-               kinds=("image",), compute=_pr, metric=PrecisionRecall,
+               kinds=("image", "audio"), compute=_pr, metric=PrecisionRecall,
                directions={"precision": "higher", "recall": "higher"}),
     MetricInfo("dc", True, ("features",), "density/coverage (Naeem et al. 2020)",
                kinds=("image",), compute=_dc, metric=DensityCoverage,
                directions={"density": "higher", "coverage": "higher"}),
     MetricInfo("is", True, ("classifier",), "inception score, or classifier score with a classifier extractor "
-               "(Salimans et al. 2016)", kinds=("image",), compute=_is, metric=InceptionScore,
+               "(Salimans et al. 2016)", kinds=("image", "audio"), compute=_is, metric=InceptionScore,
                directions={"is": "higher"}),
     MetricInfo("swd", False, ("images",), "sliced Wasserstein distance on Laplacian-pyramid patches "
                "(Karras et al. 2018)", kinds=("image",), compute=_swd, metric=SlicedWasserstein,
@@ -213,7 +214,7 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     MetricInfo("mmd", False, ("features",), "Gaussian-kernel MMD^2 on features or raw rows",
                kinds=("image", "points"), compute=_mmd, metric=MMD, directions={"mmd": "lower"}),
     MetricInfo("classes", False, ("classifier",), "KL(real class histogram || fake class histogram) under the "
-               "classifier", kinds=("image",), compute=_classes, metric=class_histogram_kl,
+               "classifier", kinds=("image", "audio"), compute=_classes, metric=class_histogram_kl,
                directions={"kl": "lower", "classes_present": "higher"}, logged=("kl", "classes_present")),
     MetricInfo("memorisation", False, ("features", "images", "training_set"), "distance of each sample to its "
                "nearest training image (features and pixels) against new real images' (Meehan et al. 2020); "

@@ -279,7 +279,8 @@ def _generate(gen: OnnxGenerator, params: dict) -> tuple[int, dict, bytes, bool]
     req = core.parse_generate(params, gen.info, _max_n())
     y = core.labels(gen.info, req.n, req.cls)
     x = _run(gen, gen.latents(req.n, req.seed, req.truncation, req.codes), y, req.truncation, req.text)
-    body = core.encode(x, req.format, kind=gen.info["kind"], seed=req.seed, classes=y)
+    body = core.encode(x, req.format, kind=gen.info["kind"], seed=req.seed, classes=y,
+                       sample_rate=gen.info.get("sample_rate", 0))
     return 200, {"content-type": core.MEDIA[req.format], "x-seed": str(req.seed)}, body, req.format != "json"
 
 
@@ -288,7 +289,8 @@ def _interpolate(gen: OnnxGenerator, params: dict) -> tuple[int, dict, bytes, bo
     y = core.labels(gen.info, len(req.ts), req.cls)
     x = _run(gen, gen.between(req.seed_a, req.seed_b, req.ts, req.truncation, req.codes), y, req.truncation,
              req.text)
-    body = core.encode(x, req.format, kind=gen.info["kind"], seed=req.seed_a, classes=y)
+    body = core.encode(x, req.format, kind=gen.info["kind"], seed=req.seed_a, classes=y,
+                       sample_rate=gen.info.get("sample_rate", 0))
     return 200, {"content-type": core.MEDIA[req.format]}, body, req.format != "json"
 
 

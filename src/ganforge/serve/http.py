@@ -21,6 +21,7 @@ bounded: requests carry at most `max_n` images, bodies at most `max_body` bytes,
 import asyncio
 import dataclasses
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -63,10 +64,11 @@ class _Common(BaseModel):
     text: Optional[str] = Field(
         None, description="text-to-image families (gan-int-cls): the caption of every image, e.g. \"a dark wide "
         "coat\" (default: the model's preview captions, listed in /v1/info's text.preview_captions)")
-    format: Literal["png", "npy", "json", "csv"] = Field(
+    format: Literal["png", "npy", "json", "csv", "wav"] = Field(
         "png", description="png (one image or a grid), npy (float32 N,C,H,W in [-1, 1]) or json (base64 PNG per "
-        "image); table models: json (default; {seed, n, columns, kinds, rows}) or csv, and no class, truncation, "
-        "codes")
+        "image); audio models: wav (the default; one clip, or the clips with 0.25 s of silence between), npy, or "
+        "json (base64 WAV per clip); table models: json (default; {seed, n, columns, kinds, rows}) or csv, and no "
+        "class, truncation, codes")
 
 
 class GenerateRequest(_Common):
@@ -169,6 +171,9 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
         info["latent_tools"] = tools.info()
     except ValueError:  # conditional, tables, points, ...: no projection
         tools = None
+    # projections take seconds: one at a time, on a thread of their own, so /v1/generate never waits behind them
+    project_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganforge-project")
+    projecting = threading.Semaphore(1)
     decoder = table_rows.RowDecoder(info["table"]["state"]) if core.is_table(info) else None
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ganforge-gen")
 
@@ -176,6 +181,7 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
     async def lifespan(app):
         yield
         pool.shutdown(wait=False, cancel_futures=True)
+        project_pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title=f"ganforge: {info['family']} generator",
                   description="Generate samples from a trained GAN. `GET /v1/info` describes the model.",
@@ -216,7 +222,8 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
         def work() -> bytes:
             x = sampler.generate(req.n, req.seed, y=req.cls, codes=req.codes, truncation=req.truncation, text=req.text)
             classes = core.labels(info, req.n, req.cls)
-            return core.encode(x.numpy(), req.format, kind=info["kind"], seed=req.seed, classes=classes)
+            return core.encode(x.numpy(), req.format, kind=info["kind"], seed=req.seed, classes=classes,
+                               sample_rate=info.get("sample_rate", 0))
 
         return await respond(work, req.format, {"X-Seed": str(req.seed)})
 
@@ -229,7 +236,8 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
             x = sampler.generate(len(z), z=z, y=req.cls, codes=req.codes, truncation=req.truncation,  # w-space psi
                                  text=req.text)
             classes = core.labels(info, len(req.ts), req.cls)
-            return core.encode(x.numpy(), req.format, kind=info["kind"], seed=req.seed_a, classes=classes)
+            return core.encode(x.numpy(), req.format, kind=info["kind"], seed=req.seed_a, classes=classes,
+                               sample_rate=info.get("sample_rate", 0))
 
         return await respond(work, req.format)
 
@@ -238,7 +246,13 @@ def create_app(sampler, *, max_n: int = 64, workers: int = 2, max_body: int = 64
                   openapi_extra=_body(ProjectRequest))
         async def project(request: Request):
             params = await _params(request)
-            body = await asyncio.get_running_loop().run_in_executor(pool, tools.project, params)
+            if not projecting.acquire(blocking=False):
+                raise core.RequestError("another projection is running; retry in a few seconds", 503,
+                                        {"Retry-After": "5"})
+            try:
+                body = await asyncio.get_running_loop().run_in_executor(project_pool, tools.project, params)
+            finally:
+                projecting.release()
             return JSONResponse(body)
 
         @app.post("/v1/edit", summary="the image of a latent moved t along a direction",

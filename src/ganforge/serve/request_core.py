@@ -38,8 +38,10 @@ except ImportError:  # inside the ganforge package
     from .. import latent
 
 MAX_SEED = latent.MAX_SEED
-MEDIA = {"png": "image/png", "npy": "application/octet-stream", "json": "application/json", "csv": "text/csv"}
-SAMPLE_FORMATS = ("png", "npy", "json")  # images and points
+MEDIA = {"png": "image/png", "npy": "application/octet-stream", "json": "application/json", "csv": "text/csv",
+         "wav": "audio/wav"}
+SAMPLE_FORMATS = ("png", "npy", "json", "wav")  # images and points; wav: audio models only
+AUDIO_GAP = 0.25  # seconds of silence between the clips of a several-clip WAV
 ROW_FORMATS = ("json", "csv")  # table models: decoded rows (serve/table_rows.py writes them)
 GRID_COLUMNS = 8  # a PNG grid is at most 8 images wide
 DEFAULT_STEPS = 8  # images in an interpolation strip when neither t nor steps is given
@@ -345,11 +347,16 @@ def _known(params: dict, verb: str) -> None:
 
 
 def _common(params: dict, info: dict) -> dict[str, Any]:
-    fmt = params.get("format", "png")
+    audio = info["kind"] == "audio"
+    fmt = params.get("format", "wav" if audio else "png")
     if not isinstance(fmt, str) or fmt not in SAMPLE_FORMATS:
-        raise RequestError(f"format must be one of png, npy, json; got {shown(fmt)}")
+        raise RequestError(f"format must be one of {'wav' if audio else 'png'}, npy, json; got {shown(fmt)}")
     if fmt == "png" and info["kind"] != "image":
-        raise RequestError("this model makes points, not images: use format json or npy")
+        raise RequestError(f"this model makes {'audio' if audio else 'points'}, not images: use format "
+                           f"{'wav, ' if audio else ''}json or npy")
+    if fmt == "wav" and not audio:
+        raise RequestError("format wav is for audio models; this one makes "
+                           f"{'images: use png' if info['kind'] == 'image' else 'points: use json'}, json or npy")
     truncation = check_truncation(info, _float(params, "truncation", default_truncation(info)))
     codes = check_codes(info, _codes(params.get("codes"), info))
     cls = None if params.get("class") is None else class_index(info, params["class"])
@@ -470,11 +477,34 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def encode(x: np.ndarray, fmt: str, *, kind: str, seed: int, classes: np.ndarray | None) -> bytes:
-    """The response body (media type MEDIA[fmt]) of samples x: images (N, C, H, W) in [-1, 1] or points (N, F).
+def wav_bytes(x: np.ndarray, sample_rate: int) -> bytes:
+    """Mono samples in [-1, 1] (any shape) -> 16-bit PCM WAV bytes (the standard library's wave; no torch)."""
+    import wave
 
-    npy: float32 x; png: one image, or a grid GRID_COLUMNS wide; json: {seed, n, shape, classes, images}
-    with a base64 PNG per image, or {..., points} for a points model (`kind` != "image")."""
+    pcm = np.round(np.clip(np.asarray(x, dtype=np.float64).reshape(-1), -1.0, 1.0) * 32767.0).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(int(sample_rate))
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def encode(x: np.ndarray, fmt: str, *, kind: str, seed: int, classes: np.ndarray | None,
+           sample_rate: int = 0) -> bytes:
+    """The response body (media type MEDIA[fmt]) of samples x: images (N, C, H, W) in [-1, 1], audio clips
+    (N, 1, L) in [-1, 1] or points (N, F).
+
+    npy: float32 x; png: one image, or a grid GRID_COLUMNS wide; wav: one clip, or the clips one after another with
+    AUDIO_GAP s of silence between; json: {seed, n, shape, classes, images} with a base64 PNG per image,
+    {..., clips, sample_rate} with a base64 WAV per clip, or {..., points} for a points model."""
+    if fmt == "wav":
+        gap = np.zeros(int(AUDIO_GAP * sample_rate), dtype=np.float32)
+        parts: list[np.ndarray] = []
+        for i, clip in enumerate(x):
+            parts += ([gap] if i else []) + [np.asarray(clip, dtype=np.float32).reshape(-1)]
+        return wav_bytes(np.concatenate(parts), sample_rate)
     if fmt == "npy":
         buf = io.BytesIO()
         np.save(buf, x.astype(np.float32))
@@ -486,6 +516,9 @@ def encode(x: np.ndarray, fmt: str, *, kind: str, seed: int, classes: np.ndarray
                "classes": None if classes is None else [int(c) for c in classes]}
     if kind == "image":
         payload["images"] = [base64.b64encode(png_bytes(im)).decode() for im in to_uint8(x)]
+    elif kind == "audio":
+        payload["sample_rate"] = int(sample_rate)
+        payload["clips"] = [base64.b64encode(wav_bytes(clip, sample_rate)).decode() for clip in x]
     else:
         payload["points"] = x.tolist()
     return json.dumps(payload).encode()

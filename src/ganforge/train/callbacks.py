@@ -63,8 +63,12 @@ class Checkpointer(Callback):
         self.last_saved = trainer.step
 
 
+AUDIO_CLIPS = 4  # audio runs: WAV files written beside each spectrogram grid
+
+
 class SampleGrid(Callback):
-    """A PNG of G's samples from one fixed latent batch every `every` steps, plus `final.png`.
+    """A PNG of G's samples from one fixed latent batch every `every` steps, plus `final.png` (audio: a grid of
+    spectrograms, and the first AUDIO_CLIPS clips as NAME_i.wav).
 
     The latent batch comes from its own seeded generator, so grids are comparable across steps and runs
     and drawing them never touches the training RNG.
@@ -82,7 +86,7 @@ class SampleGrid(Callback):
     def _draw(self, trainer: "Trainer", name: str) -> Path:
         fam = trainer.family
         if self.z is None:
-            n = self.n if fam.spec.kind == "image" else max(self.n, 2000)
+            n = self.n if fam.spec.kind in ("image", "audio") else max(self.n, 2000)
             self.z = fam.sample_inputs(n, generator=torch.Generator().manual_seed(self.seed))
         G = trainer.generator
         was_training = G.training
@@ -104,6 +108,12 @@ class SampleGrid(Callback):
             return path
         if fam.spec.kind == "image":
             path = save_grid(x, folder / f"{name}.png")
+        elif fam.spec.kind == "audio":  # spectrograms in a grid, and the first clips as WAV files beside it
+            from ..data.audio import spectrogram_images, write_wav
+
+            path = save_grid(spectrogram_images(x), folder / f"{name}.png")
+            for i, clip in enumerate(x[:AUDIO_CLIPS]):
+                write_wav(folder / f"{name}_{i}.wav", clip, fam.spec.sample_rate)
         else:
             path = save_scatter(x, folder / f"{name}.png", reference=self.reference)
         self.last_path = path

@@ -74,6 +74,13 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
                              f"{tables.replace(', ', ' or ')}")
         raise ValueError(f"{cfg.family} trains on tables (.csv, .parquet, builtin:eprime), but '{cfg.data.source}' "
                          f"holds {data.spec.kind}; give --data a table, or choose another --family")
+    if (family_cls.needs == "audio") != (data.spec.kind == "audio"):
+        sound = ", ".join(n for n, c in FAMILIES.items() if c.needs == "audio")
+        if data.spec.kind == "audio":
+            raise ValueError(f"'{cfg.data.source}' holds audio clips: {cfg.family} does not train on audio; use "
+                             f"--family {sound.replace(', ', ' or ')}")
+        raise ValueError(f"{cfg.family} generates audio (builtin:spoken-digits, a folder of .wav/.flac files), but "
+                         f"'{cfg.data.source}' holds {data.spec.kind}; give --data audio, or choose another --family")
     if family_cls.needs == "unpaired" and data.spec.pairing == "paired":
         data = as_unpaired(data)  # unpaired families draw A and B independently, even from paired sets
     Trainer.seed_everything(cfg.train.seed)  # before any weight is drawn

@@ -13,8 +13,10 @@ function setStatus(text, isError) {
 // "none": the model has no truncation trick (progan); the server refuses psi != 1, so none is sent
 const noTruncation = (info) => !!(info && info.truncation && info.truncation.space === "none");
 
+const isAudio = () => !!(state.info && state.info.kind === "audio");
+
 function common() {
-  const body = { format: "png" };
+  const body = { format: isAudio() ? "wav" : "png" };
   if (!noTruncation(state.info)) body.truncation = parseFloat($("truncation").value);
   if (state.info && state.info.conditional) body["class"] = parseInt($("class").value, 10);
   const codes = {};
@@ -45,16 +47,18 @@ async function request(path, body) {
         const bytes = new Uint8Array(await blob.arrayBuffer());
         let bin = "";
         for (const b of bytes) bin += String.fromCharCode(b);
-        state.lastPng = btoa(bin);
-        state.requests += 1;
         const url = URL.createObjectURL(blob);
-        const img = $("out");
-        if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
-        img.dataset.url = url;
-        img.src = url;
+        const audio = (res.headers.get("content-type") || "").startsWith("audio/");
+        const el = audio ? $("player") : $("out");
+        if (el.dataset.url) URL.revokeObjectURL(el.dataset.url);
+        el.dataset.url = url;
+        el.src = url;
+        if (audio) state.lastWav = btoa(bin); else state.lastPng = btoa(bin);
+        state.requests += 1;
         $("download").href = url;
         const seed = res.headers.get("x-seed");
-        $("download").download = `ganforge-${state.info.family}-${seed !== null ? "seed" + seed : "interp"}.png`;
+        $("download").download = `ganforge-${state.info.family}-${seed !== null ? "seed" + seed : "interp"}` +
+          (audio ? ".wav" : ".png");
         setStatus(job.path.endsWith("generate") ? `seed ${seed}` : job.path.endsWith("edit")
           ? `${job.body.direction}, t = ${job.body.t}` : `t = ${job.body.t}`);
       } catch (e) {
@@ -122,16 +126,18 @@ async function project() {
       method: "POST", headers: { "content-type": "application/json" },
       body: JSON.stringify({ image: btoa(bin), steps: parseInt($("project-steps").value, 10) || 100 }),
     });
-    const body = await res.json();
+    const body = await res.json().catch(() => ({ detail: res.statusText }));
     if (!res.ok) {
       setStatus(`error ${res.status}: ${body.detail}`, true);
       return;
     }
+    state.pending = null;  // a generate/edit queued before the projection must not replace it
+    if (state.busy) await state.busy;
     state.projected = body;
     showPng(body.image);
     $("project-result").textContent = `latent in ${body.space}, pixel MSE ${body.pixel_mse.toFixed(4)}, ` +
       `${body.steps} steps in ${body.seconds.toFixed(1)} s`;
-    $("edit-t").disabled = false;
+    $("edit-t").disabled = !$("direction").value;
     $("edit-t").value = "0";
     $("edit-t-value").textContent = "0.00";
     setStatus("projected: move t to edit");
@@ -166,10 +172,13 @@ function editControls(tools) {
     });
     $("class-b").value = "1";
   }
+  const showPair = () => $("class-pair").classList.toggle("hidden", $("direction").value !== "class");
   $("direction").addEventListener("change", () => {
-    $("class-pair").classList.toggle("hidden", $("direction").value !== "class");
+    showPair();
     edit();
   });
+  showPair();  // "class" may be the only direction
+  if (!$("direction").options.length) $("direction").add(new Option("no directions for this model", ""));
   for (const id of ["class-a", "class-b"]) $(id).addEventListener("change", edit);
   $("upload").addEventListener("change", () => { $("project").disabled = !$("upload").files.length; });
   $("project").addEventListener("click", project);
@@ -192,7 +201,12 @@ async function init() {
     setStatus('this model makes table rows: POST /v1/generate {"n": 10, "seed": 0, "format": "json"} (or "csv")', true);
     return;
   }
-  if (info.kind !== "image") {
+  if (info.kind === "audio") {  // clips: an <audio> player instead of the image, WAV downloads
+    $("out").classList.add("hidden");
+    $("player").classList.remove("hidden");
+    $("download").textContent = "Download WAV";
+    $("truncation-box").classList.add("hidden");
+  } else if (info.kind !== "image") {
     setStatus("this model makes points, not images: use the API (format json or npy)", true);
     return;
   }

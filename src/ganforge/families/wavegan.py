@@ -1,0 +1,99 @@
+"""WaveGAN (Donahue, McAuley & Puckette 2019): GANs on raw audio waveforms (nn/wavegan.py's networks).
+
+`wavegan`: 1-D transposed-convolution G, 1-D D with phase shuffle, trained with WGAN-GP (the paper's: 5 critic
+steps, penalty 10, Adam 1e-4 (0.5, 0.9)). `cwavegan`: the same conditioned on the clip's class (e.g. the digit
+spoken): G reads a learned label embedding beside z, D is a projection discriminator (Miyato & Koyama 2018), as
+`cgan`'s. Both need audio data (`DataSpec(kind="audio")`): builtin:spoken-digits or a folder of WAV/FLAC files.
+
+Width: the paper's d = 64 (about 19M parameters in G) is a GPU model; the default here is d = 32 for CPU
+budgets (model.width).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from ..nn import ConditionalDiscriminator, ConditionalGenerator
+from ..nn.wavegan import WaveGANDiscriminator, WaveGANGenerator
+from .backbones import feature_dim
+from .base import AdversarialConfig, AdversarialFamily
+from .cgan import CGAN
+
+
+@dataclass
+class WaveGANConfig(AdversarialConfig):
+    latent_dim: int = 100
+    loss: str = "wgan-gp"
+    n_critic: int = 5
+    gp_weight: float = 10.0
+    width: int = 32        # d: channels of G's last and D's first layer (the paper's 64)
+    phase_shuffle: int = 2  # n of D's phase shuffle (0: off)
+
+
+def _check_audio(name: str, spec) -> None:
+    if spec.kind != "audio":
+        raise ValueError(f"{name} generates audio but '{spec.name}' holds {spec.kind}; give --data builtin:spoken-digits "
+                         "or a folder of .wav/.flac files")
+
+
+class WaveGAN(AdversarialFamily):
+    """Raw-waveform GAN; WGAN-GP by default, any adversarial loss."""
+
+    Config = WaveGANConfig
+    name = "wavegan"
+    needs = "audio"
+    train_defaults = {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.5, "beta2": 0.9}  # the paper's Adam
+    description = "raw-audio GAN (Donahue 2019): 1-D convolutions, phase shuffle, WGAN-GP"
+
+    def __init__(self, cfg: WaveGANConfig, spec, generator_only: bool = False) -> None:
+        _check_audio(self.name, spec)
+        if cfg.width < 1 or cfg.phase_shuffle < 0:
+            raise ValueError(f"model.width must be >= 1 and model.phase_shuffle >= 0, got {cfg.width}, "
+                             f"{cfg.phase_shuffle}")
+        super().__init__(cfg, spec, generator_only)
+
+    def build_generator(self) -> nn.Module:
+        return WaveGANGenerator(self.cfg.latent_dim, self.spec.shape[-1], self.cfg.width)
+
+    def build_discriminator(self) -> nn.Module:
+        return WaveGANDiscriminator(self.spec.shape[-1], self.cfg.width, self.cfg.phase_shuffle)
+
+
+@dataclass
+class CWaveGANConfig(WaveGANConfig):
+    embed_dim: int = 10  # size of G's label embedding
+
+
+class CWaveGAN(CGAN):
+    """Class-conditional WaveGAN: label embedding into G, projection D. The conditional hooks are cgan's."""
+
+    Config = CWaveGANConfig
+    name = "cwavegan"
+    needs = "audio"
+    train_defaults = WaveGAN.train_defaults
+    conditioning = "class"
+    description = "class-conditional WaveGAN: label embedding in G, projection D; labelled audio"
+
+    def __init__(self, cfg: CWaveGANConfig, spec, generator_only: bool = False) -> None:
+        _check_audio(self.name, spec)
+        if spec.n_classes < 1:
+            raise ValueError(f"cwavegan needs labelled clips but '{spec.name}' has no classes; use class sub-folders "
+                             "(DATA/<class>/*.wav) or builtin:spoken-digits, or --family wavegan")
+        AdversarialFamily.__init__(self, cfg, spec, generator_only)
+
+    def build_generator(self) -> nn.Module:
+        c = self.cfg
+        base = WaveGANGenerator(c.latent_dim + c.embed_dim, self.spec.shape[-1], c.width)
+        return ConditionalGenerator(base, self.n_classes, c.embed_dim)
+
+    def build_discriminator(self) -> nn.Module:
+        c, shape = self.cfg, tuple(self.spec.shape)
+        base = WaveGANDiscriminator(shape[-1], c.width, c.phase_shuffle)
+        return ConditionalDiscriminator(base, self.n_classes, "projection", image=False,
+                                        feature_dim=feature_dim(base, shape))
+
+    def critic(self, x: Tensor, cond: Any) -> Tensor:
+        return self.D(x, cond)

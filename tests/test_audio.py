@@ -1,0 +1,248 @@
+"""Audio: WAV round trips, clip fitting and resampling, audio folders, phase shuffle, WaveGAN's shapes, a tiny
+training run, and the espeak-ng spoken digits."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.data.audio import (CLIP_SAMPLES, SkippedAudioWarning, fit_clip, is_audio_folder, load_audio_folder,
+                                 read_audio, read_wav_int16, resample, spectrogram_images, wav_bytes, write_wav)
+from ganforge.nn.wavegan import WaveGANDiscriminator, WaveGANGenerator, phase_shuffle
+from ganforge.train import build_run
+
+from .conftest import tiny_config
+
+
+def _sine(freq: float, rate: int, seconds: float, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_wav_round_trip_is_bit_exact(tmp_path):
+    pcm = np.random.default_rng(0).integers(-32768, 32768, 5000).astype(np.int16)
+    path = write_wav(tmp_path / "a.wav", pcm, 16000)
+    back, rate = read_wav_int16(path)
+    assert rate == 16000 and back.dtype == np.int16 and np.array_equal(back, pcm)
+    # floats go through round(32767 v), clipped to [-1, 1]
+    x = np.array([0.0, 0.5, -0.5, 1.0, -1.0, 2.0], dtype=np.float32)
+    back, _ = read_wav_int16(write_wav(tmp_path / "b.wav", x, 8000))
+    assert back.tolist() == [0, 16384, -16384, 32767, -32767, 32767]
+    # soundfile reads the same bytes as int16 / 32768
+    f, rate = read_audio(wav_bytes(pcm, 16000))
+    np.testing.assert_array_equal(f[:, 0], pcm.astype(np.float32) / 32768.0)
+
+
+def test_fit_clip_centres_pads_and_cuts():
+    x = np.zeros(100, dtype=np.float32)
+    x[40:50] = 1.0  # the sound: 10 samples
+    out = fit_clip(x, 30)
+    assert out.shape == (30,) and out[10:20].tolist() == [1.0] * 10 and out[:10].sum() == 0 and out[20:].sum() == 0
+    long = np.arange(1, 101, dtype=np.float32)  # all sound, longer than the clip: the middle
+    np.testing.assert_array_equal(fit_clip(long, 10), long[45:55])
+    assert not fit_clip(np.zeros(50, np.float32), 20).any()
+
+
+def test_resampling_keeps_the_pitch():
+    y = resample(_sine(440.0, 22050, 1.0), 22050, 16000)
+    assert len(y) == 16000
+    spectrum = np.abs(np.fft.rfft(y))
+    assert np.argmax(spectrum) * 16000 / len(y) == pytest.approx(440.0, abs=1.5)
+
+
+def test_audio_folder_labels_resamples_and_skips_corrupt_files(tmp_path):
+    import soundfile as sf
+
+    for cls, freq in (("high", 1000.0), ("low", 200.0)):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            stereo = np.stack([_sine(freq, 22050, 0.3), _sine(freq, 22050, 0.3)], 1)
+            sf.write(tmp_path / cls / f"{i}.flac" if i == 2 else tmp_path / cls / f"{i}.wav", stereo, 22050)
+    (tmp_path / "low" / "broken.wav").write_bytes(b"RIFF0000WAVEnot really")
+    assert is_audio_folder(tmp_path)
+    with pytest.warns(SkippedAudioWarning, match="broken.wav"):
+        data = load_audio_folder(tmp_path, length=8192)
+    assert data.spec.kind == "audio" and data.spec.shape == (1, 8192) and data.spec.sample_rate == 16000
+    assert data.spec.class_names == ("high", "low") and data.y.tolist() == [0, 0, 0, 1, 1, 1]
+    assert data.x.dtype == torch.int16 and len(data.skipped) == 1
+    x = data.to_float(data.x)
+    assert float(x.abs().max()) == pytest.approx(0.5, abs=0.02)
+    # 0.3 s of sound centred in 8,192 samples (0.512 s)
+    sound = np.flatnonzero(np.abs(x[0, 0].numpy()) > 0.01)
+    assert sound[0] == pytest.approx((8192 - 4800) / 2, abs=60)
+    spec = spectrogram_images(x)
+    assert spec.shape[:2] == (6, 1) and float(spec.min()) >= -1 and float(spec.max()) <= 1
+    (tmp_path / "high" / "pic.png").write_bytes(b"")
+    assert not is_audio_folder(tmp_path)
+
+
+def test_phase_shuffle_shifts_each_sample_with_reflection():
+    x = torch.arange(2 * 3 * 8, dtype=torch.float32).view(2, 3, 8)
+    g = torch.Generator().manual_seed(3)
+    out = phase_shuffle(x, 2, generator=g)
+    k = torch.randint(-2, 3, (2,), generator=torch.Generator().manual_seed(3))
+    assert out.shape == x.shape
+    for i in range(2):
+        for t in range(8):
+            src = t - int(k[i])
+            src = -src if src < 0 else (2 * 7 - src if src > 7 else src)  # reflection about the edge samples
+            torch.testing.assert_close(out[i, :, t], x[i, :, src])
+    assert phase_shuffle(x, 0) is x
+
+
+def test_wavegan_shapes():
+    G, D = WaveGANGenerator(16, CLIP_SAMPLES, width=2), WaveGANDiscriminator(CLIP_SAMPLES, width=2)
+    x = G(torch.randn(3, 16))
+    assert x.shape == (3, 1, CLIP_SAMPLES) and float(x.detach().abs().max()) <= 1.0
+    assert D(x).shape == (3,)
+    with pytest.raises(ValueError, match="multiple of 1024"):
+        WaveGANGenerator(16, 16000, width=2)
+
+
+def test_tiny_wavegan_and_cwavegan_train_and_sample(tmp_path):
+    import soundfile as sf
+
+    for cls, freq in (("a", 300.0), ("b", 900.0)):
+        (tmp_path / "clips" / cls).mkdir(parents=True)
+        for i in range(4):
+            sf.write(tmp_path / "clips" / cls / f"{i}.wav", _sine(freq * (1 + 0.05 * i), 16000, 0.05), 16000)
+    data = load_audio_folder(tmp_path / "clips", length=1024)
+    for family in ("wavegan", "cwavegan"):
+        cfg = tiny_config(family, "unused", steps=2, model={"width": 2, "latent_dim": 8, "n_critic": 1},
+                          train={"batch_size": 4})
+        trainer = build_run(cfg, tmp_path / family, data=data).fit()
+        x = trainer.family.sample(4)
+        assert x.shape == (4, 1, 1024) and torch.isfinite(x).all()
+        assert list((tmp_path / family / "samples").glob("final_*.wav"))
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs Debian's espeak-ng (apt-get install espeak-ng)")
+def test_spoken_digits_are_spoken_centred_and_split_by_voice(tmp_path, monkeypatch):
+    from ganforge.data import spoken_digits as sd
+
+    plan = sd.plan()
+    assert len(plan) == 10 * len(sd.ACCENTS) * len(sd.VARIANTS) * sd.REPEATS == 3600
+    train_voices = {r["voice"] for r in plan if not r["test"]}
+    test_voices = {r["voice"] for r in plan if r["test"]}
+    assert test_voices and not train_voices & test_voices
+    clip = sd.speak(plan[7 * 360], 7 * 360)  # a "seven"
+    assert clip.shape == (CLIP_SAMPLES,) and clip.dtype == np.int16
+    loud = np.flatnonzero(np.abs(clip) > 0.05 * 32767)
+    assert 0.8 * 32767 * 0.5 <= np.abs(clip).max() <= 32767 and len(loud) > 1000
+    middle = (loud[0] + loud[-1]) / 2
+    assert abs(middle - CLIP_SAMPLES / 2) < 0.1 * CLIP_SAMPLES  # centred
+    assert np.array_equal(clip, sd.speak(plan[7 * 360], 7 * 360))  # the same every time
+    # a small build through the cache: 10 digits x 2 voices
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path))
+    monkeypatch.setattr(sd, "ACCENTS", ("en-us",))
+    monkeypatch.setattr(sd, "VARIANTS", ("m1", "m4"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train = sd.load_spoken_digits(split="train", repeats=1)
+    test = sd.load_spoken_digits(split="test", repeats=1)
+    assert len(train) == len(test) == 10 and train.y.tolist() == list(range(10))
+    assert train.spec.kind == "audio" and train.spec.class_names[7] == "seven"
+
+
+def test_api_and_playground_answer_wav_and_play_it(tmp_path):
+    """`ganforge serve` on an audio model: /v1/generate answers WAV (the default format) and JSON with base64
+    clips; the playground plays a generated clip in headless Chromium with no page errors."""
+    import base64
+    import io
+
+    import soundfile as sf
+
+    from .browser import wait_until
+    from .test_serve_http import Server, _chromium
+
+    (tmp_path / "clips").mkdir()
+    for i in range(4):
+        sf.write(tmp_path / "clips" / f"{i}.wav", _sine(300.0 * (i + 1), 16000, 0.05), 16000)
+    data = load_audio_folder(tmp_path / "clips", length=1024)
+    build_run(tiny_config("wavegan", "unused", steps=2, model={"n_critic": 1}, train={"batch_size": 4}),
+              tmp_path / "run", data=data).fit()
+    server = Server(tmp_path / "run", tmp_path / "server.log")
+    try:
+        info = server.get("/v1/info").json()
+        assert info["kind"] == "audio" and info["output"] == "audio" and info["sample_rate"] == 16000
+        r = server.post("/v1/generate", {"n": 2, "seed": 3})
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+        pcm, rate = sf.read(io.BytesIO(r.content), dtype="int16")
+        assert rate == 16000 and len(pcm) == 2 * 1024 + 4000  # two clips, 0.25 s of silence between
+        one = server.post("/v1/generate", {"n": 1, "seed": 3, "format": "json"}).json()
+        clip, _ = sf.read(io.BytesIO(base64.b64decode(one["clips"][0])), dtype="int16")
+        assert np.array_equal(clip, pcm[:1024])  # the same seed, the same first clip
+        bad = server.post("/v1/generate", {"format": "png"})
+        assert bad.status_code == 422 and "makes audio" in bad.json()["detail"]
+        chromium = _chromium()
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium,
+                                        args=["--headless", "--no-sandbox", "--disable-gpu",
+                                              "--autoplay-policy=no-user-gesture-required"])
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url + "/")
+            wait_until(page, "window.playground && window.playground.ready === true", timeout=30)
+            assert page.is_visible("#player") and not page.is_visible("#out")
+            wav = base64.b64decode(page.evaluate("window.playground.lastWav"))
+            got, _ = sf.read(io.BytesIO(wav), dtype="int16")
+            assert len(got) == 1024
+            page.evaluate("() => { document.getElementById('player').play().catch(() => {}); return true; }")
+            wait_until(page, "document.getElementById('player').currentTime > 0 || "
+                             "document.getElementById('player').ended", timeout=20)
+            browser.close()
+        assert errors == []
+    finally:
+        server.stop()
+
+
+def test_griffin_lim_recovers_a_clip_from_its_magnitude():
+    """Spectral convergence || |S| - |STFT(x)| || / || |S| || of 32 fast Griffin-Lim iterations on a voiced, gliding
+    clip (harmonics of a 120-240 Hz glide under a syllable envelope): 0.070 here, under 0.1 (documented in
+    families/specgan.py), and far below a random-phase start."""
+    from ganforge.data.audio import HOP, N_FFT, griffin_lim, spectral_convergence
+
+    t = np.arange(16384) / 16000
+    f0 = 120 + 120 * t / t[-1]
+    phase = 2 * np.pi * np.cumsum(f0) / 16000
+    x = sum(np.sin(k * phase) / k for k in range(1, 12)) * np.sin(np.pi * t / t[-1]) ** 2
+    x = torch.tensor(0.3 * x / np.abs(x).max(), dtype=torch.float32)[None]
+    mag = torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, return_complex=True).abs()
+    start = spectral_convergence(mag, griffin_lim(mag, n_iter=1, momentum=0.0))
+    sc = spectral_convergence(mag, griffin_lim(mag, n_iter=32, length=16384))
+    assert sc < 0.1 and sc < 0.5 * start, (sc, start)
+
+
+def test_tiny_specgan_trains_and_samples_audio(tmp_path):
+    import soundfile as sf
+
+    (tmp_path / "clips").mkdir()
+    for i in range(4):
+        sf.write(tmp_path / "clips" / f"{i}.wav", _sine(300.0 * (i + 1), 16000, 0.05), 16000)
+    data = load_audio_folder(tmp_path / "clips", length=1024)
+    trainer = build_run(tiny_config("specgan", "unused", steps=2, model={"n_critic": 1, "griffin_lim_iters": 2},
+                                    train={"batch_size": 4}), tmp_path / "run", data=data).fit()
+    fam = trainer.family
+    assert fam.G.bin_std.min() > 0 and not torch.equal(fam.G.bin_mean, torch.zeros_like(fam.G.bin_mean))
+    x = fam.sample(4)
+    assert x.shape == (4, 1, 1024) and torch.isfinite(x).all() and float(x.abs().max()) <= 1.0
+    # encode -> magnitude puts the spectrogram back where the STFT had it
+    real = data.to_float(data.x[:2])
+    from ganforge.data.audio import log_spectrogram
+
+    back = fam.G.magnitude(fam.G.encode(real)).log()[:, :128, :8]
+    want = log_spectrogram(real)[:, :128, :8]
+    inside = (want - fam.G.bin_mean[:, None]).abs() < 3 * fam.G.bin_std[:, None] * 0.999  # not clipped at 3 std
+    torch.testing.assert_close(back[inside], want[inside], atol=1e-3, rtol=1e-4)
+    from ganforge.artifacts import Sampler
+    from ganforge.artifacts.onnx import ExportError, export_onnx
+
+    with pytest.raises(ExportError, match="Griffin-Lim"):
+        export_onnx(Sampler.from_checkpoint(tmp_path / "run"), tmp_path / "m.onnx")
