@@ -257,7 +257,24 @@ def figure_target(recipe, run: Path, log: Path) -> dict[str, Any]:
     return {"target_accuracy": round(acc, 4), "pass_figure": acc >= recipe.check["min_target_accuracy"]}
 
 
-FIGURES = {"rprecision": figure_rprecision, "clusters": figure_clusters, "target": figure_target,
+def figure_audio(recipe, run: Path, log: Path) -> dict[str, Any]:
+    """Audio runs (bench/audio.py's measure): the speech classifier's score on 600 samples, and for a conditional
+    family the share of clips the classifier puts in the digit asked for."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import audio
+
+    values = audio.evaluate(run, log)["values"]
+    out: dict[str, Any] = {"classifier_score": values.get("is"), "fid": values.get("fid")}
+    c = recipe.check
+    ok = values.get("is", 0) >= c.get("min_score", 0)
+    if "min_agreement" in c:
+        out["class_agreement"] = audio.agreement(run)["class_agreement"]
+        ok = ok and out["class_agreement"] >= c["min_agreement"]
+    out["pass_figure"] = ok
+    return out
+
+
+FIGURES = {"audio": figure_audio, "rprecision": figure_rprecision, "clusters": figure_clusters, "target": figure_target,
            "modes": figure_modes, "text": figure_text, "fid": figure_fid, "classes": figure_classes, "codes": figure_codes,
            "classifier": figure_classifier, "digits": figure_digits, "translation": figure_translation,
            "domains": figure_translation}

@@ -86,7 +86,7 @@ def main() -> int:
             opt.step()
             sched.step()
         acc, _ = evaluate(net, xte, yte)
-        print(f"epoch {epoch + 1}/{args.epochs}: loss {float(loss):.3f}, held-out voices {acc:.4f} "
+        print(f"epoch {epoch + 1}/{args.epochs}: loss {loss.item():.3f}, held-out voices {acc:.4f} "
               f"({time.time() - t0:.0f} s)", flush=True)
     acc, per = evaluate(net, xte, yte)
     train_acc, _ = evaluate(net, xtr, ytr)

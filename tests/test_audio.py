@@ -246,3 +246,20 @@ def test_tiny_specgan_trains_and_samples_audio(tmp_path):
 
     with pytest.raises(ExportError, match="Griffin-Lim"):
         export_onnx(Sampler.from_checkpoint(tmp_path / "run"), tmp_path / "m.onnx")
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs Debian's espeak-ng (apt-get install espeak-ng)")
+def test_speech_extractor_names_the_held_out_voices_digits(monkeypatch, tmp_path):
+    """The shipped `speech` classifier on clips of a held-out voice (never trained on): every digit right; its
+    features are 128-d; images are refused with a message."""
+    from ganforge.data import spoken_digits as sd
+    from ganforge.metrics.features import load
+
+    ext = load("speech")
+    assert ext.audio and ext.n_classes == 10 and ext.dim == 128
+    rows = [(i, r) for i, r in enumerate(sd.plan()) if r["voice"] == "en-gb+f3" and r["repeat"] == 0]
+    x = torch.tensor(np.stack([sd.speak(r, i) for i, r in rows]), dtype=torch.float32)[:, None] / 32767.0
+    assert ext.logits(x).argmax(1).tolist() == [r["digit"] for _, r in rows]
+    assert ext.features(x).shape == (10, 128)
+    with pytest.raises(ValueError, match="mono float clips"):
+        ext.features(torch.zeros(2, 1, 28, 28))
