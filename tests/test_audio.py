@@ -263,3 +263,16 @@ def test_speech_extractor_names_the_held_out_voices_digits(monkeypatch, tmp_path
     assert ext.features(x).shape == (10, 128)
     with pytest.raises(ValueError, match="mono float clips"):
         ext.features(torch.zeros(2, 1, 28, 28))
+
+
+def test_audio_trains_only_audio_families_and_they_train_only_on_audio(tmp_path):
+    import soundfile as sf
+
+    (tmp_path / "clips").mkdir()
+    for i in range(2):
+        sf.write(tmp_path / "clips" / f"{i}.wav", _sine(440.0, 16000, 0.05), 16000)
+    clips = load_audio_folder(tmp_path / "clips", length=1024)
+    with pytest.raises(ValueError, match="holds audio clips: dcgan does not train on audio; use --family"):
+        build_run(tiny_config("dcgan", "unused", steps=1), tmp_path / "a", data=clips)
+    with pytest.raises(ValueError, match="wavegan generates audio .* give --data audio"):
+        build_run(tiny_config("wavegan", "builtin:digits", steps=1), tmp_path / "b")

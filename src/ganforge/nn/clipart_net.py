@@ -75,26 +75,31 @@ class ClipartNet(nn.Module):
         return feats, self.classifier(feats)  # dropout is the identity in eval mode
 
 
-def read_metadata(path: str | Path) -> dict:
+def read_metadata(path: str | Path, script: str = "scripts/train_clipart_classifier.py") -> dict:
     """The weights file's one metadata entry, "config": width, feature_dim, n_classes, classes."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     if "config" not in meta:
-        raise ValueError(f"{path} has no 'config' metadata: it was not written by scripts/train_clipart_classifier.py")
+        raise ValueError(f"{path} has no 'config' metadata: it was not written by {script}")
     return json.loads(meta["config"])
+
+
+def load_weights(net_cls: type, path: Path, script: str, what: str) -> nn.Module:
+    """A shipped classifier (`net_cls(n_classes=, width=, feature_dim=)`) rebuilt from its weights' metadata and
+    loaded, in eval mode; FileNotFoundError naming `script` when the file is missing."""
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise FileNotFoundError(f"{what} weights {path} are missing; create them with python {script}")
+    cfg = read_metadata(path, script)
+    net = net_cls(n_classes=int(cfg["n_classes"]), width=int(cfg["width"]), feature_dim=int(cfg["feature_dim"]))
+    net.load_state_dict(load_file(str(path)), strict=True)
+    return net.eval()
 
 
 def load_clipart_net(weights: str | Path | None = None) -> ClipartNet:
     """The trained classifier from `weights` (default: the shipped CLIPART_WEIGHTS), in eval mode."""
-    from safetensors.torch import load_file
-
     path = Path(weights) if weights is not None else CLIPART_WEIGHTS
-    if not path.exists():
-        raise FileNotFoundError(f"clip-art classifier weights {path} are missing; create them with "
-                                "python scripts/train_clipart_classifier.py")
-    cfg = read_metadata(path)
-    net = ClipartNet(n_classes=int(cfg["n_classes"]), width=int(cfg["width"]), feature_dim=int(cfg["feature_dim"]))
-    net.load_state_dict(load_file(str(path)), strict=True)
-    return net.eval()
+    return load_weights(ClipartNet, path, "scripts/train_clipart_classifier.py", "clip-art classifier")

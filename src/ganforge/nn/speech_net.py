@@ -18,12 +18,12 @@ the architecture settings travel in the weights' metadata.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from .clipart_net import load_weights
 from .fashion_net import conv_bn_relu, count_parameters
 
 FEATURE_DIM = 128
@@ -79,26 +79,7 @@ class SpeechNet(nn.Module):
         return feats, self.classifier(feats)
 
 
-def read_metadata(path: str | Path) -> dict:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise ValueError(f"{path} has no 'config' metadata: it was not written by scripts/train_speech_classifier.py")
-    return json.loads(meta["config"])
-
-
 def load_speech_net(weights: str | Path | None = None) -> SpeechNet:
     """The trained classifier from `weights` (default: the shipped SPEECH_WEIGHTS), in eval mode."""
-    from safetensors.torch import load_file
-
     path = Path(weights) if weights is not None else SPEECH_WEIGHTS
-    if not path.exists():
-        raise FileNotFoundError(f"speech classifier weights {path} are missing; create them with "
-                                "python scripts/train_speech_classifier.py")
-    cfg = read_metadata(path)
-    net = SpeechNet(n_classes=int(cfg["n_classes"]), width=int(cfg["width"]), feature_dim=int(cfg["feature_dim"]))
-    net.load_state_dict(load_file(str(path)), strict=True)
-    return net.eval()
-
+    return load_weights(SpeechNet, path, "scripts/train_speech_classifier.py", "speech classifier")

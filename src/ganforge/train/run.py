@@ -50,6 +50,17 @@ def load_run_data(cfg: RunConfig, *, quiet: bool = False) -> TensorData:
                      continuous=continuous, rows=cfg.data.rows, seed=cfg.data.seed)
 
 
+# data kinds only their own families train on: (kind, the message for another family, for other data)
+EXCLUSIVE_KINDS = (
+    ("table", "'{source}' is a table: {family} does not train on tables; use --family {own}",
+     "{family} trains on tables (.csv, .parquet, builtin:eprime), but '{source}' holds {kind}; give --data a table, "
+     "or choose another --family"),
+    ("audio", "'{source}' holds audio clips: {family} does not train on audio; use --family {own}",
+     "{family} generates audio (builtin:spoken-digits, a folder of .wav/.flac files), but '{source}' holds {kind}; "
+     "give --data audio, or choose another --family"),
+)
+
+
 def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data: TensorData | None = None,
               console: Console | None = None, callbacks: list[Callback] | None = None,
               extra_callbacks: list[Callback] | None = None) -> Trainer:
@@ -67,20 +78,12 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
     if data is None:
         data = load_run_data(cfg)
     family_cls = get_family(cfg.family)
-    if (family_cls.needs == "table") != (data.spec.kind == "table"):
-        tables = ", ".join(n for n, c in FAMILIES.items() if c.needs == "table")
-        if data.spec.kind == "table":
-            raise ValueError(f"'{cfg.data.source}' is a table: {cfg.family} does not train on tables; use --family "
-                             f"{tables.replace(', ', ' or ')}")
-        raise ValueError(f"{cfg.family} trains on tables (.csv, .parquet, builtin:eprime), but '{cfg.data.source}' "
-                         f"holds {data.spec.kind}; give --data a table, or choose another --family")
-    if (family_cls.needs == "audio") != (data.spec.kind == "audio"):
-        sound = ", ".join(n for n, c in FAMILIES.items() if c.needs == "audio")
-        if data.spec.kind == "audio":
-            raise ValueError(f"'{cfg.data.source}' holds audio clips: {cfg.family} does not train on audio; use "
-                             f"--family {sound.replace(', ', ' or ')}")
-        raise ValueError(f"{cfg.family} generates audio (builtin:spoken-digits, a folder of .wav/.flac files), but "
-                         f"'{cfg.data.source}' holds {data.spec.kind}; give --data audio, or choose another --family")
+    # tables and audio: only their own families train on them, and those families on nothing else
+    for kind, wrong_family, wrong_data in EXCLUSIVE_KINDS:
+        if (family_cls.needs == kind) != (data.spec.kind == kind):
+            own = " or ".join(n for n, c in FAMILIES.items() if c.needs == kind)
+            message = wrong_family if data.spec.kind == kind else wrong_data
+            raise ValueError(message.format(source=cfg.data.source, family=cfg.family, own=own, kind=data.spec.kind))
     if family_cls.needs == "unpaired" and data.spec.pairing == "paired":
         data = as_unpaired(data)  # unpaired families draw A and B independently, even from paired sets
     Trainer.seed_everything(cfg.train.seed)  # before any weight is drawn
