@@ -53,7 +53,6 @@ def evaluate(run: Path, log: Path) -> dict[str, Any]:
     cli(["evaluate", "--ckpt", rel(run), "--n", str(N_EVAL), "--metrics", "fid,kid,is,classes", "--out", rel(out)], log)
     report = json.loads(out.read_text())
     values = {k: v for r in report["results"].values() for k, v in r["values"].items()}
-    step = json.loads((run / "config.json").read_text()).get("run", {})
     return {"values": {k: round(float(v), 4) for k, v in values.items() if not k.startswith("fake_fraction_")},
             "what": report["what"].replace(str(ROOT) + "/", "")}
 

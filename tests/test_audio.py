@@ -157,7 +157,7 @@ def test_api_and_playground_answer_wav_and_play_it(tmp_path):
     import soundfile as sf
 
     from .browser import wait_until
-    from .test_serve_http import Server, _chromium
+    from .test_serve_http import Server, _chromium, open_playground
 
     (tmp_path / "clips").mkdir()
     for i in range(4):
@@ -182,14 +182,8 @@ def test_api_and_playground_answer_wav_and_play_it(tmp_path):
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium,
-                                        args=["--headless", "--no-sandbox", "--disable-gpu",
-                                              "--autoplay-policy=no-user-gesture-required"])
-            page = browser.new_page()
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(server.url + "/")
-            wait_until(page, "window.playground && window.playground.ready === true", timeout=30)
+            browser, page, errors = open_playground(p, chromium, server.url,
+                                                    ("--autoplay-policy=no-user-gesture-required",))
             assert page.is_visible("#player") and not page.is_visible("#out")
             wav = base64.b64decode(page.evaluate("window.playground.lastWav"))
             got, _ = sf.read(io.BytesIO(wav), dtype="int16")

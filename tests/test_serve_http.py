@@ -235,6 +235,18 @@ def _chromium() -> str:
     return path
 
 
+def open_playground(p, chromium: str, url: str, extra_args: tuple[str, ...] = ()):
+    """(browser, page, page errors list) with the playground at `url` loaded and ready."""
+    browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu",
+                                                                *extra_args])
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/")
+    wait_until(page, "window.playground && window.playground.ready === true", timeout=30)
+    return browser, page, errors
+
+
 def test_playground_in_headless_chromium(servers, tmp_path):
     chromium = _chromium()
     from playwright.sync_api import sync_playwright
@@ -242,12 +254,7 @@ def test_playground_in_headless_chromium(servers, tmp_path):
     server, sampler = servers["cgan"]
     shots = Path(os.environ.get("GANFORGE_SCREENSHOTS", tmp_path))
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        page = browser.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(server.url + "/")
-        wait_until(page, "window.playground && window.playground.ready === true", timeout=30)
+        browser, page, errors = open_playground(p, chromium, server.url)
 
         def png() -> np.ndarray:
             return _pixels(base64.b64decode(page.evaluate("window.playground.lastPng")))
@@ -503,12 +510,7 @@ def test_playground_projects_an_upload_and_edits_it(servers, tmp_path):
     upload = tmp_path / "mine.png"
     upload.write_bytes(base64.b64decode(_png_b64(sampler.generate(1, 4))))
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        page = browser.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(server.url + "/")
-        wait_until(page, "window.playground && window.playground.ready === true", timeout=30)
+        browser, page, errors = open_playground(p, chromium, server.url)
         assert page.is_visible("#edit-box") and page.is_disabled("#edit-t")
         page.set_input_files("#upload", str(upload))
         page.fill("#project-steps", "20")

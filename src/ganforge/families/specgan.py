@@ -102,13 +102,6 @@ class SpecGAN(AdversarialFamily):
     @torch.no_grad()
     def sample(self, n: int, *, z: Tensor | None = None, generator: torch.Generator | None = None,
                net: nn.Module | None = None, **cond: Any) -> Tensor:
-        """n clips (N, 1, length): G's spectrograms through Griffin-Lim."""
+        """n clips (N, 1, length): G's spectrograms (the base's sample) through Griffin-Lim."""
         G = net if net is not None else self.G
-        if z is None:
-            z = self.noise(n, generator=generator)
-        return G.to_audio(G(z), self.cfg.griffin_lim_iters)
-
-    @torch.no_grad()
-    def sample_spectrograms(self, n: int, z: Tensor | None = None) -> Tensor:
-        """G's own output: normalised spectrogram images (N, 1, bins, frames)."""
-        return self.G(self.noise(n) if z is None else z)
+        return G.to_audio(super().sample(n, z=z, generator=generator, net=net), self.cfg.griffin_lim_iters)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from .fashion_net import conv_bn_relu, count_parameters
+from .fashion_net import count_parameters, vgg_body
 
 INPUT_SIZE = (64, 64)
 FEATURE_DIM = 128
@@ -43,12 +43,7 @@ class ClipartNet(nn.Module):
         if n_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got n_classes={n_classes}")
         w = width
-        self.body = nn.Sequential(
-            conv_bn_relu(3, w), nn.MaxPool2d(2),           # (N, w, 32, 32)
-            conv_bn_relu(w, 2 * w), nn.MaxPool2d(2),       # (N, 2w, 16, 16)
-            conv_bn_relu(2 * w, 4 * w), nn.MaxPool2d(2),   # (N, 4w, 8, 8)
-            conv_bn_relu(4 * w, 8 * w), nn.MaxPool2d(2),   # (N, 8w, 4, 4)
-        )
+        self.body = vgg_body(3, w)  # (N, 8w, 4, 4)
         self.hidden = nn.Sequential(
             nn.Flatten(), nn.Linear(8 * w * 16, feature_dim, bias=False), nn.BatchNorm1d(feature_dim),
             nn.ReLU(inplace=True),

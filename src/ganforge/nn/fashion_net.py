@@ -27,6 +27,15 @@ def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
+def vgg_body(c_in: int, width: int, stages: int = 4) -> nn.Sequential:
+    """`stages` conv-BN-ReLU stages of width, 2 width, 4 width, ..., each halved by 2x2 max-pooling (the clip-art
+    and speech classifiers' bodies; their weights' keys are this Sequential's)."""
+    layers: list[nn.Module] = []
+    for i in range(stages):
+        layers += [conv_bn_relu(c_in if i == 0 else width * 2 ** (i - 1), width * 2 ** i), nn.MaxPool2d(2)]
+    return nn.Sequential(*layers)
+
+
 class FashionNet(nn.Module):
     """(N, 1, 28, 28) images in [-1, 1] -> 128-d features -> 10 logits."""
 

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .clipart_net import load_weights
-from .fashion_net import conv_bn_relu, count_parameters
+from .fashion_net import count_parameters, vgg_body
 
 FEATURE_DIM = 128
 LOG_MEAN, LOG_STD = -4.0, 3.0  # fixed standardisation of log |STFT| (roughly the spoken digits' over all bins)
@@ -42,12 +42,7 @@ class SpeechNet(nn.Module):
         if n_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got n_classes={n_classes}")
         w = width
-        self.body = nn.Sequential(
-            conv_bn_relu(1, w), nn.MaxPool2d(2),           # (N, w, 64, 64)
-            conv_bn_relu(w, 2 * w), nn.MaxPool2d(2),       # (N, 2w, 32, 32)
-            conv_bn_relu(2 * w, 4 * w), nn.MaxPool2d(2),   # (N, 4w, 16, 16)
-            conv_bn_relu(4 * w, 8 * w), nn.MaxPool2d(2),   # (N, 8w, 8, 8)
-        )
+        self.body = vgg_body(1, w)  # (N, 8w, 8, 8) from 129 x 129 spectrograms
         self.hidden = nn.Sequential(
             nn.Linear(8 * w, feature_dim, bias=False), nn.BatchNorm1d(feature_dim), nn.ReLU(inplace=True),
         )
