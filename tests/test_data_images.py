@@ -215,7 +215,7 @@ def test_cache_hit_skips_decoding_and_key_follows_the_files(messy, tmp_path, mon
     before = snapshot(root)
     first = load(root, cache)
     assert len(calls) == len(good) + 2
-    assert sorted(p.suffix for p in (cache / "images").iterdir()) == [".json", ".npy"]
+    assert sorted(p.suffix for p in (cache / "images").iterdir()) == [".json", ".u8"]
 
     calls.clear()
     with pytest.warns(SkippedImagesWarning, match="y_garbage.jpg"):  # still reported on a cache hit
@@ -226,7 +226,7 @@ def test_cache_hit_skips_decoding_and_key_follows_the_files(messy, tmp_path, mon
 
     load(root, cache, size=(64, 64))  # another size is another entry
     assert len(calls) == len(good) + 2
-    assert len(list((cache / "images").glob("*.npy"))) == 2
+    assert len(list((cache / "images").glob("*.u8"))) == 2
     assert snapshot(root) == before  # nothing written into the data folder
 
     calls.clear()
@@ -249,7 +249,7 @@ def test_cached_labels_and_default_cache_dir(tmp_path, monkeypatch):
         solid("L", (12, 12), 9).save(root / cls / "x.png")
     first = load_image_folder(root, size=(8, 8), channels=1, quiet=True)
     second = load_image_folder(root, size=(8, 8), channels=1, quiet=True)
-    assert len(list((tmp_path / "envcache" / "images").glob("*.npy"))) == 1
+    assert len(list((tmp_path / "envcache" / "images").glob("*.u8"))) == 1
     assert second.y is not None and second.y.tolist() == [0, 1] and second.spec.class_names == ("a", "b")
     assert torch.equal(first.x, second.x)
 

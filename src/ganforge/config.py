@@ -20,6 +20,9 @@ class DataConfig:
     fit: str = "crop"                       # crop | pad: how images of another aspect are fitted
     pairs: str = "auto"                     # auto | labels | side-by-side: how a folder's images pair up (image-to-image)
     flip: bool = False                      # mirror half of every batch left-right (for data without a handedness)
+    cache: str = ""                         # image folders: where the decoded-image cache lives (--cache DIR);
+                                            # "": $GANFORGE_CACHE or ~/.cache/ganforge
+    workers: int = 2                        # shards (`ganforge data pack`): DataLoader processes decoding per rank
     # tables (.csv, .tsv, .parquet and the built-in tables such as builtin:eprime; see data/table.py)
     columns: Any = None                     # --columns FILE.yaml (or a mapping): per-column type, bounds, transform,
                                             # missing-value policy, label

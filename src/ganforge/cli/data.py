@@ -26,7 +26,68 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     i.add_argument("path", help="image or sound folder, table (.csv, .tsv, .parquet) or builtin:NAME")
     i.add_argument("--columns", metavar="SPEC.yaml", help="tables: per-column settings, as `ganforge train --columns`")
     i.add_argument("--rows", type=int, help="built-in generated tables (builtin:eprime): rows to make")
+    i.add_argument("--size", help="image folders: the training --size (N or HxW), for the decoded size and cache entry "
+                                  "(default: the images' own size)")
+    i.add_argument("--channels", type=int, choices=(1, 3), help="image folders: the training --channels (default: 3)")
+    i.add_argument("--fit", choices=("crop", "pad"), default="crop", help="image folders: the training fit")
+    i.add_argument("--cache", metavar="DIR", help="image folders: the training --cache (default: $GANFORGE_CACHE or "
+                                                  "~/.cache/ganforge)")
     i.set_defaults(run=inspect)
+    k = verbs.add_parser("pack", help="write an image folder into tar shards to stream from (WebDataset format)",
+                         description=PACK_DESCRIPTION, formatter_class=HelpFormatter,
+                         epilog="examples:\n  ganforge data pack ./cars --out cars-shards/\n"
+                                "  ganforge train --data cars-shards/ --size 128 --out runs/cars\n"
+                                "  ganforge train --data 'https://host/cars/shard-{000000..000199}.tar' --size 128 "
+                                "--out runs/cars")
+    k.add_argument("folder", help="image folder (class sub-folders become labels, as for training)")
+    k.add_argument("--out", required=True, help="folder to write shard-NNNNNN.tar and index.json into")
+    k.add_argument("--shard-images", type=int, default=1000, metavar="N", help="images per shard at most")
+    k.add_argument("--shard-mb", type=float, default=128, metavar="MB", help="megabytes per shard at most")
+    k.add_argument("--quiet", action="store_true", help="no progress bar")
+    k.set_defaults(run=pack)
+
+
+PACK_DESCRIPTION = """\
+Write an image folder's readable images, as stored (no re-encoding), into tar shards (WebDataset's format) and an
+index.json, for datasets beyond a local disk budget and for training on several machines. `ganforge train --data
+SHARDS/` (or a brace pattern of paths or URLs, e.g. https://host/shard-{000000..000199}.tar, with index.json beside
+them) streams them: DataLoader worker processes read and decode (`--set data.workers=N`, default 2), each process
+under torchrun reads only its own shards, and --resume continues exactly where the run stopped. Unreadable files
+are skipped and named.
+"""
+
+
+def pack(args: argparse.Namespace) -> int:
+    from ..data.images import format_bytes
+    from ..data.shards import pack_folder
+
+    try:
+        index = pack_folder(args.folder, args.out, shard_images=args.shard_images,
+                            shard_bytes=int(args.shard_mb * (1 << 20)), quiet=args.quiet)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    stored = sum((Path(args.out) / name).stat().st_size for name in index.shards)
+    print(f"packed {index.total:,} images into {len(index.shards)} shards ({format_bytes(stored)}) in {args.out}/"
+          + (f"; {len(index.skipped)} unreadable files skipped" if index.skipped else ""))
+    print(f"  train        ganforge train --data {args.out} --size N --out RUN")
+    return 0
+
+
+def inspect_shards(path: str) -> int:
+    from ..data.shards import read_index
+
+    try:
+        index = read_index(path)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"shards '{path}': {index.total:,} images in {len(index.urls)} shards (packed from {index.source})")
+    sizes = ", ".join(f"{k} x{v}" for k, v in sorted(index.sizes.items(), key=lambda kv: -kv[1])[:8])
+    print(f"  sizes (HxW)  {sizes}")
+    if index.class_names:
+        print(f"  classes      {len(index.class_names)}: {', '.join(index.class_names[:20])}")
+    if index.skipped:
+        print(f"  skipped      {len(index.skipped)} unreadable when packed")
+    return 0
 
 
 def inspect_table(args: argparse.Namespace) -> int:
@@ -57,6 +118,10 @@ def inspect(args: argparse.Namespace) -> int:
         return inspect_table(args)
     if args.columns or args.rows:
         raise UsageError("--columns and --rows apply to tables (.csv, .parquet, builtin:eprime)")
+    from ..data.shards import is_shard_source
+
+    if is_shard_source(args.path):
+        return inspect_shards(args.path)
     if args.path.startswith("builtin:"):
         from ..data import load_data
 
@@ -81,8 +146,41 @@ def inspect(args: argparse.Namespace) -> int:
         raise UsageError(f"'{path}' is not a folder; give a folder of images or sound files, or builtin:NAME")
     if is_audio_folder(path):
         return inspect_audio(path)
-    print(format_inspection(inspect_folder(path)))
+    info = inspect_folder(path)
+    print(format_inspection(info))
+    if "domains" not in info and info["readable"]:
+        print(cache_report(path, info, args))
     return 0
+
+
+def cache_report(path: Path, info: dict, args: argparse.Namespace) -> str:
+    """Where training's decoded-image cache of this folder lives, how large it is, and whether it exists yet."""
+    import shutil
+
+    from ..data import parse_size
+    from ..data.images import cache_directory, cache_key, format_bytes, mapped_paths, scan_folder
+
+    try:
+        size = parse_size(args.size) if args.size else None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    channels = args.channels or 3
+    if size is None and len(info["sizes"]) > 1:
+        return "  cache        mixed sizes: pass --size to see the decoded size of the training cache"
+    h, w = size or tuple(int(v) for v in info["sizes"].most_common(1)[0][0].split("x"))
+    n = info["readable"]
+    need = n * channels * h * w
+    directory = cache_directory(args.cache)
+    x_path, meta_path = mapped_paths(directory, cache_key(scan_folder(path), size, channels, args.fit))
+    state = "built" if meta_path.is_file() and x_path.is_file() else "not built yet: the first `ganforge train` writes it"
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    room = "" if need <= free else f"; only {format_bytes(free)} free there: pass --cache DIR on a larger disk"
+    return (f"  decoded      {n:,} images x {channels}x{h}x{w} uint8 = {format_bytes(need)} (memory-mapped while training: "
+            f"the page cache holds what fits)\n"
+            f"  cache        {x_path} ({state}{room})")
 
 
 def inspect_audio(path: Path) -> int:

@@ -80,6 +80,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="image-to-image folders: auto (A/ and B/ sub-folders: paired when names match, else "
                         "unpaired; otherwise sub-folders are classes), labels (sub-folders are classes/domains), "
                         "side-by-side (each image is A | B, as in the pix2pix datasets) (default: auto)")
+    p.add_argument("--cache", metavar="DIR",
+                   help="image folders: keep the decoded-image cache (a memory-mapped file of N*C*H*W bytes; "
+                        "`ganforge data inspect FOLDER --size N` gives its size) in DIR (default: $GANFORGE_CACHE or "
+                        "~/.cache/ganforge)")
     p.add_argument("--flip", action="store_true",
                    help="augment: mirror half of every batch left-right (cars, faces; not text or digits)")
     p.add_argument("--columns", metavar="SPEC.yaml",
@@ -131,6 +135,7 @@ def _flag_values(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
         "data.channels": ("--channels", args.channels),
         "data.pairs": ("--pairs", args.pairs),
         "data.flip": ("--flip", True if args.flip else None),
+        "data.cache": ("--cache", args.cache),
         "data.columns": ("--columns", args.columns),
         "data.rows": ("--rows", args.rows),
         "data.seed": ("--data-seed", args.data_seed),
@@ -358,7 +363,9 @@ def _run(args: argparse.Namespace, info) -> int:
     if not args.quiet:
         print(describe_recipe(cfg))
         spec = data.spec
-        print(f"data: {data.source} -> {len(data)} samples of shape {tuple(spec.shape)}"
+        count = f"{data.stream.index.total:,} images in {len(data.stream.index.urls)} shards, streamed" \
+            if data.stream is not None else f"{len(data)} samples"
+        print(f"data: {data.source} -> {count} of shape {tuple(spec.shape)}"
               + (f", {spec.n_classes} classes" if spec.n_classes else "")
               + (f" ({len(data.skipped)} unreadable files skipped)" if data.skipped else ""))
         n_g = sum(p.numel() for p in trainer.family.G.parameters())

@@ -122,6 +122,14 @@ def load_data(
         raise ValueError(f"{what} describes the columns of a table (.csv, .parquet, builtin:eprime); '{source}' is not one")
     if rows:
         raise ValueError(f"--rows sets the size of a built-in generated table (builtin:eprime); '{source}' is not one")
+    from .shards import is_shard_source
+
+    if is_shard_source(source):  # tar shards (`ganforge data pack`): streamed while training, see shards.py
+        if pairs != "auto":
+            raise ValueError(f"pairs='{pairs}' applies to image folders; shards hold single images")
+        from .shards import shard_data
+
+        return shard_data(source, size, channels or 3, fit)
     if source.startswith("builtin:"):
         if pairs != "auto":
             raise ValueError(f"pairs='{pairs}' applies to image folders; built-in sets know their own pairing")

@@ -10,18 +10,25 @@ labels 0..K-1). Conversions, so that every file means the same thing:
 `decode_image` is the one decoding path of training and `ganforge data inspect`, so both call the same files
 unreadable: corrupt, truncated, over Pillow's pixel limit, or no file (a symlink loop, a dangling link, a
 pipe). Those are skipped and named in one warning.
+
+The decoded pixels are cached on disk as one raw uint8 file (`<key>.u8`, rows of C*H*W bytes, with a `<key>.json`
+that marks it complete), written in one streaming pass (a chunk of files in memory at a time, whatever the folder's
+size) and memory-mapped for training: the page cache holds what fits, so a folder larger than RAM trains with bounded
+memory, and several processes on one machine share one copy. See docs/architecture.md ("Data larger than memory").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
+import shutil
 import stat
 import struct
 import warnings
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +45,8 @@ from .store import TensorData
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 FITS = CHOICES["data.fit"]
-CACHE_FORMAT = 2  # bump when decoding changes, so old caches are not reused
+CACHE_FORMAT = 3  # bump when decoding or the cache layout changes, so old caches are not reused (3: raw .u8 memmap)
+DECODE_CHUNK = 256  # files decoded per step of the streaming cache pass (memory: two chunks of pixels)
 PROGRESS_MIN_FILES = 200
 # What a broken file makes Pillow raise (UnidentifiedImageError and "image file is truncated" are OSErrors).
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
@@ -231,24 +239,27 @@ def decode_image(path: Path, size: tuple[int, int] | None, channels: int, fit: s
     return out
 
 
+def _decode_rel(scan: FolderScan, rel: str, size: tuple[int, int] | None, channels: int, fit: str,
+                keep_pixels: bool = True) -> Decoded | str:
+    """decode_image of scan.root/rel, or why it is unreadable (call inside strict_decoding())."""
+    if rel in scan.unopenable:
+        return scan.unopenable[rel]
+    try:
+        out = decode_image(scan.root / rel, size, channels, fit)
+    except DECODE_ERRORS as e:  # a decompression bomb would take gigabytes to decode: Pillow refuses it
+        fix = " Downscale it to train on it" if isinstance(e, Image.DecompressionBombError) else ""
+        return f"{type(e).__name__}: {e}{fix}"
+    if not keep_pixels:
+        out.pixels = None
+    return out
+
+
 def decode_files(scan: FolderScan, rels: list[str], size: tuple[int, int] | None, channels: int, fit: str,
                  quiet: bool = True, keep_pixels: bool = True) -> list[Decoded | str]:
     """decode_image over scan.root/rels in parallel: a Decoded per readable file, else why it is unreadable."""
-
-    def decode(rel: str) -> Decoded | str:
-        if rel in scan.unopenable:
-            return scan.unopenable[rel]
-        try:
-            out = decode_image(scan.root / rel, size, channels, fit)
-        except DECODE_ERRORS as e:  # a decompression bomb would take gigabytes to decode: Pillow refuses it
-            fix = " Downscale it to train on it" if isinstance(e, Image.DecompressionBombError) else ""
-            return f"{type(e).__name__}: {e}{fix}"
-        if not keep_pixels:
-            out.pixels = None
-        return out
-
     with strict_decoding():
-        return parallel_map(decode, rels, f"decoding {scan.root.name or scan.root}", quiet)
+        return parallel_map(lambda rel: _decode_rel(scan, rel, size, channels, fit, keep_pixels), rels,
+                            f"decoding {scan.root.name or scan.root}", quiet)
 
 
 def cache_key(scan: FolderScan, size: tuple[int, int] | None, channels: int, fit: str) -> str:
@@ -340,6 +351,155 @@ def _decode_all(scan: FolderScan, size: tuple[int, int] | None, channels: int, f
     return x, labels, skipped
 
 
+def format_bytes(n: int | float) -> str:
+    """1234567890 -> '1.15 GiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} GiB"
+
+
+def mapped_paths(directory: Path, key: str) -> tuple[Path, Path]:
+    """(pixels, meta) of a cache entry: `<key>.u8` raw rows and `<key>.json`, written last, marking it complete."""
+    return directory / f"{key}.u8", directory / f"{key}.json"
+
+
+def map_pixels(path: Path, shape: tuple[int, ...]) -> tuple[torch.Tensor, mmap.mmap | None]:
+    """(uint8 tensor, its mmap) over the raw file `path`: memory-mapped copy-on-write (nothing writes to the file)."""
+    if int(np.prod(shape)) == 0:
+        return torch.empty(shape, dtype=torch.uint8), None
+    arr = np.memmap(path, dtype=np.uint8, mode="c", shape=tuple(shape))
+    return torch.from_numpy(arr), arr._mmap
+
+
+class TruncatedCacheWarning(UserWarning):
+    """A decoded-image cache file is shorter or longer than its entry says (an interrupted copy, a full disk)."""
+
+
+def read_mapped(directory: Path, key: str) -> tuple[tuple[torch.Tensor, mmap.mmap | None], dict] | None:
+    """The memory-mapped pixels and meta of `key`, or None when absent, stale or damaged (then it is rebuilt).
+
+    A pixel file whose length is not the entry's N*C*H*W bytes is reported (TruncatedCacheWarning) and ignored.
+    """
+    x_path, meta_path = mapped_paths(directory, key)
+    if not meta_path.is_file() or not x_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        length = x_path.stat().st_size
+    except (OSError, ValueError):
+        return None
+    shape = meta.get("shape")
+    if meta.get("key") != key or meta.get("format") != CACHE_FORMAT or not isinstance(shape, list):
+        return None
+    expected = int(np.prod(shape))
+    if length != expected:
+        warnings.warn(f"the decoded-image cache '{x_path}' holds {length:,} bytes where its entry says {expected:,} "
+                      "(an interrupted copy or a full disk?); decoding the folder again", TruncatedCacheWarning,
+                      stacklevel=3)
+        return None
+    return map_pixels(x_path, tuple(shape)), meta
+
+
+def _check_disk(directory: Path, need: int, what: str) -> None:
+    free = shutil.disk_usage(directory).free
+    if need > free:
+        raise ValueError(f"{what} needs {format_bytes(need)} of disk for its decoded-image cache, but '{directory}' has "
+                         f"{format_bytes(free)} free; pass --cache DIR on a disk with room (or train at a smaller --size, "
+                         "or from shards: `ganforge data pack`)")
+
+
+def decode_to_cache(scan: FolderScan, size: tuple[int, int] | None, channels: int, fit: str, quiet: bool,
+                    directory: Path, key: str) -> tuple[tuple[torch.Tensor, mmap.mmap | None], dict]:
+    """Decode every image of `scan` in one streaming pass into the raw cache file, then map it.
+
+    Memory is bounded by two chunks of DECODE_CHUNK decoded images, whatever the folder's size: chunk k+1 decodes on
+    the thread pool while chunk k is appended to a temporary file, which is renamed into place when complete, and the
+    .json that marks the entry complete is written last. A cache that cannot fit on the disk is refused up front
+    (ValueError naming the size needed). Raises OSError when `directory` cannot be written.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    x_path, meta_path = mapped_paths(directory, key)
+    n = len(scan.images)
+    what = f"image folder {scan.label} ({n:,} images)"
+    if size is not None:
+        _check_disk(directory, n * channels * size[0] * size[1], what)
+    tmp = directory / f"{key}.u8.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    kept_labels: list[int] = []
+    skipped: list[str] = []
+    sizes: Counter = Counter()
+    shape: tuple[int, ...] | None = None
+    chunks = [scan.images[i:i + DECODE_CHUNK] for i in range(0, n, DECODE_CHUNK)]
+    label_of = dict(zip(scan.images, scan.labels)) if scan.class_names else {}
+    progress = _progress(f"decoding {scan.root.name or scan.root}", n, quiet)
+    try:
+        with open(tmp, "wb") as f, strict_decoding(), progress as advance, \
+                ThreadPoolExecutor(max_workers=max(1, min(32, os.cpu_count() or 1))) as pool:
+            def submit(rels: list[str]) -> list[Future]:
+                return [pool.submit(_decode_rel, scan, rel, size, channels, fit) for rel in rels]
+
+            pending = submit(chunks[0]) if chunks else []
+            for k, rels in enumerate(chunks):
+                current, pending = pending, (submit(chunks[k + 1]) if k + 1 < len(chunks) else [])
+                for rel, fut in zip(rels, current):
+                    r = fut.result()
+                    if not isinstance(r, Decoded):
+                        skipped.append(rel)
+                        continue
+                    px = r.pixels
+                    sizes[f"{px.shape[1]}x{px.shape[2]}"] += 1
+                    if shape is None:
+                        shape = px.shape
+                        if size is None:  # native size: known from the first image
+                            _check_disk(directory, n * int(np.prod(shape)), what)
+                    if px.shape != shape:
+                        continue  # mixed native sizes: counted for the error below, not written
+                    f.write(px.tobytes())
+                    if label_of:
+                        kept_labels.append(label_of[rel])
+                advance(len(rels))
+        if shape is None:
+            raise _empty_error(scan, skipped)
+        if len(sizes) > 1:
+            raise _mixed_sizes_error(scan, sizes)
+        kept = n - len(skipped)
+        meta = {"key": key, "shape": [kept, *shape], "labels": kept_labels if scan.class_names else None,
+                "class_names": scan.class_names, "skipped": skipped, "source": str(scan.root.resolve()),
+                "format": CACHE_FORMAT}
+        os.replace(tmp, x_path)
+        meta_tmp = meta_path.with_name(meta_path.name + tmp.name[-14:])
+        try:
+            meta_tmp.write_text(json.dumps(meta))
+            os.replace(meta_tmp, meta_path)
+        finally:
+            meta_tmp.unlink(missing_ok=True)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return map_pixels(x_path, tuple(meta["shape"])), meta
+
+
+@contextmanager
+def _progress(title: str, total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A Rich bar on stderr (when not quiet and the job is large), as an advance(n) function."""
+    if quiet or total <= PROGRESS_MIN_FILES:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(title, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def cache_directory(cache_dir: str | Path | None) -> Path:
+    """Where decoded image folders are cached: cache_dir/images, default cache_root()/images."""
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else cache_root()
+    return directory / "images"
+
+
 def load_image_folder(
     root: Path,
     size: tuple[int, int] | None,
@@ -376,18 +536,20 @@ def load_image_folder(
     if not scan.images:
         raise _empty_error(scan, [])
 
-    directory = Path(cache_dir).expanduser() if cache_dir is not None else cache_root()
-    directory = directory / "images"
+    directory = cache_directory(cache_dir)
     key = cache_key(scan, size, channels, fit)
-    cached = read_cache(directory, key)
-    if cached is not None:
-        x, meta = cached
-        labels, skipped = meta["labels"], list(meta["skipped"])
-    else:
-        x, labels, skipped = _decode_all(scan, size, channels, fit, quiet)
-        meta = {"key": key, "shape": list(x.shape), "labels": labels, "class_names": scan.class_names,
-                "skipped": skipped, "source": str(root.resolve()), "format": CACHE_FORMAT}
-        write_cache(directory, key, x, meta)
+    cached = read_mapped(directory, key)
+    if cached is None:
+        try:
+            cached = decode_to_cache(scan, size, channels, fit, quiet, directory, key)
+        except OSError as e:  # no writable cache: decode into memory (bounded by RAM, as before the cache)
+            warnings.warn(f"could not write the image cache in '{directory}' ({e}); decoding into memory, and "
+                          "again next time. Pass --cache DIR (or set GANFORGE_CACHE) to a writable folder",
+                          stacklevel=2)
+            xa, labels, skipped = _decode_all(scan, size, channels, fit, quiet)
+            cached = ((torch.from_numpy(xa), None), {"labels": labels, "skipped": skipped})
+    (x, mapped), meta = cached
+    labels, skipped = meta["labels"], list(meta["skipped"])
     if skipped:
         warnings.warn(
             f"skipped {len(skipped)} unreadable image files in {scan.label}: {name_some(skipped)}; "
@@ -403,7 +565,7 @@ def load_image_folder(
         name=root.resolve().name,
     )
     y = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
-    data = TensorData(spec=spec, x=torch.from_numpy(x), y=y, skipped=tuple(skipped), source=str(root))
+    data = TensorData(spec=spec, x=x, y=y, skipped=tuple(skipped), source=str(root), mapped=mapped)
     if captions:  # IMAGE.txt / captions.csv: the text families' captions (data/captions.py)
         from .captions import attach_folder_captions
 

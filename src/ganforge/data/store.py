@@ -1,11 +1,15 @@
 """In-memory datasets and the resumable loader that feeds the trainer.
 
 Images are kept as one uint8 tensor (N, C, H, W) and converted to float in [-1, 1] per batch: decoding
-happens once (see images.py's cache), an epoch costs an index gather and one multiply-add.
+happens once (see images.py's cache), an epoch costs an index gather and one multiply-add. An image folder's tensor
+is a memory map of its decoded cache file (`mapped`): the page cache keeps what fits, and the pages a process has
+read are dropped from its mappings every RELEASE_BYTES, so its resident memory stays bounded on a dataset of any
+size (the pages stay in the page cache: reading them again costs a minor fault, not a disk read).
 """
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -14,6 +18,9 @@ from torch import Tensor
 from torch.utils.data import DistributedSampler
 
 from .spec import Batch, DataSpec
+
+RELEASE_BYTES = 256 << 20  # memory-mapped data: drop the pages read from this process's mappings this often
+FAULT_AROUND_BYTES = 64 << 10  # Linux maps up to this much page cache around each faulting page (fault_around_bytes)
 
 
 @dataclass
@@ -33,6 +40,8 @@ class TensorData:
     source: str = ""
     x_b: Tensor | None = None
     captions: Any = None  # captioned images: a data.captions.Captions (K caption ids per image, their embeddings)
+    mapped: Any = None  # the mmap.mmap under x when x is a memory-mapped cache file (images.map_pixels)
+    stream: Any = None  # tar shards (data/shards.py ShardSet): training streams them; x is then a reference subset
 
     def __post_init__(self) -> None:
         if self.y is not None and self.y.shape[0] != self.x.shape[0]:
@@ -44,6 +53,18 @@ class TensorData:
         if self.captions is not None and len(self.captions.ids) != self.x.shape[0]:
             raise ValueError(f"{self.x.shape[0]} images but captions for {len(self.captions.ids)}")
         self._b_order: tuple[int, Tensor] | None = None
+        self._read = 0  # bytes of a memory-mapped x read since its pages were last dropped
+
+    def rows(self, index: Tensor) -> Tensor:
+        """x[index] (a copy). Memory-mapped x: every RELEASE_BYTES read, the pages are dropped from this process's
+        mappings (madvise DONTNEED; x is mapped copy-on-write and never written, so nothing is lost)."""
+        out = self.x[index]
+        if self.mapped is not None and len(out):  # a row maps at least the fault-around window
+            self._read += len(out) * max(out[0].numel() * out.element_size(), FAULT_AROUND_BYTES)
+            if self._read >= RELEASE_BYTES:
+                self._read = 0
+                self.mapped.madvise(mmap.MADV_DONTNEED)
+        return out
 
     def __len__(self) -> int:
         if self.spec.pairing == "unpaired":
@@ -69,20 +90,34 @@ class TensorData:
         if self.spec.pairing == "unpaired":
             a = index % int(self.x.shape[0])
             y = self.y[a] if self.y is not None else None
-            return Batch(self.to_float(self.x[a]), y, x_b=self.to_float(self.x_b[self._b_index(index, epoch)]))
+            return Batch(self.to_float(self.rows(a)), y, x_b=self.to_float(self.x_b[self._b_index(index, epoch)]))
         y = self.y[index] if self.y is not None else None
         x_b = self.to_float(self.x_b[index]) if self.x_b is not None else None
         if self.captions is not None:  # one of each image's captions, by (index, epoch): see data/captions.py
             ids = self.captions.pick(index, epoch)
-            return Batch(self.to_float(self.x[index]), y, text=[self.captions.texts[i] for i in ids.tolist()],
+            return Batch(self.to_float(self.rows(index)), y, text=[self.captions.texts[i] for i in ids.tolist()],
                          extras={"text_emb": self.captions.embeddings[ids]})
-        return Batch(self.to_float(self.x[index]), y, x_b=x_b)
+        return Batch(self.to_float(self.rows(index)), y, x_b=x_b)
 
     def subset(self, n: int) -> "TensorData":
         x_b = None if self.x_b is None else self.x_b[:n]
         captions = None if self.captions is None else self.captions.subset(n)
         return TensorData(self.spec, self.x[:n], None if self.y is None else self.y[:n], self.skipped, self.source, x_b,
-                          captions)
+                          captions, self.mapped, self.stream)
+
+
+def mirror(batch: Batch, idx: Tensor, epoch: int, seed: int) -> Batch:
+    """Left-right mirror of about half the batch, on the batch tensor (no per-image Python work).
+
+    Whether sample i is mirrored in epoch e is a hash of (seed, e, i) alone, so resumed runs and runs
+    with any number of processes mirror the same images; a pair (x, x_b) is mirrored together.
+    """
+    h = (idx * 0x9E3779B1 + epoch * 0x85EBCA77 + seed * 0xC2B2AE3D) & 0xFFFFFFFF
+    h = ((h ^ (h >> 15)) * 0x2C1B3C6D) & 0xFFFFFFFF
+    mask = ((h >> 13) & 1).bool().view(-1, *([1] * (batch.x.dim() - 1)))
+    x = torch.where(mask, batch.x.flip(-1), batch.x)
+    x_b = None if batch.x_b is None else torch.where(mask, batch.x_b.flip(-1), batch.x_b)
+    return Batch(x, batch.y, x_b=x_b, text=batch.text, extras=batch.extras)
 
 
 class Loader:
@@ -166,17 +201,7 @@ class Loader:
         return batch
 
     def _mirror(self, batch: Batch, idx: Tensor) -> Batch:
-        """Left-right mirror of about half the batch, on the batch tensor (no per-image Python work).
-
-        Whether sample i is mirrored in epoch e is a hash of (seed, e, i) alone, so resumed runs and runs
-        with any number of processes mirror the same images; a pair (x, x_b) is mirrored together.
-        """
-        h = (idx * 0x9E3779B1 + self.epoch * 0x85EBCA77 + self.seed * 0xC2B2AE3D) & 0xFFFFFFFF
-        h = ((h ^ (h >> 15)) * 0x2C1B3C6D) & 0xFFFFFFFF
-        mask = ((h >> 13) & 1).bool().view(-1, *([1] * (batch.x.dim() - 1)))
-        x = torch.where(mask, batch.x.flip(-1), batch.x)
-        x_b = None if batch.x_b is None else torch.where(mask, batch.x_b.flip(-1), batch.x_b)
-        return Batch(x, batch.y, x_b=x_b, text=batch.text, extras=batch.extras)
+        return mirror(batch, idx, self.epoch, self.seed)
 
     def __iter__(self) -> Iterator[Batch]:
         while True:

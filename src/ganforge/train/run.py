@@ -46,7 +46,7 @@ def load_run_data(cfg: RunConfig, *, quiet: bool = False) -> TensorData:
     if continuous == "auto":
         continuous = get_family(cfg.family).table_continuous
     return load_data(cfg.data.source, size=size, channels=cfg.data.channels, fit=cfg.data.fit, pairs=cfg.data.pairs,
-                     quiet=quiet, columns=cfg.data.columns, transforms=cfg.data.transforms or None,
+                     quiet=quiet, cache_dir=cfg.data.cache or None, columns=cfg.data.columns, transforms=cfg.data.transforms or None,
                      continuous=continuous, rows=cfg.data.rows, seed=cfg.data.seed)
 
 
@@ -91,8 +91,14 @@ def build_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, data
     # the family takes what it needs from the data: translation previews, sgan's labelled subset, srgan's
     # default content network (content=features), so the Python API and the CLI train the same run
     family.bind_data(data)
-    loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size,
-                    flip=cfg.data.flip)
+    if data.stream is not None:  # tar shards: decoded in DataLoader workers (data/shards.py)
+        from ..data.shards import StreamLoader
+
+        loader = StreamLoader(data, cfg.train.batch_size, seed=cfg.train.seed, rank=dist.rank,
+                              world_size=dist.world_size, flip=cfg.data.flip, workers=cfg.data.workers)
+    else:
+        loader = Loader(data, cfg.train.batch_size, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size,
+                        flip=cfg.data.flip)
     if loader.batch_size == cfg.train.batch_size:  # as configured (a table smaller than it: the family copes)
         family.check_batch_size(loader.local_batch)
     cbs = default_callbacks(cfg, data, console) if callbacks is None else callbacks
