@@ -143,7 +143,7 @@ class PlainFolder(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         with Image.open(self.files[i]) as im:
-            arr = np.asarray(im.convert("RGB").resize((SIDE, SIDE), Image.Resampling.LANCZOS))
+            arr = np.array(im.convert("RGB").resize((SIDE, SIDE), Image.Resampling.LANCZOS))
         return torch.from_numpy(arr).permute(2, 0, 1)
 
 

@@ -54,6 +54,21 @@ def test_the_cache_is_a_memory_map_and_yields_the_in_memory_batches(folder, tmp_
             assert torch.equal(x.y, y.y)
 
 
+@pytest.mark.parametrize("processes", [True, False])
+def test_the_streaming_pass_closes_the_holes_of_unreadable_files(folder, tmp_path, monkeypatch, processes):
+    (folder / "c0" / "0002.jpg").write_bytes(b"broken")  # early, so that most rows move up
+    (folder / "c1" / "0031.jpg").write_bytes(b"")
+    monkeypatch.setattr(images_mod, "PROCESS_MIN_FILES", 1 if processes else 10**9)
+    with pytest.warns(images_mod.SkippedImagesWarning, match="c0/0002.jpg, c1/0031.jpg"):
+        data = load_image_folder(folder, (16, 16), cache_dir=tmp_path / "cache", quiet=True)
+    good = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.jpg") if p.stat().st_size > 10)
+    assert len(data) == 46 and data.skipped == ("c0/0002.jpg", "c1/0031.jpg")
+    want = np.stack([images_mod.decode_image(folder / rel, (16, 16), 3, "crop").pixels for rel in good])
+    assert torch.equal(data.x, torch.from_numpy(want))
+    assert data.y.tolist() == [int(rel[1]) for rel in good]
+    assert next((tmp_path / "cache" / "images").glob("*.u8")).stat().st_size == 46 * 3 * 16 * 16
+
+
 def test_reading_drops_mapped_pages_so_resident_memory_stays_bounded(tmp_path, monkeypatch):
     make_folder(tmp_path / "big", n=600, classes=1, side=64)
     data = load_image_folder(tmp_path / "big", (64, 64), cache_dir=tmp_path / "cache", quiet=True)

@@ -188,3 +188,29 @@ def test_sync_bn_on_cpu_ranks_names_the_fix(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "train.sync_bn needs CUDA" in proc.stdout + proc.stderr
+
+
+def test_shards_under_torchrun_resume_exactly(tmp_path):
+    """Two processes stream their own shards (DataLoader workers each) and resume where they stopped."""
+    from ganforge.data.shards import pack_folder
+
+    from .test_data_scale import make_folder
+
+    pack_folder(make_folder(tmp_path / "imgs", n=64), tmp_path / "shards", shard_images=8, quiet=True)
+
+    def launch(out: str, steps: int, resume: bool) -> None:
+        args = ["-m", "ganforge", "train", "--data", str(tmp_path / "shards"), "--size", "16", "--family", "dcgan",
+                "--recipe", "none", "--steps", str(steps), "--batch-size", "8", "--seed", "3", "--out", out, "--quiet",
+                "--set", "model.width=8", "--set", "data.workers=1", "--set", "log.tensorboard=false",
+                "--set", "log.sample_every=0", "--set", "train.device=cpu"] + (["--resume"] if resume else [])
+        torchrun(args, tmp_path)
+
+    launch("straight", 6, False)
+    launch("split", 3, False)
+    launch("split", 6, True)
+    ref, got = _final(tmp_path / "straight"), _final(tmp_path / "split")
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k], rtol=0, atol=0, msg=k)
+    state = read_checkpoint(latest_checkpoint(tmp_path / "split"))["state"]["loader"]
+    # 8 shards of 8 for 2 ranks x 1 worker: 4 shards = 32 images = 8 local batches of 4 per epoch; 6 steps
+    assert state["epoch"] == 0 and state["position"] == 6 * 8 and state["stream"]["world_size"] == 2

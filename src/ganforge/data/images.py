@@ -28,7 +28,9 @@ import stat
 import struct
 import warnings
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+import multiprocessing
+from collections import deque
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +48,8 @@ from .store import TensorData
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 FITS = CHOICES["data.fit"]
 CACHE_FORMAT = 3  # bump when decoding or the cache layout changes, so old caches are not reused (3: raw .u8 memmap)
-DECODE_CHUNK = 256  # files decoded per step of the streaming cache pass (memory: two chunks of pixels)
+DECODE_TASK = 32  # files per task of the streaming cache pass; 4 tasks per worker in flight bound its memory
+PROCESS_MIN_FILES = 1024  # from this many files the cache pass decodes in forked processes (no GIL contention)
 PROGRESS_MIN_FILES = 200
 # What a broken file makes Pillow raise (UnidentifiedImageError and "image file is truncated" are OSErrors).
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
@@ -414,59 +417,70 @@ def decode_to_cache(scan: FolderScan, size: tuple[int, int] | None, channels: in
                     directory: Path, key: str) -> tuple[tuple[torch.Tensor, mmap.mmap | None], dict]:
     """Decode every image of `scan` in one streaming pass into the raw cache file, then map it.
 
-    Memory is bounded by two chunks of DECODE_CHUNK decoded images, whatever the folder's size: chunk k+1 decodes on
-    the thread pool while chunk k is appended to a temporary file, which is renamed into place when complete, and the
-    .json that marks the entry complete is written last. A cache that cannot fit on the disk is refused up front
-    (ValueError naming the size needed). Raises OSError when `directory` cannot be written.
+    Workers decode tasks of DECODE_TASK files and write each image's row straight into a temporary file at the row of
+    its file (pwrite), so no pixels pass between processes and memory is bounded by the tasks in flight (4 per
+    worker), whatever the folder's size. From PROCESS_MIN_FILES files on the workers are forked processes
+    (decode_image holds the GIL for part of each image: threads scale poorly). Unreadable files leave holes that one
+    sequential pass closes at the end (rows move up, the file is cut to the kept rows); then the file is renamed into
+    place and the .json that marks the entry complete is written last. A cache that cannot fit on the disk is
+    refused up front (ValueError naming the size needed). Raises OSError when `directory` cannot be written.
     """
     directory.mkdir(parents=True, exist_ok=True)
     x_path, meta_path = mapped_paths(directory, key)
     n = len(scan.images)
     what = f"image folder {scan.label} ({n:,} images)"
-    if size is not None:
-        _check_disk(directory, n * channels * size[0] * size[1], what)
     tmp = directory / f"{key}.u8.tmp-{os.getpid()}-{os.urandom(4).hex()}"
-    kept_labels: list[int] = []
-    skipped: list[str] = []
-    sizes: Counter = Counter()
-    shape: tuple[int, ...] | None = None
-    chunks = [scan.images[i:i + DECODE_CHUNK] for i in range(0, n, DECODE_CHUNK)]
-    label_of = dict(zip(scan.images, scan.labels)) if scan.class_names else {}
-    progress = _progress(f"decoding {scan.root.name or scan.root}", n, quiet)
+    results: list[str | tuple[int, ...] | None] = [None] * n  # why unreadable, or the decoded (C, H, W)
+    first = 0
+    if size is not None:
+        shape: tuple[int, ...] = (channels, *size)
+    else:  # native size: the first readable image's
+        with strict_decoding():
+            while first < n:
+                r = _decode_rel(scan, scan.images[first], None, channels, fit)
+                if isinstance(r, Decoded):
+                    shape = r.pixels.shape
+                    break
+                results[first] = r
+                first += 1
+        if first == n:
+            raise _empty_error(scan, list(scan.images))
+    row = int(np.prod(shape))
+    _check_disk(directory, n * row, what)
     try:
-        with open(tmp, "wb") as f, strict_decoding(), progress as advance, \
-                ThreadPoolExecutor(max_workers=max(1, min(32, os.cpu_count() or 1))) as pool:
-            def submit(rels: list[str]) -> list[Future]:
-                return [pool.submit(_decode_rel, scan, rel, size, channels, fit) for rel in rels]
+        with open(tmp, "wb") as f:
+            f.truncate(n * row)  # sparse until written
+        job = (scan, size, channels, fit, str(tmp), shape)
+        tasks = [(i, scan.images[i:i + DECODE_TASK]) for i in range(first, n, DECODE_TASK)]
+        with _decode_pool(len(tasks) * DECODE_TASK, job) as (pool, workers):
+            window: deque = deque()
+            todo = iter(tasks)
 
-            pending = submit(chunks[0]) if chunks else []
-            for k, rels in enumerate(chunks):
-                current, pending = pending, (submit(chunks[k + 1]) if k + 1 < len(chunks) else [])
-                for rel, fut in zip(rels, current):
-                    r = fut.result()
-                    if not isinstance(r, Decoded):
-                        skipped.append(rel)
-                        continue
-                    px = r.pixels
-                    sizes[f"{px.shape[1]}x{px.shape[2]}"] += 1
-                    if shape is None:
-                        shape = px.shape
-                        if size is None:  # native size: known from the first image
-                            _check_disk(directory, n * int(np.prod(shape)), what)
-                    if px.shape != shape:
-                        continue  # mixed native sizes: counted for the error below, not written
-                    f.write(px.tobytes())
-                    if label_of:
-                        kept_labels.append(label_of[rel])
-                advance(len(rels))
-        if shape is None:
+            def refill() -> None:
+                for start, rels in todo:
+                    window.append((start, pool.submit(_decode_rows, start, rels, None if workers else job)))
+                    if len(window) >= 4 * max(1, workers):
+                        return
+
+            refill()  # processes are forked here, before the progress bar's thread starts
+            with _progress(f"decoding {scan.root.name or scan.root}", n, quiet) as advance:
+                while window:
+                    start, fut = window.popleft()
+                    out = fut.result()
+                    refill()
+                    results[start:start + len(out)] = out
+                    advance(len(out))
+        skipped = [rel for rel, r in zip(scan.images, results) if isinstance(r, str)]
+        sizes = Counter(f"{r[1]}x{r[2]}" for r in results if isinstance(r, tuple))
+        if not sizes:
             raise _empty_error(scan, skipped)
         if len(sizes) > 1:
             raise _mixed_sizes_error(scan, sizes)
-        kept = n - len(skipped)
-        meta = {"key": key, "shape": [kept, *shape], "labels": kept_labels if scan.class_names else None,
-                "class_names": scan.class_names, "skipped": skipped, "source": str(scan.root.resolve()),
-                "format": CACHE_FORMAT}
+        kept = [i for i, r in enumerate(results) if isinstance(r, tuple)]
+        _close_holes(tmp, kept, row)
+        labels = [scan.labels[i] for i in kept] if scan.class_names else None
+        meta = {"key": key, "shape": [len(kept), *shape], "labels": labels, "class_names": scan.class_names,
+                "skipped": skipped, "source": str(scan.root.resolve()), "format": CACHE_FORMAT}
         os.replace(tmp, x_path)
         meta_tmp = meta_path.with_name(meta_path.name + tmp.name[-14:])
         try:
@@ -477,6 +491,64 @@ def decode_to_cache(scan: FolderScan, size: tuple[int, int] | None, channels: in
     finally:
         tmp.unlink(missing_ok=True)
     return map_pixels(x_path, tuple(meta["shape"])), meta
+
+
+def _close_holes(path: Path, kept: list[int], row: int) -> None:
+    """Move rows kept[k] to row k (in order, so nothing is overwritten before it is read) and cut the file there."""
+    with open(path, "r+b") as f:
+        fd = f.fileno()
+        for k, i in enumerate(kept):
+            if i != k:
+                os.pwrite(fd, os.pread(fd, row, i * row), k * row)
+        f.truncate(len(kept) * row)
+
+
+def _decode_rows(start: int, rels: list[str], job: tuple | None) -> list[str | tuple[int, ...]]:
+    """Decode rels (files start, start+1, ...) and pwrite each image's pixels at its row of the cache file; per file
+    its (C, H, W), or why it is unreadable. An image of another shape is not written (the caller reports mixed sizes)."""
+    scan, size, channels, fit, path, shape = job if job is not None else _JOB
+    row = int(np.prod(shape))
+    out: list[str | tuple[int, ...]] = []
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        with strict_decoding():
+            for k, rel in enumerate(rels):
+                r = _decode_rel(scan, rel, size, channels, fit)
+                if not isinstance(r, Decoded):
+                    out.append(r)
+                    continue
+                out.append(tuple(r.pixels.shape))
+                if r.pixels.shape == shape:
+                    os.pwrite(fd, r.pixels.data, (start + k) * row)
+    finally:
+        os.close(fd)
+    return out
+
+
+_JOB: tuple | None = None  # the job of a decode pass (decode_to_cache, shards.pack_folder), inherited by forked workers
+
+
+def _decode_task(rels: list[str], job: tuple | None) -> list[Decoded | str]:
+    scan, size, channels, fit, keep = job if job is not None else _JOB
+    with strict_decoding():
+        return [_decode_rel(scan, rel, size, channels, fit, keep) for rel in rels]
+
+
+@contextmanager
+def _decode_pool(n: int, job: tuple) -> Iterator[tuple[Executor, int]]:
+    """(pool, number of worker processes: 0 for threads). Processes are forked and find the job in _JOB."""
+    global _JOB
+    workers = max(1, min(32, os.cpu_count() or 1))
+    if n >= PROCESS_MIN_FILES and workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        _JOB = job
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                yield pool, workers
+        finally:
+            _JOB = None
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            yield pool, 0
 
 
 @contextmanager

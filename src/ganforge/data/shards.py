@@ -38,6 +38,7 @@ import os
 import re
 import tarfile
 import warnings
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -46,7 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .images import (DECODE_ERRORS, Decoded, FolderScan, SkippedImagesWarning, _decode_rel, _progress, decode_image,
+from .images import (DECODE_ERRORS, Decoded, SkippedImagesWarning, _decode_pool, _decode_task, _progress, decode_image,
                      name_some, scan_folder, strict_decoding)
 from .spec import Batch, DataSpec
 from .store import TensorData, mirror
@@ -126,35 +127,45 @@ def pack_folder(root: str | Path, out: str | Path, shard_images: int = DEFAULT_S
             index.counts.append(count)
             writer = None
 
-    progress = _progress(f"packing {root.name or root}", len(scan.images), quiet)
-    with strict_decoding(), progress as advance:
-        for start in range(0, len(scan.images), 256):
-            rels = scan.images[start:start + 256]
-            from concurrent.futures import ThreadPoolExecutor
+    job = (scan, None, 3, "crop", False)  # decoded to check it (as training would), pixels not kept
+    tasks = [scan.images[i:i + 64] for i in range(0, len(scan.images), 64)]
+    with _decode_pool(len(scan.images), job) as (pool, workers):
+        window: deque = deque()
+        todo = iter(tasks)
 
-            with ThreadPoolExecutor(max_workers=max(1, min(32, os.cpu_count() or 1))) as pool:
-                probes = list(pool.map(lambda r: _decode_rel(scan, r, None, 3, "crop", keep_pixels=False), rels))
-            for rel, probe in zip(rels, probes):
-                if not isinstance(probe, Decoded):
-                    index.skipped.append(rel)
-                    continue
-                data = (scan.root / rel).read_bytes()
-                if writer is not None and (count >= shard_images or size + len(data) > shard_bytes):
-                    close()
-                if writer is None:
-                    index.shards.append(SHARD_NAME.format(len(index.shards)))
-                    writer = wds.TarWriter(str(out / (index.shards[-1] + tag)), encoder=False, mtime=0)
-                    count = size = 0
-                ext = rel.rsplit(".", 1)[-1].lower()
-                sample = {"__key__": f"{sample_id:09d}", ext: data, "path": rel.encode()}
-                if labels:
-                    sample["cls"] = str(labels[rel]).encode()
-                writer.write(sample)
-                index.sizes[probe.stored_size] = index.sizes.get(probe.stored_size, 0) + 1
-                count += 1
-                size += len(data)
-                sample_id += 1
-            advance(len(rels))
+        def refill() -> None:
+            for rels in todo:
+                window.append((rels, pool.submit(_decode_task, rels, None if workers else job)))
+                if len(window) >= 4 * max(1, workers):
+                    return
+
+        refill()
+        with _progress(f"packing {root.name or root}", len(scan.images), quiet) as advance:
+            while window:
+                rels, fut = window.popleft()
+                probes = fut.result()
+                refill()
+                for rel, probe in zip(rels, probes):
+                    if not isinstance(probe, Decoded):
+                        index.skipped.append(rel)
+                        continue
+                    data = (scan.root / rel).read_bytes()
+                    if writer is not None and (count >= shard_images or size + len(data) > shard_bytes):
+                        close()
+                    if writer is None:
+                        index.shards.append(SHARD_NAME.format(len(index.shards)))
+                        writer = wds.TarWriter(str(out / (index.shards[-1] + tag)), encoder=False, mtime=0)
+                        count = size = 0
+                    ext = rel.rsplit(".", 1)[-1].lower()
+                    sample = {"__key__": f"{sample_id:09d}", ext: data, "path": rel.encode()}
+                    if labels:
+                        sample["cls"] = str(labels[rel]).encode()
+                    writer.write(sample)
+                    index.sizes[probe.stored_size] = index.sizes.get(probe.stored_size, 0) + 1
+                    count += 1
+                    size += len(data)
+                    sample_id += 1
+                advance(len(rels))
     close()
     if not index.shards:
         raise ValueError(f"image folder {scan.label} has 0 readable images ({len(index.skipped)} unreadable: "
