@@ -269,6 +269,14 @@ def test_train_from_shards_resumes_bit_exact(shards, tmp_path):
     assert full.loader.state_dict() == resumed.loader.state_dict()
 
 
+def test_shards_choose_the_recipe_of_their_image_count(shards, folder):
+    from ganforge.cli.train import _folder_size
+
+    out, _ = shards
+    assert _folder_size(str(out)) == _folder_size(str(folder)) == 48
+    assert _folder_size(str(out / "shard-{000000..000001}.tar")) == 12
+
+
 def test_pack_and_shard_errors_name_the_fix(folder, tmp_path, capsys):
     assert main(["data", "pack", str(folder), "--out", str(tmp_path / "s"), "--shard-images", "10", "--quiet"]) == 0
     assert "packed 48 images into 5 shards" in capsys.readouterr().out

@@ -180,7 +180,15 @@ def _layer(data: dict, layer: dict, origin: str, sources: dict[str, str]) -> dic
 
 
 def _folder_size(source: str) -> int | None:
-    """How many image files a --data folder holds (a quick listing, nothing decoded), for folder recipes."""
+    """How many images a --data folder (a quick listing, nothing decoded) or shard set (its index) holds, for folder
+    recipes."""
+    from ..data.shards import is_shard_source, read_index
+
+    if is_shard_source(source):
+        try:
+            return read_index(source).total
+        except ValueError:
+            return None
     path = Path(source)
     if source.startswith("builtin:") or not path.is_dir():
         return None
