@@ -215,7 +215,7 @@ def test_cache_hit_skips_decoding_and_key_follows_the_files(messy, tmp_path, mon
     before = snapshot(root)
     first = load(root, cache)
     assert len(calls) == len(good) + 2
-    assert sorted(p.suffix for p in (cache / "images").iterdir()) == [".json", ".u8"]
+    assert sorted(p.suffix for p in (cache / "images").iterdir()) == [".json", ".lock", ".u8"]
 
     calls.clear()
     with pytest.warns(SkippedImagesWarning, match="y_garbage.jpg"):  # still reported on a cache hit

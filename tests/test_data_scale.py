@@ -43,7 +43,7 @@ def in_memory(data: TensorData) -> TensorData:
 
 def test_the_cache_is_a_memory_map_and_yields_the_in_memory_batches(folder, tmp_path):
     data = load_image_folder(folder, (16, 16), cache_dir=tmp_path / "cache", quiet=True)
-    assert data.mapped is not None and (tmp_path / "cache" / "images").glob("*.u8")
+    assert data.mapped is not None and any((tmp_path / "cache" / "images").glob("*.u8"))
     memory = in_memory(data)
     assert memory.mapped is None
     for flip in (False, True):
@@ -122,7 +122,7 @@ def test_a_cache_that_would_not_fit_on_disk_is_refused_with_the_size(folder, tmp
     monkeypatch.setattr(images_mod.shutil, "disk_usage", lambda path: Usage)
     with pytest.raises(ValueError, match=r"needs 36.00 KiB of disk .* 9.77 KiB free; pass --cache DIR"):
         load_image_folder(folder, (16, 16), cache_dir=tmp_path / "cache", quiet=True)
-    assert not list((tmp_path / "cache" / "images").iterdir())  # nothing half-written left behind
+    assert not [p for p in (tmp_path / "cache" / "images").iterdir() if p.suffix != ".lock"]  # nothing half-written
 
 
 def test_resume_from_the_memory_mapped_cache_is_bit_exact(folder, tmp_path):
@@ -161,18 +161,48 @@ def shards(folder, tmp_path):
     return tmp_path / "shards", index
 
 
-def test_pack_writes_every_image_once_with_its_label(shards, folder):
+def test_pack_writes_every_image_once_with_its_label_in_a_random_order(shards, folder):
+    from ganforge.data.shards import read_shard
+
     out, index = shards
     assert index.total == 48 and len(index.shards) == 8 and index.counts == [6] * 8
     assert read_index(str(out)).counts == index.counts
+    direct = load_image_folder(folder, (20, 20), cache_dir=out.parent / "cache", quiet=True)
     data = shard_data(str(out), (20, 20), reference=1000)
     assert data.stream is not None and len(data) == 48 and data.spec.class_names == ("c0", "c1")
-    direct = load_image_folder(folder, (20, 20), cache_dir=out.parent / "cache", quiet=True)
-    # the shards' images in pack order are the folder's images in its (sorted) order: same pixels, same labels
-    assert torch.equal(data.x, direct.x) and torch.equal(data.y, direct.y)
+    keys, labels = [], []
+    for url in data.stream.index.urls:
+        samples, problem = read_shard(url)
+        assert problem == "" and len(samples) == 6
+        keys += [int(s["__key__"]) for s in samples]
+        labels += [int(s["cls"]) for s in samples]
+    # the key is the image's row in the folder's sorted order: same pixels, same label as the decode cache's row
+    assert sorted(keys) == list(range(48)) and keys != sorted(keys)
+    torch.testing.assert_close(data.x, direct.x[keys], rtol=0, atol=0)
+    assert labels == direct.y[keys].tolist()
+    first_shard = labels[:6]
+    assert 0 < sum(first_shard) < 6  # a shard mixes the classes (an ordered pack would put one class per shard)
     # a brace pattern selects shards, with their counts from the index beside them
     some = read_index(str(out / "shard-{000002..000004}.tar"))
     assert some.shards == ["shard-000002.tar", "shard-000003.tar", "shard-000004.tar"] and some.total == 18
+
+
+def test_shard_names_sources_and_seeds(shards, folder, tmp_path):
+    from ganforge.data.shards import ShardSet, is_shard_source, mixed_seed, shard_name
+
+    out, _ = shards
+    assert shard_name("pipe:aws s3 cp s3://bucket/cars/shard-000007.tar -") == "shard-000007.tar"
+    assert shard_name("https://host/cars/shard-000007.tar?X-Amz-Signature=ab") == "shard-000007.tar"
+    assert is_shard_source(str(out)) and is_shard_source("https://host/shard-{000000..000003}.tar")
+    (folder / "index.json").write_text('{"photos": 48}')  # an image folder with an index.json of its own
+    assert not is_shard_source(str(folder))
+    assert len(load_data(str(folder), size=(16, 16), cache_dir=tmp_path / "c", quiet=True)) == 48
+    pipe = read_index(f"pipe:cat {out}/shard-{{000000..000001}}.tar")  # the index is read through the same command
+    assert pipe.shards == ["shard-000000.tar", "shard-000001.tar"] and pipe.total == 12
+    assert 0 <= mixed_seed(1_733_400_000_000, 10**6, 5) < 2**63  # seeds of any size (e.g. --seed $(date +%s%N))
+    data = shard_data(str(out), (16, 16), reference=4)
+    big = StreamLoader(data, 4, seed=1_733_400_000_123_456_789, workers=0)
+    assert big.next_batch().x.shape == (4, 3, 16, 16)
 
 
 def stream_batches(data, n, **kw):

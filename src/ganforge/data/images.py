@@ -26,6 +26,7 @@ import os
 import shutil
 import stat
 import struct
+import sys
 import warnings
 from collections import Counter
 import multiprocessing
@@ -413,29 +414,33 @@ def _check_disk(directory: Path, need: int, what: str) -> None:
                          "or from shards: `ganforge data pack`)")
 
 
+class CacheUnwritable(OSError):
+    """The cache folder or its temporary file cannot be created (read-only, no permission)."""
+
+
 def decode_to_cache(scan: FolderScan, size: tuple[int, int] | None, channels: int, fit: str, quiet: bool,
                     directory: Path, key: str) -> tuple[tuple[torch.Tensor, mmap.mmap | None], dict]:
     """Decode every image of `scan` in one streaming pass into the raw cache file, then map it.
 
     Workers decode tasks of DECODE_TASK files and write each image's row straight into a temporary file at the row of
     its file (pwrite), so no pixels pass between processes and memory is bounded by the tasks in flight (4 per
-    worker), whatever the folder's size. From PROCESS_MIN_FILES files on the workers are forked processes
+    worker), whatever the folder's size. From PROCESS_MIN_FILES files on (on Linux) the workers are forked processes
     (decode_image holds the GIL for part of each image: threads scale poorly). Unreadable files leave holes that one
-    sequential pass closes at the end (rows move up, the file is cut to the kept rows); then the file is renamed into
-    place and the .json that marks the entry complete is written last. A cache that cannot fit on the disk is
-    refused up front (ValueError naming the size needed). Raises OSError when `directory` cannot be written.
+    sequential pass closes at the end (rows move up, the file is cut to the kept rows); the file is flushed to disk
+    and renamed into place, and the .json that marks the entry complete is written last. A cache that cannot fit on
+    the disk is refused up front, and a disk that fills up during the pass is an error (ValueError naming the size
+    needed). Raises CacheUnwritable when `directory` or the temporary file cannot be created.
     """
-    directory.mkdir(parents=True, exist_ok=True)
     x_path, meta_path = mapped_paths(directory, key)
     n = len(scan.images)
     what = f"image folder {scan.label} ({n:,} images)"
     tmp = directory / f"{key}.u8.tmp-{os.getpid()}-{os.urandom(4).hex()}"
     results: list[str | tuple[int, ...] | None] = [None] * n  # why unreadable, or the decoded (C, H, W)
     first = 0
-    if size is not None:
-        shape: tuple[int, ...] = (channels, *size)
-    else:  # native size: the first readable image's
-        with strict_decoding():
+    with strict_decoding():  # once around the pool: threads share Pillow's flag, forked workers inherit it
+        if size is not None:
+            shape: tuple[int, ...] = (channels, *size)
+        else:  # native size: the first readable image's
             while first < n:
                 r = _decode_rel(scan, scan.images[first], None, channels, fit)
                 if isinstance(r, Decoded):
@@ -443,83 +448,117 @@ def decode_to_cache(scan: FolderScan, size: tuple[int, int] | None, channels: in
                     break
                 results[first] = r
                 first += 1
-        if first == n:
-            raise _empty_error(scan, list(scan.images))
-    row = int(np.prod(shape))
-    _check_disk(directory, n * row, what)
-    try:
-        with open(tmp, "wb") as f:
-            f.truncate(n * row)  # sparse until written
-        job = (scan, size, channels, fit, str(tmp), shape)
-        tasks = [(i, scan.images[i:i + DECODE_TASK]) for i in range(first, n, DECODE_TASK)]
-        with _decode_pool(len(tasks) * DECODE_TASK, job) as (pool, workers):
-            window: deque = deque()
-            todo = iter(tasks)
-
-            def refill() -> None:
-                for start, rels in todo:
-                    window.append((start, pool.submit(_decode_rows, start, rels, None if workers else job)))
-                    if len(window) >= 4 * max(1, workers):
-                        return
-
-            refill()  # processes are forked here, before the progress bar's thread starts
-            with _progress(f"decoding {scan.root.name or scan.root}", n, quiet) as advance:
-                while window:
-                    start, fut = window.popleft()
-                    out = fut.result()
-                    refill()
-                    results[start:start + len(out)] = out
-                    advance(len(out))
-        skipped = [rel for rel, r in zip(scan.images, results) if isinstance(r, str)]
-        sizes = Counter(f"{r[1]}x{r[2]}" for r in results if isinstance(r, tuple))
-        if not sizes:
-            raise _empty_error(scan, skipped)
-        if len(sizes) > 1:
-            raise _mixed_sizes_error(scan, sizes)
-        kept = [i for i, r in enumerate(results) if isinstance(r, tuple)]
-        _close_holes(tmp, kept, row)
-        labels = [scan.labels[i] for i in kept] if scan.class_names else None
-        meta = {"key": key, "shape": [len(kept), *shape], "labels": labels, "class_names": scan.class_names,
-                "skipped": skipped, "source": str(scan.root.resolve()), "format": CACHE_FORMAT}
-        os.replace(tmp, x_path)
-        meta_tmp = meta_path.with_name(meta_path.name + tmp.name[-14:])
+            if first == n:
+                raise _empty_error(scan, list(scan.images))
+        row = int(np.prod(shape))
         try:
-            meta_tmp.write_text(json.dumps(meta))
-            os.replace(meta_tmp, meta_path)
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CacheUnwritable(e.errno, e.strerror, str(directory)) from None
+        _check_disk(directory, n * row, what)
+        try:
+            with open(tmp, "wb") as f:
+                f.truncate(n * row)  # sparse until written
+        except OSError as e:
+            raise CacheUnwritable(e.errno, e.strerror, str(directory)) from None
+        try:
+            job = (scan, size, channels, fit, str(tmp), shape)
+            tasks = [(i, scan.images[i:i + DECODE_TASK]) for i in range(first, n, DECODE_TASK)]
+            try:
+                with _decode_pool(len(tasks) * DECODE_TASK, job) as (pool, workers, forked):
+                    window: deque = deque()
+                    todo = iter(tasks)
+
+                    def refill() -> None:
+                        for start, rels in todo:
+                            window.append((start, pool.submit(_decode_rows, start, rels, None if forked else job)))
+                            if len(window) >= 4 * workers:
+                                return
+
+                    refill()  # processes are forked here, before the progress bar's thread starts
+                    with _progress(f"decoding {scan.root.name or scan.root}", n, quiet) as advance:
+                        while window:
+                            start, fut = window.popleft()
+                            out = fut.result()
+                            refill()
+                            results[start:start + len(out)] = out
+                            advance(len(out))
+                skipped = [rel for rel, r in zip(scan.images, results) if isinstance(r, str)]
+                sizes = Counter(f"{r[1]}x{r[2]}" for r in results if isinstance(r, tuple))
+                if not sizes:
+                    raise _empty_error(scan, skipped)
+                if len(sizes) > 1:
+                    raise _mixed_sizes_error(scan, sizes)
+                kept = [i for i, r in enumerate(results) if isinstance(r, tuple)]
+                _close_holes(tmp, kept, row)
+            except OSError as e:  # a full disk (ENOSPC) or an I/O error while writing
+                raise ValueError(f"writing the decoded-image cache of {what} into '{directory}' failed "
+                                 f"({e.strerror or e}); it needs {format_bytes(n * row)}: pass --cache DIR on a disk "
+                                 "with room") from None
+            labels = [scan.labels[i] for i in kept] if scan.class_names else None
+            meta = {"key": key, "shape": [len(kept), *shape], "labels": labels, "class_names": scan.class_names,
+                    "skipped": skipped, "source": str(scan.root.resolve()), "format": CACHE_FORMAT}
+            os.replace(tmp, x_path)
+            meta_tmp = meta_path.with_name(meta_path.name + tmp.name[-14:])
+            try:
+                meta_tmp.write_text(json.dumps(meta))
+                os.replace(meta_tmp, meta_path)
+            finally:
+                meta_tmp.unlink(missing_ok=True)
         finally:
-            meta_tmp.unlink(missing_ok=True)
-    finally:
-        tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
     return map_pixels(x_path, tuple(meta["shape"])), meta
 
 
+COPY_CHUNK = 64 << 20  # bytes per read/write when _close_holes moves a run of rows
+
+
+def _pwrite_all(fd: int, data, offset: int) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
 def _close_holes(path: Path, kept: list[int], row: int) -> None:
-    """Move rows kept[k] to row k (in order, so nothing is overwritten before it is read) and cut the file there."""
+    """Move rows kept[k] to row k and cut the file there; then flush it to disk (fsync), so that a power cut after
+    the rename cannot leave a file of the right length but lost contents.
+
+    Runs of consecutive kept rows move together in COPY_CHUNK pieces, in ascending order, so nothing is overwritten
+    before it is read (a destination never lies after its source)."""
     with open(path, "r+b") as f:
         fd = f.fileno()
-        for k, i in enumerate(kept):
-            if i != k:
-                os.pwrite(fd, os.pread(fd, row, i * row), k * row)
+        k = 0
+        while k < len(kept):
+            j = k
+            while j + 1 < len(kept) and kept[j + 1] == kept[j] + 1:
+                j += 1  # kept[k..j] is a run of consecutive rows
+            src, dst, length = kept[k] * row, k * row, (j - k + 1) * row
+            if src != dst:
+                for at in range(0, length, COPY_CHUNK):
+                    _pwrite_all(fd, os.pread(fd, min(COPY_CHUNK, length - at), src + at), dst + at)
+            k = j + 1
         f.truncate(len(kept) * row)
+        os.fsync(fd)
 
 
 def _decode_rows(start: int, rels: list[str], job: tuple | None) -> list[str | tuple[int, ...]]:
     """Decode rels (files start, start+1, ...) and pwrite each image's pixels at its row of the cache file; per file
-    its (C, H, W), or why it is unreadable. An image of another shape is not written (the caller reports mixed sizes)."""
+    its (C, H, W), or why it is unreadable. An image of another shape is not written (the caller reports mixed sizes).
+    Runs inside the caller's strict_decoding()."""
     scan, size, channels, fit, path, shape = job if job is not None else _JOB
     row = int(np.prod(shape))
     out: list[str | tuple[int, ...]] = []
     fd = os.open(path, os.O_WRONLY)
     try:
-        with strict_decoding():
-            for k, rel in enumerate(rels):
-                r = _decode_rel(scan, rel, size, channels, fit)
-                if not isinstance(r, Decoded):
-                    out.append(r)
-                    continue
-                out.append(tuple(r.pixels.shape))
-                if r.pixels.shape == shape:
-                    os.pwrite(fd, r.pixels.data, (start + k) * row)
+        for k, rel in enumerate(rels):
+            r = _decode_rel(scan, rel, size, channels, fit)
+            if not isinstance(r, Decoded):
+                out.append(r)
+                continue
+            out.append(tuple(r.pixels.shape))
+            if r.pixels.shape == shape:
+                _pwrite_all(fd, r.pixels, (start + k) * row)
     finally:
         os.close(fd)
     return out
@@ -529,26 +568,54 @@ _JOB: tuple | None = None  # the job of a decode pass (decode_to_cache, shards.p
 
 
 def _decode_task(rels: list[str], job: tuple | None) -> list[Decoded | str]:
+    """decode_files' work for shards.pack_folder (inside the caller's strict_decoding())."""
     scan, size, channels, fit, keep = job if job is not None else _JOB
-    with strict_decoding():
-        return [_decode_rel(scan, rel, size, channels, fit, keep) for rel in rels]
+    return [_decode_rel(scan, rel, size, channels, fit, keep) for rel in rels]
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. under taskset or a container's cpuset)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 @contextmanager
-def _decode_pool(n: int, job: tuple) -> Iterator[tuple[Executor, int]]:
-    """(pool, number of worker processes: 0 for threads). Processes are forked and find the job in _JOB."""
+def _decode_pool(n: int, job: tuple) -> Iterator[tuple[Executor, int, bool]]:
+    """(pool, workers, forked): forked processes (Linux, n >= PROCESS_MIN_FILES, several CPUs), which find the job
+    in _JOB, else threads, which are given it."""
     global _JOB
-    workers = max(1, min(32, os.cpu_count() or 1))
-    if n >= PROCESS_MIN_FILES and workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+    workers = min(32, usable_cpus())
+    if n >= PROCESS_MIN_FILES and workers > 1 and sys.platform.startswith("linux"):
         _JOB = job
         try:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-                yield pool, workers
+                yield pool, workers, True
         finally:
             _JOB = None
     else:
         with ThreadPoolExecutor(workers) as pool:
-            yield pool, 0
+            yield pool, workers, False
+
+
+@contextmanager
+def cache_lock(directory: Path, key: str) -> Iterator[None]:
+    """An exclusive lock on cache entry `key` (flock on `<key>.lock`), so that processes that want the same entry at
+    once (torchrun's ranks, two runs) build it once: the others wait, then find it. No lock where none can be taken."""
+    try:
+        import fcntl
+
+        directory.mkdir(parents=True, exist_ok=True)
+        f = open(directory / f"{key}.lock", "a+b")
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        f.close()  # releases the lock
 
 
 @contextmanager
@@ -613,8 +680,9 @@ def load_image_folder(
     cached = read_mapped(directory, key)
     if cached is None:
         try:
-            cached = decode_to_cache(scan, size, channels, fit, quiet, directory, key)
-        except OSError as e:  # no writable cache: decode into memory (bounded by RAM, as before the cache)
+            with cache_lock(directory, key):  # torchrun's ranks: one builds the entry, the others then read it
+                cached = read_mapped(directory, key) or decode_to_cache(scan, size, channels, fit, quiet, directory, key)
+        except CacheUnwritable as e:  # no writable cache: decode into memory (bounded by RAM, as before the cache)
             warnings.warn(f"could not write the image cache in '{directory}' ({e}); decoding into memory, and "
                           "again next time. Pass --cache DIR (or set GANFORGE_CACHE) to a writable folder",
                           stacklevel=2)

@@ -90,12 +90,15 @@ class ShardIndex:
 
 
 def pack_folder(root: str | Path, out: str | Path, shard_images: int = DEFAULT_SHARD_IMAGES,
-                shard_bytes: int = DEFAULT_SHARD_BYTES, quiet: bool = False) -> ShardIndex:
+                shard_bytes: int = DEFAULT_SHARD_BYTES, quiet: bool = False, seed: int = 0) -> ShardIndex:
     """Write the readable images of an image folder into tar shards under `out` (see the module docstring).
 
-    Every image is decoded once to check it (unreadable files are skipped and named, as training would); the
-    stored bytes go into the shards. Shards are written under temporary names and renamed, and index.json is
-    written last, so an interrupted pack leaves no index that names a partial shard.
+    Every image is decoded once to check it (unreadable files are skipped and named, as training would). The stored
+    bytes then go into the shards in a random order (seeded by `seed`), so that every shard, and every batch read from
+    one, is a sample of the whole folder rather than of one class or one run of neighbouring files; each sample's key
+    is its image's position among the readable files in sorted order (the row the decode cache would give it).
+    Shards are written under temporary names and renamed, and index.json is written last, so an interrupted pack
+    leaves no index that names a partial shard.
     """
     import webdataset as wds
 
@@ -110,66 +113,73 @@ def pack_folder(root: str | Path, out: str | Path, shard_images: int = DEFAULT_S
         raise ValueError(f"image folder {scan.label} holds no images (.png/.jpg/.webp/.bmp/.gif)")
     if out.exists() and (out / INDEX).exists():
         raise ValueError(f"'{out}' already holds shards ({INDEX}); choose another --out or delete it")
-    out.mkdir(parents=True, exist_ok=True)
     labels = dict(zip(scan.images, scan.labels)) if scan.class_names else {}
     index = ShardIndex([], [], list(scan.class_names), {}, [], str(root.resolve()))
-    tag = f".tmp-{os.getpid()}"
-    writer: Any = None
-    count = size = 0
-    sample_id = 0
-
-    def close() -> None:
-        nonlocal writer
-        if writer is not None:
-            writer.close()
-            name = index.shards[-1]
-            os.replace(out / (name + tag), out / name)
-            index.counts.append(count)
-            writer = None
-
+    good: list[str] = []
     job = (scan, None, 3, "crop", False)  # decoded to check it (as training would), pixels not kept
     tasks = [scan.images[i:i + 64] for i in range(0, len(scan.images), 64)]
-    with _decode_pool(len(scan.images), job) as (pool, workers):
+    with strict_decoding(), _decode_pool(len(scan.images), job) as (pool, workers, forked):
         window: deque = deque()
         todo = iter(tasks)
 
         def refill() -> None:
             for rels in todo:
-                window.append((rels, pool.submit(_decode_task, rels, None if workers else job)))
-                if len(window) >= 4 * max(1, workers):
+                window.append((rels, pool.submit(_decode_task, rels, None if forked else job)))
+                if len(window) >= 4 * workers:
                     return
 
         refill()
-        with _progress(f"packing {root.name or root}", len(scan.images), quiet) as advance:
+        with _progress(f"checking {root.name or root}", len(scan.images), quiet) as advance:
             while window:
                 rels, fut = window.popleft()
                 probes = fut.result()
                 refill()
                 for rel, probe in zip(rels, probes):
-                    if not isinstance(probe, Decoded):
+                    if isinstance(probe, Decoded):
+                        good.append(rel)
+                        index.sizes[probe.stored_size] = index.sizes.get(probe.stored_size, 0) + 1
+                    else:
                         index.skipped.append(rel)
-                        continue
-                    data = (scan.root / rel).read_bytes()
-                    if writer is not None and (count >= shard_images or size + len(data) > shard_bytes):
-                        close()
-                    if writer is None:
-                        index.shards.append(SHARD_NAME.format(len(index.shards)))
-                        writer = wds.TarWriter(str(out / (index.shards[-1] + tag)), encoder=False, mtime=0)
-                        count = size = 0
-                    ext = rel.rsplit(".", 1)[-1].lower()
-                    sample = {"__key__": f"{sample_id:09d}", ext: data, "path": rel.encode()}
-                    if labels:
-                        sample["cls"] = str(labels[rel]).encode()
-                    writer.write(sample)
-                    index.sizes[probe.stored_size] = index.sizes.get(probe.stored_size, 0) + 1
-                    count += 1
-                    size += len(data)
-                    sample_id += 1
                 advance(len(rels))
-    close()
-    if not index.shards:
+    if not good:
         raise ValueError(f"image folder {scan.label} has 0 readable images ({len(index.skipped)} unreadable: "
                          f"{name_some(index.skipped, 5)})")
+    order = torch.randperm(len(good), generator=torch.Generator().manual_seed(seed)).tolist()
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f".tmp-{os.getpid()}"
+    writer: Any = None
+    count = size = 0
+    try:
+        with _progress(f"packing {root.name or root}", len(good), quiet) as advance:
+            for done, key in enumerate(order):
+                rel = good[key]
+                data = (scan.root / rel).read_bytes()
+                if writer is not None and (count >= shard_images or size + len(data) > shard_bytes):
+                    writer.close()
+                    writer = None
+                    os.replace(out / (index.shards[-1] + tag), out / index.shards[-1])
+                    index.counts.append(count)
+                if writer is None:
+                    index.shards.append(SHARD_NAME.format(len(index.shards)))
+                    writer = wds.TarWriter(str(out / (index.shards[-1] + tag)), encoder=False, mtime=0)
+                    count = size = 0
+                ext = rel.rsplit(".", 1)[-1].lower()
+                sample = {"__key__": f"{key:09d}", ext: data, "path": rel.encode()}
+                if labels:
+                    sample["cls"] = str(labels[rel]).encode()
+                writer.write(sample)
+                count += 1
+                size += len(data)
+                if done % 256 == 255:
+                    advance(256)
+        writer.close()
+        writer = None
+        os.replace(out / (index.shards[-1] + tag), out / index.shards[-1])
+        index.counts.append(count)
+    finally:
+        if writer is not None:  # an error mid-pack: no partial shard is left behind
+            writer.close()
+            (out / (index.shards[-1] + tag)).unlink(missing_ok=True)
     tmp = out / (INDEX + tag)
     tmp.write_text(json.dumps(index.to_json(), indent=1))
     os.replace(tmp, out / INDEX)
@@ -191,7 +201,12 @@ def is_shard_source(source: str) -> bool:
     if ".tar" in source and ("{" in source or "://" in source or source.startswith("pipe:") or source.endswith(".tar")):
         return True
     path = Path(source)
-    return path.is_dir() and (path / INDEX).is_file()
+    if not (path.is_dir() and (path / INDEX).is_file()):
+        return False
+    try:  # an image folder may hold an index.json of its own: only ours makes it a shard set
+        return json.loads((path / INDEX).read_text()).get("format") == SHARD_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _read_text(url: str) -> str:
@@ -201,6 +216,14 @@ def _read_text(url: str) -> str:
         return f.read().decode()
 
 
+def shard_name(url: str) -> str:
+    """'shard-000003.tar' from a path, a URL (query strings too) or a pipe: command that names one."""
+    found = re.findall(r"[^/\s?=&'\"]+\.tar\b", url)
+    if not found:
+        raise ValueError(f"'{url}' names no .tar shard")
+    return found[-1]
+
+
 def read_index(source: str) -> ShardIndex:
     """The ShardIndex of a shard folder or pattern, with the shards to read (`urls`) resolved."""
     from braceexpand import braceexpand
@@ -208,11 +231,13 @@ def read_index(source: str) -> ShardIndex:
     path = Path(source)
     if path.is_dir():
         base, urls = str(path), None
+        index_url = f"{base}/{INDEX}"
     else:
         urls = list(braceexpand(source))
         first = urls[0]
-        base = first.rsplit("/", 1)[0] if "/" in first else "."
-    index_url = f"{base}/{INDEX}"
+        name = shard_name(first)
+        index_url = first.replace(name, INDEX, 1)  # beside the shards: the same folder, URL or pipe: command
+        base = index_url[:index_url.index(INDEX)].rstrip("/") or "."
     try:
         raw = json.loads(_read_text(index_url))
     except (OSError, ValueError) as e:
@@ -227,12 +252,12 @@ def read_index(source: str) -> ShardIndex:
         index.urls = [f"{base}/{name}" for name in index.shards]
     else:  # a pattern: the shards it names, with their counts from the index
         known = dict(zip(index.shards, index.counts))
-        missing = [u for u in urls if u.rsplit("/", 1)[-1] not in known]
+        missing = [u for u in urls if shard_name(u) not in known]
         if missing:
             raise ValueError(f"{len(missing)} shards of '{source}' are not in {index_url}: {name_some(missing, 3)}")
         index.urls = urls
-        index.counts = [known[u.rsplit("/", 1)[-1]] for u in urls]
-        index.shards = [u.rsplit("/", 1)[-1] for u in urls]
+        index.counts = [known[shard_name(u)] for u in urls]
+        index.shards = [shard_name(u) for u in urls]
     return index
 
 
@@ -269,8 +294,9 @@ class ShardSet:
         """(uint8 (C, H, W), label) of one sample; raises one of DECODE_ERRORS or KeyError."""
         ext = next(k for k in sample if k not in ("__key__", "cls", "path"))
         px = decode_image(io.BytesIO(sample[ext]), self.size, self.channels, self.fit).pixels
-        label = int(sample["cls"]) if "cls" in sample else -1
-        return px, label
+        if self.index.class_names:
+            return px, int(sample["cls"])  # KeyError when a cut-short shard lost it: the member is bad
+        return px, -1
 
 
 def shard_data(source: str, size: tuple[int, int] | None, channels: int = 3, fit: str = "crop",
@@ -314,10 +340,15 @@ def shard_data(source: str, size: tuple[int, int] | None, channels: int = 3, fit
 # ---------------------------------------------------------------------------------------------------- streaming
 
 
+def mixed_seed(*parts: int) -> int:
+    """One 63-bit seed from several non-negative integers (any size: a seed from `date +%s` is fine)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0]) >> 1
+
+
 def epoch_plan(n_shards: int, counts: list[int], seed: int, epoch: int, world_size: int, workers: int,
                local_batch: int) -> tuple[list[list[list[int]]], int]:
     """(shards[rank][worker], batches every worker yields) for one epoch."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    g = torch.Generator().manual_seed(mixed_seed(seed, epoch))
     order = torch.randperm(n_shards, generator=g).tolist()
     plan = [[order[r::world_size][w::workers] for w in range(workers)] for r in range(world_size)]
     batches = min(sum(counts[s] for s in shards) // local_batch for rank in plan for shards in rank)
@@ -337,12 +368,15 @@ class ShardStream(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = torch.utils.data.get_worker_info()
         physical = info.id if info is not None else 0
-        logical = (physical + self.batch) % self.workers
         epoch, start = self.epoch, self.batch
         counts = self.shards.index.counts
+        logical = None
         while True:
             plan, n_batches = epoch_plan(len(counts), counts, self.seed, epoch, self.world_size, self.workers,
                                          self.local_batch)
+            if logical is None:  # a start past this epoch's end (a resume under other settings) is its end
+                start = min(start, self.workers * n_batches)
+                logical = (physical + start) % self.workers
             if n_batches == 0:
                 raise ValueError(f"{self.world_size} process(es) x {self.workers} worker(s) need at least one batch of "
                                  f"{self.local_batch} images from each reader's shards: pack smaller shards "
@@ -358,12 +392,16 @@ class ShardStream(torch.utils.data.IterableDataset):
             if skip >= counts[s]:
                 skip -= counts[s]
                 continue
-            g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 100_003 + s)
+            g = torch.Generator().manual_seed(mixed_seed(self.seed, epoch, s))
             for m in torch.randperm(counts[s], generator=g)[skip:].tolist():
                 yield s, m
             skip = 0
 
     def _epoch(self, shards: list[int], epoch: int, done: int, n_batches: int) -> Iterator[dict[str, Any]]:
+        with strict_decoding():  # a truncated image is bad even where Pillow was told to allow them
+            yield from self._epoch_batches(shards, epoch, done, n_batches)
+
+    def _epoch_batches(self, shards: list[int], epoch: int, done: int, n_batches: int) -> Iterator[dict[str, Any]]:
         positions = self._positions(shards, epoch, done * self.local_batch)
         loaded: tuple[int, list, str] | None = None
         for b in range(done, n_batches):
@@ -429,12 +467,11 @@ class StreamLoader:
         self.epoch = self.position = 0
         self._it: Iterator[dict[str, Any]] | None = None
         self._named: set[str] = set()
-        plan, n = epoch_plan(len(self.shards.index.counts), self.shards.index.counts, seed, 0, world_size,
-                             max(1, workers), self.local_batch)
-        if n == 0:
-            raise ValueError(f"{len(self.shards.index.counts)} shards of {self.shards.index.total:,} images give some "
-                             f"of the {world_size} x {max(1, workers)} readers (processes x data.workers) less than one "
-                             f"batch of {self.local_batch}: pack smaller shards (--shard-images) or set fewer "
+        counts, readers = sorted(self.shards.index.counts), world_size * max(1, workers)
+        if sum(counts[:len(counts) // readers]) < self.local_batch:  # the least a reader can get in any epoch
+            raise ValueError(f"{len(counts)} shards of {self.shards.index.total:,} images can give some of the "
+                             f"{world_size} x {max(1, workers)} readers (processes x data.workers) less than one batch "
+                             f"of {self.local_batch} in an epoch: pack smaller shards (--shard-images) or set fewer "
                              "data.workers")
 
     def _start(self) -> None:

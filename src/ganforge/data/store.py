@@ -59,7 +59,7 @@ class TensorData:
         """x[index] (a copy). Memory-mapped x: every RELEASE_BYTES read, the pages are dropped from this process's
         mappings (madvise DONTNEED; x is mapped copy-on-write and never written, so nothing is lost)."""
         out = self.x[index]
-        if self.mapped is not None and len(out):  # a row maps at least the fault-around window
+        if self.mapped is not None and len(out) and hasattr(mmap, "MADV_DONTNEED"):  # rows map >= the fault-around
             self._read += len(out) * max(out[0].numel() * out.element_size(), FAULT_AROUND_BYTES)
             if self._read >= RELEASE_BYTES:
                 self._read = 0

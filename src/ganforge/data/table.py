@@ -1135,8 +1135,8 @@ class TableData(TensorData):
         return self.transformer.inverse(rows)
 
     def subset(self, n: int) -> "TableData":
-        return TableData(self.spec, self.x[:n], None, self.skipped, self.source, None,
-                         self.table.take(np.arange(min(n, len(self.table)))), self.transformer)
+        return TableData(self.spec, self.x[:n], None, self.skipped, self.source,
+                         table=self.table.take(np.arange(min(n, len(self.table)))), transformer=self.transformer)
 
 
 def transformer_from_spec(spec: DataSpec) -> TableTransformer:

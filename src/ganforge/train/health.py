@@ -148,7 +148,9 @@ class HealthMonitor(Callback):
                 extra = "; ADA's p is already 1: add DiffAugment's cutout, or use more images"
             elif aug is not None:
                 extra = f"; --augment {aug.kind} is on already: try ada, or more images"
-            self._warn(trainer, "memorising", n_images=len(trainer.loader.data), rt=rt, n=self.run_memorising,
+            data = trainer.loader.data
+            n_images = data.stream.index.total if getattr(data, "stream", None) is not None else len(data)
+            self._warn(trainer, "memorising", n_images=n_images, rt=rt, n=self.run_memorising,
                        target=aug.target if aug is not None and aug.adaptive else 0.6, extra=extra)
 
     def _track_oscillation(self, trainer: "Trainer", d_loss: float) -> None:
