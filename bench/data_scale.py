@@ -291,6 +291,34 @@ def old_tree() -> Path:
     return old
 
 
+def summarise(results: dict[str, Any]) -> None:
+    """Peak RSS by size and path (the old path beyond RAM extrapolated along the line through its two smallest
+    measured sizes), and training images/s against the in-memory path at the middle size."""
+    sizes = sorted({r["images"] for r in results["runs"]})
+    table: dict[str, dict[str, Any]] = {}
+    for r in results["runs"]:
+        table.setdefault(r["path"], {})[str(r["images"])] = r["peak_rss_gib"]
+    old = {int(k): v for k, v in table.get("in-memory (old)", {}).items()}
+    if len(old) >= 2:  # least squares through the measured points
+        xs, ys = np.array(sorted(old)), np.array([old[k] for k in sorted(old)])
+        slope, intercept = np.polyfit(xs, ys, 1)
+        results["in_memory_fit"] = {"gib_per_100k_images": round(float(slope) * 1e5, 3),
+                                    "intercept_gib": round(float(intercept), 3), "points": len(old)}
+        for n in sizes:
+            if n not in old:
+                table["in-memory (old)"][f"{n} (extrapolated)"] = round(float(intercept + slope * n), 2)
+    results["peak_rss_gib_by_size"] = table
+    paths = {r["path"] for r in results["runs"]}
+    complete = [n for n in sizes if {r["path"] for r in results["runs"] if r["images"] == n} == paths]
+    if complete:  # the speed comparison at the middle size every path ran at
+        at = complete[len(complete) // 2]
+        mid = [r for r in results["runs"] if r["images"] == at and "images_per_s" in r]
+        ref = next((r["images_per_s"] for r in mid if r["path"].startswith("in-memory")), None)
+        if ref:
+            results["images_per_s_vs_in_memory"] = {"images": at, **{r["path"]: round(r["images_per_s"] / ref, 3)
+                                                                      for r in mid}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10000,50000,200000")
@@ -298,7 +326,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--out", default=str(HERE / "results" / "data_scale.json"))
     ap.add_argument("--paths", default="mmap,shards,in-memory",
-                    help="which training paths to run; rows of the others are kept from --out")
+                    help="which training paths to run; rows of other paths and sizes are kept from --out")
     ap.add_argument("--no-decode", action="store_true", help="keep the decode and draft figures of --out")
     args = ap.parse_args()
     paths = args.paths.split(",")
@@ -314,7 +342,8 @@ def main() -> None:
     }
     if Path(args.out).exists():  # rows of paths not run now are kept
         before = json.loads(Path(args.out).read_text())
-        results["runs"] = [r for r in before.get("runs", []) if r["path"].split()[0] not in paths]
+        results["runs"] = [r for r in before.get("runs", [])
+                           if r["path"].split()[0] not in paths or r["images"] not in sizes]
         for k in ("decode", "draft", "pack_s", "not_run"):
             if k in before:
                 results[k] = before[k]
@@ -370,22 +399,7 @@ def main() -> None:
         shutil.rmtree(WORK / "cache_decode", ignore_errors=True)
         results["draft"] = draft_mode(folder)
     results["runs"].sort(key=lambda r: (r["images"], ["mmap", "shards", "in-memory"].index(r["path"].split()[0])))
-    # the table: peak RSS by size and path; the old path beyond RAM extrapolated from its measured points
-    table: dict[str, dict[str, Any]] = {}
-    for r in results["runs"]:
-        table.setdefault(r["path"], {})[str(r["images"])] = r["peak_rss_gib"]
-    old = {int(k): v for k, v in table.get("in-memory (old)", {}).items()}
-    if len(old) >= 2:
-        (x0, y0), (x1, y1) = sorted(old.items())[:2]
-        slope = (y1 - y0) / (x1 - x0)
-        for n in sizes:
-            if n not in old:
-                table["in-memory (old)"][f"{n} (extrapolated)"] = round(y0 + slope * (n - x0), 2)
-    results["peak_rss_gib_by_size"] = table
-    mid = [r for r in results["runs"] if r["images"] == sorted(sizes)[len(sizes) // 2] and "images_per_s" in r]
-    ref = next((r["images_per_s"] for r in mid if r["path"].startswith("in-memory")), None)
-    if ref:
-        results["images_per_s_vs_in_memory"] = {r["path"]: round(r["images_per_s"] / ref, 3) for r in mid}
+    summarise(results)
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(json.dumps({k: results[k] for k in ("peak_rss_gib_by_size", "decode", "draft") if k in results}, indent=1))
     print(f"results: {args.out}")
