@@ -10,10 +10,11 @@ then measures, with the commands a user types:
 2. Pillow's JPEG draft mode (decode at a reduced DCT scale) against plain Pillow, for 512x512 JPEGs to 64x64;
 3. `ganforge train --data FOLDER --size 128 --family dcgan` (memory map) and `ganforge data pack` +
    `ganforge train --data SHARDS/` (shards) at 10k, 50k and 200k images, and the old in-memory path (ganforge at
-   commit OLD_COMMIT, run from `git archive` of that commit) at 10k and 50k: peak RSS of the training process
-   (VmHWM of the process; DataLoader workers reported apart) and training images/s. 200k images in the old path need
-   about twice the 9.8 GB decoded (a list of arrays, then one tensor) on this 24 GB machine: not run, its figure is
-   the straight line through the 10k and 50k points, labelled as extrapolated.
+   commit OLD_COMMIT, run from `git archive` of that commit) at 10k and 50k (and 100k: `--sizes 100000 --steps 40
+   --no-decode` adds it): peak RSS of the training process (VmHWM of the process; DataLoader workers reported apart)
+   and training images/s. 200k images in the old path need about twice the 9.8 GB decoded (a list of arrays, then
+   one tensor) on this 24 GB machine: not run, its figure is the least-squares line through the measured points,
+   labelled as extrapolated.
 
     .venv/bin/python bench/data_scale.py                      # everything (about an hour on 2 cores)
     .venv/bin/python bench/data_scale.py --sizes 10000 --steps 20 --out /tmp/ds.json   # a smoke check

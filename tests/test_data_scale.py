@@ -318,3 +318,36 @@ def test_pack_and_shard_errors_name_the_fix(folder, tmp_path, capsys):
     data = shard_data(pack_folder(folder, tmp_path / "s3", shard_images=40, quiet=True).base, None)
     with pytest.raises(ValueError, match="less than one batch of 32"):  # 2 shards (40 + 8) for 2 readers
         StreamLoader(data, 32, workers=2)
+
+
+def test_processes_that_want_one_cache_entry_build_it_once(folder, tmp_path):
+    """torchrun's ranks load the same folder at once: one decodes while holding the entry's lock, the others wait for
+    it and then read the finished entry. Here the test holds the lock until the other process is waiting on it, then
+    builds the entry: the other process must decode nothing (without the lock it would find no entry and decode)."""
+    import subprocess
+    import sys
+    import time
+
+    from ganforge.data.images import cache_directory, cache_key, cache_lock, decode_to_cache, scan_folder
+
+    directory = cache_directory(tmp_path / "c")
+    scan = scan_folder(folder)
+    key = cache_key(scan, (16, 16), 3, "crop")
+    script = (
+        "import sys, ganforge.data.images as m\n"
+        "calls = []\n"
+        "real = m.decode_image\n"
+        "m.decode_image = lambda *a, **k: calls.append(1) or real(*a, **k)\n"
+        "print('ready', flush=True)\n"
+        f"d = m.load_image_folder({str(folder)!r}, (16, 16), cache_dir={str(tmp_path / 'c')!r}, quiet=True)\n"
+        "print(len(d), len(calls))\n"
+    )
+    with cache_lock(directory, key):
+        other = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        assert other.stdout.readline().strip() == "ready"
+        time.sleep(1.0)  # it is now blocked on the lock
+        assert other.poll() is None
+        decode_to_cache(scan, (16, 16), 3, "crop", True, directory, key)
+    out, _ = other.communicate(timeout=120)
+    assert out.split() == ["48", "0"]
+    assert len(list(directory.glob("*.u8"))) == 1
