@@ -193,16 +193,18 @@ def test_shard_names_sources_and_seeds(shards, folder, tmp_path):
     out, _ = shards
     assert shard_name("pipe:aws s3 cp s3://bucket/cars/shard-000007.tar -") == "shard-000007.tar"
     assert shard_name("https://host/cars/shard-000007.tar?X-Amz-Signature=ab") == "shard-000007.tar"
+    assert shard_name("https://storage.googleapis.com/b/o/cars%2Fshard-000007.tar?alt=media") == "shard-000007.tar"
     assert is_shard_source(str(out)) and is_shard_source("https://host/shard-{000000..000003}.tar")
     (folder / "index.json").write_text('{"photos": 48}')  # an image folder with an index.json of its own
     assert not is_shard_source(str(folder))
     assert len(load_data(str(folder), size=(16, 16), cache_dir=tmp_path / "c", quiet=True)) == 48
     pipe = read_index(f"pipe:cat {out}/shard-{{000000..000001}}.tar")  # the index is read through the same command
     assert pipe.shards == ["shard-000000.tar", "shard-000001.tar"] and pipe.total == 12
-    assert 0 <= mixed_seed(1_733_400_000_000, 10**6, 5) < 2**63  # seeds of any size (e.g. --seed $(date +%s%N))
+    assert mixed_seed(1_733_400_000_000, 10**6, 5) != mixed_seed(1_733_400_000_000, 10**6, 6)
     data = shard_data(str(out), (16, 16), reference=4)
-    big = StreamLoader(data, 4, seed=1_733_400_000_123_456_789, workers=0)
-    assert big.next_batch().x.shape == (4, 3, 16, 16)
+    for seed in (1_733_400_000_123_456_789, -5):
+        big = StreamLoader(data, 4, seed=seed, workers=0, flip=True)
+        assert big.next_batch().x.shape == (4, 3, 16, 16)
 
 
 def stream_batches(data, n, **kw):

@@ -590,7 +590,8 @@ def _decode_pool(n: int, job: tuple) -> Iterator[tuple[Executor, int, bool]]:
     if n >= PROCESS_MIN_FILES and workers > 1 and sys.platform.startswith("linux"):
         _JOB = job
         try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                     initializer=_drop_inherited_locks) as pool:
                 yield pool, workers, True
         finally:
             _JOB = None
@@ -599,10 +600,24 @@ def _decode_pool(n: int, job: tuple) -> Iterator[tuple[Executor, int, bool]]:
             yield pool, workers, False
 
 
+_HELD_LOCKS: set[int] = set()  # descriptors of the cache locks this process holds (see _drop_inherited_locks)
+
+
+def _drop_inherited_locks() -> None:
+    """Forked decode workers close their copies of the cache lock, so that a killed parent's lock dies with it."""
+    for fd in list(_HELD_LOCKS):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD_LOCKS.clear()
+
+
 @contextmanager
 def cache_lock(directory: Path, key: str) -> Iterator[None]:
     """An exclusive lock on cache entry `key` (flock on `<key>.lock`), so that processes that want the same entry at
-    once (torchrun's ranks, two runs) build it once: the others wait, then find it. No lock where none can be taken."""
+    once (torchrun's ranks, two runs) build it once: the others wait, then find it. No lock where none can be taken
+    (no fcntl, a read-only folder, a file system without flock)."""
     try:
         import fcntl
 
@@ -613,8 +628,15 @@ def cache_lock(directory: Path, key: str) -> Iterator[None]:
         return
     try:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    except OSError:  # e.g. ENOLCK, or ENOSYS on a mount without flock
+        f.close()
+        yield
+        return
+    _HELD_LOCKS.add(f.fileno())
+    try:
         yield
     finally:
+        _HELD_LOCKS.discard(f.fileno())
         f.close()  # releases the lock
 
 

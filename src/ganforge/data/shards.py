@@ -177,8 +177,11 @@ def pack_folder(root: str | Path, out: str | Path, shard_images: int = DEFAULT_S
         os.replace(out / (index.shards[-1] + tag), out / index.shards[-1])
         index.counts.append(count)
     finally:
-        if writer is not None:  # an error mid-pack: no partial shard is left behind
-            writer.close()
+        if writer is not None:  # an error mid-pack (a full disk?): no partial shard is left behind
+            try:
+                writer.close()
+            except OSError:
+                pass
             (out / (index.shards[-1] + tag)).unlink(missing_ok=True)
     tmp = out / (INDEX + tag)
     tmp.write_text(json.dumps(index.to_json(), indent=1))
@@ -217,11 +220,22 @@ def _read_text(url: str) -> str:
 
 
 def shard_name(url: str) -> str:
-    """'shard-000003.tar' from a path, a URL (query strings too) or a pipe: command that names one."""
-    found = re.findall(r"[^/\s?=&'\"]+\.tar\b", url)
+    """'shard-000003.tar' from a path, a URL (query strings and %2F-quoted paths too) or a pipe: command."""
+    from urllib.parse import unquote
+
+    found = re.findall(r"[^/\s?=&'\"]+\.tar\b", unquote(url))
     if not found:
         raise ValueError(f"'{url}' names no .tar shard")
     return found[-1]
+
+
+def beside(url: str, name: str) -> str:
+    """`url` with its (last) shard name replaced by `name`: the file next to that shard, through the same opener."""
+    shard = shard_name(url)
+    at = url.rfind(shard)
+    if at < 0:
+        raise ValueError(f"cannot find '{shard}' in '{url}' to read {name} beside it")
+    return url[:at] + name + url[at + len(shard):]
 
 
 def read_index(source: str) -> ShardIndex:
@@ -235,8 +249,7 @@ def read_index(source: str) -> ShardIndex:
     else:
         urls = list(braceexpand(source))
         first = urls[0]
-        name = shard_name(first)
-        index_url = first.replace(name, INDEX, 1)  # beside the shards: the same folder, URL or pipe: command
+        index_url = beside(first, INDEX)  # beside the shards: the same folder, URL or pipe: command
         base = index_url[:index_url.index(INDEX)].rstrip("/") or "."
     try:
         raw = json.loads(_read_text(index_url))
@@ -341,8 +354,8 @@ def shard_data(source: str, size: tuple[int, int] | None, channels: int = 3, fit
 
 
 def mixed_seed(*parts: int) -> int:
-    """One 63-bit seed from several non-negative integers (any size: a seed from `date +%s` is fine)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0]) >> 1
+    """One 63-bit seed from several integers (any size or sign: a seed from `date +%s%N` is fine)."""
+    return int(np.random.SeedSequence([int(p) % 2**64 for p in parts]).generate_state(1, np.uint64)[0]) >> 1
 
 
 def epoch_plan(n_shards: int, counts: list[int], seed: int, epoch: int, world_size: int, workers: int,
@@ -398,10 +411,6 @@ class ShardStream(torch.utils.data.IterableDataset):
             skip = 0
 
     def _epoch(self, shards: list[int], epoch: int, done: int, n_batches: int) -> Iterator[dict[str, Any]]:
-        with strict_decoding():  # a truncated image is bad even where Pillow was told to allow them
-            yield from self._epoch_batches(shards, epoch, done, n_batches)
-
-    def _epoch_batches(self, shards: list[int], epoch: int, done: int, n_batches: int) -> Iterator[dict[str, Any]]:
         positions = self._positions(shards, epoch, done * self.local_batch)
         loaded: tuple[int, list, str] | None = None
         for b in range(done, n_batches):
@@ -424,7 +433,8 @@ class ShardStream(torch.utils.data.IterableDataset):
                     continue
                 sample = samples[m]
                 try:
-                    px, label = self.shards.decode(sample)
+                    with strict_decoding():  # a truncated image is bad even where Pillow was told to allow them
+                        px, label = self.shards.decode(sample)
                 except (*DECODE_ERRORS, KeyError, StopIteration) as e:
                     path = sample.get("path", b"").decode(errors="replace")
                     bad.append(f"{self.shards.index.shards[s]}:{sample['__key__']}"

@@ -112,7 +112,7 @@ def mirror(batch: Batch, idx: Tensor, epoch: int, seed: int) -> Batch:
     Whether sample i is mirrored in epoch e is a hash of (seed, e, i) alone, so resumed runs and runs
     with any number of processes mirror the same images; a pair (x, x_b) is mirrored together.
     """
-    h = (idx * 0x9E3779B1 + epoch * 0x85EBCA77 + seed * 0xC2B2AE3D) & 0xFFFFFFFF
+    h = (idx * 0x9E3779B1 + (epoch & 0xFFFFFFFF) * 0x85EBCA77 + (seed & 0xFFFFFFFF) * 0xC2B2AE3D) & 0xFFFFFFFF
     h = ((h ^ (h >> 15)) * 0x2C1B3C6D) & 0xFFFFFFFF
     mask = ((h >> 13) & 1).bool().view(-1, *([1] * (batch.x.dim() - 1)))
     x = torch.where(mask, batch.x.flip(-1), batch.x)
