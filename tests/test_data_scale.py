@@ -188,7 +188,7 @@ def test_pack_writes_every_image_once_with_its_label_in_a_random_order(shards, f
 
 
 def test_shard_names_sources_and_seeds(shards, folder, tmp_path):
-    from ganforge.data.shards import ShardSet, is_shard_source, mixed_seed, shard_name
+    from ganforge.data.shards import is_shard_source, mixed_seed, shard_name
 
     out, _ = shards
     assert shard_name("pipe:aws s3 cp s3://bucket/cars/shard-000007.tar -") == "shard-000007.tar"

@@ -149,20 +149,12 @@ def parallel_map(fn: Callable[[str], _T], items: list[str], title: str, quiet: b
     """fn over items on os.cpu_count() threads (Pillow releases the GIL), in order; a Rich bar if many."""
     if not items:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(32, os.cpu_count() or 1))) as pool:
-        results = pool.map(fn, items)
-        if quiet or len(items) <= PROGRESS_MIN_FILES:
-            return list(results)
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with ThreadPoolExecutor(max_workers=max(1, min(32, os.cpu_count() or 1))) as pool, \
+            _progress(title, len(items), quiet) as advance:
         out: list[_T] = []
-        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-            task = progress.add_task(title, total=len(items))
-            for result in results:
-                out.append(result)
-                progress.advance(task)
+        for result in pool.map(fn, items):
+            out.append(result)
+            advance(1)
         return out
 
 
@@ -463,26 +455,11 @@ def decode_to_cache(scan: FolderScan, size: tuple[int, int] | None, channels: in
             raise CacheUnwritable(e.errno, e.strerror, str(directory)) from None
         try:
             job = (scan, size, channels, fit, str(tmp), shape)
-            tasks = [(i, scan.images[i:i + DECODE_TASK]) for i in range(first, n, DECODE_TASK)]
+            tasks = [(i, scan.images[i:i + DECODE_TASK]) for i in range(first, n, DECODE_TASK)]  # (start, files)
             try:
-                with _decode_pool(len(tasks) * DECODE_TASK, job) as (pool, workers, forked):
-                    window: deque = deque()
-                    todo = iter(tasks)
-
-                    def refill() -> None:
-                        for start, rels in todo:
-                            window.append((start, pool.submit(_decode_rows, start, rels, None if forked else job)))
-                            if len(window) >= 4 * workers:
-                                return
-
-                    refill()  # processes are forked here, before the progress bar's thread starts
-                    with _progress(f"decoding {scan.root.name or scan.root}", n, quiet) as advance:
-                        while window:
-                            start, fut = window.popleft()
-                            out = fut.result()
-                            refill()
-                            results[start:start + len(out)] = out
-                            advance(len(out))
+                for (start, _), out in run_tasks(_decode_rows, tasks, job, n, f"decoding {scan.root.name or scan.root}",
+                                                 quiet):
+                    results[start:start + len(out)] = out
                 skipped = [rel for rel, r in zip(scan.images, results) if isinstance(r, str)]
                 sizes = Counter(f"{r[1]}x{r[2]}" for r in results if isinstance(r, tuple))
                 if not sizes:
@@ -611,6 +588,31 @@ def _drop_inherited_locks() -> None:
         except OSError:
             pass
     _HELD_LOCKS.clear()
+
+
+def run_tasks(fn: Callable, tasks: list[tuple], job: tuple, n_files: int, title: str,
+              quiet: bool) -> Iterator[tuple[tuple, list]]:
+    """(task, fn(*task, job)) for each task, in order, on a _decode_pool: at most 4 tasks per worker in flight (so
+    memory is bounded whatever the number of tasks), and a progress bar over n_files advanced by each result's length.
+    Forked workers find the job in _JOB (they are given None)."""
+    with _decode_pool(n_files, job) as (pool, workers, forked):
+        window: deque = deque()
+        todo = iter(tasks)
+
+        def refill() -> None:
+            for task in todo:
+                window.append((task, pool.submit(fn, *task, None if forked else job)))
+                if len(window) >= 4 * workers:
+                    return
+
+        refill()  # processes are forked here, before the progress bar's thread starts
+        with _progress(title, n_files, quiet) as advance:
+            while window:
+                task, fut = window.popleft()
+                result = fut.result()
+                refill()
+                yield task, result
+                advance(len(result))
 
 
 @contextmanager

@@ -38,16 +38,14 @@ import os
 import re
 import tarfile
 import warnings
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from .images import (DECODE_ERRORS, Decoded, SkippedImagesWarning, _decode_pool, _decode_task, _progress, decode_image,
+from .images import (DECODE_ERRORS, Decoded, SkippedImagesWarning, _decode_task, _progress, decode_image, run_tasks,
                      name_some, scan_folder, strict_decoding)
 from .spec import Batch, DataSpec
 from .store import TensorData, mirror
@@ -117,30 +115,16 @@ def pack_folder(root: str | Path, out: str | Path, shard_images: int = DEFAULT_S
     index = ShardIndex([], [], list(scan.class_names), {}, [], str(root.resolve()))
     good: list[str] = []
     job = (scan, None, 3, "crop", False)  # decoded to check it (as training would), pixels not kept
-    tasks = [scan.images[i:i + 64] for i in range(0, len(scan.images), 64)]
-    with strict_decoding(), _decode_pool(len(scan.images), job) as (pool, workers, forked):
-        window: deque = deque()
-        todo = iter(tasks)
-
-        def refill() -> None:
-            for rels in todo:
-                window.append((rels, pool.submit(_decode_task, rels, None if forked else job)))
-                if len(window) >= 4 * workers:
-                    return
-
-        refill()
-        with _progress(f"checking {root.name or root}", len(scan.images), quiet) as advance:
-            while window:
-                rels, fut = window.popleft()
-                probes = fut.result()
-                refill()
-                for rel, probe in zip(rels, probes):
-                    if isinstance(probe, Decoded):
-                        good.append(rel)
-                        index.sizes[probe.stored_size] = index.sizes.get(probe.stored_size, 0) + 1
-                    else:
-                        index.skipped.append(rel)
-                advance(len(rels))
+    tasks = [(scan.images[i:i + 64],) for i in range(0, len(scan.images), 64)]
+    with strict_decoding():
+        for (rels,), probes in run_tasks(_decode_task, tasks, job, len(scan.images), f"checking {root.name or root}",
+                                         quiet):
+            for rel, probe in zip(rels, probes):
+                if isinstance(probe, Decoded):
+                    good.append(rel)
+                    index.sizes[probe.stored_size] = index.sizes.get(probe.stored_size, 0) + 1
+                else:
+                    index.skipped.append(rel)
     if not good:
         raise ValueError(f"image folder {scan.label} has 0 readable images ({len(index.skipped)} unreadable: "
                          f"{name_some(index.skipped, 5)})")
