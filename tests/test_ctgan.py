@@ -227,3 +227,25 @@ def test_resume_is_bit_exact(tmp_path):
 
     full, resumed = split_and_resume(make, tmp_path, 2)
     torch.testing.assert_close(full.generator.cond_cdf, resumed.generator.cond_cdf, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.25, 0.3])
+def test_mask_dropout_keeps_one_minus_p_and_rescales(p):
+    """D's dropout: each entry kept with probability 1 - p (within 5 binomial standard deviations over 2^20 entries,
+    also in each of the four byte positions of the integer draw used when 256 p is whole), kept entries scaled by
+    1 / (1 - p) and dropped ones 0; eval mode passes x through; p = 0.3 takes the float draw."""
+    from ganforge.families.ctgan import MaskDropout
+
+    torch.manual_seed(0)
+    layer = MaskDropout(p)
+    assert (layer._byte_level is not None) == (p != 0.3)
+    x = torch.ones(1024, 1024)
+    y = layer(x)
+    kept = y != 0
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1.0 / (1.0 - p)))
+    n, sd = x.numel(), math.sqrt(x.numel() * p * (1 - p))
+    assert abs(int(kept.sum()) - n * (1 - p)) < 5 * sd
+    for k in range(4):  # every byte of a word is its own fair draw
+        part = kept.flatten()[k::4]
+        assert abs(int(part.sum()) - part.numel() * (1 - p)) < 5 * math.sqrt(part.numel() * p * (1 - p))
+    assert torch.equal(layer.eval()(x), x)

@@ -22,6 +22,7 @@ from ganforge.data.table import (
 )
 from ganforge.data.table_transforms import (
     VGM,
+    Block,
     Formula,
     OutputLayout,
     apply_activations,
@@ -406,3 +407,34 @@ def test_table_data_feeds_the_loader_and_decodes(tmp_path):
     assert isinstance(loaded, TableData) and loaded.spec.kind == "table"
     with pytest.raises(ValueError, match="is a table"):
         load_data(str(path), size=(8, 8))
+
+
+def test_apply_activations_batched_equals_block_by_block():
+    """The batched activations (one softmax per block width) give what each block's own tanh / softmax gives,
+    values and gradients, with blocks of several widths interleaved with linear and tanh outputs; the Gumbel
+    path's blocks stay probability vectors and its hard path one-hots."""
+    blocks, at = [], 0
+    for i, (width, act) in enumerate([(1, "tanh"), (3, "softmax"), (1, "linear"), (5, "softmax"), (1, "tanh"),
+                                      (3, "softmax"), (2, "linear")]):
+        blocks.append(Block(f"c{i}", at, at + width, act, "mode" if act == "softmax" else "value"))
+        at += width
+    layout = OutputLayout(tuple(blocks))
+    raw = (torch.randn(7, layout.dim, generator=torch.Generator().manual_seed(0)) * 3).requires_grad_(True)
+    got = apply_activations(raw, layout)
+    want = torch.cat([torch.tanh(raw[:, b.start:b.stop]) if b.activation == "tanh" else
+                      torch.softmax(raw[:, b.start:b.stop], 1) if b.activation == "softmax" else raw[:, b.start:b.stop]
+                      for b in blocks], 1)
+    torch.testing.assert_close(got, want)
+    w = torch.randn(7, layout.dim, generator=torch.Generator().manual_seed(1))
+    g_got, = torch.autograd.grad((got * w).sum(), raw)
+    g_want, = torch.autograd.grad((want * w).sum(), raw)
+    torch.testing.assert_close(g_got, g_want)
+    soft = apply_activations(raw, layout, gumbel_tau=0.2, generator=torch.Generator().manual_seed(2))
+    hard = apply_activations(raw, layout, gumbel_tau=0.2, hard=True, generator=torch.Generator().manual_seed(2))
+    for b in blocks:
+        if b.activation == "softmax":
+            torch.testing.assert_close(soft[:, b.start:b.stop].sum(1), torch.ones(7))
+            torch.testing.assert_close(hard[:, b.start:b.stop].detach(),  # the same draw, made one-hot
+                                       torch.nn.functional.one_hot(soft[:, b.start:b.stop].argmax(1), b.width).float())
+        else:
+            torch.testing.assert_close(soft[:, b.start:b.stop], want[:, b.start:b.stop])

@@ -248,16 +248,30 @@ class CTGANGenerator(nn.Module):
 class MaskDropout(nn.Module):
     """Inverted dropout, as nn.Dropout, drawn as torch.rand_like(x) >= p: on the CPU that is ~2.5x faster than
     torch's dropout kernel (bernoulli_) on D's small (N / pac, 256) activations (150 vs 57 us a call, 2 threads),
-    and D runs it eight times a step. Same expectation and variance; eval mode passes x through."""
+    and D runs it eight times a step. Same expectation and variance; eval mode passes x through.
+
+    When p is a multiple of 1/256 (CTGAN's 0.5 is), each keep/drop decision needs 8 random bits, not a float: the
+    mask is the bytes of numel / 4 random 32-bit integers compared with 256 p, a quarter of the generator's work
+    (the random draws are most of this layer's time on the CPU)."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
         self.p = float(p)
+        level = self.p * 256
+        self._byte_level = int(level) if level.is_integer() else None
+
+    def mask(self, x: Tensor) -> Tensor:
+        """A boolean keep-mask shaped as x, each entry True with probability 1 - p."""
+        n = x.numel()
+        if self._byte_level is None or n % 4:
+            return torch.rand_like(x) >= self.p
+        words = torch.randint(-2 ** 31, 2 ** 31 - 1, (n // 4,), dtype=torch.int32, device=x.device)
+        return words.view(torch.uint8).view(x.shape) >= self._byte_level
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+        return x * self.mask(x) * (1.0 / (1.0 - self.p))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
