@@ -245,7 +245,13 @@ def test_mask_dropout_keeps_one_minus_p_and_rescales(p):
     torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1.0 / (1.0 - p)))
     n, sd = x.numel(), math.sqrt(x.numel() * p * (1 - p))
     assert abs(int(kept.sum()) - n * (1 - p)) < 5 * sd
-    for k in range(4):  # every byte of a word is its own fair draw
-        part = kept.flatten()[k::4]
+    flat = kept.flatten()
+    for k in range(4):  # every byte of a word is its own fair draw, independent of the others
+        part = flat[k::4]
         assert abs(int(part.sum()) - part.numel() * (1 - p)) < 5 * math.sqrt(part.numel() * p * (1 - p))
+        both = flat[k::4] & flat[(k + 1) % 4::4]
+        q = (1 - p) ** 2
+        assert abs(int(both.sum()) - both.numel() * q) < 5 * math.sqrt(both.numel() * q * (1 - q))
+    odd = layer(torch.ones(1001, 3))  # 3003 entries: not whole words, the float draw
+    assert abs(int((odd != 0).sum()) - 3003 * (1 - p)) < 5 * math.sqrt(3003 * p * (1 - p))
     assert torch.equal(layer.eval()(x), x)

@@ -434,7 +434,21 @@ def test_apply_activations_batched_equals_block_by_block():
     for b in blocks:
         if b.activation == "softmax":
             torch.testing.assert_close(soft[:, b.start:b.stop].sum(1), torch.ones(7))
+            assert not torch.allclose(soft[:, b.start:b.stop], want[:, b.start:b.stop])  # the noise is there
             torch.testing.assert_close(hard[:, b.start:b.stop].detach(),  # the same draw, made one-hot
                                        torch.nn.functional.one_hot(soft[:, b.start:b.stop].argmax(1), b.width).float())
         else:
             torch.testing.assert_close(soft[:, b.start:b.stop], want[:, b.start:b.stop])
+    # straight-through: the hard one-hots pass back the soft draw's gradient
+    g_hard, = torch.autograd.grad((hard * w).sum(), raw)
+    g_soft, = torch.autograd.grad((soft * w).sum(), raw)
+    torch.testing.assert_close(g_hard, g_soft)
+    # sampling under inference mode first leaves nothing behind that breaks a later training call
+    with torch.inference_mode():
+        apply_activations(torch.randn(3, layout.dim), layout)
+    g_again, = torch.autograd.grad((apply_activations(raw, layout) * w).sum(), raw)
+    torch.testing.assert_close(g_again, g_want)
+    # a bf16 generator output (autocast) comes back bf16, close to the fp32 result
+    half = apply_activations(raw.detach().bfloat16(), layout)
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half.float(), want.detach(), atol=2e-2, rtol=2e-2)

@@ -281,18 +281,22 @@ class OutputLayout:
 
 
 @functools.lru_cache(maxsize=64)
-def _activation_groups(layout: OutputLayout):
-    """(the tanh outputs or None, ((width, the outputs of every softmax block of that width, block after block),
-    ...)) as CPU index tensors (not to be modified): apply_activations runs one tanh and one softmax per distinct
-    width instead of one call per block."""
-    import torch
-
+def _activation_plan(layout: OutputLayout) -> tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, tuple[int, ...]], ...],
+                                                    tuple[int, ...]]:
+    """apply_activations' plan, as plain index tuples (tensors are made per call, on the input's device and in its
+    autograd mode): (linear outputs, tanh outputs, ((width, the outputs of every softmax block of that width, block
+    after block), ...), the permutation that puts [linear, tanh, softmax groups...] back in layout order)."""
+    linear = [i for b in layout.blocks if b.activation not in ("tanh", "softmax") for i in range(b.start, b.stop)]
     tanh = [i for b in layout.blocks if b.activation == "tanh" for i in range(b.start, b.stop)]
     widths: dict[int, list[int]] = {}
     for b in layout.blocks:
         if b.activation == "softmax":
             widths.setdefault(b.width, []).extend(range(b.start, b.stop))
-    return (torch.tensor(tanh) if tanh else None), tuple((w, torch.tensor(idx)) for w, idx in widths.items())
+    order = linear + tanh + [i for idx in widths.values() for i in idx]
+    back = [0] * len(order)
+    for position, i in enumerate(order):
+        back[i] = position
+    return tuple(linear), tuple(tanh), tuple((w, tuple(idx)) for w, idx in widths.items()), tuple(back)
 
 
 def apply_activations(raw, layout: OutputLayout, *, gumbel_tau: float = 0.0, hard: bool = False,
@@ -303,21 +307,25 @@ def apply_activations(raw, layout: OutputLayout, *, gumbel_tau: float = 0.0, har
 
     The blocks are batched: all tanh outputs in one call, and the softmax blocks of each width as one (N, blocks,
     width) softmax, with the Gumbel noise of all of them drawn at once (CTGAN's tables have one mode block of the same
-    width per continuous column, so a step runs a handful of kernels instead of three per column)."""
+    width per continuous column, so a step runs a handful of kernels instead of three per column); the pieces are
+    concatenated and put back in layout order by one gather (index_select), which ONNX exports as Gather."""
     import torch
 
     if raw.shape[-1] != layout.dim:
         raise ValueError(f"the generator gives {raw.shape[-1]} values per row but the table's layout has {layout.dim}")
-    tanh, groups = _activation_groups(layout)
-    if tanh is None and not groups:
+    linear, tanh, groups, back = _activation_plan(layout)
+    if not tanh and not groups:
         return raw
-    out = raw.clone()
-    if tanh is not None:
-        at = tanh.to(raw.device)
-        out[..., at] = torch.tanh(raw[..., at])
+    dev = raw.device
+
+    def take(idx: tuple[int, ...]):
+        return raw.index_select(-1, torch.tensor(idx, device=dev))
+
+    parts = [take(linear)] if linear else []
+    if tanh:
+        parts.append(torch.tanh(take(tanh)))
     for width, idx in groups:
-        at = idx.to(raw.device)
-        x = raw[..., at].unflatten(-1, (len(idx) // width, width))
+        x = take(idx).unflatten(-1, (len(idx) // width, width))
         if gumbel_tau > 0:
             g = -torch.empty_like(x).exponential_(generator=generator).clamp_min(1e-20).log()  # Gumbel(0, 1)
             y = torch.softmax((x + g) / gumbel_tau, dim=-1)
@@ -326,8 +334,8 @@ def apply_activations(raw, layout: OutputLayout, *, gumbel_tau: float = 0.0, har
                 y = one - y.detach() + y
         else:
             y = torch.softmax(x, dim=-1)
-        out[..., at] = y.flatten(-2)
-    return out
+        parts.append(y.flatten(-2))
+    return torch.cat(parts, dim=-1).index_select(-1, torch.tensor(back, device=dev))
 
 
 # ------------------------------------------------------------------------------------------------

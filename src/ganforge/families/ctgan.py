@@ -265,7 +265,7 @@ class MaskDropout(nn.Module):
         n = x.numel()
         if self._byte_level is None or n % 4:
             return torch.rand_like(x) >= self.p
-        words = torch.randint(-2 ** 31, 2 ** 31 - 1, (n // 4,), dtype=torch.int32, device=x.device)
+        words = torch.randint(-2 ** 31, 2 ** 31, (n // 4,), dtype=torch.int32, device=x.device)
         return words.view(torch.uint8).view(x.shape) >= self._byte_level
 
     def forward(self, x: Tensor) -> Tensor:
