@@ -286,12 +286,12 @@ def _activation_plan(layout: OutputLayout) -> tuple[tuple[int, ...], tuple[int, 
     """apply_activations' plan, as plain index tuples (tensors are made per call, on the input's device and in its
     autograd mode): (linear outputs, tanh outputs, ((width, the outputs of every softmax block of that width, block
     after block), ...), the permutation that puts [linear, tanh, softmax groups...] back in layout order)."""
-    linear = [i for b in layout.blocks if b.activation not in ("tanh", "softmax") for i in range(b.start, b.stop)]
-    tanh = [i for b in layout.blocks if b.activation == "tanh" for i in range(b.start, b.stop)]
+    linear: list[int] = []
+    tanh: list[int] = []
     widths: dict[int, list[int]] = {}
     for b in layout.blocks:
-        if b.activation == "softmax":
-            widths.setdefault(b.width, []).extend(range(b.start, b.stop))
+        into = tanh if b.activation == "tanh" else widths.setdefault(b.width, []) if b.activation == "softmax" else linear
+        into.extend(range(b.start, b.stop))
     order = linear + tanh + [i for idx in widths.values() for i in idx]
     back = [0] * len(order)
     for position, i in enumerate(order):
