@@ -47,6 +47,21 @@ def test_mlp_nets_shapes():
     assert G(torch.randn(5, 8)).shape == (5, 1, 8, 8)
 
 
+def test_mlp_discriminator_input_scale_is_the_same_net_on_scaled_input():
+    torch.manual_seed(0)
+    plain = MLPDiscriminator((2,), 16, 2)
+    scaled = MLPDiscriminator((2,), 16, 2, input_scale=0.25)
+    scaled.load_state_dict(plain.state_dict())  # no new parameters or buffers: checkpoints keep their keys
+    x = 4 * torch.randn(7, 2)
+    torch.testing.assert_close(scaled(x), plain(0.25 * x))
+    logits, h = scaled.forward_with_features(x)
+    torch.testing.assert_close(logits, plain(0.25 * x))
+    torch.testing.assert_close(h, plain.net[:-1](0.25 * x))
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="input_scale"):
+            MLPDiscriminator((2,), 16, 2, input_scale=bad)
+
+
 # -- DCGAN's first and last layers as matmuls ---------------------------------------------------------------
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("bias", [False, True])

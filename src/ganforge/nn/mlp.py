@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -36,24 +38,33 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x -> one logit per sample (N,). LeakyReLU(0.2) hidden layers."""
+    """x -> one logit per sample (N,). LeakyReLU(0.2) hidden layers.
 
-    def __init__(self, in_shape: tuple[int, ...], hidden: int, depth: int) -> None:
+    `input_scale` multiplies x before the first layer (a constant, not learned): 1 leaves it as is."""
+
+    def __init__(self, in_shape: tuple[int, ...], hidden: int, depth: int, input_scale: float = 1.0) -> None:
         super().__init__()
+        if not (input_scale > 0 and math.isfinite(input_scale)):
+            raise ValueError(f"the discriminator's input_scale must be a positive number, got {input_scale}")
         in_dim = 1
         for s in in_shape:
             in_dim *= s
+        self.input_scale = float(input_scale)
         layers = _mlp([in_dim] + [hidden] * depth, nn.LeakyReLU(0.2))
         layers.append(nn.Linear(hidden, 1))
         self.net = nn.Sequential(*layers)
 
+    def _flat(self, x: Tensor) -> Tensor:
+        x = torch.flatten(x, 1)
+        return x * self.input_scale if self.input_scale != 1.0 else x
+
     def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(logits (N,), last hidden layer (N, hidden)) from one pass."""
-        h = self.net[:-1](torch.flatten(x, 1))
+        h = self.net[:-1](self._flat(x))
         return self.net[-1](h).squeeze(1), h
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(torch.flatten(x, 1)).squeeze(1)
+        return self.net(self._flat(x)).squeeze(1)
 
 
 class GaussianNoise(nn.Module):
