@@ -409,6 +409,22 @@ def test_table_data_feeds_the_loader_and_decodes(tmp_path):
         load_data(str(path), size=(8, 8))
 
 
+def test_gumbel_noise_follows_the_gumbel_max_law():
+    """The hard Gumbel-softmax draw picks category j with probability softmax(logits)_j (the Gumbel-max trick),
+    which holds only if the noise is Gumbel(0, 1); here for one block of 3 at p = (0.5, 0.3, 0.2), 20,000 rows."""
+    layout = OutputLayout((Block("c", 0, 3, "softmax", "mode"),))
+    p = torch.tensor([0.5, 0.3, 0.2])
+    n = 20_000
+    raw = p.log().expand(n, 3).contiguous()
+    hard = apply_activations(raw, layout, gumbel_tau=0.2, hard=True, generator=torch.Generator().manual_seed(0))
+    freq = hard.sum(0) / n
+    se = (p * (1 - p) / n).sqrt()
+    assert ((freq - p).abs() <= 4 * se).all(), (freq, p)
+    # at a low temperature the soft draws average to the same frequencies
+    soft = apply_activations(raw, layout, gumbel_tau=0.05, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(soft.mean(0), freq, atol=0.02, rtol=0)
+
+
 def test_apply_activations_batched_equals_block_by_block():
     """The batched activations (one softmax per block width) give what each block's own tanh / softmax gives,
     values and gradients, with blocks of several widths interleaved with linear and tanh outputs; the Gumbel
