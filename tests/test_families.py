@@ -66,6 +66,10 @@ def test_n_critic_phases():
 
 def test_bad_family_options_name_the_fix():
     spec = load_data("builtin:ring8").spec
+    for bad in ("1/2.828", 0, -0.5, float("nan"), True):  # e.g. a fraction typed in --set stays a string
+        with pytest.raises(ValueError, match="model.d_input_scale must be a positive number"):
+            build_family("gan", {"d_input_scale": bad}, spec)
+    assert build_family("gan", {"d_input_scale": 0.354}, spec).D.input_scale == pytest.approx(0.354)
     with pytest.raises(ValueError, match="unknown gan option.*valid:"):
         build_family("gan", {"widht": 3}, spec)
     with pytest.raises(ValueError, match="label smoothing has no meaning"):
