@@ -295,7 +295,7 @@ def describe_recipe(cfg) -> str:
                 + (", --recipe none" if cfg.sources.get("recipe") else "") + "); `ganforge recipes` lists the tested ones")
         if cfg.sources.get("recipe"):
             return line
-        # no recipe for this loss: say which losses of this data and family have one (e.g. digits x dcgan x wgan has none)
+        # no recipe for this loss: say which losses of this data and family have one (digits x dcgan x wgan: none)
         from ..recipes import data_key, recipes
 
         key = data_key(cfg.data.source)

@@ -23,8 +23,8 @@ class GANConfig(AdversarialConfig):
     depth: int = 3         # hidden layers, G and D
     # D reads x * d_input_scale. With weight clipping (loss wgan) every weight and bias stays within
     # +-clip_value, so a critic fed points spread over +-4 (grid25) cannot put its kinks where the modes are;
-    # bringing the points to about unit size (1 / their per-coordinate RMS) lets it. Gulrajani et al.'s toy code divides its
-    # 25-Gaussian data by 2.828 for the same reason. 1 (the default) leaves the input as it is.
+    # bringing the points to about unit size (1 / their per-coordinate RMS) lets it. Gulrajani et al.'s toy
+    # code divides its 25-Gaussian data by 2.828 for the same reason. 1 (the default) leaves the input as is.
     d_input_scale: float = 1.0
 
 
