@@ -324,10 +324,21 @@ def apply_activations(raw, layout: OutputLayout, *, gumbel_tau: float = 0.0, har
     parts = [take(linear)] if linear else []
     if tanh:
         parts.append(torch.tanh(take(tanh)))
+    noise, at = None, 0
+    if gumbel_tau > 0:  # Gumbel(0, 1) noise for every softmax output at once, -log(-log U): one draw of uniforms
+        # (torch's exponential_ costs ~4x torch.rand a value on the CPU, and one call per width group adds up)
+        n_noisy = sum(len(idx) for width, idx in groups if width > 1)
+        if n_noisy:
+            u = torch.rand(*raw.shape[:-1], n_noisy, generator=generator, device=dev, dtype=raw.dtype)
+            noise = -torch.log(-torch.log(u.clamp_(min=1e-20)))
     for width, idx in groups:
         x = take(idx).unflatten(-1, (len(idx) // width, width))
+        if width == 1:  # a one-category block (e.g. a one-mode column): its softmax is exactly 1, whatever x
+            parts.append(torch.ones_like(x).flatten(-2))
+            continue
         if gumbel_tau > 0:
-            g = -torch.empty_like(x).exponential_(generator=generator).clamp_min(1e-20).log()  # Gumbel(0, 1)
+            g = noise[..., at : at + len(idx)].unflatten(-1, x.shape[-2:])
+            at += len(idx)
             y = torch.softmax((x + g) / gumbel_tau, dim=-1)
             if hard:
                 one = torch.zeros_like(y).scatter_(-1, y.argmax(-1, keepdim=True), 1.0)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.spec import Batch, DataSpec
-from ..losses import AdversarialLoss, get_loss, gradient_penalty, r1_penalty
+from ..losses import AdversarialLoss, get_loss, gradient_penalty, interpolate, r1_penalty
 from .phases import Phase, StepContext, check_phases, runs_later, take
 
 
@@ -216,15 +216,35 @@ def critic_logs(obj: AdversarialLoss, loss: Tensor, real_logits: Tensor, fake_lo
 
 def critic_step(obj: AdversarialLoss, critic: Callable[[Tensor], Tensor], real_in: Tensor, fake_in: Tensor,
                 gp_weight: float, real_target: float = 1.0, real: Tensor | None = None,
-                fake: Tensor | None = None) -> StepOutput:
+                fake: Tensor | None = None, joint: bool = False) -> StepOutput:
     """D's phase for a critic of one input: the adversarial loss on critic(real_in) and critic(fake_in), plus
     gp_weight * WGAN-GP on the same inputs when the loss has one, with the critic logs and (given `real`
-    and `fake`, the rows before any packing or augmentation) their spreads. Used by the table families."""
-    real_logits, fake_logits = critic(real_in).float(), critic(fake_in).float()
+    and `fake`, the rows before any packing or augmentation) their spreads. Used by the table families.
+
+    `joint` (for a critic whose rows do not interact: no batch statistics) runs one critic call on the real,
+    fake and (WGAN-GP) interpolated rows stacked, instead of three: the same values, a third of the calls, which
+    is most of a small MLP critic's time (ctgan on a 442-row table). Outside bf16 autocast only (the penalty's
+    rows must stay fp32)."""
+    use_gp = obj.gp and gp_weight > 0
+    n = real_in.shape[0]
+    gp = None
+    if joint and not torch.is_autocast_enabled(real_in.device.type) and real_in.shape[1:] == fake_in.shape[1:]:
+        rows = [real_in.detach().float(), fake_in.detach().float()]
+        if use_gp:
+            x_hat = interpolate(rows[0], rows[1]).requires_grad_(True)
+            rows.append(x_hat)
+        logits = critic(torch.cat(rows)).float()
+        real_logits, fake_logits = logits[:n], logits[n : 2 * n]
+        if use_gp:
+            (grad,) = torch.autograd.grad(logits[2 * n :].sum(), x_hat, create_graph=True)
+            gp = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+    else:
+        real_logits, fake_logits = critic(real_in).float(), critic(fake_in).float()
     loss = obj.d(real_logits, fake_logits, real_target)
     logs: dict[str, Tensor | float] = {"d/adv": loss.detach()}
-    if obj.gp and gp_weight > 0:
-        gp = gradient_penalty(critic, real_in, fake_in)
+    if use_gp:
+        if gp is None:
+            gp = gradient_penalty(critic, real_in, fake_in)
         loss = loss + gp_weight * gp
         logs["d/gp"] = gp.detach()
     with torch.no_grad():

@@ -490,7 +490,7 @@ class CTGAN(Family):
             real, real_cond = self._real(batch, fakes)
             real_in, fake_in = self.pack(real, real_cond), self.pack(fake, fakes.cond)
             # WGAN-GP on the packed inputs: one interpolation weight per pack
-            return critic_step(obj, self.D, real_in, fake_in, cfg.gp_weight, 1.0, real, fake)
+            return critic_step(obj, self.D, real_in, fake_in, cfg.gp_weight, 1.0, real, fake, joint=True)
         if phase == "g":
             fakes = take(ctx, "fakes")
             if fakes is None or fakes.rows.shape[0] != n:

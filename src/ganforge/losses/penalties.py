@@ -12,11 +12,15 @@ import torch
 from torch import Tensor
 
 
+def interpolate(real: Tensor, fake: Tensor) -> Tensor:
+    """WGAN-GP's random points alpha real + (1 - alpha) fake, alpha ~ U[0, 1) one per row (per sample)."""
+    alpha = torch.rand(real.size(0), *[1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    return alpha * real + (1 - alpha) * fake
+
+
 def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
     """WGAN-GP (Gulrajani et al., 2017) on random interpolates; works for (N,C,H,W) and (N,F)."""
-    real, fake = real.detach().float(), fake.detach().float()
-    alpha = torch.rand(real.size(0), *[1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
-    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    x_hat = interpolate(real.detach().float(), fake.detach().float()).requires_grad_(True)
     with torch.autocast(real.device.type, enabled=False):
         (grad,) = torch.autograd.grad(critic(x_hat).float().sum(), x_hat, create_graph=True)
         return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()

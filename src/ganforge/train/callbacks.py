@@ -145,15 +145,18 @@ class MetricsLogger(Callback):
         self.tensorboard = tensorboard
         self._file = None
         self._writer = None
+        self._writer_class = None
+        if tensorboard:  # imported now, at set-up (~50 ms), not on the training clock at on_train_start
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer_class = SummaryWriter
         self._t0 = 0.0
         self._step0 = 0
 
     def on_train_start(self, trainer: "Trainer") -> None:
         self._file = open(trainer.out_dir / "log.jsonl", "a", buffering=1)
         if self.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(str(trainer.out_dir / "tb"), purge_step=trainer.step or None)
+            self._writer = self._writer_class(str(trainer.out_dir / "tb"), purge_step=trainer.step or None)
         self._t0, self._step0 = time.perf_counter(), trainer.step
 
     def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None:
