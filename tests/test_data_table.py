@@ -469,3 +469,15 @@ def test_apply_activations_batched_equals_block_by_block():
     half = apply_activations(raw.detach().bfloat16(), layout)
     assert half.dtype == torch.bfloat16
     torch.testing.assert_close(half.float(), want.detach(), atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_gumbel_softmax_in_half_precision_stays_finite(dtype):
+    """A half-precision generator output (autocast) gets Gumbel noise drawn in float32 and cast back: fp16 would
+    round the 1e-20 floor of the uniforms to 0 (infinite noise, NaN softmax); the draws stay probability vectors."""
+    layout = OutputLayout((Block("a", 0, 3, "softmax", "mode"), Block("b", 3, 8, "softmax", "mode")))
+    raw = torch.randn(4000, layout.dim, generator=torch.Generator().manual_seed(0)).to(dtype)
+    soft = apply_activations(raw, layout, gumbel_tau=0.2, generator=torch.Generator().manual_seed(1))
+    assert soft.dtype == dtype and torch.isfinite(soft).all()
+    torch.testing.assert_close(soft[:, :3].float().sum(1), torch.ones(4000), atol=2e-2, rtol=0)
+    torch.testing.assert_close(soft[:, 3:].float().sum(1), torch.ones(4000), atol=2e-2, rtol=0)

@@ -329,8 +329,10 @@ def apply_activations(raw, layout: OutputLayout, *, gumbel_tau: float = 0.0, har
         # (torch's exponential_ costs ~4x torch.rand a value on the CPU, and one call per width group adds up)
         n_noisy = sum(len(idx) for width, idx in groups if width > 1)
         if n_noisy:
-            u = torch.rand(*raw.shape[:-1], n_noisy, generator=generator, device=dev, dtype=raw.dtype)
-            noise = -torch.log(-torch.log(u.clamp_(min=1e-20)))
+            # drawn in (at least) float32: bf16 uniforms take 256 values, fp16's clamp at 1e-20 would be 0
+            u = torch.rand(*raw.shape[:-1], n_noisy, generator=generator, device=dev,
+                           dtype=torch.promote_types(raw.dtype, torch.float32))
+            noise = (-torch.log(-torch.log(u.clamp_(min=1e-20)))).to(raw.dtype)
     for width, idx in groups:
         x = take(idx).unflatten(-1, (len(idx) // width, width))
         if width == 1:  # a one-category block (e.g. a one-mode column): its softmax is exactly 1, whatever x

@@ -228,7 +228,8 @@ def critic_step(obj: AdversarialLoss, critic: Callable[[Tensor], Tensor], real_i
     use_gp = obj.gp and gp_weight > 0
     n = real_in.shape[0]
     gp = None
-    if joint and not torch.is_autocast_enabled(real_in.device.type) and real_in.shape[1:] == fake_in.shape[1:]:
+    if (joint and real_in.shape == fake_in.shape and real_in.device == fake_in.device
+            and not torch.is_autocast_enabled(real_in.device.type)):
         rows = [real_in.detach().float(), fake_in.detach().float()]
         if use_gp:
             x_hat = interpolate(rows[0], rows[1]).requires_grad_(True)
