@@ -21,7 +21,8 @@ epoch is one step of 500 rows in both (the peer draws them with replacement; gan
 than a table on through the next epochs' permutations, and with categorical columns both draw the real rows by
 training-by-sampling). (ceil(E * rows / batch), the rows-seen count,
 would give ganforge fewer steps than the peer takes for the same E: recorded as `steps_by_rows_seen`, not used.)
-Default E = 300, ctgan's own default, about 10 minutes per table pair with 3 seeds on 2 cores.
+Default E = 300, ctgan's own default, and 10 seeds: about 8 minutes per table on 2 cores. (Three seeds were too
+few: wine's correlation distance read 4.83 vs 4.56 over seeds 0-2, then 4.53 vs 4.52 over seeds 3-10.)
 
 Speed: per-epoch time = training seconds / E. ganforge's training seconds are its trainer's (the newest
 checkpoint's elapsed_s, what --time counts), the peer's its epoch loop (peer_ctgan.py times every epoch); data
@@ -36,7 +37,7 @@ deviation over seeds. ganforge is "within seed noise or better" on a metric when
 peer's by more than 2 standard errors of the difference, sqrt(sd_g^2 / k + sd_p^2 / k) (with one seed: no
 worse at all). Bar: every metric, every table.
 
-    .venv/bin/python bench/tables.py                          # 3 tables x 3 seeds x 300 epochs (~30 min)
+    .venv/bin/python bench/tables.py                          # 3 tables x 10 seeds x 300 epochs (~30 min)
     .venv/bin/python bench/tables.py --epochs 100 --seeds 2 --only wine
     .venv/bin/python bench/tables.py --quick                  # smoke: 5 epochs, 1 seed, wine only
 
@@ -284,7 +285,7 @@ def compare(gf_rows: list[dict[str, Any]], peer_rows: list[dict[str, Any]],
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=300, help="epochs for both (default: 300, ctgan's default)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per arm and table (default: 3)")
+    p.add_argument("--seeds", type=int, default=10, help="seeds per arm and table (default: 10)")
     p.add_argument("--only", default=",".join(TABLES), help=f"tables (default: {','.join(TABLES)})")
     p.add_argument("--speed-rounds", type=int, default=5,
                    help="timing-only pairs per table after the seed runs (default: 5; the speed bar reads all pairs)")
