@@ -125,3 +125,54 @@ def test_bad_settings_name_the_fix():
     assert (lo, hi) == (0.0, 6.0)
     ev = eprime_events(2000, seed=0, beam_energy=6.0, y_max=0.8)
     assert (ev["E_prime"] >= 6.0 * 0.2 - 1e-12).all() and (ev["E_prime"] <= 6.0).all()
+
+
+def test_elastic_cross_section_equals_rosenbluth_in_the_angle():
+    """elastic_cross_section (d sigma / dQ^2) against Rosenbluth's d sigma / d Omega written in the angle, times
+    the Jacobian pi / E'^2, with that Jacobian itself checked by a finite difference of Q^2(cos theta) at W = M."""
+    from ganforge.data.eprime import (ALPHA_EM, HBARC2_NB, PROTON_MU, dipole_form_factors,
+                                      elastic_cross_section)
+    e, m = 10.6, PROTON_MASS
+    for theta in (0.1, 0.3, 1.0, 2.5):
+        def q2_of(cos_t):
+            e_prime = e / (1.0 + e / m * (1.0 - cos_t))
+            return 2.0 * e * e_prime * (1.0 - cos_t), e_prime
+        c = math.cos(theta)
+        q2, e_prime = q2_of(c)
+        h = 1e-6
+        dq2_dcos = (q2_of(c + h)[0] - q2_of(c - h)[0]) / (2 * h)
+        assert dq2_dcos == pytest.approx(-2.0 * e_prime**2, rel=1e-6)
+        g_e, g_m = (float(v) for v in dipole_form_factors(q2))
+        assert g_m == pytest.approx(PROTON_MU * g_e) and g_e == pytest.approx((1 + q2 / 0.71) ** -2)
+        tau = q2 / (4 * m * m)
+        mott = ALPHA_EM**2 * math.cos(theta / 2) ** 2 / (4 * e * e * math.sin(theta / 2) ** 4)
+        d_omega = mott * e_prime / e * ((g_e**2 + tau * g_m**2) / (1 + tau) + 2 * tau * g_m**2 * math.tan(theta / 2) ** 2)
+        want = 2 * math.pi * d_omega / abs(dq2_dcos) * HBARC2_NB   # d Omega = 2 pi d cos theta
+        assert float(elastic_cross_section(q2, e)) == pytest.approx(want, rel=1e-9)
+    assert float(elastic_cross_section(25.0, e)) == 0.0  # beyond backward scattering (Q^2 max = 19.1 GeV^2)
+
+
+def test_elastic_events_ridge_share_and_q2_law():
+    """builtin:eprime-elastic's events: the elastic ones (x_B = 1) have W = M and E' = E_b - Q^2 / 2M, in the
+    elastic share of the cross section; their Q^2 follows d sigma / dQ^2; every event keeps E' <= E_b and
+    Q^2 = 4 E_b E' sin^2(theta / 2); and the elastic ridge lies above every inelastic event, next to E_b."""
+    from ganforge.data.eprime import _elastic_table, elastic_share
+    e, n = 10.6, 40_000
+    ev = eprime_events(n, seed=3, elastic=True)
+    el = ev["x_B"] == 1.0
+    share = elastic_share()
+    assert 0.05 < share < 0.15
+    assert abs(el.mean() - share) <= 4 * math.sqrt(share * (1 - share) / n)
+    np.testing.assert_allclose(ev["W"][el], PROTON_MASS, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ev["E_prime"][el], e - ev["Q2"][el] / (2 * PROTON_MASS), rtol=1e-12)
+    np.testing.assert_allclose(ev["Q2"], 4 * e * ev["E_prime"] * np.sin(ev["theta"] / 2) ** 2, rtol=1e-9)
+    assert (ev["E_prime"] <= e).all() and (ev["Q2"] >= 1.0 - 1e-12).all()
+    assert ev["E_prime"][el].max() > 9.9 > ev["E_prime"][~el].max()      # the ridge: up to 10.07 GeV
+    q2_grid, cdf = _elastic_table(e, 1.0, 1.0)
+    p = float(np.interp(2.0, q2_grid, cdf) / cdf[-1])                    # P(Q^2 < 2 | elastic)
+    k = int(el.sum())
+    assert abs((ev["Q2"][el] < 2.0).mean() - p) <= 4 * math.sqrt(p * (1 - p) / k)
+    # without elastic=True the events are the inelastic set as before (the same draws)
+    plain = eprime_events(1000, seed=3)
+    assert (plain["W"] >= 2.0).all()
+    np.testing.assert_array_equal(plain["px"], eprime_events(1000, seed=3, elastic=False)["px"])

@@ -43,7 +43,7 @@ def test_event_features_invert_the_generator_kinematics():
                                rtol=1e-9)
 
 
-@pytest.mark.parametrize("name", [n for n in TABLE_BUILTINS if n != "eprime"])
+@pytest.mark.parametrize("name", [n for n in TABLE_BUILTINS if not n.startswith("eprime")])
 def test_real_builtin_tables_load_offline_with_their_label(name):
     from ganforge.data.table_builtins import LABELS
 
@@ -133,3 +133,18 @@ def test_a_batch_larger_than_a_table_runs_through_epochs_and_resumes_exactly():
     torch.testing.assert_close(resumed.next_batch().x, first[1], rtol=0, atol=0)
     # images (and points) keep the old rule: the batch is cut to the data
     assert Loader(load_data("builtin:ring8"), 10**6).batch_size == len(load_data("builtin:ring8"))
+
+
+def test_eprime_elastic_builtin_holds_the_ridge_near_the_beam_energy():
+    """builtin:eprime-elastic: the momenta of the inclusive events with the elastic peak, same bounds and pz
+    transform as builtin:eprime, and events within 0.6 GeV of E_b (the inelastic ones stop at 8.94 GeV)."""
+    from ganforge.data.table_builtins import load_table_builtin
+
+    table, transforms = load_table_builtin("eprime-elastic", rows=5000, seed=1)
+    plain, plain_transforms = load_table_builtin("eprime", rows=5000, seed=1)
+    assert table.names == plain.names == ["px", "py", "pz"] and transforms == plain_transforms
+    assert "builtin:eprime-elastic" in table.source
+    p = np.sqrt(sum(np.asarray(table[c], np.float64) ** 2 for c in ("px", "py", "pz")))
+    assert p.max() <= DEFAULT_BEAM_ENERGY and (p > DEFAULT_BEAM_ENERGY - 0.6).any()
+    q = np.sqrt(sum(np.asarray(plain[c], np.float64) ** 2 for c in ("px", "py", "pz")))
+    assert q.max() < 8.95

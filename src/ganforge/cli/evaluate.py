@@ -432,7 +432,7 @@ def run_table(args: argparse.Namespace, sampler) -> int:
     from rich.console import Console
     from rich.table import Table as RichTable
 
-    from ..data.eprime import DEFAULT_BEAM_ENERGY, EVENT_FEATURES, event_features
+    from ..data.eprime import DEFAULT_BEAM_ENERGY, EVENT_FEATURES, PROTON_MASS, W_PION_THRESHOLD, event_features
     from ..data.table import read_table
     from ..data.table_plots import save_table_figure
     from ..metrics.tabular import ks_statistic, table_metrics, wasserstein_1d
@@ -474,9 +474,11 @@ def run_table(args: argparse.Namespace, sampler) -> int:
         beam = DEFAULT_BEAM_ENERGY
     r, kinds = _table_columns(real, real)
     f, _ = _table_columns(fake, real)
+    # with the elastic peak (W = M) among the real events, W >= M is the physical rule, not the pion threshold
+    w_threshold = PROTON_MASS if source and "eprime-elastic" in str(source) else W_PION_THRESHOLD
     results = table_metrics(r, f, kinds, label=real.label if "efficacy" in names else None, seed=args.seed,
                             beam_energy=beam if "validity" in names else None,
-                            classifier_test="c2st" in names)
+                            classifier_test="c2st" in names, w_threshold=w_threshold)
     if events and ("w1" in names or "ks" in names):
         dr = event_features(r["px"], r["py"], r["pz"], beam or DEFAULT_BEAM_ENERGY)
         df = event_features(f["px"], f["py"], f["pz"], beam or DEFAULT_BEAM_ENERGY)

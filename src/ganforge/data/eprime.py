@@ -62,6 +62,9 @@ DEFAULT_BEAM_ENERGY = 10.6       # GeV, Jefferson Lab's CEBAF after its 12 GeV u
 DEFAULT_Q2_MIN = 1.0             # GeV^2
 DEFAULT_W_MIN = 2.0              # GeV: above the resonance region (the DIS cut)
 
+PROTON_MU = 2.792847             # the proton's magnetic moment in nuclear magnetons (PDG): G_M(0)
+DIPOLE_LAMBDA2 = 0.71            # GeV^2: the dipole form factor's scale
+
 BODEK_A2, BODEK_B2 = 1.642, 0.376                       # GeV^2
 BODEK_C = (0.256, 2.178, 0.898, -6.716, 3.756)          # C_3 .. C_7
 
@@ -164,20 +167,96 @@ def kinematics(x_b, q2, phi, beam_energy: float = DEFAULT_BEAM_ENERGY) -> dict[s
             "Q2": q2, "x_B": x_b, "W": w}
 
 
+def dipole_form_factors(q2) -> tuple[np.ndarray, np.ndarray]:
+    """The proton's Sachs form factors in the dipole approximation: G_E = G_D, G_M = mu_p G_D with
+    G_D = (1 + Q^2 / 0.71 GeV^2)^-2 (Hofstadter's dipole fit; within ~10% of the measured G_M below Q^2 ~ 10)."""
+    g_d = (1.0 + np.asarray(q2, dtype=np.float64) / DIPOLE_LAMBDA2) ** -2
+    return g_d, PROTON_MU * g_d
+
+
+def elastic_cross_section(q2, beam_energy: float = DEFAULT_BEAM_ENERGY) -> np.ndarray:
+    """d sigma / dQ^2 of elastic e p -> e p in nb / GeV^2 (Rosenbluth, one-photon exchange, m_e -> 0):
+
+        d sigma / d Omega = sigma_Mott (E'/E) [(G_E^2 + tau G_M^2) / (1 + tau) + 2 tau G_M^2 tan^2(theta / 2)],
+        sigma_Mott = alpha^2 cos^2(theta/2) / (4 E^2 sin^4(theta/2)),  tau = Q^2 / (4 M^2),
+
+    with E' = E - Q^2 / (2 M) (W = M) and d sigma / dQ^2 = (pi / E'^2) d sigma / d Omega (dQ^2 / d cos theta =
+    -2 E'^2 at fixed W = M), i.e. 4 pi alpha^2 / Q^4 (E'/E) [cos^2 (G_E^2 + tau G_M^2) / (1 + tau) + 2 tau G_M^2
+    sin^2] (Halzen & Martin ch. 8). 0 beyond backward scattering."""
+    q2 = np.asarray(q2, dtype=np.float64)
+    e_prime = beam_energy - q2 / (2.0 * PROTON_MASS)
+    with np.errstate(all="ignore"):
+        sin2 = q2 / (4.0 * beam_energy * e_prime)
+        tau = q2 / (4.0 * PROTON_MASS**2)
+        g_e, g_m = dipole_form_factors(q2)
+        bracket = (1.0 - sin2) * (g_e**2 + tau * g_m**2) / (1.0 + tau) + 2.0 * tau * g_m**2 * sin2
+        sigma = 4.0 * math.pi * ALPHA_EM**2 / q2**2 * (e_prime / beam_energy) * bracket * HBARC2_NB
+    return np.where((q2 > 0) & (e_prime > 0) & (sin2 <= 1.0), sigma, 0.0)
+
+
+def elastic_q2_max(beam_energy: float, y_max: float = 1.0) -> float:
+    """Largest Q^2 of elastic scattering: backward (theta = pi), Q^2 = 4 E^2 / (1 + 2 E / M), or y = y_max."""
+    return min(4.0 * beam_energy**2 / (1.0 + 2.0 * beam_energy / PROTON_MASS),
+               2.0 * PROTON_MASS * beam_energy * y_max)
+
+
+def _elastic_table(beam_energy: float, q2_min: float, y_max: float, points: int = 200_001):
+    """(Q^2 grid, cumulative elastic cross section in nb on it): log-spaced from q2_min to the largest Q^2."""
+    q2 = np.geomspace(q2_min, elastic_q2_max(beam_energy, y_max), points)
+    d = elastic_cross_section(q2, beam_energy)
+    return q2, np.concatenate([[0.0], np.cumsum(0.5 * (d[1:] + d[:-1]) * np.diff(q2))])
+
+
+def dis_total(beam_energy: float = DEFAULT_BEAM_ENERGY, q2_min: float = DEFAULT_Q2_MIN,
+              w_min: float = DEFAULT_W_MIN, y_max: float = 1.0, points: int = 1500) -> float:
+    """The inelastic cross section (nb) inside the cuts: the trapezoid rule on a log-spaced (x, Q^2) grid."""
+    x_lo, x_hi, q2_lo, q2_hi = _check(beam_energy, q2_min, w_min, y_max)
+    xs, q2s = np.geomspace(x_lo, x_hi, points), np.geomspace(q2_lo, q2_hi, points)
+    x, q2 = np.meshgrid(xs, q2s, indexing="ij")
+    y = q2 / (2.0 * PROTON_MASS * beam_energy * x)
+    inside = (PROTON_MASS**2 + q2 * (1.0 / x - 1.0) >= w_min**2) & (y <= y_max)
+    d = np.where(inside, dis_cross_section(x, q2, beam_energy), 0.0)
+    return float(np.trapezoid(np.trapezoid(d, q2s, axis=1), xs))
+
+
+def elastic_share(beam_energy: float = DEFAULT_BEAM_ENERGY, q2_min: float = DEFAULT_Q2_MIN,
+                  w_min: float = DEFAULT_W_MIN, y_max: float = 1.0) -> float:
+    """sigma_elastic / (sigma_elastic + sigma_inelastic) inside the cuts (the share of elastic events)."""
+    s_el = float(_elastic_table(beam_energy, q2_min, y_max)[1][-1])
+    return s_el / (s_el + dis_total(beam_energy, q2_min, w_min, y_max))
+
+
 def eprime_events(n: int, seed: int = 0, beam_energy: float = DEFAULT_BEAM_ENERGY,
                   q2_min: float = DEFAULT_Q2_MIN, w_min: float = DEFAULT_W_MIN,
-                  y_max: float = 1.0) -> dict[str, np.ndarray]:
+                  y_max: float = 1.0, elastic: bool = False) -> dict[str, np.ndarray]:
     """n events of e p -> e' X: column name (EPRIME_COLUMNS) -> float64 array of length n.
 
     Deterministic for a given (n, seed, settings). Energies and momenta in GeV, Q2 in GeV^2, angles in
     radians (theta in [0, pi], phi in [0, 2 pi)). Cuts: Q2 >= q2_min, W >= w_min, y <= y_max.
+
+    elastic=True adds the elastic peak, e p -> e p (W = M, x_B = 1; `elastic_cross_section`), in its share of the
+    cross section inside the same Q^2 and y cuts (`elastic_share`: 9.1% at the defaults): the number of elastic
+    events is binomial(n, share), their Q^2 drawn by inverse CDF on a 200,001-point log grid, the events shuffled.
+    Its ridge reaches E' = E_b - q2_min / (2 M) (10.07 GeV at the defaults), where the inelastic events stop at
+    E_b - (w_min^2 - M^2 + q2_min) / (2 M) (8.94 GeV): the edge next to the beam energy that FAT-GAN's bound is for.
+    The resonance region (W between the pion threshold and w_min) stays out.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n (the number of events) must be a positive integer, got {n!r}")
     rng = np.random.default_rng(seed)
-    x_b, q2 = _accept_reject(int(n), rng, float(beam_energy), float(q2_min), float(w_min), float(y_max))
+    beam_energy, q2_min, w_min, y_max = float(beam_energy), float(q2_min), float(w_min), float(y_max)
+    n_el = 0
+    if elastic:
+        q2_grid, cdf = _elastic_table(beam_energy, q2_min, y_max)
+        n_el = int(rng.binomial(int(n), elastic_share(beam_energy, q2_min, w_min, y_max)))
+    x_b, q2 = _accept_reject(int(n) - n_el, rng, beam_energy, q2_min, w_min, y_max) if n_el < n else \
+        (np.empty(0), np.empty(0))
+    if n_el:
+        q2_el = np.interp(rng.uniform(0.0, cdf[-1], n_el), cdf, q2_grid)
+        order = rng.permutation(int(n))
+        x_b, q2 = np.concatenate([x_b, np.ones(n_el)])[order], np.concatenate([q2, q2_el])[order]
     phi = rng.uniform(0.0, 2.0 * math.pi, int(n))
-    return kinematics(x_b, q2, phi, float(beam_energy))
+    return kinematics(x_b, q2, phi, beam_energy)
 
 
 def eprime_bounds(beam_energy: float = DEFAULT_BEAM_ENERGY,

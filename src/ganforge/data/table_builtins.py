@@ -10,6 +10,8 @@ builtin:eprime         inclusive e p -> e' X events at a 10.6 GeV beam (data/epr
                        FAT-GAN's T(pz) = log(E_b - pz) (log_distance to the beam energy), so a decoded pz
                        can never reach E_b; px and py are standardised. --rows sets the number of events
                        (default 100,000) and --data-seed their seed.
+builtin:eprime-elastic the same with the elastic peak, e p -> e p (W = M), in its share of the cross section
+                       (9.1% of the events): a ridge up to E' = 10.07 GeV, near the beam energy
 builtin:wine           scikit-learn's wine recognition set: 178 rows, 13 continuous measurements, label
                        `target` (3 cultivars, categorical)
 builtin:breast-cancer  scikit-learn's Wisconsin diagnostic set: 569 rows, 30 continuous features, label
@@ -39,16 +41,17 @@ EPRIME_ROWS = 100_000
 MOMENTA = ("px", "py", "pz")
 
 
-def eprime_table(rows: int = 0, seed: int = 0) -> tuple[Table, dict[str, Any]]:
+def eprime_table(rows: int = 0, seed: int = 0, elastic: bool = False) -> tuple[Table, dict[str, Any]]:
     import pandas as pd
 
     n = rows or EPRIME_ROWS
-    events = eprime_events(n, seed=seed)
+    events = eprime_events(n, seed=seed, elastic=elastic)
     df = pd.DataFrame({k: events[k] for k in MOMENTA})
     e_b = DEFAULT_BEAM_ENERGY
     # physical bounds: |p_i| <= E' <= E_b; decoded values are clamped into them
     columns = {k: {"type": "continuous", "bounds": [-e_b, e_b]} for k in MOMENTA}
-    table = Table.from_pandas(df, columns, source=f"builtin:eprime ({n} events, seed {seed}, E_b {e_b:g} GeV)")
+    name = "eprime-elastic" if elastic else "eprime"
+    table = Table.from_pandas(df, columns, source=f"builtin:{name} ({n} events, seed {seed}, E_b {e_b:g} GeV)")
     transforms = {"pz": {"name": "log_distance", "bound": e_b}}
     return table, transforms
 
@@ -96,6 +99,7 @@ def _vega_table(name: str, file: str, columns: dict[str, Any]) -> Callable[..., 
 
 TABLE_BUILTINS: dict[str, Callable[..., tuple[Table, dict[str, Any]]]] = {
     "eprime": eprime_table,
+    "eprime-elastic": lambda rows=0, seed=0: eprime_table(rows, seed, elastic=True),
     "wine": _sklearn_table("load_wine", "categorical"),
     "breast-cancer": _sklearn_table("load_breast_cancer", "categorical"),
     "diabetes": _sklearn_table("load_diabetes", "continuous"),
