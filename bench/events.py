@@ -39,6 +39,14 @@ MMD^2 (9 features) is below the peer's; (3) fatgan's W1 is below the peer's on a
     .venv/bin/python bench/events.py --minutes 5
     .venv/bin/python bench/events.py --quick            # smoke: 1 minute an arm
 
+--data builtin:eprime-elastic runs the same three arms on the events with the elastic peak (e p -> e p, 9.1% of
+them, a ridge up to E' = 10.07 GeV; builtin:eprime stops at 8.94 GeV, so there a raw generator has no edge near
+E_b to cross). Its user command names the events recipe, `--recipe eprime-fatgan` (tuned on builtin:eprime; the
+recipe matches builtin:eprime alone); W's validity rule is then W >= M (the elastic events have W = M); results
+go to bench/results/events_elastic.json.
+
+    .venv/bin/python bench/events.py --data builtin:eprime-elastic
+
 Results: bench/results/events.json (no absolute paths): per-arm metrics, wall times, commands, versions,
 machine, each bar's verdict. Runs and samples under bench/results/runs/events/ (git-ignored).
 """
@@ -104,7 +112,10 @@ def event_features(px, py, pz) -> dict[str, Any]:
     return {"px": px, "py": py, "pz": pz, "E_prime": e, "theta": theta, "phi": phi, "Q2": q2, "x_B": x_b, "W": w}
 
 
-def write_events() -> dict[str, Any]:
+W_THRESHOLD: float | None = None   # validity's W rule: None -> the pion threshold (builtin:eprime); M with elastic
+
+
+def write_events(elastic: bool = False) -> dict[str, Any]:
     """The training events (seed 0) as CSV for the peer, and the reference draw (seed 1)."""
     import pandas as pd
 
@@ -113,7 +124,7 @@ def write_events() -> dict[str, Any]:
     RUNS.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {}
     for tag, seed in (("train", TRAIN_SEED), ("reference", REFERENCE_SEED)):
-        ev = eprime_events(EVENTS, seed=seed)
+        ev = eprime_events(EVENTS, seed=seed, elastic=elastic)
         df = pd.DataFrame({k: ev[k] for k in MOMENTA})
         path = RUNS / f"eprime_{tag}.csv"
         df.to_csv(path, index=False, float_format="%.17g")
@@ -123,7 +134,7 @@ def write_events() -> dict[str, Any]:
 
         from ganforge.data.table_builtins import load_table_builtin
 
-        table, _ = load_table_builtin("eprime")
+        table, _ = load_table_builtin("eprime-elastic" if elastic else "eprime")
         same = all(np.array_equal(np.asarray(table[k], np.float64), out["train"]["frame"][k].to_numpy())
                    for k in MOMENTA)
         out["same_as_builtin"] = bool(same)
@@ -218,7 +229,8 @@ def measure(reference: dict[str, Any], momenta: dict[str, Any], features_csv: Pa
     fake = event_features(momenta["px"], momenta["py"], momenta["pz"])
     kinds = {c: "continuous" for c in FEATURES}
     t0 = time.perf_counter()
-    m = table_metrics(reference, fake, kinds, seed=0, beam_energy=DEFAULT_BEAM_ENERGY)
+    m = table_metrics(reference, fake, kinds, seed=0, beam_energy=DEFAULT_BEAM_ENERGY,
+                      **({"w_threshold": W_THRESHOLD} if W_THRESHOLD is not None else {}))
     finite = np.logical_and.reduce([np.isfinite(fake[c]) for c in FEATURES])
     clean = {c: fake[c][finite] for c in FEATURES}
     mmd: dict[str, Any] = {}
@@ -289,8 +301,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke check: --minutes 1")
     p.add_argument("--arms", default="fatgan,wgan-gp,ctgan", help="arms to run (default: all three)")
     p.add_argument("--n", type=int, default=EVENTS, help=f"events sampled per arm (default: {EVENTS})")
-    p.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default: {rel(RESULTS)})")
+    p.add_argument("--data", default=DATA, choices=[DATA, "builtin:eprime-elastic"],
+                   help="the events (default: builtin:eprime; builtin:eprime-elastic adds the elastic peak)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"results JSON (default: {rel(RESULTS)}, or events_elastic.json with the elastic peak)")
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = RESULTS if args.data == DATA else RESULTS.with_name("events_elastic.json")
     if args.quick:
         args.minutes = 1.0
     unknown = set(args.arms.split(",")) - {*ARMS, PEER_ARM}
@@ -300,20 +317,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global TRAIN, W_THRESHOLD
     args = parse_args(argv)
     wanted = args.arms.split(",")
+    elastic = args.data != DATA
+    if elastic:  # the user's command names the events recipe (it matches builtin:eprime alone)
+        TRAIN = [args.data if w == DATA else w for w in TRAIN]
+        TRAIN[TRAIN.index("--time"):TRAIN.index("--time")] = ["--recipe", "eprime-fatgan"]
+        from ganforge.data.eprime import PROTON_MASS
+
+        W_THRESHOLD = PROTON_MASS
     result: dict[str, Any] = {
         "bench": "events", "issue": "20 item 1",
         "command": " ".join(["bench/events.py", *(argv if argv is not None else sys.argv[1:])]),
         "settings": {"minutes_per_arm": args.minutes, "quick": args.quick, "events": EVENTS, "samples": args.n,
                      "train_seed": TRAIN_SEED, "reference_seed": REFERENCE_SEED, "features": list(FEATURES),
-                     "mmd_subsets": MMD_SEEDS, "baseline_overrides": BASELINE_OVERRIDES},
+                     "mmd_subsets": MMD_SEEDS, "baseline_overrides": BASELINE_OVERRIDES, "data": args.data,
+                     "w_threshold": W_THRESHOLD},
         "machine": machine(), "versions": {"ganforge_side": ganforge_versions()}, "arms": {},
     }
     try:
         if PEER_ARM in wanted:
             result["versions"]["peer_side"] = peer_ctgan.setup()
-        data = write_events()
+        data = write_events(elastic)
         train_csv = RUNS / "eprime_train.csv"
         result["data"] = {"train": {k: v for k, v in data["train"].items() if k != "frame"},
                           "reference": {k: v for k, v in data["reference"].items() if k != "frame"},
