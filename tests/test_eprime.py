@@ -176,3 +176,15 @@ def test_elastic_events_ridge_share_and_q2_law():
     plain = eprime_events(1000, seed=3)
     assert (plain["W"] >= 2.0).all()
     np.testing.assert_array_equal(plain["px"], eprime_events(1000, seed=3, elastic=False)["px"])
+
+
+def test_real_elastic_events_are_valid_despite_rounding():
+    """validity recomputes x_B and W from the momenta; for elastic events (x_B = 1, W = M exactly) rounding puts
+    about half on the wrong side of the bounds without a tolerance. The real events all pass (W >= M rule)."""
+    ev = eprime_events(20_000, seed=1, elastic=True)
+    v = validity({k: ev[k] for k in ("px", "py", "pz")}, w_threshold=PROTON_MASS)
+    assert v == {"finite": 1.0, "energy": 1.0, "x_range": 1.0, "w_threshold": 1.0, "all": 1.0}
+    # and a W just below M (beyond rounding) still fails
+    bad = validity({"E_prime": np.array([9.0]), "Q2": np.array([1.0]), "W": np.array([PROTON_MASS - 1e-3])},
+                   w_threshold=PROTON_MASS)
+    assert bad["w_threshold"] == 0.0

@@ -475,7 +475,8 @@ def run_table(args: argparse.Namespace, sampler) -> int:
     r, kinds = _table_columns(real, real)
     f, _ = _table_columns(fake, real)
     # with the elastic peak (W = M) among the real events, W >= M is the physical rule, not the pion threshold
-    w_threshold = PROTON_MASS if source and "eprime-elastic" in str(source) else W_PION_THRESHOLD
+    trained_on = (sampler.config.get("run", {}).get("data", {}).get("source") if sampler is not None else None) or source
+    w_threshold = PROTON_MASS if any("eprime-elastic" in str(s) for s in (source, trained_on) if s) else W_PION_THRESHOLD
     results = table_metrics(r, f, kinds, label=real.label if "efficacy" in names else None, seed=args.seed,
                             beam_energy=beam if "validity" in names else None,
                             classifier_test="c2st" in names, w_threshold=w_threshold)
