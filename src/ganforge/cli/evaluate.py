@@ -446,9 +446,11 @@ def run_table(args: argparse.Namespace, sampler) -> int:
     if args.n < 2:
         raise UsageError(f"--n must be at least 2, got {args.n}")
     beam = None
+    trained_on = None  # the data the run trained on (the model's), whatever --data compares it with
     if sampler is not None:
         run_cfg = sampler.config.get("run", {})
-        source = args.data or run_cfg.get("data", {}).get("source")
+        trained_on = run_cfg.get("data", {}).get("source")
+        source = args.data or trained_on
         if args.data:
             real = read_table(args.data, run_cfg.get("data", {}).get("columns"))
         else:
@@ -475,7 +477,6 @@ def run_table(args: argparse.Namespace, sampler) -> int:
     r, kinds = _table_columns(real, real)
     f, _ = _table_columns(fake, real)
     # with the elastic peak (W = M) among the real events, W >= M is the physical rule, not the pion threshold
-    trained_on = (sampler.config.get("run", {}).get("data", {}).get("source") if sampler is not None else None) or source
     w_threshold = PROTON_MASS if any("eprime-elastic" in str(s) for s in (source, trained_on) if s) else W_PION_THRESHOLD
     results = table_metrics(r, f, kinds, label=real.label if "efficacy" in names else None, seed=args.seed,
                             beam_energy=beam if "validity" in names else None,

@@ -128,6 +128,14 @@ def _check(beam_energy: float, q2_min: float, w_min: float, y_max: float) -> tup
     return x_lo, x_hi, q2_min, q2_hi
 
 
+def _inside(x, q2, beam_energy: float, q2_min: float, w_min: float, y_max: float) -> np.ndarray:
+    """The allowed inelastic region: Q^2 >= q2_min, 0 < y <= y_max, the backward-scattering limit, W >= w_min."""
+    y = q2 / (2.0 * PROTON_MASS * beam_energy * x)
+    e_prime = beam_energy * (1.0 - y)
+    return ((q2 >= q2_min) & (y > 0) & (y <= y_max) & (q2 <= 4.0 * beam_energy * e_prime)
+            & (PROTON_MASS**2 + q2 * (1.0 / x - 1.0) >= w_min**2))
+
+
 def _accept_reject(n: int, rng: np.random.Generator, beam_energy: float, q2_min: float, w_min: float,
                    y_max: float) -> tuple[np.ndarray, np.ndarray]:
     x_lo, x_hi, q2_lo, q2_hi = _check(beam_energy, q2_min, w_min, y_max)
@@ -140,9 +148,7 @@ def _accept_reject(n: int, rng: np.random.Generator, beam_energy: float, q2_min:
         w_ = rng.uniform(0.0, f2_bound(q2_min), batch)
         x, q2 = np.exp(u), 1.0 / t
         y = q2 / (2.0 * PROTON_MASS * beam_energy * x)
-        e_prime = beam_energy * (1.0 - y)
-        inside = ((q2 >= q2_min) & (y > 0) & (y <= y_max) & (q2 <= 4.0 * beam_energy * e_prime)
-                  & (PROTON_MASS**2 + q2 * (1.0 / x - 1.0) >= w_min**2))
+        inside = _inside(x, q2, beam_energy, q2_min, w_min, y_max)
         bracket = f2_proton(x, q2) * (1.0 - y - q2 / (4.0 * beam_energy**2) + 0.5 * y**2)
         keep = inside & (w_ < bracket)
         xs.append(x[keep])
@@ -213,9 +219,7 @@ def dis_total(beam_energy: float = DEFAULT_BEAM_ENERGY, q2_min: float = DEFAULT_
     x_lo, x_hi, q2_lo, q2_hi = _check(beam_energy, q2_min, w_min, y_max)
     xs, q2s = np.geomspace(x_lo, x_hi, points), np.geomspace(q2_lo, q2_hi, points)
     x, q2 = np.meshgrid(xs, q2s, indexing="ij")
-    y = q2 / (2.0 * PROTON_MASS * beam_energy * x)
-    inside = (PROTON_MASS**2 + q2 * (1.0 / x - 1.0) >= w_min**2) & (y <= y_max)
-    d = np.where(inside, dis_cross_section(x, q2, beam_energy), 0.0)
+    d = np.where(_inside(x, q2, beam_energy, q2_min, w_min, y_max), dis_cross_section(x, q2, beam_energy), 0.0)
     return float(np.trapezoid(np.trapezoid(d, q2s, axis=1), xs))
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.spec import Batch, DataSpec
-from ..losses import AdversarialLoss, get_loss, gradient_penalty, interpolate, r1_penalty
+from ..losses import AdversarialLoss, get_loss, gp_of_gradient, gradient_penalty, interpolate, r1_penalty
 from .phases import Phase, StepContext, check_phases, runs_later, take
 
 
@@ -238,7 +238,7 @@ def critic_step(obj: AdversarialLoss, critic: Callable[[Tensor], Tensor], real_i
         real_logits, fake_logits = logits[:n], logits[n : 2 * n]
         if use_gp:
             (grad,) = torch.autograd.grad(logits[2 * n :].sum(), x_hat, create_graph=True)
-            gp = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+            gp = gp_of_gradient(grad)
     else:
         real_logits, fake_logits = critic(real_in).float(), critic(fake_in).float()
     loss = obj.d(real_logits, fake_logits, real_target)

@@ -23,7 +23,12 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     x_hat = interpolate(real.detach().float(), fake.detach().float()).requires_grad_(True)
     with torch.autocast(real.device.type, enabled=False):
         (grad,) = torch.autograd.grad(critic(x_hat).float().sum(), x_hat, create_graph=True)
-        return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+        return gp_of_gradient(grad)
+
+
+def gp_of_gradient(grad: Tensor) -> Tensor:
+    """WGAN-GP's (||grad||_2 - 1)^2, averaged over the rows, from the critic's gradient at the interpolates."""
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
 def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
