@@ -11,6 +11,7 @@ from ganforge.artifacts import Sampler
 from ganforge.data.spec import DataSpec
 from ganforge.families import build_family
 from ganforge.train import build_run
+from ganforge.families.aae import nearest_images
 from ganforge.families.vae import GREY_LEVEL, bits_per_dim, gaussian_kl, gaussian_nll
 from ganforge.metrics.clustering import cluster_accuracy
 from ganforge.nn.autoencoder import mixture_from_noise
@@ -131,6 +132,9 @@ def test_the_autoencoder_families_are_these():
 
 
 @pytest.mark.parametrize("family, options", [("vae", {"kl_anneal_steps": 3}), ("aae", {"prior": "categorical"}),
+                                             # restarts: the member is chosen at step 4, after the split at 3
+                                             ("aae", {"prior": "categorical", "restarts": 3, "select_at": 4,
+                                                      "neighbour_weight": 0.5, "neighbours": 2}),
                                              ("vaegan", {})])
 def test_resume_is_bit_exact(family, options, tmp_path):
     def make(steps, out, resume):
@@ -166,3 +170,76 @@ def test_code_tracking_ignores_autocast_and_non_finite_batches():
     before = a.G.code_tril.clone()
     a.track_codes(torch.full((8, 3), float("nan")))
     assert torch.equal(a.G.code_tril, before)
+
+
+def _aae_with_restarts(tmp_path, steps: int, select_at: int):
+    cfg = tiny_config("aae", "builtin:digits", steps=steps)
+    cfg.model.update({"latent_dim": 4, "width": 8, "prior": "categorical", "categories": 4, "restarts": 3,
+                      "select_at": select_at, "neighbours": 3, "neighbour_anchors": 40})
+    return build_run(cfg, tmp_path)
+
+
+def test_aae_neighbours_are_the_nearest_pooled_images():
+    x = torch.rand(30, 1, 20, 12, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    anchor, idx = nearest_images(x, 4, 10)
+    assert anchor.shape == (10,) and idx.shape == (10, 4) and len(anchor.unique()) == 10
+    f = torch.nn.functional.adaptive_avg_pool2d(x, (14, 12)).flatten(1)
+    d = torch.cdist(f[anchor], f)
+    d[torch.arange(10), anchor] = float("inf")  # an image is not its own neighbour
+    torch.testing.assert_close(d.gather(1, idx), d.topk(4, largest=False).values)
+    assert not (idx == anchor[:, None]).any()
+    with pytest.raises(ValueError, match="neighbours must be between 1 and 29"):
+        nearest_images(x, 30, 0)
+
+
+def test_aae_restarts_keep_the_member_whose_clusters_agree_most_with_the_neighbours(tmp_path):
+    trainer = _aae_with_restarts(tmp_path / "run", steps=5, select_at=3)
+    fam = trainer.family
+    assert len(fam.G.members) == 3 and len(fam.D) == 3 and not bool(fam.G.chosen)
+    assert len(fam.members()) == 3  # all train until the choice
+    # the agreement by hand: each anchor's cluster against each of its neighbours' (encoders in eval mode)
+    for net in fam.G.members:
+        net.eval()
+        with torch.no_grad():
+            c = net.encode(fam._nb_x)[:, 4:].argmax(1)
+        net.train()
+        by_hand = (c[fam._nb_anchor][:, None] == c[fam._nb_index]).float().mean().item()
+        assert fam.agreement(net) == pytest.approx(by_hand)
+    trainer.fit()
+    assert bool(fam.G.chosen)
+    kept = int(fam.G.selected)
+    assert float(fam.G.scores[kept]) == max(fam.G.scores.tolist())
+    assert fam.members() == [(fam.G.members[kept], fam.D[kept])]
+    # outside training everything reads the kept member: the sampler's clusters are that member's
+    s = Sampler.from_checkpoint(tmp_path / "run")
+    assert int(s.family.G.selected) == kept
+    x = torch.rand(6, 1, 8, 8) * 2 - 1
+    torch.testing.assert_close(s.family.cluster(x), s.family.G.members[kept].encode(x)[:, 4:].argmax(1))
+    torch.testing.assert_close(s.family.G(torch.zeros(2, 8)), s.family.G.members[kept](torch.zeros(2, 8)))
+
+
+def test_aae_restarts_export_the_kept_member_to_onnx(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
+    from ganforge.artifacts import onnx as gonnx
+
+    _aae_with_restarts(tmp_path / "run", steps=3, select_at=1).fit()
+    s = Sampler.from_checkpoint(tmp_path / "run")
+    kept = 2 if int(s.family.G.selected) != 2 else 1  # a member other than the first, whatever the choice was
+    s.family.G.selected.fill_(kept)
+    s.family.G._refresh()
+    gonnx.export_onnx(s, tmp_path / "g.onnx")
+    z = s.latents(5, seed=3)
+    got = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"]).run(None, {"z": z.numpy()})[0]
+    with torch.no_grad():
+        want, first = s.family.G.members[kept](z), s.family.G.members[0](z)
+    torch.testing.assert_close(torch.from_numpy(got), want, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(want, first, atol=1e-3)
+
+
+def test_aae_restarts_and_neighbours_refuse_what_they_cannot_do():
+    with pytest.raises(ValueError, match="restarts"):
+        build_family("aae", {"latent_dim": 3, "width": 4, "restarts": 2}, SPEC)  # gaussian prior: no clusters
+    with pytest.raises(ValueError, match="neighbour_weight"):
+        build_family("aae", {"latent_dim": 3, "width": 4, "prior": "mixture", "neighbour_weight": 1.0}, SPEC)
