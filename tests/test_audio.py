@@ -270,3 +270,36 @@ def test_audio_trains_only_audio_families_and_they_train_only_on_audio(tmp_path)
         build_run(tiny_config("dcgan", "unused", steps=1), tmp_path / "a", data=clips)
     with pytest.raises(ValueError, match="wavegan generates audio .* give --data audio"):
         build_run(tiny_config("wavegan", "builtin:digits", steps=1), tmp_path / "b")
+
+
+def test_cwavegan_aux_class_term_adds_the_classifiers_cross_entropy():
+    """aux_weight w adds w x CE(D's classifier on the real clips' features, their labels) to D's loss and w x CE(on
+    the fakes, the labels they were drawn with) to G's, on top of the projection D's loss (same weights, same RNG)."""
+    import torch.nn.functional as F
+
+    from ganforge.data.spec import Batch, DataSpec
+    from ganforge.families import build_family
+    from ganforge.families.phases import StepContext
+
+    spec = DataSpec("audio", (1, 1024), n_classes=3, name="toy")
+    opts = {"width": 2, "latent_dim": 8, "loss": "hinge", "phase_shuffle": 0}
+    torch.manual_seed(0)
+    plain = build_family("cwavegan", opts, spec)
+    aux = build_family("cwavegan", {**opts, "aux_weight": 0.5}, spec)
+    aux.G.load_state_dict(plain.G.state_dict())  # the same G and D; aux's classifier head is its own
+    missing, unexpected = aux.D.load_state_dict(plain.D.state_dict(), strict=False)
+    assert sorted(missing) == ["classifier.bias", "classifier.weight"] and not unexpected
+    batch = Batch(torch.rand(4, 1, 1024) * 2 - 1, torch.tensor([0, 1, 2, 1]))
+    for phase in ("d", "g"):
+        torch.manual_seed(5)
+        base = plain.loss(phase, batch, StepContext(0, (phase,))).loss
+        torch.manual_seed(5)
+        out = aux.loss(phase, batch, StepContext(0, (phase,)))
+        torch.manual_seed(5)
+        x, y = (batch.x, batch.y) if phase == "d" else aux.generate(4)
+        _, feats = aux.D.base.forward_with_features(x)
+        ce = F.cross_entropy(aux.D.classifier(feats), y)
+        torch.testing.assert_close(out.loss, base + 0.5 * ce, rtol=1e-5, atol=1e-5)
+        assert ("d/cls" if phase == "d" else "g/cls") in out.logs
+    with pytest.raises(ValueError, match="aux_weight"):
+        build_family("cwavegan", {**opts, "aux_weight": -1.0}, spec)

@@ -135,6 +135,8 @@ def test_the_autoencoder_families_are_these():
                                              # restarts: the member is chosen at step 4, after the split at 3
                                              ("aae", {"prior": "categorical", "restarts": 3, "select_at": 4,
                                                       "neighbour_weight": 0.5, "neighbours": 2}),
+                                             # ... and at step 2, before it: the resumed run loads the choice
+                                             ("aae", {"prior": "categorical", "restarts": 3, "select_at": 2}),
                                              ("vaegan", {})])
 def test_resume_is_bit_exact(family, options, tmp_path):
     def make(steps, out, resume):
@@ -142,7 +144,9 @@ def test_resume_is_bit_exact(family, options, tmp_path):
         cfg.model.update({"latent_dim": 4, "width": 8, **options})
         return build_run(cfg, out, resume=resume)
 
-    split_and_resume(make, tmp_path, 3)
+    full, resumed = split_and_resume(make, tmp_path, 3)
+    if options.get("restarts", 1) > 1:
+        assert bool(resumed.family.G.chosen) and int(resumed.family.G.selected) == int(full.family.G.selected)
 
 
 @pytest.mark.parametrize("family, options", [("ae", {"code_momentum": 1.0}), ("aae", {"prior": "mixture", "categories": 6})])
@@ -172,11 +176,11 @@ def test_code_tracking_ignores_autocast_and_non_finite_batches():
     assert torch.equal(a.G.code_tril, before)
 
 
-def _aae_with_restarts(tmp_path, steps: int, select_at: int):
+def _aae_with_restarts(tmp_path, steps: int, select_at: int, resume: bool = False):
     cfg = tiny_config("aae", "builtin:digits", steps=steps)
     cfg.model.update({"latent_dim": 4, "width": 8, "prior": "categorical", "categories": 4, "restarts": 3,
                       "select_at": select_at, "neighbours": 3, "neighbour_anchors": 40})
-    return build_run(cfg, tmp_path)
+    return build_run(cfg, tmp_path, resume=resume)
 
 
 def test_aae_neighbours_are_the_nearest_pooled_images():
@@ -205,17 +209,29 @@ def test_aae_restarts_keep_the_member_whose_clusters_agree_most_with_the_neighbo
         net.train()
         by_hand = (c[fam._nb_anchor][:, None] == c[fam._nb_index]).float().mean().item()
         assert fam.agreement(net) == pytest.approx(by_hand)
+    # the choice is the argmax of the members' agreement at that moment, whichever member it is
+    fam.agreement = lambda net: [0.2, 0.9, 0.5][list(fam.G.members).index(net)]
     trainer.fit()
-    assert bool(fam.G.chosen)
-    kept = int(fam.G.selected)
-    assert float(fam.G.scores[kept]) == max(fam.G.scores.tolist())
-    assert fam.members() == [(fam.G.members[kept], fam.D[kept])]
-    # outside training everything reads the kept member: the sampler's clusters are that member's
+    assert bool(fam.G.chosen) and int(fam.G.selected) == 1
+    torch.testing.assert_close(fam.G.scores, torch.tensor([0.2, 0.9, 0.5]))
+    assert fam.members() == [(fam.G.members[1], fam.D[1])]
+    # after the choice the dropped members stop training; the kept one goes on
+    frozen = {k: v.clone() for k, v in fam.G.state_dict().items()}
+    after = _aae_with_restarts(tmp_path / "run", steps=7, select_at=3, resume=True).fit().family.G.state_dict()
+    for k, v in frozen.items():
+        if k.startswith(("members.0.", "members.2.")) and v.is_floating_point():
+            torch.testing.assert_close(after[k], v, rtol=0, atol=0, msg=k)
+    assert any(not torch.equal(after[k], v) for k, v in frozen.items() if k.startswith("members.1.") and v.dim() > 1)
+    # outside training everything reads the kept member: the sampler's clusters and images are member 1's
     s = Sampler.from_checkpoint(tmp_path / "run")
-    assert int(s.family.G.selected) == kept
+    assert int(s.family.G.selected) == 1
     x = torch.rand(6, 1, 8, 8) * 2 - 1
-    torch.testing.assert_close(s.family.cluster(x), s.family.G.members[kept].encode(x)[:, 4:].argmax(1))
-    torch.testing.assert_close(s.family.G(torch.zeros(2, 8)), s.family.G.members[kept](torch.zeros(2, 8)))
+    torch.testing.assert_close(s.family.cluster(x), s.family.G.members[1].encode(x)[:, 4:].argmax(1))
+    torch.testing.assert_close(s.family.G(torch.zeros(2, 8)), s.family.G.members[1](torch.zeros(2, 8)))
+    assert not torch.allclose(s.family.G(torch.zeros(2, 8)), s.family.G.members[0](torch.zeros(2, 8)))
+    from ganforge.artifacts.projection import first_layer_weight  # sefa's weight is the kept member's too
+
+    torch.testing.assert_close(first_layer_weight(s.family.G), first_layer_weight(s.family.G.members[1]))
 
 
 def test_aae_restarts_export_the_kept_member_to_onnx(tmp_path):

@@ -163,6 +163,7 @@ def first_layer_weight(G) -> Tensor:
     (an autoencoder's code = mean + L z: A L). ValueError when G does not start with one (stylegan maps z first)."""
     from ..nn.convs import LatentProjection
 
+    G = getattr(G, "kept", G)  # an aae with restarts: the member it kept
     if getattr(G, "mixture", None) is not None:
         raise ValueError("closed-form directions (sefa) need z to reach the first layer linearly; an aae with a "
                          "mixture prior maps z onto the mixture first")

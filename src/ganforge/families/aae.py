@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from ..data.spec import Batch
 from ..losses import get_loss
 from ..nn.autoencoder import AutoEncoderNet, CodeDiscriminator, mixture_from_noise
+from ..nn.progan import _tracing
 from .ae import AE
 from .base import StepOutput
 from .codes import Code, LatentCodes
@@ -57,6 +58,7 @@ class AAEConfig:
     neighbour_anchors: int = 20000  # how many training images get their neighbours listed (0: all)
     restarts: int = 1            # categorical: AAEs trained side by side from different initialisations until
     select_at: int = 1000        # this step, when the one whose clusters best agree with the neighbours is kept
+    #                              (a run that ends before select_at keeps member 0, having made no choice)
     d_hidden: int = 512
     mixture_radius: float = 2.0
     mixture_std: float = 0.5
@@ -111,7 +113,7 @@ class AAE(LatentCodes, AE):
         if not (self.y_dim and (cfg.neighbour_weight > 0 or cfg.restarts > 1)):
             return
         x = getattr(data, "x", None)
-        if x is None or not hasattr(data, "to_float"):
+        if x is None or not hasattr(data, "to_float") or getattr(data, "stream", None) is not None:
             raise ValueError("aae: model.neighbour_weight > 0 and model.restarts > 1 need the training images in memory "
                              "(a built-in or an image folder that fits); set them to 0 and 1 for streamed data")
         self._nb_x = data.to_float(x)
@@ -213,10 +215,10 @@ class AAE(LatentCodes, AE):
         wanted = torch.cat([a, idx.flatten()]).unique()
         where = torch.full((len(self._nb_x),), -1, dtype=torch.long)
         where[wanted] = torch.arange(len(wanted))
-        was = net.training
+        was, device = net.training, next(net.parameters()).device
         net.eval()
         k = int(self.cfg.latent_dim)
-        cl = torch.cat([net.encode(self._nb_x[wanted[i:i + 1000].to(self._nb_x.device)])[:, k:].argmax(1).cpu()
+        cl = torch.cat([net.encode(self._nb_x[wanted[i:i + 1000].to(self._nb_x.device)].to(device))[:, k:].argmax(1).cpu()
                         for i in range(0, len(wanted), 1000)])
         net.train(was)
         return float((cl[where[a]][:, None] == cl[where[idx]]).float().mean())
@@ -228,6 +230,7 @@ class AAE(LatentCodes, AE):
         self.G.selected.fill_(best)
         self.G.chosen.fill_(True)
         self.G.scores.copy_(torch.tensor(scores))
+        self.G._refresh()
         return {f"aae/agreement_{i}": torch.tensor(v) for i, v in enumerate(scores)}
 
     def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
@@ -237,8 +240,17 @@ class AAE(LatentCodes, AE):
             chosen_now = self.choose()
         if phase not in ("d", "g"):
             raise ValueError(f"aae has the phases d and g, not '{phase}'")
+        if not isinstance(self.G, AutoEncoderPopulation):
+            return self._member_loss(phase, batch, self.G, self.D)
         parts = [self._member_loss(phase, batch, g, d) for g, d in self.members()]
         loss = sum(p.loss for p in parts)
+        if self.G.chosen and self.shard[1] > 1:
+            # distributed data parallel wants a gradient for every parameter it wraps: + 0 x the dropped members'
+            # (the same value and gradients for the kept one), as base's lazy R1 phase does for D
+            kept = int(self.G.selected)
+            nets = self.G.members if phase == "g" else self.D  # what this phase trains
+            dropped = [p for i, net in enumerate(nets) if i != kept for p in net.parameters()]
+            loss = loss + 0.0 * sum(p.reshape(-1)[0] for p in dropped)
         logs = {key: torch.stack([torch.as_tensor(p.logs[key]).float() for p in parts]).mean() for key in parts[0].logs}
         logs.update(chosen_now)
         if isinstance(self.G, AutoEncoderPopulation) and self.G.chosen:
@@ -301,7 +313,8 @@ class AAE(LatentCodes, AE):
 @torch.no_grad()
 def nearest_images(x: Tensor, k: int, anchors: int, chunk: int = 2000) -> tuple[Tensor, Tensor]:
     """The k nearest other images (Euclidean, on images average-pooled to at most 14x14) of `anchors` training
-    images (a fixed draw; 0 or more than there are: all of them). Returns (anchor indices (A,), neighbours (A, k))."""
+    images (a fixed random draw, in random order; 0 or more than there are: all of them). Returns (anchor indices
+    (A,), neighbours (A, k))."""
     n = len(x)
     if k < 1 or n <= k:
         raise ValueError(f"aae: model.neighbours must be between 1 and {n - 1} (the training set has {n} images), got {k}")
@@ -309,8 +322,8 @@ def nearest_images(x: Tensor, k: int, anchors: int, chunk: int = 2000) -> tuple[
     f = F.adaptive_avg_pool2d(x.float(), (min(h, 14), min(w, 14))).flatten(1) if x.dim() == 4 else x.float().flatten(1)
     f = f - f.mean(0)
     sq = (f * f).sum(1)
-    anchor = (torch.randperm(n, generator=torch.Generator().manual_seed(0))[:anchors].sort().values
-              if 0 < anchors < n else torch.arange(n))
+    # a fixed random draw, in random order, so that any leading slice of it (agreement's) is a random sample too
+    anchor = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:anchors if 0 < anchors < n else n]
     out = []
     for i in range(0, len(anchor), chunk):
         a = anchor[i:i + chunk]
@@ -340,7 +353,7 @@ class AutoEncoderPopulation(nn.Module):
 
     @property
     def kept(self) -> nn.Module:
-        if not (torch.compiler.is_compiling() or torch.compiler.is_exporting()):
+        if not _tracing():
             self._refresh()
         return self.members[self._index]
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn import ConditionalDiscriminator, ConditionalGenerator
 from ..nn.wavegan import WaveGANDiscriminator, WaveGANGenerator
 from .backbones import feature_dim
-from .base import AdversarialConfig, AdversarialFamily
+from ..data.spec import Batch
+from .base import AdversarialConfig, AdversarialFamily, StepOutput
+from .phases import StepContext
 from .cgan import CGAN
 
 
@@ -65,10 +68,15 @@ class WaveGAN(AdversarialFamily):
 @dataclass
 class CWaveGANConfig(WaveGANConfig):
     embed_dim: int = 10  # size of G's label embedding
+    aux_weight: float = 0.0  # > 0: also ACGAN's class term, a classifier head on D's features (see CWaveGAN)
 
 
 class CWaveGAN(CGAN):
-    """Class-conditional WaveGAN: label embedding into G, projection D. The conditional hooks are cgan's."""
+    """Class-conditional WaveGAN: label embedding into G, projection D. The conditional hooks are cgan's.
+
+    aux_weight > 0 adds ACGAN's class term (Odena et al. 2017) beside the projection: a linear classifier on D's
+    last features, trained by D on real clips (cross-entropy with their labels) and by G on its fakes (the labels
+    they were drawn with), both weighted by aux_weight; D's classifier never trains on fakes (acgan.py says why)."""
 
     Config = CWaveGANConfig
     name = "cwavegan"
@@ -82,6 +90,9 @@ class CWaveGAN(CGAN):
         if spec.n_classes < 1:
             raise ValueError(f"cwavegan needs labelled clips but '{spec.name}' has no classes; use class sub-folders "
                              "(DATA/<class>/*.wav) or builtin:spoken-digits, or --family wavegan")
+        if cfg.aux_weight < 0:
+            raise ValueError(f"model.aux_weight must be >= 0, got {cfg.aux_weight}")
+        self._aux: list[tuple[Tensor, Tensor]] = []
         AdversarialFamily.__init__(self, cfg, spec, generator_only)
 
     def build_generator(self) -> nn.Module:
@@ -92,8 +103,34 @@ class CWaveGAN(CGAN):
     def build_discriminator(self) -> nn.Module:
         c, shape = self.cfg, tuple(self.spec.shape)
         base = WaveGANDiscriminator(shape[-1], c.width, c.phase_shuffle)
-        return ConditionalDiscriminator(base, self.n_classes, "projection", image=False,
-                                        feature_dim=feature_dim(base, shape))
+        d = ConditionalDiscriminator(base, self.n_classes, "projection", image=False,
+                                     feature_dim=feature_dim(base, shape))
+        if c.aux_weight > 0:
+            d.classifier = nn.Linear(feature_dim(base, shape), self.n_classes)
+        return d
 
     def critic(self, x: Tensor, cond: Any) -> Tensor:
-        return self.D(x, cond)
+        if self.cfg.aux_weight <= 0:
+            return self.D(x, cond)
+        logits, feats = self.D.base.forward_with_features(x)
+        self._aux.append((self.D.classifier(feats), cond))  # in call order: real, fake, then any penalty's
+        return logits + (self.D.embed(cond).to(feats.dtype) * feats).sum(1)
+
+    def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
+        if self.cfg.aux_weight <= 0:
+            return super().loss(phase, batch, ctx)
+        self._aux = []
+        out = super().loss(phase, batch, ctx)
+        aux, self._aux = self._aux, []
+        if phase == "d":
+            cls, y = aux[0]  # the real clips'
+            ce = F.cross_entropy(cls.float(), y)
+            out.logs["d/cls"] = ce.detach()
+            out.logs["d/cls_acc_real"] = (cls.argmax(1) == y).float().mean()
+        elif phase == "g":
+            cls, y = aux[0]  # the fakes'
+            ce = F.cross_entropy(cls.float(), y)
+            out.logs["g/cls"] = ce.detach()
+        else:
+            return out
+        return StepOutput(out.loss + self.cfg.aux_weight * ce, out.logs)
