@@ -303,3 +303,55 @@ def test_cwavegan_aux_class_term_adds_the_classifiers_cross_entropy():
         assert ("d/cls" if phase == "d" else "g/cls") in out.logs
     with pytest.raises(ValueError, match="aux_weight"):
         build_family("cwavegan", {**opts, "aux_weight": -1.0}, spec)
+
+
+def test_spectrogram_branch_reads_the_log_spectrogram_and_passes_gradients_to_the_clip():
+    """The branch's input image is the standardised log |STFT| (data.audio.log_spectrogram, Hann, hop n_fft / 2);
+    its stack shrinks the grid to at most 4 x 4 and out_dim is the flattened size; d(output)/d(clip) reaches every
+    sample, so G is told about its spectrum; a pure tone's branch output differs from another tone's."""
+    from ganforge.data.audio import log_spectrogram
+    from ganforge.nn.wavegan import SpectrogramBranch, WaveSpecDiscriminator
+
+    torch.manual_seed(0)
+    b = SpectrogramBranch(4096, width=2, n_fft=64)
+    t = torch.arange(4096) / 16000
+    x = torch.stack([torch.sin(2 * torch.pi * 440 * t), torch.sin(2 * torch.pi * 3000 * t)])[:, None]
+    img = b.image(x)
+    ref = (log_spectrogram(x, 64, 32) - b.LOG_MEAN) / b.LOG_STD
+    torch.testing.assert_close(img[:, 0], ref, rtol=1e-4, atol=1e-4)
+    peak = img[0, 0].mean(1).argmax().item()  # the 440 Hz tone's bin: 440 / (16000 / 64) = 1.76
+    assert peak == 2
+    xg = x.clone().requires_grad_()
+    out = b(xg)
+    assert out.shape == (2, b.out_dim) and b.net(img).shape[-1] <= 4 and b.net(img).shape[-2] <= 4
+    assert not torch.allclose(out[0], out[1])
+    out.sum().backward()
+    assert bool((xg.grad[:, 0, 64:-64].abs() > 0).all())
+    d = WaveSpecDiscriminator(4096, width=2, shuffle=0, spec_width=2, n_fft=64)
+    logit, feats = d.forward_with_features(x)
+    assert logit.shape == (2,) and feats.shape == (2, d.fc.in_features)
+    with pytest.raises(ValueError, match="power-of-two"):
+        SpectrogramBranch(4096, 2, n_fft=100)
+
+
+def test_cwavegan_with_a_spectrogram_view_trains_and_both_views_learn(tmp_path):
+    """model.spec_width > 0: cwavegan's projection D reads the waveform D's and the spectrogram branch's features;
+    one D step moves both views' weights, and the sampler (G alone) is unchanged in shape."""
+    from ganforge.data.spec import Batch, DataSpec
+    from ganforge.families import build_family
+    from ganforge.families.phases import StepContext
+    from ganforge.nn.wavegan import WaveSpecDiscriminator
+
+    spec = DataSpec("audio", (1, 1024), n_classes=3, name="toy")
+    torch.manual_seed(0)
+    fam = build_family("cwavegan", {"width": 2, "latent_dim": 8, "loss": "ns", "phase_shuffle": 1,
+                                    "spec_width": 2, "spec_n_fft": 64, "aux_weight": 1.0}, spec)
+    assert isinstance(fam.D.base, WaveSpecDiscriminator)
+    batch = Batch(torch.rand(4, 1, 1024) * 2 - 1, torch.tensor([0, 1, 2, 1]))
+    fam.loss("d", batch, StepContext(0, ("d",))).loss.backward()
+    grads = {n: p.grad for n, p in fam.D.named_parameters()}
+    assert grads["base.spec.net.0.weight"].abs().sum() > 0 and grads["base.wave.net.0.weight"].abs().sum() > 0
+    assert grads["classifier.weight"].abs().sum() > 0 and grads["embed.weight"].abs().sum() > 0
+    assert fam.generate(4)[0].shape == (4, 1, 1024)
+    with pytest.raises(ValueError, match="spec_width"):
+        build_family("cwavegan", {"width": 2, "spec_width": -1}, spec)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn import ConditionalDiscriminator, ConditionalGenerator
-from ..nn.wavegan import WaveGANDiscriminator, WaveGANGenerator
+from ..nn.wavegan import WaveGANDiscriminator, WaveGANGenerator, WaveSpecDiscriminator
 from .backbones import feature_dim
 from ..data.spec import Batch
 from .base import AdversarialConfig, AdversarialFamily, StepOutput
@@ -34,12 +34,27 @@ class WaveGANConfig(AdversarialConfig):
     gp_weight: float = 10.0
     width: int = 32        # d: channels of G's last and D's first layer (the paper's 64)
     phase_shuffle: int = 2  # n of D's phase shuffle (0: off)
+    spec_width: int = 0     # > 0: D also reads the clip's log-spectrogram through a 2-D stack this wide (see below)
+    spec_n_fft: int = 256   # that spectrogram's STFT size (hop n_fft / 2)
 
 
 def _check_audio(name: str, spec) -> None:
     if spec.kind != "audio":
         raise ValueError(f"{name} generates audio but '{spec.name}' holds {spec.kind}; give --data builtin:spoken-digits "
                          "or a folder of .wav/.flac files")
+
+
+def _check_widths(cfg: WaveGANConfig) -> None:
+    if cfg.width < 1 or cfg.phase_shuffle < 0 or cfg.spec_width < 0:
+        raise ValueError(f"model.width must be >= 1, model.phase_shuffle and model.spec_width >= 0, got {cfg.width}, "
+                         f"{cfg.phase_shuffle}, {cfg.spec_width}")
+
+
+def _discriminator(cfg: WaveGANConfig, length: int) -> nn.Module:
+    """WaveGAN's D, or with spec_width > 0 that D beside a spectrogram view (nn.wavegan.WaveSpecDiscriminator)."""
+    if cfg.spec_width > 0:
+        return WaveSpecDiscriminator(length, cfg.width, cfg.phase_shuffle, cfg.spec_width, cfg.spec_n_fft)
+    return WaveGANDiscriminator(length, cfg.width, cfg.phase_shuffle)
 
 
 class WaveGAN(AdversarialFamily):
@@ -53,16 +68,14 @@ class WaveGAN(AdversarialFamily):
 
     def __init__(self, cfg: WaveGANConfig, spec, generator_only: bool = False) -> None:
         _check_audio(self.name, spec)
-        if cfg.width < 1 or cfg.phase_shuffle < 0:
-            raise ValueError(f"model.width must be >= 1 and model.phase_shuffle >= 0, got {cfg.width}, "
-                             f"{cfg.phase_shuffle}")
+        _check_widths(cfg)
         super().__init__(cfg, spec, generator_only)
 
     def build_generator(self) -> nn.Module:
         return WaveGANGenerator(self.cfg.latent_dim, self.spec.shape[-1], self.cfg.width)
 
     def build_discriminator(self) -> nn.Module:
-        return WaveGANDiscriminator(self.spec.shape[-1], self.cfg.width, self.cfg.phase_shuffle)
+        return _discriminator(self.cfg, self.spec.shape[-1])
 
 
 @dataclass
@@ -90,6 +103,7 @@ class CWaveGAN(CGAN):
         if spec.n_classes < 1:
             raise ValueError(f"cwavegan needs labelled clips but '{spec.name}' has no classes; use class sub-folders "
                              "(DATA/<class>/*.wav) or builtin:spoken-digits, or --family wavegan")
+        _check_widths(cfg)
         if cfg.aux_weight < 0:
             raise ValueError(f"model.aux_weight must be >= 0, got {cfg.aux_weight}")
         self._aux: list[tuple[Tensor, Tensor]] = []
@@ -102,7 +116,7 @@ class CWaveGAN(CGAN):
 
     def build_discriminator(self) -> nn.Module:
         c, shape = self.cfg, tuple(self.spec.shape)
-        base = WaveGANDiscriminator(shape[-1], c.width, c.phase_shuffle)
+        base = _discriminator(c, shape[-1])
         d = ConditionalDiscriminator(base, self.n_classes, "projection", image=False,
                                      feature_dim=feature_dim(base, shape))
         if c.aux_weight > 0:

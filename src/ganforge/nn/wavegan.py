@@ -141,3 +141,58 @@ class SpecGANGenerator(nn.Module):
 
         x = griffin_lim(self.magnitude(img), self.n_fft, self.hop, self.length, n_iter=n_iter)
         return x.clamp(-1.0, 1.0)[:, None]
+
+
+class SpectrogramBranch(nn.Module):
+    """A second view of the clip for D, as the multi-resolution spectrogram discriminators of later audio GANs
+    (e.g. UnivNet, Jang et al. 2021): the log-magnitude STFT (Hann window of `n_fft`, hop n_fft / 2), fixed
+    standardisation, then a 2-D stack of stride-2 4x4 convolutions (leaky ReLU 0.2, no normalisation, so any
+    penalty stays per sample) down to a grid of at most 4 x 4, flattened. Differentiable throughout, so G is told
+    about the spectral envelope over time directly, which a waveform D on 16,384 samples learns slowly."""
+
+    LOG_MEAN, LOG_STD = -4.0, 3.0  # roughly log |STFT| of the spoken digits over all bins (as the speech classifier)
+
+    def __init__(self, length: int, width: int = 16, n_fft: int = 256) -> None:
+        super().__init__()
+        if width < 1 or n_fft < 16 or n_fft & (n_fft - 1):
+            raise ValueError(f"the spectrogram branch needs width >= 1 and a power-of-two n_fft >= 16, got {width}, "
+                             f"{n_fft}")
+        self.n_fft, self.hop = int(n_fft), int(n_fft) // 2
+        bins, frames = self.n_fft // 2 + 1, length // self.hop + 1
+        layers: list[nn.Module] = []
+        c, k = 1, 0
+        while max(bins, frames) > 4:
+            layers += [nn.Conv2d(c, width * 2 ** k, 4, 2, 1), nn.LeakyReLU(0.2)]
+            c, k = width * 2 ** k, k + 1
+            bins, frames = bins // 2, frames // 2
+        self.net = nn.Sequential(*layers)
+        self.out_dim = c * bins * frames
+
+    def image(self, x: Tensor) -> Tensor:
+        """Clips (N, 1, L) -> standardised log-magnitude spectrograms (N, 1, n_fft / 2 + 1, L / hop + 1), fp32."""
+        from ..data.audio import log_spectrogram
+
+        return ((log_spectrogram(x, self.n_fft, self.hop) - self.LOG_MEAN) / self.LOG_STD)[:, None]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(self.image(x)).flatten(1)
+
+
+class WaveSpecDiscriminator(nn.Module):
+    """WaveGAN's waveform D and a SpectrogramBranch side by side: one logit from both views' features (their
+    concatenation through one dense layer), and those features for a projection head."""
+
+    def __init__(self, length: int = 16384, width: int = 64, shuffle: int = 2, spec_width: int = 16,
+                 n_fft: int = 256) -> None:
+        super().__init__()
+        self.wave = WaveGANDiscriminator(length, width, shuffle)
+        self.spec = SpectrogramBranch(length, spec_width, n_fft)
+        self.fc = nn.Linear(self.wave.fc.in_features + self.spec.out_dim, 1)
+        self.wave.fc = nn.Identity()  # the joint head replaces the waveform D's own
+
+    def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h = torch.cat([self.wave.net(x).flatten(1), self.spec(x)], 1)
+        return self.fc(h).squeeze(1), h
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_with_features(x)[0]
