@@ -3,6 +3,7 @@ training run, and the espeak-ng spoken digits."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import warnings
 
@@ -306,24 +307,27 @@ def test_cwavegan_aux_class_term_adds_the_classifiers_cross_entropy():
 
 
 def test_spectrogram_branch_reads_the_log_spectrogram_and_passes_gradients_to_the_clip():
-    """The branch's input image is the standardised log |STFT| (data.audio.log_spectrogram, Hann, hop n_fft / 2);
-    its stack shrinks the grid to at most 4 x 4 and out_dim is the flattened size; d(output)/d(clip) reaches every
-    sample, so G is told about its spectrum; a pure tone's branch output differs from another tone's."""
-    from ganforge.data.audio import log_spectrogram
+    """The branch's input image is the standardised log(|STFT| + floor): for a tone on a bin's centre frequency,
+    amplitude A, the interior frames' |S| at that bin is A x sum(Hann) / 2 = A n_fft / 4 (closed form); its stack
+    shrinks the grid to at most 4 x 4 and out_dim is the flattened size; d(output)/d(clip) reaches every sample, so
+    G is told about its spectrum; two tones give different outputs."""
     from ganforge.nn.wavegan import SpectrogramBranch, WaveSpecDiscriminator
 
     torch.manual_seed(0)
     b = SpectrogramBranch(4096, width=2, n_fft=64)
     t = torch.arange(4096) / 16000
-    x = torch.stack([torch.sin(2 * torch.pi * 440 * t), torch.sin(2 * torch.pi * 3000 * t)])[:, None]
+    amp = 0.5
+    x = torch.stack([amp * torch.sin(2 * torch.pi * 1000 * t), amp * torch.sin(2 * torch.pi * 3000 * t)])[:, None]
     img = b.image(x)
-    ref = (log_spectrogram(x, 64, 32) - b.LOG_MEAN) / b.LOG_STD
-    torch.testing.assert_close(img[:, 0], ref, rtol=1e-4, atol=1e-4)
-    peak = img[0, 0].mean(1).argmax().item()  # the 440 Hz tone's bin: 440 / (16000 / 64) = 1.76
-    assert peak == 2
+    assert img.shape == (2, 1, 33, 4096 // 32 + 1)
+    centre = 1000 * 64 // 16000  # bin 4
+    expected = (math.log(amp * 64 / 4 + b.floor) - b.LOG_MEAN) / b.LOG_STD
+    torch.testing.assert_close(img[0, 0, centre, 2:-2], torch.full((4096 // 32 - 3,), expected), rtol=0, atol=1e-4)
+    assert int(img[0, 0].mean(1).argmax()) == centre
     xg = x.clone().requires_grad_()
     out = b(xg)
-    assert out.shape == (2, b.out_dim) and b.net(img).shape[-1] <= 4 and b.net(img).shape[-2] <= 4
+    grid = b.net(img).shape[-2:]
+    assert out.shape == (2, b.out_dim) and max(grid) <= 4 and b.out_dim == b.net[-2].out_channels * grid[0] * grid[1]
     assert not torch.allclose(out[0], out[1])
     out.sum().backward()
     assert bool((xg.grad[:, 0, 64:-64].abs() > 0).all())
@@ -332,11 +336,49 @@ def test_spectrogram_branch_reads_the_log_spectrogram_and_passes_gradients_to_th
     assert logit.shape == (2,) and feats.shape == (2, d.fc.in_features)
     with pytest.raises(ValueError, match="power-of-two"):
         SpectrogramBranch(4096, 2, n_fft=100)
+    with pytest.raises(ValueError, match="power-of-two"):
+        SpectrogramBranch(1024, 2, n_fft=2048)
+
+
+@pytest.mark.parametrize("length", [1024, 4096, 16384])
+@pytest.mark.parametrize("n_fft", [16, 64, 256, 1024])
+def test_spectrogram_branch_fits_every_clip_length_and_stft_size(length, n_fft):
+    """However long the time axis is against the frequency axis, the stack ends on a grid of at most 4 x 4 (an
+    axis already short stops halving) and out_dim matches what comes out."""
+    from ganforge.nn.wavegan import SpectrogramBranch
+
+    b = SpectrogramBranch(length, width=1, n_fft=n_fft)
+    x = torch.randn(2, 1, length)
+    h = b.net(b.image(x))
+    assert max(h.shape[-2:]) <= 4 and b(x).shape == (2, b.out_dim) and b.out_dim == h[0].numel()
+
+
+@pytest.mark.parametrize("opts, phase", [({"loss": "wgan-gp"}, "d"), ({"loss": "ns", "r1_weight": 1.0, "r1_every": 2}, "d_reg")])
+def test_wavegan_penalties_pass_through_the_spectrogram_view(opts, phase):
+    """WGAN-GP's and R1's double backward go through the STFT, on clips with digital silence (|S| = 0 exactly): the
+    loss is finite and every D parameter gets a finite gradient (as DDP needs). Lazy R1's phase is the penalty alone,
+    so the spectrogram stack's gradient there comes from the double backward through the STFT."""
+    from ganforge.data.spec import Batch, DataSpec
+    from ganforge.families import build_family
+    from ganforge.families.phases import StepContext
+
+    spec = DataSpec("audio", (1, 1024), name="toy")
+    torch.manual_seed(0)
+    fam = build_family("wavegan", {"width": 2, "latent_dim": 8, "spec_width": 2, "spec_n_fft": 64, **opts}, spec)
+    x = torch.rand(4, 1, 1024) * 2 - 1
+    x[:, :, :300] = 0.0
+    out = fam.loss(phase, Batch(x), StepContext(0, (phase,)))
+    assert torch.isfinite(out.loss) and float(out.loss.detach()) != 0.0
+    out.loss.backward()
+    grads = dict(fam.D.named_parameters())
+    assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in grads.values())
+    assert grads["spec.net.0.weight"].grad.abs().sum() > 0
 
 
 def test_cwavegan_with_a_spectrogram_view_trains_and_both_views_learn(tmp_path):
     """model.spec_width > 0: cwavegan's projection D reads the waveform D's and the spectrogram branch's features;
-    one D step moves both views' weights, and the sampler (G alone) is unchanged in shape."""
+    one D step moves both views' weights, and the sampler (G alone) is unchanged in shape. Bad STFT sizes are
+    refused by name."""
     from ganforge.data.spec import Batch, DataSpec
     from ganforge.families import build_family
     from ganforge.families.phases import StepContext
@@ -355,3 +397,50 @@ def test_cwavegan_with_a_spectrogram_view_trains_and_both_views_learn(tmp_path):
     assert fam.generate(4)[0].shape == (4, 1, 1024)
     with pytest.raises(ValueError, match="spec_width"):
         build_family("cwavegan", {"width": 2, "spec_width": -1}, spec)
+    for bad in (100, 2048):  # not a power of two; half of it not below the 1,024-sample clip
+        with pytest.raises(ValueError, match="model.spec_n_fft"):
+            build_family("wavegan", {"width": 2, "spec_width": 2, "spec_n_fft": bad}, spec)
+
+
+def test_cwavegan_mismatch_term_is_the_matching_aware_loss():
+    """mismatch_weight w: D's loss is real(s_r) + (1 - w) fake(s_f) + w fake(s_w) (Reed et al. 2016's matching-aware
+    D), s_w = D(real clip, a wrong label); with the ns loss fake(s) = mean softplus(s), real(s) = mean softplus(-s).
+    The wrong labels are never the right ones and reach every other class."""
+    import torch.nn.functional as F
+
+    from ganforge.data.spec import Batch, DataSpec
+    from ganforge.families import build_family
+    from ganforge.families.phases import StepContext
+
+    spec = DataSpec("audio", (1, 1024), n_classes=3, name="toy")
+    torch.manual_seed(0)
+    fam = build_family("cwavegan", {"width": 2, "latent_dim": 8, "loss": "ns", "phase_shuffle": 0,
+                                    "mismatch_weight": 0.25}, spec)
+    y = torch.tensor([0, 1, 2, 1] * 50)
+    wrong = fam.wrong_labels(y)
+    assert bool((wrong != y).all()) and {(a, b) for a, b in zip(y.tolist(), wrong.tolist())} == {
+        (a, b) for a in range(3) for b in range(3) if a != b}
+    fam.wrong_labels = lambda lab: (lab + 1) % 3  # a fixed wrong label for the closed form below
+    torch.nn.init.normal_(fam.D.embed.weight, std=1.0)  # labels that move D's logit, so the wrong term is visible
+    batch = Batch(torch.rand(4, 1, 1024) * 2 - 1, torch.tensor([0, 1, 2, 1]))
+    torch.manual_seed(5)
+    out = fam.loss("d", batch, StepContext(0, ("d",)))
+    torch.manual_seed(5)
+    with torch.no_grad():
+        fake, yf = fam.generate(4)
+    s_r, s_w, s_f = fam.D(batch.x, batch.y), fam.D(batch.x, (batch.y + 1) % 3), fam.D(fake, yf)
+    expected = F.softplus(-s_r).mean() + 0.75 * F.softplus(s_f).mean() + 0.25 * F.softplus(s_w).mean()
+    torch.testing.assert_close(out.loss, expected, rtol=1e-5, atol=1e-5)
+    without = F.softplus(-s_r).mean() + F.softplus(s_f).mean()
+    assert (s_w - s_r).abs().min() > 1e-2 and abs(float(expected - without)) > 1e-3
+    torch.testing.assert_close(out.logs["d/adv"], expected.detach(), rtol=1e-5, atol=1e-5)
+    assert "d/wrong" in out.logs
+    torch.manual_seed(6)
+    g_out = fam.loss("g", batch, StepContext(0, ("g",)))
+    torch.manual_seed(6)
+    fake, yf = fam.generate(4)
+    torch.testing.assert_close(g_out.loss, F.softplus(-fam.D(fake, yf)).mean(), rtol=1e-5, atol=1e-5)  # G's: unchanged
+    with pytest.raises(ValueError, match="mismatch_weight"):
+        build_family("cwavegan", {"width": 2, "mismatch_weight": 1.0}, spec)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        build_family("cwavegan", {"width": 2, "mismatch_weight": 0.5}, DataSpec("audio", (1, 1024), n_classes=1))

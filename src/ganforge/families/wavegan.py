@@ -7,6 +7,13 @@ spoken): G reads a learned label embedding beside z, D is a projection discrimin
 
 Width: the paper's d = 64 (about 19M parameters in G) is a GPU model; the default here is d = 32 for CPU
 budgets (model.width).
+
+Options beyond the paper, off by default (recipe spoken-digits-cwavegan v2 turns on spec_width and mismatch_weight;
+README "Sound" gives what they bought): `model.spec_width` > 0 puts a spectrogram view beside D (nn.wavegan.SpectrogramBranch: log |STFT|
+of `model.spec_n_fft` points, hop n_fft / 2, through a 2-D stack; one joint logit, and the projection and class
+heads read both views' features). cwavegan's `model.mismatch_weight` w makes D matching-aware (Reed et al. 2016):
+a real clip shown with a wrong label is one more fake, L_D = real + (1 - w) fake + w wrong. `model.aux_weight`
+adds ACGAN's class term (Odena et al. 2017).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -21,7 +29,7 @@ from ..nn import ConditionalDiscriminator, ConditionalGenerator
 from ..nn.wavegan import WaveGANDiscriminator, WaveGANGenerator, WaveSpecDiscriminator
 from .backbones import feature_dim
 from ..data.spec import Batch
-from .base import AdversarialConfig, AdversarialFamily, StepOutput
+from .base import AdversarialConfig, AdversarialFamily, StepOutput, d_readout
 from .phases import StepContext
 from .cgan import CGAN
 
@@ -34,7 +42,7 @@ class WaveGANConfig(AdversarialConfig):
     gp_weight: float = 10.0
     width: int = 32        # d: channels of G's last and D's first layer (the paper's 64)
     phase_shuffle: int = 2  # n of D's phase shuffle (0: off)
-    spec_width: int = 0     # > 0: D also reads the clip's log-spectrogram through a 2-D stack this wide (see below)
+    spec_width: int = 0     # > 0: D also reads the clip's log-spectrogram (nn.wavegan.SpectrogramBranch; 0: the paper's D)
     spec_n_fft: int = 256   # that spectrogram's STFT size (hop n_fft / 2)
 
 
@@ -44,10 +52,14 @@ def _check_audio(name: str, spec) -> None:
                          "or a folder of .wav/.flac files")
 
 
-def _check_widths(cfg: WaveGANConfig) -> None:
+def _check_widths(cfg: WaveGANConfig, length: int) -> None:
     if cfg.width < 1 or cfg.phase_shuffle < 0 or cfg.spec_width < 0:
         raise ValueError(f"model.width must be >= 1, model.phase_shuffle and model.spec_width >= 0, got {cfg.width}, "
                          f"{cfg.phase_shuffle}, {cfg.spec_width}")
+    n = cfg.spec_n_fft
+    if cfg.spec_width > 0 and (n < 16 or n & (n - 1) or n // 2 >= length):
+        raise ValueError(f"model.spec_n_fft must be a power of two from 16 to below twice the clip length ({length}), "
+                         f"e.g. 256, got {n}")
 
 
 def _discriminator(cfg: WaveGANConfig, length: int) -> nn.Module:
@@ -68,7 +80,7 @@ class WaveGAN(AdversarialFamily):
 
     def __init__(self, cfg: WaveGANConfig, spec, generator_only: bool = False) -> None:
         _check_audio(self.name, spec)
-        _check_widths(cfg)
+        _check_widths(cfg, spec.shape[-1])
         super().__init__(cfg, spec, generator_only)
 
     def build_generator(self) -> nn.Module:
@@ -82,10 +94,16 @@ class WaveGAN(AdversarialFamily):
 class CWaveGANConfig(WaveGANConfig):
     embed_dim: int = 10  # size of G's label embedding
     aux_weight: float = 0.0  # > 0: also ACGAN's class term, a classifier head on D's features (see CWaveGAN)
+    mismatch_weight: float = 0.0  # > 0: D also learns (real clip, wrong label) as fake (see CWaveGAN)
 
 
 class CWaveGAN(CGAN):
     """Class-conditional WaveGAN: label embedding into G, projection D. The conditional hooks are cgan's.
+
+    mismatch_weight w > 0 makes D matching-aware (Reed et al. 2016, as gan-int-cls): the real clips shown with a
+    label drawn uniformly among the other K - 1 are one more fake, L_D = real(s_r) + (1 - w) fake(s_f) + w fake(s_w),
+    s_w reusing the real clips' features under the wrong label (no second pass through D). G's loss is unchanged.
+    D then learns which digit a clip says from the real clips alone, and keeps learning it against G's fakes.
 
     aux_weight > 0 adds ACGAN's class term (Odena et al. 2017) beside the projection: a linear classifier on D's
     last features, trained by D on real clips (cross-entropy with their labels) and by G on its fakes (the labels
@@ -103,10 +121,15 @@ class CWaveGAN(CGAN):
         if spec.n_classes < 1:
             raise ValueError(f"cwavegan needs labelled clips but '{spec.name}' has no classes; use class sub-folders "
                              "(DATA/<class>/*.wav) or builtin:spoken-digits, or --family wavegan")
-        _check_widths(cfg)
+        _check_widths(cfg, spec.shape[-1])
         if cfg.aux_weight < 0:
             raise ValueError(f"model.aux_weight must be >= 0, got {cfg.aux_weight}")
-        self._aux: list[tuple[Tensor, Tensor]] = []
+        if not 0.0 <= cfg.mismatch_weight < 1.0:
+            raise ValueError(f"model.mismatch_weight must be in [0, 1), got {cfg.mismatch_weight}")
+        if cfg.mismatch_weight > 0 and spec.n_classes < 2:
+            raise ValueError(f"model.mismatch_weight needs at least 2 classes (a wrong label to show D), '{spec.name}' "
+                             "has 1; set model.mismatch_weight=0")
+        self._seen: list[tuple[Tensor, Tensor, Tensor]] = []
         AdversarialFamily.__init__(self, cfg, spec, generator_only)
 
     def build_generator(self) -> nn.Module:
@@ -123,28 +146,53 @@ class CWaveGAN(CGAN):
             d.classifier = nn.Linear(feature_dim(base, shape), self.n_classes)
         return d
 
+    @property
+    def _records(self) -> bool:
+        return self.cfg.aux_weight > 0 or self.cfg.mismatch_weight > 0
+
     def critic(self, x: Tensor, cond: Any) -> Tensor:
-        if self.cfg.aux_weight <= 0:
+        if not self._records:
             return self.D(x, cond)
         logits, feats = self.D.base.forward_with_features(x)
-        self._aux.append((self.D.classifier(feats), cond))  # in call order: real, fake, then any penalty's
+        self._seen.append((logits, feats, cond))  # in call order: real, fake, then any penalty's
         return logits + (self.D.embed(cond).to(feats.dtype) * feats).sum(1)
 
+    def wrong_labels(self, y: Tensor) -> Tensor:
+        """Each label moved to another class, uniformly among the other K - 1."""
+        shift = self.rows(y.shape[0], lambda m: torch.randint(1, self.n_classes, (m,)))  # this rank's rows under DDP
+        return (y + shift.to(y.device)) % self.n_classes
+
     def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
-        if self.cfg.aux_weight <= 0:
+        if not self._records:
             return super().loss(phase, batch, ctx)
-        self._aux = []
+        self._seen = []
         out = super().loss(phase, batch, ctx)
-        aux, self._aux = self._aux, []
-        if phase == "d":
-            cls, y = aux[0]  # the real clips'
-            ce = F.cross_entropy(cls.float(), y)
-            out.logs["d/cls"] = ce.detach()
-            out.logs["d/cls_acc_real"] = (cls.argmax(1) == y).float().mean()
-        elif phase == "g":
-            cls, y = aux[0]  # the fakes'
-            ce = F.cross_entropy(cls.float(), y)
-            out.logs["g/cls"] = ce.detach()
-        else:
+        seen, self._seen = self._seen, []
+        if phase not in ("d", "g"):
             return out
-        return StepOutput(out.loss + self.cfg.aux_weight * ce, out.logs)
+        loss, logs, c = out.loss, dict(out.logs), self.cfg
+        logits, feats, y = seen[0]  # the real clips' in D's phase, the fakes' in G's
+        if phase == "d" and c.mismatch_weight > 0:
+            # matching-aware D (Reed et al. 2016, as gan-int-cls): L = real(s_r) + (1 - w) fake(s_f) + w fake(s_w),
+            # written as the base loss + w (obj.d(s_r, s_w) - obj.d(s_r, s_f)), every loss's terms being additive
+            proj = lambda lab: (logits + (self.D.embed(lab).to(feats.dtype) * feats).sum(1)).float()
+            s_real, s_wrong = proj(y), proj(self.wrong_labels(y))
+            f_logits, f_feats, f_y = seen[1]
+            s_fake = (f_logits + (self.D.embed(f_y).to(f_feats.dtype) * f_feats).sum(1)).float()
+            target = 1.0 - c.label_smoothing
+            obj = self.objective
+            extra = c.mismatch_weight * (obj.d(s_real, s_wrong, target) - obj.d(s_real, s_fake, target))
+            loss = loss + extra
+            logs["d/adv"] = logs["d/adv"] + extra.detach()  # as gan-int-cls: the adversarial loss with its wrong term
+            logs["d/wrong"] = d_readout(obj, s_wrong.detach())
+        if c.aux_weight > 0:
+            cls = self.D.classifier(feats)
+            ce = F.cross_entropy(cls.float(), y)
+            if phase == "d":  # the real clips' labels
+                logs["d/cls"] = ce.detach()
+                logs["d/cls_acc_real"] = (cls.argmax(1) == y).float().mean()
+            else:  # the labels the fakes were drawn with
+                logs["g/cls"] = ce.detach()
+            loss = loss + c.aux_weight * ce
+        logs[f"{phase}/loss"] = loss.detach()
+        return StepOutput(loss, logs)
