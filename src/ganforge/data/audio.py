@@ -198,13 +198,13 @@ N_FFT, HOP = 256, 128
 LOG_FLOOR, LOG_CEIL = -12.0, 4.0  # the range of log |STFT| drawn (a Hann-windowed 256-point frame of +-1 peaks ~4.8)
 
 
-def log_spectrogram(x: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP) -> torch.Tensor:
-    """Clips (N, 1, L) or (N, L) -> log-magnitude spectrograms (N, n_fft // 2 + 1, frames): log(|STFT| + 1e-6),
+def log_spectrogram(x: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP, floor: float = 1e-6) -> torch.Tensor:
+    """Clips (N, 1, L) or (N, L) -> log-magnitude spectrograms (N, n_fft // 2 + 1, frames): log(|STFT| + floor),
     Hann window, centred frames."""
     x = x.reshape(x.shape[0], -1).float()
     window = torch.hann_window(n_fft, device=x.device)
     spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)
-    return torch.log(spec.abs() + 1e-6)
+    return torch.log(spec.abs() + floor)
 
 
 def spectrogram_images(x: torch.Tensor) -> torch.Tensor:

@@ -140,10 +140,10 @@ class CWaveGAN(CGAN):
     def build_discriminator(self) -> nn.Module:
         c, shape = self.cfg, tuple(self.spec.shape)
         base = _discriminator(c, shape[-1])
-        d = ConditionalDiscriminator(base, self.n_classes, "projection", image=False,
-                                     feature_dim=feature_dim(base, shape))
+        dim = feature_dim(base, shape)
+        d = ConditionalDiscriminator(base, self.n_classes, "projection", image=False, feature_dim=dim)
         if c.aux_weight > 0:
-            d.classifier = nn.Linear(feature_dim(base, shape), self.n_classes)
+            d.classifier = nn.Linear(dim, self.n_classes)
         return d
 
     @property
@@ -155,7 +155,7 @@ class CWaveGAN(CGAN):
             return self.D(x, cond)
         logits, feats = self.D.base.forward_with_features(x)
         self._seen.append((logits, feats, cond))  # in call order: real, fake, then any penalty's
-        return logits + (self.D.embed(cond).to(feats.dtype) * feats).sum(1)
+        return self.D.project(logits, feats, cond)
 
     def wrong_labels(self, y: Tensor) -> Tensor:
         """Each label moved to another class, uniformly among the other K - 1."""
@@ -175,10 +175,9 @@ class CWaveGAN(CGAN):
         if phase == "d" and c.mismatch_weight > 0:
             # matching-aware D (Reed et al. 2016, as gan-int-cls): L = real(s_r) + (1 - w) fake(s_f) + w fake(s_w),
             # written as the base loss + w (obj.d(s_r, s_w) - obj.d(s_r, s_f)), every loss's terms being additive
-            proj = lambda lab: (logits + (self.D.embed(lab).to(feats.dtype) * feats).sum(1)).float()
-            s_real, s_wrong = proj(y), proj(self.wrong_labels(y))
-            f_logits, f_feats, f_y = seen[1]
-            s_fake = (f_logits + (self.D.embed(f_y).to(f_feats.dtype) * f_feats).sum(1)).float()
+            s_real = self.D.project(logits, feats, y).float()
+            s_wrong = self.D.project(logits, feats, self.wrong_labels(y)).float()
+            s_fake = self.D.project(*seen[1]).float()
             target = 1.0 - c.label_smoothing
             obj = self.objective
             extra = c.mismatch_weight * (obj.d(s_real, s_wrong, target) - obj.d(s_real, s_fake, target))

@@ -45,10 +45,13 @@ class ConditionalDiscriminator(nn.Module):
         elif not image:
             self.embed = nn.Embedding(n_classes, embed_dim)
 
+    def project(self, logits: Tensor, feats: Tensor, y: Tensor) -> Tensor:
+        """Projection mode's logit from the base's (logits, features) and labels y: logits + <embed(y), feats>."""
+        return logits + (self.embed(y).to(feats.dtype) * feats).sum(1)
+
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         if self.mode == "projection":
-            logits, feats = self.base.forward_with_features(x)
-            return logits + (self.embed(y).to(feats.dtype) * feats).sum(1)
+            return self.project(*self.base.forward_with_features(x), y)
         if self.image:
             maps = F.one_hot(y, self.n_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
             return self.base(torch.cat([x, maps], 1))

@@ -180,10 +180,10 @@ class SpectrogramBranch(nn.Module):
 
     def image(self, x: Tensor) -> Tensor:
         """Clips (N, 1, L) -> standardised log(|S| + floor) (N, 1, n_fft / 2 + 1, L / hop + 1), fp32."""
-        x = x.reshape(x.shape[0], -1).float()
-        window = torch.hann_window(self.n_fft, device=x.device)
-        s = torch.stft(x, self.n_fft, self.hop, window=window, center=True, return_complex=True)
-        return ((torch.log(s.abs() + self.floor) - self.LOG_MEAN) / self.LOG_STD)[:, None]
+        from ..data.audio import log_spectrogram
+
+        s = log_spectrogram(x, self.n_fft, self.hop, floor=self.floor)
+        return ((s - self.LOG_MEAN) / self.LOG_STD)[:, None]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(self.image(x)).flatten(1)
