@@ -13,7 +13,7 @@ from ganforge.losses import gradient_penalty, r1_penalty
 from ganforge.train import build_run, hardware
 from ganforge.train.hardware import resolve_precision
 
-from .conftest import tiny_config
+from .conftest import assert_same_state, tiny_config
 
 
 def _tc(**kw) -> TrainConfig:
@@ -29,6 +29,48 @@ def test_auto_is_bf16_for_images_on_native_hardware_and_fp32_otherwise(monkeypat
     assert resolve_precision(_tc(), cpu, "image")[0] == "fp32"  # emulated bf16 would be slower
     assert resolve_precision(_tc(precision="bf16"), cpu, "image")[0] == "bf16"  # asked for: honoured
     assert resolve_precision(_tc(precision="fp32"), cpu, "image")[0] == "fp32"
+
+
+def test_avx512_bf16_without_amx_is_measured_not_assumed(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(hardware, "native_bf16", lambda d: "CPU AVX512-BF16")
+    monkeypatch.setattr(hardware, "bf16_conv_speedup", lambda: 0.68)  # an Intel Xeon's measured ratio
+    precision, why = resolve_precision(_tc(), cpu, "image")
+    assert precision == "fp32" and "0.68x" in why
+    monkeypatch.setattr(hardware, "bf16_conv_speedup", lambda: hardware.BF16_MIN_SPEEDUP)  # at the threshold: bf16
+    assert resolve_precision(_tc(), cpu, "audio")[0] == "bf16"
+    assert resolve_precision(_tc(), cpu, "points")[0] == "fp32"  # no timing decides for MLPs on coordinates
+    assert resolve_precision(_tc(precision="bf16"), cpu, "image")[0] == "bf16"  # asked for: no measuring overrides
+
+
+def test_bf16_conv_speedup_is_a_positive_ratio_measured_once_per_process(monkeypatch):
+    monkeypatch.setattr(hardware, "_speedup_cache", {})
+    first = hardware.bf16_conv_speedup(rounds=1)
+    assert 0.01 < first < 100  # a ratio of two timings of the same work, not a count or a time
+    calls = []
+    monkeypatch.setattr(hardware.time, "perf_counter", lambda: calls.append(1) or 0.0)
+    assert hardware.bf16_conv_speedup() == first  # cached: the clock is not read again
+    assert not calls
+
+
+def test_resume_keeps_the_precision_auto_started_with_and_stays_bit_exact(monkeypatch, tmp_path):
+    def cfg(steps):
+        return tiny_config("dcgan", steps=steps, train={"steps": steps, "batch_size": 16, "channels_last": False})
+
+    monkeypatch.setattr(hardware, "native_bf16", lambda d: "CPU AVX512-BF16")
+    monkeypatch.setattr(hardware, "bf16_conv_speedup", lambda: 1.6)
+    full = build_run(cfg(4), tmp_path / "full").fit()
+    assert full.precision == "bf16"
+    build_run(cfg(2), tmp_path / "split").fit()
+    monkeypatch.setattr(hardware, "bf16_conv_speedup", lambda: 0.7)  # the resumed session measures otherwise
+    assert build_run(cfg(4), tmp_path / "fresh").precision == "fp32"
+    resumed = build_run(cfg(4), tmp_path / "split", resume=True)
+    assert resumed.precision == "bf16" and "kept from the run's start" in resumed.precision_reason
+    resumed.fit()
+    assert_same_state(full, resumed)
+    asked = build_run(tiny_config("dcgan", steps=4, train={"steps": 4, "batch_size": 16, "precision": "fp32"}),
+                      tmp_path / "split", resume=True)
+    assert asked.precision == "fp32"  # precision asked for by name is honoured on resume
 
 
 def test_old_amp_spelling_still_reads_and_bad_values_name_the_choices():
