@@ -45,8 +45,11 @@ def test_avx512_bf16_without_amx_is_measured_not_assumed(monkeypatch):
 
 def test_bf16_conv_speedup_is_a_positive_ratio_measured_once_per_process(monkeypatch):
     monkeypatch.setattr(hardware, "_speedup_cache", {})
-    first = hardware.bf16_conv_speedup(rounds=1)
+    rng = torch.get_rng_state()
+    with torch.no_grad():  # the timing needs gradients, and a caller under no_grad does not take them away
+        first = hardware.bf16_conv_speedup(rounds=1)
     assert 0.01 < first < 100  # a ratio of two timings of the same work, not a count or a time
+    assert torch.equal(torch.get_rng_state(), rng)  # a run seeded before the timing draws the same noise
     calls = []
     monkeypatch.setattr(hardware.time, "perf_counter", lambda: calls.append(1) or 0.0)
     assert hardware.bf16_conv_speedup() == first  # cached: the clock is not read again
@@ -66,11 +69,15 @@ def test_resume_keeps_the_precision_auto_started_with_and_stays_bit_exact(monkey
     assert build_run(cfg(4), tmp_path / "fresh").precision == "fp32"
     resumed = build_run(cfg(4), tmp_path / "split", resume=True)
     assert resumed.precision == "bf16" and "kept from the run's start" in resumed.precision_reason
+    assert any(e["event"] == "warning" and "picks fp32 on this machine" in e["message"] for e in resumed.events)
     resumed.fit()
     assert_same_state(full, resumed)
     asked = build_run(tiny_config("dcgan", steps=4, train={"steps": 4, "batch_size": 16, "precision": "fp32"}),
                       tmp_path / "split", resume=True)
     assert asked.precision == "fp32"  # precision asked for by name is honoured on resume
+    legacy = build_run(tiny_config("dcgan", steps=4, train={"steps": 4, "batch_size": 16, "amp": "none"}),
+                       tmp_path / "split", resume=True)
+    assert legacy.precision == "fp32"  # so is the old spelling train.amp
 
 
 def test_old_amp_spelling_still_reads_and_bad_values_name_the_choices():

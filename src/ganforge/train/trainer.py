@@ -55,7 +55,8 @@ class Trainer:
         self.precision, self.precision_reason = resolve_precision(tc, self.device, family.spec.kind)
         if self.dist.enabled and self.device.type == "cpu" and tc.precision == "auto":
             # auto may time a convolution (hardware.bf16_conv_speedup): every rank takes rank 0's answer
-            self.precision, self.precision_reason = distributed.broadcast_object((self.precision, self.precision_reason))
+            picked = distributed.broadcast_object((self.precision, self.precision_reason))
+            self.precision, self.precision_reason = picked
         # on CPU, each step's activations are host memory: reuse them instead of page-faulting afresh (memory.py)
         self.malloc = memory.tune_malloc() if tc.malloc == "auto" and self.device.type == "cpu" else None
         if (loader.rank, loader.world_size) != (self.dist.rank, self.dist.world_size):
@@ -438,10 +439,15 @@ class Trainer:
         if saved_family != self.family.name:
             raise ValueError(f"checkpoint {path} is a '{saved_family}' run, not '{self.family.name}'")
         saved_precision = ck["config"].get("precision")
-        if self.cfg.train.precision == "auto" and saved_precision in ("fp32", "bf16") and saved_precision != self.precision:
+        if (self.precision_reason.startswith("auto") and saved_precision in ("fp32", "bf16")
+                and saved_precision != self.precision):
             # auto resolved differently this time (another machine, or a measured speed-up near the threshold):
-            # the run continues as it started, so resume stays bit-exact
+            # the run continues as it started, so resume stays bit-exact, and says what that costs
+            now = self.precision
             self.precision, self.precision_reason = saved_precision, f"auto, kept from the run's start ({path.name})"
+            self.event("warning", f"train.precision=auto picks {now} on this machine, but the run started in "
+                                  f"{saved_precision}; it continues in {saved_precision} so that resume stays "
+                                  f"bit-exact (pass --precision {now} to switch, at the cost of that exactness)")
         self.family.load_state_dict(ck["model"])
         if self.ema is not None and ck["ema"] is not None:
             self.ema.module.load_state_dict(ck["ema"])
