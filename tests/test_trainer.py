@@ -223,7 +223,25 @@ def test_health_spread_check_waits_for_the_warmup():
     mon, tr = HealthMonitor(cfg), FakeTrainer()
     for step in range(1, cfg.warmup + 1):
         mon.on_step_end(tr, step, {"stats/real_spread": 1.0, "stats/fake_spread": 0.01})
-    assert tr.events == [] and mon.run_collapse == 0
+    assert tr.events == [] and mon.collapse_ratios == []
+
+
+def test_health_warns_when_the_spread_hovers_below_the_threshold_more_often_than_not():
+    # a collapsing G's ratio wanders across the threshold: 0.15 on 3 steps in 5, 0.25 on the others. Counting steps
+    # in a row never reached a window of them; the window's median (0.15) does
+    cfg = tiny_config().health
+    mon, tr = HealthMonitor(cfg), FakeTrainer()
+    for i in range(cfg.window - 1):
+        mon.on_step_end(tr, 10_000 + i, {"stats/real_spread": 1.0, "stats/fake_spread": 0.15 if i % 5 < 3 else 0.25})
+    assert tr.events == []  # not a full window yet
+    mon.on_step_end(tr, 20_000, {"stats/real_spread": 1.0, "stats/fake_spread": 0.25})
+    assert len(tr.events) == 1 and "15.0%" in tr.events[0][1]
+    assert f"median of the last {cfg.window} logged batches" in tr.events[0][1]
+    # a healthy run with dips: below the threshold on 2 steps in 5, well above it otherwise
+    mon, tr = HealthMonitor(cfg), FakeTrainer()
+    for i in range(5 * cfg.window):
+        mon.on_step_end(tr, 10_000 + i, {"stats/real_spread": 1.0, "stats/fake_spread": 0.1 if i % 5 < 2 else 0.6})
+    assert tr.events == []
 
 
 def test_health_warns_on_growing_oscillation_and_not_on_steady_noise():

@@ -80,7 +80,7 @@ class LogConfig:
 @dataclass
 class HealthConfig:
     enabled: bool = True
-    window: int = 100               # steps a condition must hold before a warning
+    window: int = 100               # steps a condition must hold before a warning (spread checks: their median)
     warmup: int = 100               # steps before the spread check starts (a fresh G's outputs are all alike)
     d_acc_high: float = 0.95        # D accuracy above this ...
     g_grad_collapse: float = 0.05   # ... while G's grad norm is below this fraction of its early median

@@ -3,7 +3,10 @@
 - discriminator overpowering with vanishing G gradients: D's accuracy on real and fake stays above
   `d_acc_high` while G's gradient norm falls below `g_grad_collapse` x its early median (Arjovsky &
   Bottou 2017 explain why a near-perfect D starves the minimax G of gradient);
-- mode collapse suspected: the per-dimension spread of a fake batch stays far below a real batch's;
+- mode collapse suspected: the per-dimension spread of a fake batch sits far below a real batch's (the median
+  ratio over the last `window` steps, so a ratio that hovers around the threshold, dipping below it more often
+  than not, still warns: counting steps in a row missed a StyleGAN2 run that collapsed onto one shape while its
+  ratio wandered across 0.2);
 - D memorising a small training set: r_t = E[sign(D(real))] (Karras et al. 2020) stays above `rt_high`, and
   the advice names --augment ada;
 - non-convergence: the D loss oscillates with an amplitude that keeps growing, window after window;
@@ -38,9 +41,9 @@ ADVICE = {
         "an R1 penalty (model.r1_weight=10), or the wgan-gp / hinge loss"
     ),
     "mode_collapse": (
-        "mode collapse suspected: a fake batch's spread is {ratio:.1%} of a real batch's for {n} steps, so G "
-        "produces near-identical samples. Try a lower learning rate, the wgan-gp or hinge loss, or a larger "
-        "batch; check the sample grids"
+        "mode collapse suspected: a fake batch's spread has been {ratio:.1%} of a real batch's (median of the "
+        "last {n} logged batches), so G produces near-identical samples. Try a lower learning rate, the wgan-gp "
+        "or hinge loss, or a larger batch; check the sample grids"
     ),
     "memorising": (
         "the discriminator is memorising the {n_images:,} training images: r_t = E[sign(D(real))] has stayed at "
@@ -50,9 +53,10 @@ ADVICE = {
     ),
     "class_collapse": (
         "mode collapse within classes suspected: fakes of one class spread {ratio:.1%} as much as real images "
-        "of that class for {n} steps, so G ignores z and draws one image per class (the batch as a whole still "
-        "varies across classes). Try the concatenating discriminator (model.projection=false), a lower "
-        "learning rate, or an R1 penalty (model.r1_weight=10); check `ganforge sample --class all`"
+        "of that class (median of the last {n} logged batches), so G ignores z and draws one image per class "
+        "(the batch as a whole still varies across classes). Try the concatenating discriminator "
+        "(model.projection=false), a lower learning rate, or an R1 penalty (model.r1_weight=10); check "
+        "`ganforge sample --class all`"
     ),
 }
 
@@ -65,8 +69,8 @@ class HealthMonitor(Callback):
         self.warned: set[str] = set()
         self.early_g_grad: list[float] = []
         self.run_overpower = 0
-        self.run_collapse = 0
-        self.run_class_collapse = 0
+        self.collapse_ratios: list[float] = []  # fake / real spread of the last `window` steps
+        self.class_collapse_ratios: list[float] = []  # the same within classes (conditional families)
         self.run_memorising = 0
         self._window_losses: list[float] = []
         self.amplitudes: list[float] = []  # std of the D loss in each completed window
@@ -74,8 +78,8 @@ class HealthMonitor(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return {"warned": sorted(self.warned), "early_g_grad": self.early_g_grad,
-                "run_overpower": self.run_overpower, "run_collapse": self.run_collapse,
-                "run_class_collapse": self.run_class_collapse, "run_memorising": self.run_memorising,
+                "run_overpower": self.run_overpower, "collapse_ratios": self.collapse_ratios,
+                "class_collapse_ratios": self.class_collapse_ratios, "run_memorising": self.run_memorising,
                 "window_losses": self._window_losses, "amplitudes": self.amplitudes,
                 "band": [list(b) for b in self.band]}
 
@@ -83,8 +87,9 @@ class HealthMonitor(Callback):
         self.warned = set(state.get("warned", []))
         self.early_g_grad = list(state.get("early_g_grad", []))
         self.run_overpower = int(state.get("run_overpower", 0))
-        self.run_collapse = int(state.get("run_collapse", 0))
-        self.run_class_collapse = int(state.get("run_class_collapse", 0))
+        # checkpoints from before the rolling median (run_collapse counters) start the window afresh
+        self.collapse_ratios = [float(v) for v in state.get("collapse_ratios", [])]
+        self.class_collapse_ratios = [float(v) for v in state.get("class_collapse_ratios", [])]
         self.run_memorising = int(state.get("run_memorising", 0))
         self._window_losses = list(state.get("window_losses", []))
         self.amplitudes = list(state.get("amplitudes", []))
@@ -119,15 +124,11 @@ class HealthMonitor(Callback):
             if self.run_overpower >= w:
                 self._warn(trainer, "d_overpowering", acc=acc, n=self.run_overpower, ratio=ratio)
         if "stats/fake_spread" in logs and "stats/real_spread" in logs and step > self.cfg.warmup:
-            spread = logs["stats/fake_spread"] / max(logs["stats/real_spread"], 1e-12)
-            self.run_collapse = self.run_collapse + 1 if spread < self.cfg.spread_ratio else 0
-            if self.run_collapse >= w:
-                self._warn(trainer, "mode_collapse", ratio=spread, n=self.run_collapse)
+            self._track_spread(trainer, "mode_collapse", self.collapse_ratios,
+                               logs["stats/fake_spread"] / max(logs["stats/real_spread"], 1e-12))
         if "stats/fake_class_spread" in logs and "stats/real_class_spread" in logs and step > self.cfg.warmup:
-            spread = logs["stats/fake_class_spread"] / max(logs["stats/real_class_spread"], 1e-12)
-            self.run_class_collapse = self.run_class_collapse + 1 if spread < self.cfg.spread_ratio else 0
-            if self.run_class_collapse >= w:
-                self._warn(trainer, "class_collapse", ratio=spread, n=self.run_class_collapse)
+            self._track_spread(trainer, "class_collapse", self.class_collapse_ratios,
+                               logs["stats/fake_class_spread"] / max(logs["stats/real_class_spread"], 1e-12))
         if "d/rt" in logs and step > self.cfg.warmup and trainer.family.spec.kind == "image":
             self._track_memorising(trainer, logs["d/rt"])
         if "d/adv" in logs:
@@ -135,6 +136,15 @@ class HealthMonitor(Callback):
             if "d/acc_real" in logs:
                 acc = 0.5 * (logs["d/acc_real"] + logs["d/acc_fake"])
                 self.band = (self.band + [(logs["d/adv"], acc)])[-w:]
+
+    def _track_spread(self, trainer: "Trainer", key: str, ratios: list[float], ratio: float) -> None:
+        """Collapse: the median fake / real spread ratio of the last `window` steps below `spread_ratio`."""
+        ratios.append(ratio)
+        del ratios[: -self.cfg.window]
+        if len(ratios) == self.cfg.window:
+            median = statistics.median(ratios)
+            if median < self.cfg.spread_ratio:
+                self._warn(trainer, key, ratio=median, n=len(ratios))
 
     def _track_memorising(self, trainer: "Trainer", rt: float) -> None:
         """D overfitting (Karras et al. 2020): r_t above `rt_high` for a window of steps. An ADA run steers
