@@ -421,3 +421,20 @@ def test_no_recipe_for_a_loss_names_the_tested_losses(tmp_path, capsys):
     tested = first.split("--loss ")[1].split(", not ")[0].split(", ")
     assert "ns" in tested and "hinge" in tested and "wgan" not in tested
     assert first.endswith("not wgan")
+
+
+def test_augment_flag_over_a_recipe_with_another_augmentations_policy_takes_its_own_default(tmp_path):
+    """clipart-dcgan (like folder-dcgan-small) sets DiffAugment's policy "color,translation"; `--augment ada` on top
+    of it used to stop with "train.augment_policy for ada takes ... blit, geom, color"."""
+    from ganforge.nn.augment import Augmenter
+
+    base = ["--data", "builtin:clipart:transportation", "--family", "dcgan", "--out", str(tmp_path / "r")]
+    ada = settings_of([*base, "--augment", "ada"])
+    assert ada["recipe"].startswith("clipart-dcgan")
+    assert ada["train"]["augment"] == "ada" and ada["train"]["augment_policy"] == ""
+    assert "does not apply" in ada["sources"]["train.augment_policy"]
+    assert Augmenter("ada", ada["train"]["augment_policy"]).kind == "ada"  # a policy ADA accepts: all of its operations
+    own = settings_of([*base, "--augment", "ada", "--set", "train.augment_policy=geom"])
+    assert own["train"]["augment_policy"] == "geom"  # a policy the user gives is theirs
+    same = settings_of([*base, "--augment", "diffaugment"])
+    assert same["train"]["augment_policy"] == "color,translation"  # the recipe's own augmentation keeps its policy

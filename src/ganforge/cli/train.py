@@ -255,8 +255,17 @@ def effective_config(args: argparse.Namespace) -> dict:
         if recipe is not None:
             data = _layer(data, recipe.run_settings(user.get("data", {}).get("source")), f"recipe {recipe.tag}",
                           sources)
+    recipe_augment = data.get("train", {}).get("augment")
     data = merge(data, user)
     sources.update(user_sources)
+    # a policy names one augmentation's operations (DiffAugment: color,translation,cutout; ADA: blit,geom,color):
+    # --augment ada over a recipe's DiffAugment policy takes ADA's default policy instead of an invalid one
+    train = data.get("train", {})
+    if ("train.augment" in user_sources and "train.augment_policy" not in user_sources
+            and train.get("augment_policy") and train.get("augment") != recipe_augment):
+        train["augment_policy"] = ""
+        sources["train.augment_policy"] = (f"default for {user_sources['train.augment']} {train.get('augment')} "
+                                           f"(the policy set with {recipe_augment} does not apply)")
     family_defaults = FAMILIES[data["family"]].train_defaults if data.get("family") in FAMILIES else {}
     if family_defaults and not resuming:  # under everything else: only the settings nobody else set
         unset = {k: v for k, v in family_defaults.items() if f"train.{k}" not in sources}
