@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from precision_auto import alternate  # noqa: E402  (the alternating fp32 / bf16 timing loop)
 RECIPE = "spoken-digits-cwavegan"
 
 
@@ -51,24 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config.from_dict({"family": recipe.family, "data": {"source": recipe.data}, **settings})
         trainers[precision] = build_run(cfg, Path(tempfile.mkdtemp()), data=data)
 
-    def run(precision: str, n: int) -> float:
-        t = trainers[precision]
-        t.cfg.train.steps = t.step + n
-        start = time.perf_counter()
-        t.fit()
-        return (time.perf_counter() - start) / n
-
-    for p in trainers:
-        run(p, 3)  # warm-up
-    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
-    ratios = []
-    for r in range(args.rounds):
-        order = ("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32")
-        got = {p: run(p, args.steps) for p in order}
-        for p, s in got.items():
-            times[p].append(s)
-        ratios.append(got["bf16"] / got["fp32"])
-        print(f"round {r}: fp32 {got['fp32']:.3f} s/step, bf16 {got['bf16']:.3f} s/step", flush=True)
+    times = alternate(trainers, args.rounds, args.steps, warmup=3)
+    ratios = [b / f for f, b in zip(times["fp32"], times["bf16"])]
     result = {
         "bench": "bench/audio_precision.py", "date": time.strftime("%Y-%m-%d"), "recipe": f"{RECIPE}@v{recipe.version}",
         "rounds": args.rounds, "steps_per_round": args.steps,

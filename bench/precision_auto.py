@@ -41,6 +41,31 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+def alternate(trainers: dict, rounds: int, steps: int, label: str = "", warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds per step of each trainer in `trainers` ({"fp32": Trainer, "bf16": Trainer}) per round: `warmup` steps
+    each first, then `rounds` rounds of `steps` steps each, the order alternating every round so that load drift
+    hits both arms alike."""
+
+    def run(precision: str, n: int) -> float:
+        t = trainers[precision]
+        t.cfg.train.steps = t.step + n
+        start = time.perf_counter()
+        t.fit()
+        return (time.perf_counter() - start) / n
+
+    for p in trainers:
+        run(p, warmup)
+    times: dict[str, list[float]] = {p: [] for p in trainers}
+    for r in range(rounds):
+        order = ("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32")
+        got = {p: run(p, steps) for p in order}
+        for p, s in got.items():
+            times[p].append(s)
+        print(f"{label + ' ' if label else ''}round {r}: fp32 {got['fp32']:.3f} s/step, bf16 {got['bf16']:.3f} s/step",
+              flush=True)
+    return times
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=4)
@@ -74,24 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = config.from_dict({"family": recipe.family, **settings, "data": src})
             trainers[precision] = build_run(cfg, Path(tempfile.mkdtemp()), data=data)
 
-        def run(precision: str, n: int) -> float:
-            t = trainers[precision]
-            t.cfg.train.steps = t.step + n
-            start = time.perf_counter()
-            t.fit()
-            return (time.perf_counter() - start) / n
-
-        for p in trainers:
-            run(p, 2)  # warm-up
-        times: dict[str, list[float]] = {"fp32": [], "bf16": []}
-        speedups = []
-        for r in range(args.rounds):
-            order = ("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32")
-            got = {p: run(p, args.steps) for p in order}
-            for p, s in got.items():
-                times[p].append(s)
-            speedups.append(got["fp32"] / got["bf16"])
-            print(f"{name} round {r}: fp32 {got['fp32']:.3f} s/step, bf16 {got['bf16']:.3f} s/step", flush=True)
+        times = alternate(trainers, args.rounds, args.steps, name, warmup=2)
+        speedups = [f / b for f, b in zip(times["fp32"], times["bf16"])]
         speedup = statistics.median(speedups)
         faster = "bf16" if speedup > 1 else "fp32"
         rows.append({"recipe": f"{name}@v{recipe.version}", "data": source, "size": size,

@@ -3,9 +3,8 @@ resolved against what the hardware runs natively."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import time
+from typing import Any
 
 import torch
 from torch import nn

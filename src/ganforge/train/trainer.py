@@ -53,7 +53,7 @@ class Trainer:
         tc = cfg.train
         self.device = resolve_device(tc.device, self.dist.local_rank if self.dist.enabled else None)
         self.precision, self.precision_reason = resolve_precision(tc, self.device, family.spec.kind)
-        if self.dist.enabled and self.device.type == "cpu" and tc.precision == "auto":
+        if self.dist.enabled and self.device.type == "cpu" and self.precision_reason.startswith("auto"):
             # auto may time a convolution (hardware.bf16_conv_speedup): every rank takes rank 0's answer
             picked = distributed.broadcast_object((self.precision, self.precision_reason))
             self.precision, self.precision_reason = picked
