@@ -38,6 +38,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from precision_auto import cpu_name  # noqa: E402
 from recipes import run_cli  # noqa: E402  (the same logged, timed `python -m ganforge` call)
 ROOT = HERE.parent
 RUNS = HERE / "results" / "runs" / "cars"
@@ -60,7 +61,7 @@ def one_run(family: str, budget: str | None, n_eval: int, size: str) -> dict[str
              *(["--time", budget] if budget else []), "--out", rel(run), "--quiet"]
     rc, wall = run_cli(words, log)
     row: dict[str, Any] = {"family": family, "budget": budget or "20m", "size": size, "command": " ".join(words),
-                           "wall_s": round(wall, 1), "log": rel(log)}
+                           "wall_s": round(wall, 1), "log": rel(log), "cpu": cpu_name()}
     if rc:
         return {**row, "error": f"ganforge train exited {rc}"}
     cfg = json.loads((run / "config.json").read_text())
@@ -72,6 +73,7 @@ def one_run(family: str, budget: str | None, n_eval: int, size: str) -> dict[str
     row["steps"] = max(steps) if steps else 0
     batch = cfg.get("train", {}).get("batch_size", 0)
     row["images_shown"] = row["steps"] * batch
+    row["s_per_step"] = round(cfg["train"]["time"] / row["steps"], 3) if row["steps"] else None
     rts = [r["d/rt"] for r in logs if "d/rt" in r]
     ps = [r["aug/p"] for r in logs if "aug/p" in r]
     if rts:
@@ -107,14 +109,16 @@ def one_run(family: str, budget: str | None, n_eval: int, size: str) -> dict[str
     return row
 
 
-def verdict(rows: list[dict[str, Any]], budget: str) -> dict[str, Any] | None:
-    by = {r["family"]: r for r in rows if r.get("budget") == budget and "kid" in r}
+def verdict(rows: list[dict[str, Any]], budget: str, cpu: str) -> dict[str, Any] | None:
+    """The bar at one budget, from rows trained on one CPU model (a budget in minutes buys 3-4x more steps on
+    some CPUs than on others, so rows from different machines are not compared)."""
+    by = {r["family"]: r for r in rows if r.get("budget") == budget and r.get("cpu", "") == cpu and "kid" in r}
     new = [r for f, r in by.items() if f in NEW]
     if "dcgan" not in by or not new:
         return None
     best = min(new, key=lambda r: r["kid"])
     ratio = best["kid"] / by["dcgan"]["kid"] if by["dcgan"]["kid"] > 0 else float("inf")
-    return {"budget": budget, "dcgan_kid": by["dcgan"]["kid"], "best_new": best["family"], "best_kid": best["kid"],
+    return {"budget": budget, "cpu": cpu, "dcgan_kid": by["dcgan"]["kid"], "best_new": best["family"], "best_kid": best["kid"],
             "ratio": round(ratio, 3), "pass": ratio <= 0.5}
 
 
@@ -142,7 +146,8 @@ def main() -> int:
                     "memorisation (nearest training drawing vs held-out drawings)",
             "bar": "the best new family's KID <= half of dcgan's at the same budget",
             "runs": sorted(rows, key=lambda r: (r["budget"], r["family"])),
-            "verdicts": [v for b in sorted({r["budget"] for r in rows}) if (v := verdict(rows, b))],
+            "verdicts": [v for b, c in sorted({(r["budget"], r.get("cpu", "")) for r in rows})
+                         if (v := verdict(rows, b, c))],
             "machine": {"platform": platform.platform(), "processor": platform.processor(),
                         "cpus": os.cpu_count(), "torch": torch.__version__},
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),

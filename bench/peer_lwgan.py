@@ -372,6 +372,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="smoke check (what `run_all.py --quick` passes): --time 60s --n 64, grid not in docs/")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default: {rel(RESULTS)})")
+    p.add_argument("--remeasure-ours", action="store_true",
+                   help="keep the peer's figures in --out; measure only bench/cars.py's current ganforge runs again "
+                        "(after cars.py has rerun them, e.g. on another machine) and record when and where")
     args = p.parse_args(argv)
     if args.quick:
         args.time, args.n = "60s", 64
@@ -381,6 +384,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = machine()
+    if args.remeasure_ours:
+        result = json.loads(args.out.read_text())
+        make_folder()
+        result["ganforge_same_measure"] = evaluate_ours(args.n)
+        result["ganforge_same_measure_when"] = {"date": time.strftime("%Y-%m-%d"), "machine": started,
+                                                "command": "bench/peer_lwgan.py --remeasure-ours"}
+        write(args.out, result)
+        return
     info = setup()
     n_images = make_folder()
     print(f"{rel(FOLDER)}: {n_images} images, {TRAIN_SIZE}x{TRAIN_SIZE}")

@@ -133,3 +133,27 @@ def test_bad_options_name_the_fix():
         build_family("fastgan", TINY, DataSpec("points", (2,)))
     fam = build_family("fastgan", {**TINY, "recon_weight": 0.0}, spec)
     assert fam.D.decode_whole is None  # no decoders to train
+
+
+@pytest.mark.parametrize("setting, in_g, in_d", [(True, True, True), ("d", False, True), ("g", True, False),
+                                                 (False, False, False)])
+def test_spectral_norm_covers_the_networks_it_names(setting, in_g, in_d):
+    spec = DataSpec("image", (3, 16, 16))
+    fam = build_family("fastgan", {**TINY, "spectral_norm": setting}, spec)
+
+    def normed(net):  # per conv: spectrally normalised or not
+        convs = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+        return {torch.nn.utils.parametrize.is_parametrized(m) for m in convs}
+
+    assert normed(fam.G) == {in_g} and normed(fam.D) == {in_d}
+    if in_g:  # the constraint holds: the largest singular value of a normalised weight is at most ~1
+        conv = next(m for m in fam.G.modules() if isinstance(m, torch.nn.Conv2d))
+        fam.G.train()
+        for _ in range(20):  # power iterations run in training-mode forwards
+            fam.G(torch.randn(2, TINY["latent_dim"]))
+        assert torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2).item() <= 1.05
+
+
+def test_spectral_norm_rejects_other_values():
+    with pytest.raises(ValueError, match="spectral_norm must be true, false, 'd'"):
+        build_family("fastgan", {**TINY, "spectral_norm": "yes"}, DataSpec("image", (1, 8, 8)))

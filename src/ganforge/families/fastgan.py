@@ -43,6 +43,7 @@ from .base import AdversarialConfig, AdversarialFamily, StepOutput
 from .phases import StepContext
 
 RECON_LOSSES = ("l1", "mse")
+SPECTRAL_NORM = {True: "gd", False: "", "both": "gd", "d": "d", "g": "g", "none": ""}  # setting -> networks it covers
 
 
 @dataclass
@@ -52,7 +53,8 @@ class FastGANConfig(AdversarialConfig):
     width: int = 16             # channels of G's last map and D's stem, doubled per halving (CPU-sized; see above)
     max_width: int = 256        # cap on channels per layer
     d_batchnorm: bool = True    # set False for WGAN-GP (the penalty is per-sample; BatchNorm mixes samples)
-    spectral_norm: bool = True  # spectral normalisation of every conv in G and D (the reference code's)
+    spectral_norm: bool | str = True  # spectral normalisation of every conv: true (G and D, the reference code's),
+                                      # "d" (D only), "g" (G only) or false
     recon_weight: float = 1.0   # weight of D's reconstruction error on real images; 0 drops the decoders
     recon_loss: str = "l1"      # l1 | mse on pixels (the paper: LPIPS; see the module doc)
 
@@ -75,16 +77,21 @@ class FastGAN(AdversarialFamily):
             raise ValueError(f"model.recon_weight must be >= 0 (0 drops the decoders), got {cfg.recon_weight}")
         if cfg.recon_loss not in RECON_LOSSES:
             raise ValueError(f"model.recon_loss must be one of {', '.join(RECON_LOSSES)}, got {cfg.recon_loss!r}")
+        if not isinstance(cfg.spectral_norm, (bool, str)) or cfg.spectral_norm not in SPECTRAL_NORM:
+            raise ValueError(f"model.spectral_norm must be true, false, 'd' (D only) or 'g' (G only), "
+                             f"got {cfg.spectral_norm!r}")
         super().__init__(cfg, spec, generator_only)
         self._seen: list[tuple[Tensor, Tensor, Tensor]] = []
 
     def build_generator(self) -> nn.Module:
         c = self.cfg
-        return FastGANGenerator(c.latent_dim, self.spec.shape, c.width, c.max_width, c.spectral_norm)
+        return FastGANGenerator(c.latent_dim, self.spec.shape, c.width, c.max_width,
+                                "g" in SPECTRAL_NORM[c.spectral_norm])
 
     def build_discriminator(self) -> nn.Module:
         c = self.cfg
-        return FastGANDiscriminator(self.spec.shape, c.width, c.max_width, c.d_batchnorm, c.spectral_norm,
+        return FastGANDiscriminator(self.spec.shape, c.width, c.max_width, c.d_batchnorm,
+                                    "d" in SPECTRAL_NORM[c.spectral_norm],
                                     decoders=c.recon_weight > 0)
 
     def critic(self, x: Tensor, cond: Any) -> Tensor:

@@ -32,8 +32,8 @@ How this implementation sizes it for any H x W (28x28, 100x100, 96x64, 8x8 ...):
 
 Not here (the reference code has them, the paper does not describe them or they do not fit): noise injection
 and the second conv of alternate up-sampling blocks, SLE inside D, D's second branch on a 128x128 copy of the
-image and its third decoder. Spectral normalisation of every conv (the reference code's) is an option, on by
-default.
+image and its third decoder. Spectral normalisation of every conv (the reference code's) is an option of each
+network, on by default (the family's `spectral_norm` picks G, D, both or neither).
 """
 
 from __future__ import annotations
