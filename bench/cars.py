@@ -118,8 +118,8 @@ def verdict(rows: list[dict[str, Any]], budget: str, cpu: str) -> dict[str, Any]
         return None
     best = min(new, key=lambda r: r["kid"])
     ratio = best["kid"] / by["dcgan"]["kid"] if by["dcgan"]["kid"] > 0 else float("inf")
-    return {"budget": budget, "cpu": cpu, "dcgan_kid": by["dcgan"]["kid"], "best_new": best["family"], "best_kid": best["kid"],
-            "ratio": round(ratio, 3), "pass": ratio <= 0.5}
+    return {"budget": budget, "cpu": cpu, "dcgan_kid": by["dcgan"]["kid"], "best_new": best["family"],
+            "best_kid": best["kid"], "ratio": round(ratio, 3), "pass": ratio <= 0.5}
 
 
 def main() -> int:
