@@ -6,7 +6,7 @@ it; --time T adds `--time T` to the command):
 
     ganforge train --data builtin:clipart:transportation --size 100 --family F --out RUN
     ganforge evaluate --ckpt RUN --split train --features clipart --metrics kid,swd,memorisation --n 2000
-    ganforge sample --ckpt RUN --n 64 --seed 0 --out docs/cars-F.png
+    ganforge sample --ckpt RUN --n 64 --seed 0 --out docs/cars-F-CPU.png
 
 KID and SWD compare 2,000 EMA samples with the 279 training drawings (the folder a user has; the 31 held-out
 drawings are too few for KID), in the shipped `clipart` features (KID) and on pixels (SWD). The memorisation
@@ -17,8 +17,10 @@ families (stylegan, fastgan) reaches a KID at most half of dcgan's at the same b
     .venv/bin/python bench/cars.py                                  # fastgan, stylegan, dcgan, 20 minutes each
     .venv/bin/python bench/cars.py --families fastgan --time 3m --out /tmp/cars.json   # a quick look
 
-Results: bench/results/cars.json (rows of other families and budgets are kept); grids docs/cars-F.png and
-docs/cars-F-nearest.png (samples beside their nearest training drawings).
+Results: bench/results/cars.json (rows of other families, budgets and CPU models are kept: a budget in minutes
+buys 3-4x more steps on some CPUs than on others, so the bar compares rows of one CPU model); grids
+docs/cars-F-CPU.png and docs/cars-F-nearest-CPU.png (samples beside their nearest training drawings), CPU as in
+`intel-xeon`, `amd-epyc`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -49,6 +52,13 @@ NEW = ("fastgan", "stylegan", "progan")
 
 def rel(p: Path) -> str:
     return str(p.relative_to(ROOT))
+
+
+def cpu_slug() -> str:
+    """'intel-xeon' for 'Intel(R) Xeon(R) Processor', 'amd-epyc' for 'AMD EPYC': the grids of each CPU model are
+    kept side by side, as its rows are."""
+    words = re.sub(r"\((r|tm)\)|\bprocessor\b|\bcpu\b", " ", cpu_name().lower())
+    return "-".join(re.findall(r"[a-z0-9]+", words)) or "cpu"
 
 
 def one_run(family: str, budget: str | None, n_eval: int, size: str) -> dict[str, Any]:
@@ -96,14 +106,14 @@ def one_run(family: str, budget: str | None, n_eval: int, size: str) -> dict[str
     row["memorisation"] = {k: (round(v, 4) if isinstance(v, float) else v)
                            for k, v in res["memorisation"]["values"].items()}
 
-    grid = DOCS / f"cars-{family}.png"
+    grid = DOCS / f"cars-{family}-{cpu_slug()}.png"
     rc, _ = run_cli(["ganforge", "sample", "--ckpt", rel(run), "--n", "64", "--seed", "0", "--out", rel(grid)], log)
     if rc:
         return {**row, "error": f"ganforge sample exited {rc}"}
     row["grid"] = rel(grid)
     pairs = out.with_suffix(".memorisation.png")  # evaluate writes the closest pairs beside its --out
     if pairs.exists():
-        dst = DOCS / f"cars-{family}-nearest.png"
+        dst = DOCS / f"cars-{family}-nearest-{cpu_slug()}.png"
         shutil.copyfile(pairs, dst)
         row["nearest"] = rel(dst)
     return row
@@ -132,7 +142,9 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     doc = json.loads(out.read_text()) if out.exists() else {}
-    rows = [r for r in doc.get("runs", []) if not (r["family"] in args.families and r["budget"] == (args.time or "20m"))]
+    here = cpu_name()  # a rerun replaces this CPU model's rows only; other machines' rows are kept
+    rows = [r for r in doc.get("runs", []) if not (r["family"] in args.families and r["budget"] == (args.time or "20m")
+                                                   and r.get("cpu", "") == here)]
     for fam in args.families:
         row = one_run(fam, args.time, args.n, args.size)
         rows.append(row)

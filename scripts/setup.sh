@@ -25,6 +25,18 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   fi
 fi
 
+# builtin:clipart:CATEGORY (the cars stand-in builtin:clipart:transportation, the `clipart` features' data)
+if [ ! -d /usr/share/openclipart/png ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian package openclipart-png (about 130 MB)"
+    (apt-get install -y -qq openclipart-png >/dev/null 2>&1 \
+      || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq openclipart-png >/dev/null 2>&1)) \
+      || echo "setup: warning: could not install openclipart-png; builtin:clipart is unavailable (or set GANFORGE_CLIPART)"
+  else
+    echo "setup: note: openclipart-png is not installed; builtin:clipart needs it (apt-get install openclipart-png) or GANFORGE_CLIPART"
+  fi
+fi
+
 # the browser tests drive Debian's chromium (never a downloaded one); the static site bundles
 # onnxruntime-web from the npm registry; builtin:spoken-digits is spoken by espeak-ng
 missing=()
