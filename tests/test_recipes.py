@@ -88,7 +88,7 @@ def test_selection_by_data_family_and_loss():
     assert recipes.select("some/folder", "dcgan", None, n_images=300).name == "folder-dcgan-small"
     assert recipes.select("some/folder", "dcgan", None, n_images=5000).name == "folder-dcgan"
     assert recipes.select("some/folder", "cgan", None, n_images=300) is None
-    assert recipes.select("builtin:clipart:transportation", None, None).name == "clipart-fastgan"  # the Xeon's best KID (bench/cars.py)
+    assert recipes.select("builtin:clipart:transportation", None, None).name == "clipart-fastgan"  # Xeon's best (cars.py)
     assert recipes.select("builtin:clipart:animals", "stylegan", None).name == "clipart-stylegan"
     assert recipes.select("builtin:clipart:food", "dcgan", "hinge").name == "clipart-dcgan"
     assert recipes.select("some/folder", "fastgan", None, n_images=300).name == "folder-fastgan"
