@@ -208,7 +208,12 @@ def test_trains_and_samples_decode_to_the_tables_types(tmp_path):
     assert torch.all(rows.abs() <= 1)
     # deterministic in the latent, and a row does not depend on its batch (G in eval mode)
     assert torch.equal(rows, fam.sample(300, z=z, net=G))
-    assert torch.equal(rows[:5], fam.sample(5, z=z[:5], net=G))
+    # (to float rounding: a matrix product of 5 rows may take another kernel than one of 300, so on some CPUs the
+    # last bits differ; the one-hot picks must not)
+    few = fam.sample(5, z=z[:5], net=G)
+    torch.testing.assert_close(few, rows[:5])
+    for b in data.layout.softmax_blocks():
+        assert torch.equal(few[:, b.start:b.stop], rows[:5, b.start:b.stop])
     assert not torch.equal(rows, fam.sample(300, z=torch.from_numpy(seeded_latents(8, 300, fam.latent_dim)), net=G))
     decoded = data.decode(rows).to_pandas()
     original = data.table.to_pandas()
