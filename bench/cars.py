@@ -106,14 +106,15 @@ def one_run(family: str, budget: str | None, n_eval: int, size: str) -> dict[str
     row["memorisation"] = {k: (round(v, 4) if isinstance(v, float) else v)
                            for k, v in res["memorisation"]["values"].items()}
 
-    grid = DOCS / f"cars-{family}-{cpu_slug()}.png"
+    slug = cpu_slug()
+    grid = DOCS / f"cars-{family}-{slug}.png"
     rc, _ = run_cli(["ganforge", "sample", "--ckpt", rel(run), "--n", "64", "--seed", "0", "--out", rel(grid)], log)
     if rc:
         return {**row, "error": f"ganforge sample exited {rc}"}
     row["grid"] = rel(grid)
     pairs = out.with_suffix(".memorisation.png")  # evaluate writes the closest pairs beside its --out
     if pairs.exists():
-        dst = DOCS / f"cars-{family}-nearest-{cpu_slug()}.png"
+        dst = DOCS / f"cars-{family}-nearest-{slug}.png"
         shutil.copyfile(pairs, dst)
         row["nearest"] = rel(dst)
     return row
