@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import sys
 import time
@@ -41,7 +40,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from precision_auto import cpu_name  # noqa: E402
+from precision_auto import cpu_name, cpu_slug  # noqa: E402
 from recipes import run_cli  # noqa: E402  (the same logged, timed `python -m ganforge` call)
 ROOT = HERE.parent
 RUNS = HERE / "results" / "runs" / "cars"
@@ -52,13 +51,6 @@ NEW = ("fastgan", "stylegan", "progan")
 
 def rel(p: Path) -> str:
     return str(p.relative_to(ROOT))
-
-
-def cpu_slug() -> str:
-    """'intel-xeon' for 'Intel(R) Xeon(R) Processor', 'amd-epyc' for 'AMD EPYC': the grids of each CPU model are
-    kept side by side, as its rows are."""
-    words = re.sub(r"\((r|tm)\)|\bprocessor\b|\bcpu\b", " ", cpu_name().lower())
-    return "-".join(re.findall(r"[a-z0-9]+", words)) or "cpu"
 
 
 def one_run(family: str, budget: str | None, n_eval: int, size: str) -> dict[str, Any]:

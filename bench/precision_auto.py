@@ -8,7 +8,8 @@ no AMX. This bench checks that the one-layer timing predicts whole recipes: for 
 its settings (one fp32, one bf16), built in one process on the same data, train `--steps` steps in turn, the
 order alternating every round, so load drift hits both. Reported per recipe: the median seconds per step of each,
 the median of the per-round ratios fp32 / bf16 (bf16's speed-up; below 1: bf16 slower), what auto picks and
-whether that is the faster arm. Writes bench/results/precision_auto.json.
+whether that is the faster arm. Writes bench/results/precision_auto-CPU.json, one file per CPU model (intel-xeon,
+amd-epyc).
 
     .venv/bin/python bench/precision_auto.py [--rounds 4 --steps 5]
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -39,6 +41,13 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def cpu_slug() -> str:
+    """'intel-xeon' for 'Intel(R) Xeon(R) Processor', 'amd-epyc' for 'AMD EPYC': a file name part, so that each CPU
+    model's results are kept side by side (these machines alternate between the two)."""
+    words = re.sub(r"\((r|tm)\)|\bprocessor\b|\bcpu\b", " ", cpu_name().lower())
+    return "-".join(re.findall(r"[a-z0-9]+", words)) or "cpu"
 
 
 def alternate(trainers: dict, rounds: int, steps: int, label: str = "", warmup: int = 2) -> dict[str, list[float]]:
@@ -71,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--steps", type=int, default=5, help="training steps per arm per round")
     ap.add_argument("--recipes", nargs="*", default=[r[0] for r in RECIPES])
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "precision_auto.json")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default: bench/results/precision_auto-CPU.json, CPU the model (intel-xeon, amd-epyc)")
     args = ap.parse_args(argv)
 
     import torch
@@ -119,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                     "torch": torch.__version__},
     }
     print(json.dumps(result, indent=1))
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    out = args.out or ROOT / "bench" / "results" / f"precision_auto-{cpu_slug()}.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 

@@ -6,36 +6,28 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
+# debian_install "WHY-IF-MISSING" PACKAGE...: install Debian packages when root with apt-get (retrying after an
+# `apt-get update` once), else say what is missing and what goes without it; never fails the set-up
+debian_install() {
+  local why=$1; shift
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian package(s) $*"
+    (apt-get install -y -qq "$@" >/dev/null 2>&1 \
+      || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$@" >/dev/null 2>&1)) \
+      || echo "setup: warning: could not install $*; $why"
+  else
+    echo "setup: note: $* not installed (not root or no apt-get); $why"
+  fi
+}
+
 # the colour-emoji font is the source of builtin:emoji-gray2color / builtin:emoji-lowres
-if [ ! -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "setup: installing Debian package fonts-noto-color-emoji"
-  (apt-get install -y -qq fonts-noto-color-emoji >/dev/null 2>&1 \
-    || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq fonts-noto-color-emoji >/dev/null 2>&1)) \
-    || echo "setup: warning: could not install fonts-noto-color-emoji; the emoji built-in datasets will be unavailable"
-fi
-
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing Debian package dataset-fashion-mnist"
-    (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
-      || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)) \
-      || echo "setup: warning: could not install dataset-fashion-mnist; ganforge will download Fashion-MNIST when first used"
-  else
-    echo "setup: note: Fashion-MNIST is not installed system-wide; ganforge downloads it on first use"
-  fi
-fi
-
-# builtin:clipart:CATEGORY (the cars stand-in builtin:clipart:transportation, the `clipart` features' data)
-if [ ! -d /usr/share/openclipart/png ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing Debian package openclipart-png (about 130 MB)"
-    (apt-get install -y -qq openclipart-png >/dev/null 2>&1 \
-      || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq openclipart-png >/dev/null 2>&1)) \
-      || echo "setup: warning: could not install openclipart-png; builtin:clipart is unavailable (or set GANFORGE_CLIPART)"
-  else
-    echo "setup: note: openclipart-png is not installed; builtin:clipart needs it (apt-get install openclipart-png) or GANFORGE_CLIPART"
-  fi
-fi
+[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] \
+  || debian_install "the emoji built-in datasets will be unavailable" fonts-noto-color-emoji
+[ -d /usr/share/datasets/fashion-mnist ] \
+  || debian_install "ganforge will download Fashion-MNIST when first used" dataset-fashion-mnist
+# builtin:clipart:CATEGORY (the cars stand-in builtin:clipart:transportation, the `clipart` features' data), about 130 MB
+[ -d /usr/share/openclipart/png ] \
+  || debian_install "builtin:clipart is unavailable (or set GANFORGE_CLIPART to a copy of its png folder)" openclipart-png
 
 # the browser tests drive Debian's chromium (never a downloaded one); the static site bundles
 # onnxruntime-web from the npm registry; builtin:spoken-digits is spoken by espeak-ng
@@ -44,14 +36,7 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v npm >/dev/null || missing+=(npm)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)  # the speech synthesiser of builtin:spoken-digits
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing Debian packages ${missing[*]}"
-    (apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
-      || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1)) \
-      || echo "setup: warning: could not install ${missing[*]}; the browser/site (chromium, npm) or spoken-digits (espeak-ng) tests will be skipped"
-  else
-    echo "setup: note: ${missing[*]} not installed; the browser/site (chromium, npm) or spoken-digits (espeak-ng) tests will be skipped"
-  fi
+  debian_install "the browser/site (chromium, npm) or spoken-digits (espeak-ng) tests will be skipped" "${missing[@]}"
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
