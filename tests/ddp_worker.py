@@ -32,6 +32,7 @@ def main() -> None:
         extra.append(EvalCallback(cfg.eval, load_data(cfg.data.source), seed=cfg.train.seed))
     trainer = build_run(cfg, out, extra_callbacks=extra)
     trainer.fit()
+    _ = trainer.generator  # the EMA copy as this rank would sample it (rank 0 re-estimated its BatchNorm statistics)
     state = {k: v.detach().clone() for k, v in training_state(trainer).items()}
     torch.save({"state": state, "logs": trainer.last_logs, "step": trainer.step,
                 "eval": extra[0].history if extra else None,

@@ -3,22 +3,45 @@
 from __future__ import annotations
 
 import copy
+import math
+from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+# Samples G draws to re-estimate the EMA copy's BatchNorm statistics (in batches of the training batch size).
+# On the cars stand-in (bench/results/runs/cars, 2,000-4,300 steps) 256 samples took the EMA FastGAN's KID from
+# 0.359 to 0.242 and its SWD from 78.6 to 30.8, and the EMA DCGAN's SWD from 56.9 to 27.1.
+BN_REFRESH_SAMPLES = 256
+BN_REFRESH_SEED = 0x5EED
+
+
+def batchnorms(module: nn.Module) -> list[_BatchNorm]:
+    """The BatchNorm layers of `module` that keep running statistics (what eval mode normalises with)."""
+    return [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
 
 
 class EMA:
     """Exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019).
 
     The decay warms up as min(decay, (1 + k) / (10 + k)) over the first G updates k, so early samples
-    are not dominated by the random initialisation. Buffers (BatchNorm statistics) are copied.
+    are not dominated by the random initialisation. Buffers are copied from G at every update.
+
+    BatchNorm: G's running statistics describe G's own activations, not those of the averaged weights, and a
+    generator in eval mode normalises with them. The two differ by as much as the weights moved over the EMA's
+    horizon, which early in training (the first few thousand steps) is a lot: the averaged weights with G's
+    statistics drew washed-out, blotchy images. `refresh_batchnorm` re-estimates the statistics with the
+    averaged weights themselves ("standing statistics"): G in train mode on a fixed set of latents, each layer's
+    batch mean and variance averaged over the batches. The trainer calls it whenever the EMA copy is used
+    (checkpoints, sample grids, evaluation), once per update.
     """
 
     def __init__(self, module: nn.Module, decay: float) -> None:
         self.decay = decay
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
         self.updates = 0
+        self._refreshed_at: int | None = None  # self.updates when the BatchNorm statistics were last re-estimated
 
     @torch.no_grad()
     def update(self, source: nn.Module) -> None:
@@ -29,3 +52,55 @@ class EMA:
         for b_ema, b in zip(self.module.buffers(), source.buffers()):
             b_ema.copy_(b)
         self.updates += 1
+
+    def refresh_batchnorm(self, family: Any, batch_size: int, samples: int = BN_REFRESH_SAMPLES) -> bool:
+        """`standing_statistics` for the EMA copy, once per update (nothing averaged in since the last refresh:
+        nothing to do); True when it re-estimated them."""
+        if self._refreshed_at == self.updates:
+            return False
+        done = standing_statistics(self.module, family, batch_size, samples)
+        self._refreshed_at = self.updates
+        return done
+
+
+@torch.no_grad()
+def standing_statistics(module: nn.Module, family: Any, batch_size: int, samples: int = BN_REFRESH_SAMPLES) -> bool:
+    """Re-estimate the BatchNorm running statistics of the generator `module` from its own activations; True when
+    it did.
+
+    `family.sample_inputs(n, generator)` gives the inputs (latents, or a translation family's preview images) and
+    `family.sample(n, z=..., net=module)` runs the generator on them in train mode, `batch_size` at a time, as
+    training ran G; each layer's batch means and unbiased variances are averaged over the batches. Deterministic
+    (a fixed seed on a private generator) and leaves every RNG as it was, so bit-exact resume holds; only the
+    BatchNorm buffers change (other buffers, e.g. spectral normalisation's vectors, are put back). Nothing happens
+    when the module has no BatchNorm, the family draws no samples (a classifier), or the BatchNorm is synchronised
+    across ranks (train.sync_bn: its train-mode forward would wait for ranks that are not sampling; the copy
+    keeps G's statistics there).
+    """
+    bns = batchnorms(module)
+    if (not bns or getattr(family, "kind", "latent") == "classifier"
+            or any(isinstance(m, nn.SyncBatchNorm) for m in bns)):
+        return False
+    bn_buffers = {id(b) for m in bns for b in m.buffers()}
+    others = [(b, b.clone()) for b in module.buffers() if id(b) not in bn_buffers]
+    momenta = [m.momentum for m in bns]
+    was_training = module.training
+    batch_size = max(1, int(batch_size))
+    n = batch_size * max(1, math.ceil(samples / batch_size))
+    device = next(module.parameters()).device
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            inputs = family.sample_inputs(n, generator=torch.Generator().manual_seed(BN_REFRESH_SEED))
+            for m in bns:
+                m.reset_running_stats()
+                m.momentum = None  # a cumulative average over the batches
+            module.train()
+            for a in range(0, n, batch_size):
+                family.sample(batch_size, z=inputs[a : a + batch_size].to(device), net=module)
+    finally:
+        for m, mom in zip(bns, momenta):
+            m.momentum = mom
+        for b, saved in others:
+            b.copy_(saved)
+        module.train(was_training)
+    return True

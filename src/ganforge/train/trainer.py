@@ -128,8 +128,12 @@ class Trainer:
 
     @property
     def generator(self) -> nn.Module:
-        """The generator to sample from: the EMA copy when there is one."""
-        return self.ema.module if self.ema is not None else self.family.G
+        """The generator to sample from: the EMA copy when there is one (its BatchNorm statistics re-estimated with
+        its own weights first: EMA.refresh_batchnorm)."""
+        if self.ema is None:
+            return self.family.G
+        self.ema.refresh_batchnorm(self.family, self.loader.batch_size)
+        return self.ema.module
 
     def autocast(self):
         if self.precision == "bf16":
@@ -419,7 +423,7 @@ class Trainer:
                 self.out_dir if root is None else root, self.step,
                 config=self.run_config(),
                 model=self.family.state_dict(),
-                ema=self.ema.module.state_dict() if self.ema else None,
+                ema=self.generator.state_dict() if self.ema else None,
                 optim=optim,
                 state=self.state_dict(),
                 keep_last=self.cfg.log.keep_last if keep_last is None else keep_last,

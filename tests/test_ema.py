@@ -1,0 +1,126 @@
+"""The EMA generator's BatchNorm statistics are its own: re-estimated from the averaged weights (train/ema.py)."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from ganforge.checkpoint import read_checkpoint
+from ganforge.train import build_run
+from ganforge.train.ema import BN_REFRESH_SAMPLES, BN_REFRESH_SEED, EMA, batchnorms
+
+from .conftest import tiny_config
+
+
+class TinyFamily:
+    """What refresh_batchnorm asks of a family: sample_inputs and sample(n, z=, net=)."""
+
+    kind = "latent"
+
+    def __init__(self, dim: int = 4) -> None:
+        self.dim = dim
+
+    def sample_inputs(self, n, generator=None):
+        return torch.randn(n, self.dim, generator=generator)
+
+    def sample(self, n, *, z=None, generator=None, net=None, **cond):
+        return net(z)
+
+
+def tiny_g(spectral: bool = False) -> nn.Module:
+    first = nn.Linear(4, 3)
+    if spectral:  # its power-iteration vectors are buffers that a train-mode forward moves
+        first = nn.utils.parametrizations.spectral_norm(first)
+    return nn.Sequential(first, nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 2))
+
+
+def batch_inputs(n_batch: int) -> torch.Tensor:
+    n = n_batch * math.ceil(BN_REFRESH_SAMPLES / n_batch)
+    return torch.randn(n, 4, generator=torch.Generator().manual_seed(BN_REFRESH_SEED))
+
+
+def test_refresh_sets_the_statistics_of_the_averaged_weights():
+    torch.manual_seed(0)
+    g = tiny_g()
+    ema = EMA(g, 0.999)
+    with torch.no_grad():  # G moves and collects statistics of its own weights
+        for p in g.parameters():
+            p.add_(torch.randn_like(p))
+        g.train()(torch.randn(64, 4) * 3 + 1)
+    ema.update(g)
+    bn = ema.module[1]
+    assert torch.equal(bn.running_mean, g[1].running_mean)  # copied: G's statistics, not the copy's
+    assert ema.refresh_batchnorm(TinyFamily(), batch_size=32)
+    # the closed form: batches of equal size, so the running mean is the mean of the first layer's outputs
+    # and the running variance the mean of the per-batch unbiased variances
+    with torch.no_grad():
+        h = ema.module[0](batch_inputs(32)).view(-1, 32, 3)
+    torch.testing.assert_close(bn.running_mean, h.mean((0, 1)))
+    torch.testing.assert_close(bn.running_var, h.var(1, unbiased=True).mean(0))
+    assert bn.momentum == 0.1 and not ema.module.training  # put back as they were
+
+
+def test_refresh_leaves_the_rng_other_buffers_and_source_alone():
+    torch.manual_seed(1)
+    g = tiny_g(spectral=True)
+    g.train()(torch.randn(16, 4))
+    ema = EMA(g, 0.99)
+    ema.update(g)
+    bn_ids = {id(b) for m in batchnorms(ema.module) for b in m.buffers()}
+    before = {n: b.clone() for n, b in ema.module.named_buffers() if id(b) not in bn_ids}
+    assert before, "the spectral-norm vectors are buffers outside BatchNorm"
+    g_state = {k: v.clone() for k, v in g.state_dict().items()}
+    rng = torch.get_rng_state()
+    assert ema.refresh_batchnorm(TinyFamily(), batch_size=8)
+    assert torch.equal(torch.get_rng_state(), rng)
+    for n, b in ema.module.named_buffers():
+        if n in before:
+            assert torch.equal(b, before[n]), n
+    for k, v in g.state_dict().items():
+        assert torch.equal(v, g_state[k]), k
+
+
+def test_refresh_runs_once_per_update_and_only_with_batchnorm():
+    g = tiny_g()
+    ema = EMA(g, 0.999)
+    fam = TinyFamily()
+    assert ema.refresh_batchnorm(fam, 16)
+    first = ema.module[1].running_var.clone()
+    assert not ema.refresh_batchnorm(fam, 16)  # nothing averaged in since
+    ema.update(g)
+    assert ema.refresh_batchnorm(fam, 16)
+    torch.testing.assert_close(ema.module[1].running_var, first)  # same weights, same latents: same statistics
+    no_bn = EMA(nn.Sequential(nn.Linear(4, 2)), 0.999)
+    assert not no_bn.refresh_batchnorm(fam, 16)
+
+    class Classifier(TinyFamily):
+        kind = "classifier"
+
+    assert not EMA(tiny_g(), 0.9).refresh_batchnorm(Classifier(), 16)
+
+
+@pytest.mark.parametrize("family", ["dcgan", "fastgan"])
+def test_checkpointed_ema_generator_holds_its_own_statistics(family, tmp_path):
+    """The first BatchNorm of the EMA generator in a checkpoint has, as running mean, the mean of its input over
+    the refresh latents under the EMA weights (its input does not depend on any BatchNorm before it)."""
+    run = build_run(tiny_config(family, "builtin:digits", steps=4, train={"steps": 4, "batch_size": 16}),
+                    tmp_path / "run")
+    run.fit()
+    ck = read_checkpoint(tmp_path / "run")
+    G = run.ema.module
+    G.load_state_dict(ck["ema"])
+    bn = batchnorms(G)[0]
+    seen = []
+    hook = bn.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach()))
+    n = 16 * math.ceil(BN_REFRESH_SAMPLES / 16)
+    z = run.family.sample_inputs(n, generator=torch.Generator().manual_seed(BN_REFRESH_SEED))
+    G.eval()
+    with torch.no_grad():
+        run.family.sample(n, z=z, net=G)
+    hook.remove()
+    x = seen[0].transpose(0, 1).reshape(bn.num_features, -1)
+    name = next(k for k, b in G.named_buffers() if b is bn.running_mean)
+    torch.testing.assert_close(ck["ema"][name], x.mean(1), rtol=1e-4, atol=1e-5)
+    g_mean = ck["model"]["G." + name]
+    assert not torch.allclose(g_mean, x.mean(1))  # G's own statistics are not the EMA copy's
