@@ -240,3 +240,19 @@ def test_paired_data_is_accepted():
     data = two_digits(pairing="paired")
     fam = build_family("cyclegan", TINY["cyclegan"], data.spec)
     assert math.isfinite(float(fam.loss("g", batch_of(data)).loss.detach()))
+
+
+def test_discogans_ema_copy_reestimates_the_direction_sampling_runs_and_keeps_the_other(tmp_path):
+    """Sampling runs A-to-B only, so the EMA copy's B-to-A net keeps G's BatchNorm statistics (not 0 and 1), and
+    the A-to-B net's are re-estimated with the averaged weights (train/ema.py). 16x16: at 8x8 the nets have no BatchNorm."""
+    trainer = build_run(run_config("discogan", 3), tmp_path / "run", data=two_digits(size=16, channels_b=3))
+    trainer.fit()
+    G, ema = trainer.family.G, trainer.generator
+    ab = [n for n, _ in ema.ab.named_buffers() if n.endswith("running_mean")]
+    ba = [n for n, _ in ema.ba.named_buffers() if n.endswith("running_mean")]
+    assert ab and ba
+    own, theirs = dict(ema.named_buffers()), dict(G.named_buffers())
+    for n in ba:
+        torch.testing.assert_close(own["ba." + n], theirs["ba." + n], rtol=0, atol=0)
+        assert own["ba." + n].abs().sum() > 0
+    assert all(not torch.equal(own["ab." + n], theirs["ab." + n]) for n in ab)

@@ -14,7 +14,7 @@ from .conftest import tiny_config
 
 
 class TinyFamily:
-    """What refresh_batchnorm asks of a family: sample_inputs and sample(n, z=, net=)."""
+    """What refresh_batchnorm asks of a family: sample_inputs and standing_forward (ganforge's Family: sample)."""
 
     kind = "latent"
 
@@ -27,12 +27,28 @@ class TinyFamily:
     def sample(self, n, *, z=None, generator=None, net=None, **cond):
         return net(z)
 
+    def standing_forward(self, net, inputs):
+        self.sample(len(inputs), z=inputs, net=net)
 
-def tiny_g(spectral: bool = False) -> nn.Module:
+
+def tiny_g(spectral: bool = False, dropout: float = 0.0) -> nn.Module:
     first = nn.Linear(4, 3)
     if spectral:  # its power-iteration vectors are buffers that a train-mode forward moves
         first = nn.utils.parametrizations.spectral_norm(first)
-    return nn.Sequential(first, nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 2))
+    # dropout draws from the global RNG in train mode: the refresh must leave that stream where it was
+    return nn.Sequential(first, nn.BatchNorm1d(3), nn.ReLU(), nn.Dropout(dropout), nn.Linear(3, 2))
+
+
+class EncoderDecoder(nn.Module):
+    """Like ganforge's autoencoders: G holds an encoder that sampling (forward) never runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4))
+        self.decoder = tiny_g()
+
+    def forward(self, z):
+        return self.decoder(z)
 
 
 def batch_inputs(n_batch: int) -> torch.Tensor:
@@ -63,7 +79,7 @@ def test_refresh_sets_the_statistics_of_the_averaged_weights():
 
 def test_refresh_leaves_the_rng_other_buffers_and_source_alone():
     torch.manual_seed(1)
-    g = tiny_g(spectral=True)
+    g = tiny_g(spectral=True, dropout=0.5)
     g.train()(torch.randn(16, 4))
     ema = EMA(g, 0.99)
     ema.update(g)
@@ -100,6 +116,49 @@ def test_refresh_runs_once_per_update_and_only_with_batchnorm():
     assert not EMA(tiny_g(), 0.9).refresh_batchnorm(Classifier(), 16)
 
 
+def test_a_rollback_makes_the_statistics_stale_again():
+    torch.manual_seed(2)
+    g = tiny_g()
+    ema = EMA(g, 0.999)
+    ema.update(g)
+    fresh = {k: v.clone() for k, v in ema.module.state_dict().items()}
+    assert ema.refresh_batchnorm(TinyFamily(), 16)
+    with torch.no_grad():
+        g[0].weight.add_(1.0)
+    ema.update(g)
+    ema.load(fresh, updates=1)  # back to update 1 with G's copied statistics, as a rollback restores them
+    assert torch.equal(ema.module[1].running_mean, fresh["1.running_mean"])
+    assert ema.refresh_batchnorm(TinyFamily(), 16)  # the loaded statistics are not taken as re-estimated
+    assert not torch.equal(ema.module[1].running_mean, fresh["1.running_mean"])
+
+
+def test_layers_the_forward_does_not_reach_keep_their_statistics():
+    torch.manual_seed(3)
+    g = EncoderDecoder()
+    with torch.no_grad():
+        g.train()
+        g.encoder(torch.randn(32, 2) * 2 + 3)
+        g.decoder(torch.randn(32, 4) * 2 + 3)
+    ema = EMA(g, 0.999)
+    ema.update(g)
+    enc = {n: b.clone() for n, b in ema.module.encoder.named_buffers()}
+    dec_mean = ema.module.decoder[1].running_mean.clone()
+    assert ema.refresh_batchnorm(TinyFamily(), 16)
+    for n, b in ema.module.encoder.named_buffers():
+        assert torch.equal(b, enc[n]), n  # not reset to 0 / 1
+    assert not torch.equal(ema.module.decoder[1].running_mean, dec_mean)
+
+    class NoForward(TinyFamily):
+        def standing_forward(self, net, inputs):
+            pass
+
+    ema.update(g)
+    before = {n: b.clone() for n, b in ema.module.named_buffers()}
+    assert not ema.refresh_batchnorm(NoForward(), 16)
+    for n, b in ema.module.named_buffers():
+        assert torch.equal(b, before[n]), n
+
+
 @pytest.mark.parametrize("family", ["dcgan", "fastgan"])
 def test_checkpointed_ema_generator_holds_its_own_statistics(family, tmp_path):
     """The first BatchNorm of the EMA generator in a checkpoint has, as running mean, the mean of its input over
@@ -124,3 +183,4 @@ def test_checkpointed_ema_generator_holds_its_own_statistics(family, tmp_path):
     torch.testing.assert_close(ck["ema"][name], x.mean(1), rtol=1e-4, atol=1e-5)
     g_mean = ck["model"]["G." + name]
     assert not torch.allclose(g_mean, x.mean(1))  # G's own statistics are not the EMA copy's
+

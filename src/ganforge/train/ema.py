@@ -53,6 +53,15 @@ class EMA:
             b_ema.copy_(b)
         self.updates += 1
 
+    def load(self, state: dict[str, Any] | None, updates: int) -> None:
+        """The copy's weights and buffers (when the checkpoint has them), and the update count, from a checkpoint
+        (resume, rollback): the next use re-estimates the statistics (a rollback to an earlier update count must
+        not count as fresh)."""
+        if state is not None:
+            self.module.load_state_dict(state)
+        self.updates = int(updates)
+        self._refreshed_at = None
+
     def refresh_batchnorm(self, family: Any, batch_size: int, samples: int = BN_REFRESH_SAMPLES) -> bool:
         """`standing_statistics` for the EMA copy, once per update (nothing averaged in since the last refresh:
         nothing to do); True when it re-estimated them."""
@@ -69,8 +78,10 @@ def standing_statistics(module: nn.Module, family: Any, batch_size: int, samples
     it did.
 
     `family.sample_inputs(n, generator)` gives the inputs (latents, or a translation family's preview images) and
-    `family.sample(n, z=..., net=module)` runs the generator on them in train mode, `batch_size` at a time, as
-    training ran G; each layer's batch means and unbiased variances are averaged over the batches. Deterministic
+    `family.standing_forward(module, inputs)` runs the generator on them in train mode, `batch_size` at a time, as
+    training ran G; each layer's batch means and unbiased variances are averaged over the batches. A layer that
+    forward does not reach (an autoencoder's encoder, discogan's B-to-A net, a network the family runs in eval
+    mode, as pix2pix's translate does) keeps the statistics it had. Deterministic
     (a fixed seed on a private generator) and leaves every RNG as it was, so bit-exact resume holds; only the
     BatchNorm buffers change (other buffers, e.g. spectral normalisation's vectors, are put back). Nothing happens
     when the module has no BatchNorm, the family draws no samples (a classifier), or the BatchNorm is synchronised
@@ -83,11 +94,13 @@ def standing_statistics(module: nn.Module, family: Any, batch_size: int, samples
         return False
     bn_buffers = {id(b) for m in bns for b in m.buffers()}
     others = [(b, b.clone()) for b in module.buffers() if id(b) not in bn_buffers]
+    before = [[b.clone() for b in m.buffers()] for m in bns]
     momenta = [m.momentum for m in bns]
     was_training = module.training
     batch_size = max(1, int(batch_size))
     n = batch_size * max(1, math.ceil(samples / batch_size))
     device = next(module.parameters()).device
+    fed = [False] * len(bns)
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             inputs = family.sample_inputs(n, generator=torch.Generator().manual_seed(BN_REFRESH_SEED))
@@ -96,11 +109,15 @@ def standing_statistics(module: nn.Module, family: Any, batch_size: int, samples
                 m.momentum = None  # a cumulative average over the batches
             module.train()
             for a in range(0, n, batch_size):
-                family.sample(batch_size, z=inputs[a : a + batch_size].to(device), net=module)
+                family.standing_forward(module, inputs[a : a + batch_size].to(device))
+            fed = [int(m.num_batches_tracked) > 0 for m in bns]
     finally:
-        for m, mom in zip(bns, momenta):
+        for m, mom, saved, got in zip(bns, momenta, before, fed):
             m.momentum = mom
+            if not got:  # a layer the forward did not reach (an encoder, a second direction): as it was
+                for b, old in zip(m.buffers(), saved):
+                    b.copy_(old)
         for b, saved in others:
             b.copy_(saved)
         module.train(was_training)
-    return True
+    return any(fed)

@@ -453,8 +453,6 @@ class Trainer:
                                   f"{saved_precision}; it continues in {saved_precision} so that resume stays "
                                   f"bit-exact (pass --precision {now} to switch, at the cost of that exactness)")
         self.family.load_state_dict(ck["model"])
-        if self.ema is not None and ck["ema"] is not None:
-            self.ema.module.load_state_dict(ck["ema"])
         for ph, opt in self.optimizers.items():
             opt.load_state_dict(ck["optim"][f"optim/{ph}"])
         torch.set_rng_state(ck["optim"]["rng/torch"])
@@ -467,7 +465,7 @@ class Trainer:
             self._fit_t0 = time.perf_counter()
         self.rollbacks = int(st.get("rollbacks", 0))
         if self.ema is not None:
-            self.ema.updates = int(st.get("ema_updates", 0))
+            self.ema.load(ck["ema"], int(st.get("ema_updates", 0)))
         self.loader.load_state_dict(st["loader"])
         random.setstate(_tupled(st["rng_python"]))
         n = st["rng_numpy"]
