@@ -27,7 +27,7 @@ class TinyFamily:
     def sample(self, n, *, z=None, generator=None, net=None, **cond):
         return net(z)
 
-    def standing_forward(self, net, inputs):
+    def standing_forward(self, net, inputs, start=0):
         self.sample(len(inputs), z=inputs, net=net)
 
 
@@ -149,7 +149,7 @@ def test_layers_the_forward_does_not_reach_keep_their_statistics():
     assert not torch.equal(ema.module.decoder[1].running_mean, dec_mean)
 
     class NoForward(TinyFamily):
-        def standing_forward(self, net, inputs):
+        def standing_forward(self, net, inputs, start=0):
             pass
 
     ema.update(g)
@@ -184,3 +184,19 @@ def test_checkpointed_ema_generator_holds_its_own_statistics(family, tmp_path):
     g_mean = ck["model"]["G." + name]
     assert not torch.allclose(g_mean, x.mean(1))  # G's own statistics are not the EMA copy's
 
+
+
+def test_cgan_refresh_covers_every_class_when_the_batch_is_smaller_than_the_class_count(tmp_path):
+    """cgan's 10 classes over refresh batches of 4 reach its first BatchNorm (whose input depends on the latent and
+    the label only) as they do in batches of 10, which hold every class: the same 20 inputs and labels, so the
+    same mean. Labels restarting at 0 in each batch of 4 (classes 0-3 only) would give another mean."""
+    from ganforge.train.ema import standing_statistics
+
+    run = build_run(tiny_config("cgan", "builtin:digits", steps=1), tmp_path / "run")
+    assert run.family.n_classes == 10
+    means = []
+    for batch in (4, 10):
+        G = run.family.G
+        standing_statistics(G, run.family, batch_size=batch, samples=20)
+        means.append(batchnorms(G)[0].running_mean.clone())
+    torch.testing.assert_close(means[0], means[1], rtol=1e-4, atol=1e-6)

@@ -153,12 +153,13 @@ class Family(nn.Module):
             z = self.noise(n, generator=generator)
         return G(z)
 
-    def standing_forward(self, net: nn.Module, inputs: Tensor) -> None:
+    def standing_forward(self, net: nn.Module, inputs: Tensor, start: int = 0) -> None:
         """Run the generator `net` (in train mode) on `inputs` from `sample_inputs`, so that its BatchNorm layers
         see the activations they normalise when sampling: what `ganforge.train.ema.standing_statistics` averages
-        into the EMA copy's statistics. Default: `sample`. A family overrides it to skip work that sampling adds
-        after G (specgan's Griffin-Lim) or to run nothing (stackgan); layers it does not reach keep their
-        statistics."""
+        into the EMA copy's statistics. `start` is the index of inputs[0] among all the inputs of the refresh
+        (which comes in training-sized batches). Default: `sample`. A family overrides it to skip work that
+        sampling adds after G (specgan's Griffin-Lim), to spread conditions over the batches (cgan's classes) or
+        to run nothing (stackgan); layers it does not reach keep their statistics."""
         self.sample(len(inputs), z=inputs, net=net)
 
     # -- helpers --------------------------------------------------------------------------------

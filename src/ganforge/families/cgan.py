@@ -103,6 +103,11 @@ class CGAN(AdversarialFamily):
                              f"exist; this model has {self.n_classes} classes: {names}")
         return y
 
+    def standing_forward(self, net: nn.Module, inputs: Tensor, start: int = 0) -> None:
+        """The refresh's classes run on across its batches (0, 1, ..., K-1, 0, ... over all of them), so that every
+        class reaches the statistics when a batch is smaller than the class count (batch 8, 10 classes)."""
+        self.sample(len(inputs), z=inputs, net=net, y=(torch.arange(len(inputs)) + start) % self.n_classes)
+
     @torch.no_grad()
     def sample(self, n: int, *, z: Tensor | None = None, generator: torch.Generator | None = None,
                net: nn.Module | None = None, y: Any = None, **cond: Any) -> Tensor:

@@ -99,7 +99,7 @@ class SpecGAN(AdversarialFamily):
         spec_batch = Batch(self.G.encode(batch.x), batch.y, extras=batch.extras)
         return super().loss(phase, spec_batch, ctx)
 
-    def standing_forward(self, net: nn.Module, inputs: Tensor) -> None:
+    def standing_forward(self, net: nn.Module, inputs: Tensor, start: int = 0) -> None:
         """G's spectrograms only: Griffin-Lim comes after every BatchNorm and would cost 32 iterations per clip."""
         super().sample(len(inputs), z=inputs, net=net)
 

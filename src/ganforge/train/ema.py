@@ -107,7 +107,7 @@ def standing_statistics(module: nn.Module, family: Any, batch_size: int, samples
                 m.momentum = None  # a cumulative average over the batches
             module.train()
             for a in range(0, n, batch_size):
-                family.standing_forward(module, inputs[a : a + batch_size].to(device))
+                family.standing_forward(module, inputs[a : a + batch_size].to(device), start=a)
             # a layer the forward did not reach (an encoder, a second direction) stays as it was
             fed = {id(b) for m in bns if int(m.num_batches_tracked) > 0 for b in m.buffers()}
     finally:
