@@ -16,6 +16,13 @@ each family.
     .venv/bin/python bench/small_data.py --sizes 1000 --families dcgan   # a part
     .venv/bin/python bench/small_data.py --steps 200 --sizes 100 --out /tmp/sd.json   # smoke check
 
+--full adds the same runs on the whole training split (60,000 images, `--data builtin:fashion-mnist` with
+`--recipe` naming the recipe the 1,000-image folder takes, so that only the number of images differs): the FID a
+run reaches when data is not scarce, which augmentation on 1,000 images can at best recover. Its rows have
+"images": 60000.
+
+    .venv/bin/python bench/small_data.py --sizes 1000 --families dcgan --augments none --steps 24000 --full
+
 Results: bench/results/small_data.json (rows of earlier runs of other settings are kept).
 """
 
@@ -67,15 +74,29 @@ def make_folder(n: int, seed: int = 0) -> Path:
     return folder
 
 
-def one_run(folder: Path, family: str, augment: str, steps: int, n_eval: int) -> dict[str, Any]:
-    run = RUNS / f"{folder.name}_{family}_{augment}"
+FULL = 60000  # the whole Fashion-MNIST training split
+
+
+def full_split_words(family: str) -> list[str]:
+    """--data and --recipe of a run on the whole training split with the settings a 1,000-image folder gets."""
+    from ganforge.recipes import select
+
+    recipe = select("folder", family, None, n_images=1000)
+    return ["--data", "builtin:fashion-mnist", "--recipe", recipe.name if recipe else "none"]
+
+
+def one_run(folder: Path | None, family: str, augment: str, steps: int, n_eval: int) -> dict[str, Any]:
+    """One run on a subset folder, or (folder None) on the whole training split."""
+    name = folder.name if folder is not None else f"fmnist{FULL}"
+    run = RUNS / f"{name}_{family}_{augment}"
     shutil.rmtree(run, ignore_errors=True)
     log = RUNS / f"{run.name}.log"
     log.unlink(missing_ok=True)
-    words = ["ganforge", "train", "--data", str(folder.relative_to(ROOT)), "--family", family, "--augment", augment,
+    data = ["--data", str(folder.relative_to(ROOT))] if folder is not None else full_split_words(family)
+    words = ["ganforge", "train", *data, "--family", family, "--augment", augment,
              "--steps", str(steps), "--out", str(run.relative_to(ROOT)), "--quiet"]
     rc, wall = run_cli(words, log)
-    row: dict[str, Any] = {"images": int(folder.name.removeprefix("fmnist")), "family": family, "augment": augment,
+    row: dict[str, Any] = {"images": int(name.removeprefix("fmnist")), "family": family, "augment": augment,
                            "steps": steps, "command": " ".join(words), "wall_s": round(wall, 1),
                            "log": str(log.relative_to(ROOT))}
     if rc:
@@ -107,7 +128,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for n, fam, steps in sorted({(r["images"], r["family"], r["steps"]) for r in rows}):
         group = {r["augment"]: r for r in rows
                  if (r["images"], r["family"], r["steps"]) == (n, fam, steps) and "fid" in r}
-        if "none" not in group or len(group) < 2:
+        if n == FULL or "none" not in group or len(group) < 2:
             continue
         best = min((r for a, r in group.items() if a != "none"), key=lambda r: r["fid"])
         gain = 1 - best["fid"] / group["none"]["fid"]
@@ -117,6 +138,16 @@ def verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def data_gains(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (family, steps) with an unaugmented run on both: how far below the 1,000-image run's FID the whole
+    training split (60x the images, same recipe and steps) reaches. Augmentation stands in for data it does not
+    have, so this is about the most it can be expected to recover at these steps."""
+    none = {(r["images"], r["family"], r["steps"]): r["fid"] for r in rows if r["augment"] == "none" and "fid" in r}
+    return [{"family": fam, "steps": steps, "fid_1000": none[(1000, fam, steps)], "fid_full_split": fid,
+             "reduction": round(1 - fid / none[(1000, fam, steps)], 3)}
+            for (n, fam, steps), fid in sorted(none.items()) if n == FULL and (1000, fam, steps) in none]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", nargs="+", type=int, default=[100, 1000])
@@ -124,15 +155,18 @@ def main() -> int:
     ap.add_argument("--augments", nargs="+", default=list(AUGMENTS), choices=AUGMENTS)
     ap.add_argument("--steps", type=int, default=4000, help="steps of every run (default: 4000)")
     ap.add_argument("--n", type=int, default=10000, help="samples for FID/KID (default: 10,000)")
+    ap.add_argument("--full", action="store_true",
+                    help="also train on the whole training split (60,000 images) with the 1,000-image folder's recipe")
     ap.add_argument("--out", default=str(HERE / "results" / "small_data.json"))
     args = ap.parse_args()
+    sizes = [*args.sizes, *([FULL] if args.full else [])]
     out = Path(args.out)
     doc = json.loads(out.read_text()) if out.exists() else {}
-    keep = [r for r in doc.get("runs", []) if not (r["images"] in args.sizes and r["family"] in args.families
+    keep = [r for r in doc.get("runs", []) if not (r["images"] in sizes and r["family"] in args.families
                                                     and r["augment"] in args.augments and r["steps"] == args.steps)]
     rows = list(keep)
-    for n in args.sizes:
-        folder = make_folder(n)
+    for n in sizes:
+        folder = make_folder(n) if n != FULL else None
         for fam in args.families:
             for aug in args.augments:
                 row = one_run(folder, fam, aug, args.steps, args.n)
@@ -146,13 +180,14 @@ def main() -> int:
                     "bar": "at 1,000 images the best augmented FID >= 30% below the unaugmented one, per family",
                     "runs": sorted(rows, key=lambda r: (r["images"], r["family"], r["augment"], r["steps"])),
                     "verdicts": verdicts(rows),
+                    "full_split": data_gains(rows),
                     "machine": {"platform": platform.platform(), "processor": platform.processor(),
                                 "cpus": os.cpu_count(), "torch": torch.__version__},
                     "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                 })
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(doc, indent=1) + "\n")
-    for v in doc.get("verdicts", []):
+    for v in [*doc.get("verdicts", []), *doc.get("full_split", [])]:
         print(json.dumps(v))
     return 0
 
