@@ -16,12 +16,12 @@ each family.
     .venv/bin/python bench/small_data.py --sizes 1000 --families dcgan   # a part
     .venv/bin/python bench/small_data.py --steps 200 --sizes 100 --out /tmp/sd.json   # smoke check
 
---full adds the same runs on the whole training split (60,000 images, `--data builtin:fashion-mnist` with
-`--recipe` naming the recipe the 1,000-image folder takes, so that only the number of images differs): the FID a
-run reaches when data is not scarce, which augmentation on 1,000 images can at best recover. Its rows have
-"images": 60000.
+--full adds the same runs on the whole training split (60,000 images: `--data builtin:fashion-mnist --channels 3`,
+RGB as a folder of PNGs loads, with `--recipe` naming the recipe the 1,000-image folder takes, so that only the
+number of images differs): the FID a run reaches with 60 times the data, a yardstick for what augmentation on
+1,000 images stands in for. Its rows have "images": 60000; `--sizes` with no number runs the full split only.
 
-    .venv/bin/python bench/small_data.py --sizes 1000 --families dcgan --augments none --steps 24000 --full
+    .venv/bin/python bench/small_data.py --sizes --families dcgan --augments none --steps 24000 --full
 
 Results: bench/results/small_data.json (rows of earlier runs of other settings are kept).
 """
@@ -43,6 +43,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from precision_auto import cpu_name  # noqa: E402
 from recipes import run_cli  # noqa: E402  (the same logged, timed `python -m ganforge` call)
 ROOT = HERE.parent
 RUNS = HERE / "results" / "runs" / "small_data"
@@ -78,11 +79,12 @@ FULL = 60000  # the whole Fashion-MNIST training split
 
 
 def full_split_words(family: str) -> list[str]:
-    """--data and --recipe of a run on the whole training split with the settings a 1,000-image folder gets."""
+    """--data, --channels and --recipe of a run on the whole training split with the settings a 1,000-image folder
+    gets (a folder loads as RGB: three equal channels for these grey PNGs)."""
     from ganforge.recipes import select
 
     recipe = select("folder", family, None, n_images=1000)
-    return ["--data", "builtin:fashion-mnist", "--recipe", recipe.name if recipe else "none"]
+    return ["--data", "builtin:fashion-mnist", "--channels", "3", "--recipe", recipe.name if recipe else "none"]
 
 
 def one_run(folder: Path | None, family: str, augment: str, steps: int, n_eval: int) -> dict[str, Any]:
@@ -98,7 +100,8 @@ def one_run(folder: Path | None, family: str, augment: str, steps: int, n_eval: 
     rc, wall = run_cli(words, log)
     row: dict[str, Any] = {"images": int(name.removeprefix("fmnist")), "family": family, "augment": augment,
                            "steps": steps, "command": " ".join(words), "wall_s": round(wall, 1),
-                           "log": str(log.relative_to(ROOT))}
+                           "log": str(log.relative_to(ROOT)), "date": time.strftime("%Y-%m-%d"),
+                           "cpu": cpu_name()}
     if rc:
         return {**row, "error": f"ganforge train exited {rc}"}
     cfg = json.loads((run / "config.json").read_text())
@@ -150,7 +153,8 @@ def data_gains(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", nargs="+", type=int, default=[100, 1000])
+    ap.add_argument("--sizes", nargs="*", type=int, default=[100, 1000],
+                    help="subset sizes (default: 100 1000); none: only --full")
     ap.add_argument("--families", nargs="+", default=["dcgan", "stylegan"])
     ap.add_argument("--augments", nargs="+", default=list(AUGMENTS), choices=AUGMENTS)
     ap.add_argument("--steps", type=int, default=4000, help="steps of every run (default: 4000)")
@@ -159,6 +163,8 @@ def main() -> int:
                     help="also train on the whole training split (60,000 images) with the 1,000-image folder's recipe")
     ap.add_argument("--out", default=str(HERE / "results" / "small_data.json"))
     args = ap.parse_args()
+    if FULL in args.sizes:
+        ap.error(f"--sizes {FULL} is the whole training split: pass --full instead")
     sizes = [*args.sizes, *([FULL] if args.full else [])]
     out = Path(args.out)
     doc = json.loads(out.read_text()) if out.exists() else {}
