@@ -51,10 +51,10 @@ class StackGAN(GANINTCLS):
     name = "stackgan"
     description = "text to image in two stages, conditioning augmentation (Zhang 2017); captioned images"
 
-
     def standing_forward(self, net: nn.Module, inputs: Tensor, start: int = 0) -> None:
         """Nothing: Stage-II trains on a frozen Stage-I run in eval mode (c1 = mu, its statistics fixed), which a
         train-mode pass of the whole generator would not reproduce; the EMA copy keeps G's statistics."""
+
     def __init__(self, cfg: StackGANConfig, spec: DataSpec, generator_only: bool = False) -> None:
         if spec.kind != "image":
             raise ValueError(f"stackgan draws images; '{spec.name}' holds {spec.kind}")
