@@ -200,3 +200,47 @@ def test_cgan_refresh_covers_every_class_when_the_batch_is_smaller_than_the_clas
         standing_statistics(G, run.family, batch_size=batch, samples=20)
         means.append(batchnorms(G)[0].running_mean.clone())
     torch.testing.assert_close(means[0], means[1], rtol=1e-4, atol=1e-6)
+
+
+def test_text_refresh_runs_g_on_training_captions(tmp_path):
+    """gan-int-cls's refresh feeds G training captions spread over the images (more than the 10 preview ones),
+    running on across the refresh's batches: batches of 4 give the first BatchNorm the mean that one batch of
+    the same 20 latents and the bank's first 20 captions gives."""
+    from ganforge.families.ganintcls import PREVIEW_CAPTIONS
+    from ganforge.train.ema import standing_statistics
+
+    run = build_run(tiny_config("gan-int-cls", "builtin:digits-captions", steps=1), tmp_path / "run")
+    fam, G = run.family, run.family.G
+    bank = fam.refresh_text
+    assert bank is not None and len(torch.unique(bank, dim=0)) > PREVIEW_CAPTIONS
+    standing_statistics(G, fam, batch_size=4, samples=20)
+    got = batchnorms(G)[0].running_mean.clone()
+
+    seen = []
+    hook = batchnorms(G)[0].register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    z = fam.sample_inputs(20, generator=torch.Generator().manual_seed(BN_REFRESH_SEED))
+    with torch.no_grad():
+        G.train()
+        G(z, bank[:20])
+    hook.remove()
+    x = seen[0]
+    expected = x.mean(dim=[d for d in range(x.dim()) if d != 1])
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_forked_rng_forks_the_device_the_module_is_on(monkeypatch):
+    """The refresh's RNG fork covers the module's own device type (an MPS generator as well as CUDA), and on the
+    CPU puts the global RNG back."""
+    from ganforge.train import ema
+
+    state = torch.get_rng_state()
+    with ema.forked_rng(torch.device("cpu")):
+        torch.rand(5)
+    assert torch.equal(torch.get_rng_state(), state)
+
+    calls = []
+    monkeypatch.setattr(torch.random, "fork_rng", lambda **kw: calls.append(kw))
+    for kind in ("mps", "cuda"):
+        device = torch.device(kind)
+        ema.forked_rng(device)
+        assert calls[-1] == {"devices": [device], "device_type": kind}

@@ -57,6 +57,8 @@ class FastGANConfig(AdversarialConfig):
                                       # "d" (D only), "g" (G only) or false
     recon_weight: float = 1.0   # weight of D's reconstruction error on real images; 0 drops the decoders
     recon_loss: str = "l1"      # l1 | mse on pixels (the paper: LPIPS; see the module doc)
+    patch_loss: bool = False    # D's adversarial loss on every entry of its logit map (the reference code's),
+                                # not on their mean per image; G's loss is on the mean either way
 
 
 class FastGAN(AdversarialFamily):
@@ -82,6 +84,7 @@ class FastGAN(AdversarialFamily):
                              f"got {cfg.spectral_norm!r}")
         super().__init__(cfg, spec, generator_only)
         self._seen: list[tuple[Tensor, Tensor, Tensor]] = []
+        self._patch_calls = 0  # critic calls left that give per-entry logits (D's real and fake, with patch_loss)
 
     def build_generator(self) -> nn.Module:
         c = self.cfg
@@ -95,7 +98,10 @@ class FastGAN(AdversarialFamily):
                                     decoders=c.recon_weight > 0)
 
     def critic(self, x: Tensor, cond: Any) -> Tensor:
-        logits, small, mid = self.D.forward_with_maps(x)
+        # with patch_loss, D's phase's first two calls (its real and fake batch) give per-entry logits; a
+        # penalty's calls after them (WGAN-GP, R1) stay per image, as the penalties are defined
+        logits, small, mid = self.D.forward_with_maps(x, patches=self._patch_calls > 0)
+        self._patch_calls = max(0, self._patch_calls - 1)
         self._seen.append((x, small, mid))  # what D saw and its maps, in call order (real first in the D phase)
         return logits
 
@@ -112,6 +118,7 @@ class FastGAN(AdversarialFamily):
 
     def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         self._seen = []
+        self._patch_calls = 2 if phase == "d" and self.cfg.patch_loss else 0
         try:
             out = super().loss(phase, batch, ctx)
             if phase != "d" or self.cfg.recon_weight == 0:
@@ -121,3 +128,4 @@ class FastGAN(AdversarialFamily):
             return StepOutput(out.loss + self.cfg.recon_weight * recon, out.logs)
         finally:
             self._seen = []
+            self._patch_calls = 0

@@ -37,6 +37,9 @@ from .base import AdversarialConfig, AdversarialFamily, StepOutput, critic_logs,
 from .phases import StepContext, runs_later, take
 
 PREVIEW_CAPTIONS = 10
+# Training captions the EMA copy's BatchNorm refresh runs G on (spread evenly over the training images): the
+# statistics then come from the captions G trained on, not from the 10 preview ones.
+REFRESH_CAPTIONS = 512
 
 
 @dataclass
@@ -86,6 +89,7 @@ class GANINTCLS(AdversarialFamily):
                              "image (cat.png + cat.txt)")
         _check(cfg)
         self.arch = backbones.resolve_arch(self.name, cfg.arch, spec)
+        self.refresh_text: Tensor | None = None  # (R, E) training caption embeddings, from bind_data
         super().__init__(cfg, spec, generator_only)
 
     def build_generator(self) -> nn.Module:
@@ -117,6 +121,10 @@ class GANINTCLS(AdversarialFamily):
         rows = [firsts[i % len(firsts)] for i in range(PREVIEW_CAPTIONS)]
         ids = caps.ids[torch.tensor(rows), 0]
         self.G.set_preview([caps.texts[i] for i in ids.tolist()], caps.embeddings[ids])
+        n = len(caps.ids)
+        if n:
+            images = torch.linspace(0, n - 1, min(n, REFRESH_CAPTIONS)).round().long().unique()
+            self.refresh_text = caps.embeddings[caps.ids[images, images % caps.ids.shape[1]]].float()
 
     @property
     def preview_texts(self) -> list[str]:
@@ -213,6 +221,16 @@ class GANINTCLS(AdversarialFamily):
             raise ValueError(f"need one {self.spec.text_dim}-wide text embedding per sample: {n} samples but "
                              f"{tuple(t.shape)}")
         return t
+
+    def standing_forward(self, net: nn.Module, inputs: Tensor, start: int = 0) -> None:
+        """G on the latents with training captions (`refresh_text`, one per latent, running on across the
+        refresh's batches), so the EMA copy's BatchNorm statistics are those of the captions G trained on; the
+        preview captions where no data was bound."""
+        if self.refresh_text is None:
+            super().standing_forward(net, inputs, start)
+            return
+        rows = (torch.arange(len(inputs)) + start) % len(self.refresh_text)
+        net(inputs, self.refresh_text[rows].to(inputs.device))
 
     @torch.no_grad()
     def sample(self, n: int, *, z: Tensor | None = None, generator: torch.Generator | None = None,

@@ -188,12 +188,14 @@ class FastGANDiscriminator(nn.Module):
         if spectral_norm:
             _spectral(self)
 
-    def forward_with_maps(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(logits (N,), D's smallest map, the map one halving before it)."""
+    def forward_with_maps(self, x: Tensor, patches: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+        """(logits, D's smallest map, the map one halving before it). The logits are one per image (N,), the
+        mean of the head's logit map, or with `patches` every entry of that map, (N * h * w,) image by image."""
         maps = [self.stem(x)]
         for down in self.downs:
             maps.append(down(maps[-1]))
-        return self.head(maps[-1]).mean((1, 2, 3)), maps[-1], maps[-2]
+        logits = self.head(maps[-1])
+        return (logits.flatten() if patches else logits.mean((1, 2, 3))), maps[-1], maps[-2]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_with_maps(x)[0]

@@ -72,6 +72,14 @@ class EMA:
         return done
 
 
+def forked_rng(device: torch.device) -> Any:
+    """`torch.random.fork_rng` for the CPU and `device` (CUDA, MPS or any accelerator torch has a module for):
+    the RNG states are put back on exit."""
+    if device.type == "cpu":
+        return torch.random.fork_rng(devices=[])
+    return torch.random.fork_rng(devices=[device], device_type=device.type)
+
+
 @torch.no_grad()
 def standing_statistics(module: nn.Module, family: Any, batch_size: int, samples: int = BN_REFRESH_SAMPLES) -> bool:
     """Re-estimate the BatchNorm running statistics of the generator `module` from its own activations; True when
@@ -100,7 +108,7 @@ def standing_statistics(module: nn.Module, family: Any, batch_size: int, samples
     device = next(module.parameters()).device
     fed: set[int] = set()  # ids of the re-estimated buffers
     try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with forked_rng(device):
             inputs = family.sample_inputs(n, generator=torch.Generator().manual_seed(BN_REFRESH_SEED))
             for m in bns:
                 m.reset_running_stats()
