@@ -206,13 +206,20 @@ def test_text_refresh_runs_g_on_training_captions(tmp_path):
     """gan-int-cls's refresh feeds G training captions spread over the images (more than the 10 preview ones),
     running on across the refresh's batches: batches of 4 give the first BatchNorm the mean that one batch of
     the same 20 latents and the bank's first 20 captions gives."""
-    from ganforge.families.ganintcls import PREVIEW_CAPTIONS
+    from ganforge.families.ganintcls import PREVIEW_CAPTIONS, REFRESH_CAPTIONS
     from ganforge.train.ema import standing_statistics
 
+    assert REFRESH_CAPTIONS == BN_REFRESH_SAMPLES  # a refresh reaches every caption of the bank
     run = build_run(tiny_config("gan-int-cls", "builtin:digits-captions", steps=1), tmp_path / "run")
     fam, G = run.family, run.family.G
     bank = fam.refresh_text
     assert bank is not None and len(torch.unique(bank, dim=0)) > PREVIEW_CAPTIONS
+    # the bank spans the training set: its first and last captions are those of the first and last images
+    caps = run.data.captions
+    n, k = caps.ids.shape
+    assert len(bank) == min(n, REFRESH_CAPTIONS)
+    torch.testing.assert_close(bank[0], caps.embeddings[caps.ids[0, 0]].float())
+    torch.testing.assert_close(bank[-1], caps.embeddings[caps.ids[n - 1, (n - 1) % k]].float())
     standing_statistics(G, fam, batch_size=4, samples=20)
     got = batchnorms(G)[0].running_mean.clone()
 

@@ -162,30 +162,35 @@ def test_spectral_norm_rejects_other_values():
 
 def test_patch_loss_scores_every_entry_of_ds_logit_map():
     """patch_loss: D's hinge runs over every entry of its logit map (the reference code's), which is not the hinge
-    of the per-image mean; G's loss and a penalty's critic calls stay per image."""
+    of the per-image mean; a penalty's critic call (R1) and what D's phase logs stay per image."""
     from ganforge.losses import get_loss
 
     spec = DataSpec("image", (3, 32, 32))
     torch.manual_seed(0)
     fam = build_family("fastgan", {**TINY, "recon_weight": 0.0, "patch_loss": True, "r1_weight": 1.0}, spec)
     real, fake = torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 3, 32, 32) * 2 - 1
-    state = copy.deepcopy(fam.state_dict())
+    state = copy.deepcopy(fam.state_dict())  # spectral norm's vectors move per forward in train mode
     fam.generate = lambda n: (fake, None)
-    seen = []
     hinge = get_loss("hinge")
     fam.objective = dataclasses.replace(hinge, d=lambda r, f, *a: (seen.append((r, f)), hinge.d(r, f, *a))[1])
+    critic, seen, shapes = fam.critic, [], []
+    fam.critic = lambda x, c: (lambda out: (shapes.append(tuple(out.shape)), out)[1])(critic(x, c))
     out = fam.loss("d", Batch(real))
 
-    fam.load_state_dict(state)
-    maps = [fam.D.head(fam.D.forward_with_maps(x)[1]) for x in (real, fake)]  # (4, 1, h, w) each
+    fam.load_state_dict(state)  # the same forwards in the same order: real, then fake
+    maps = [fam.D.forward_with_maps(x, patches=True)[0] for x in (real, fake)]
+    entries = maps[0].numel() // 4
+    assert entries > 1 and shapes == [(4 * entries,), (4 * entries,), (4,)]  # real, fake per entry; R1 per image
     r, f = seen[0]
-    assert r.shape == (maps[0].numel(),) and maps[0].numel() > 4  # several entries per image
-    torch.testing.assert_close(r, maps[0].flatten())
-    torch.testing.assert_close(f, maps[1].flatten())
+    torch.testing.assert_close(r, maps[0])
+    torch.testing.assert_close(f, maps[1])
     per_entry = torch.relu(1 - maps[0]).mean() + torch.relu(1 + maps[1]).mean()
-    per_image = torch.relu(1 - maps[0].mean((1, 2, 3))).mean() + torch.relu(1 + maps[1].mean((1, 2, 3))).mean()
+    image = [m.view(4, -1).mean(1) for m in maps]
+    per_image = torch.relu(1 - image[0]).mean() + torch.relu(1 + image[1]).mean()
     assert out.logs["d/adv"].item() == pytest.approx(per_entry.item(), rel=1e-5)
     assert per_entry.item() != pytest.approx(per_image.item(), rel=1e-3)
-    assert "d/r1" in out.logs  # R1's critic call ran after the two per-entry ones, per image
-    assert fam._patch_calls == 0
-    assert fam.critic(real, None).shape == (4,)  # outside D's phase: one logit per image
+    # the logs the health monitor and ADA read are per image, as for every other D
+    assert out.logs["d/rt"].item() == pytest.approx(torch.sign(image[0]).mean().item())
+    assert out.logs["d/acc_fake"].item() == pytest.approx((image[1] < 0).float().mean().item())
+    assert "d/r1" in out.logs and fam._patch_calls == 0
+    assert critic(real, None).shape == (4,)  # outside D's phase: one logit per image

@@ -16,6 +16,11 @@ Where this differs from the paper, and why:
 - Reconstruction error: the paper uses the LPIPS perceptual distance, whose VGG/AlexNet weights are not
   available offline here; this uses L1 on pixels (`recon_loss: l1`, or `mse`).
 - Hinge: the reference code draws the hinge margin from U(0.8, 1.0) per step; ganforge's hinge loss has margin 1.
+  The reference code also takes D's loss over every entry of D's logit map (9x9 at 100x100), a patch-wise loss:
+  `patch_loss: true` does that; the default takes it on each image's mean logit, as every other ganforge D.
+  G's loss is on each image's mean logit either way: for hinge and the wgan losses (linear in D's output) that
+  is the loss over the entries; for ns and lsgan it is not. What D's phase logs (accuracy, r_t, D(x)), which
+  the health monitor and ADA read, stays per image.
 - Sizes: the defaults (`width` 16, `max_width` 256, `latent_dim` 256 as the reference code) are sized for CPU
   training: at 100x100 G has 7.3M parameters (6.4M of them in the latent projection, which is one matmul) and
   D 0.5M, and a step (batch 16, 2 cores) takes about twice a default dcgan step; `width: 32` takes four times.
@@ -39,7 +44,7 @@ from torch import Tensor, nn
 from ..data.spec import Batch
 from ..nn import FastGANDiscriminator, FastGANGenerator
 from ..nn.fastgan import quadrant, resized
-from .base import AdversarialConfig, AdversarialFamily, StepOutput
+from .base import AdversarialConfig, AdversarialFamily, StepOutput, critic_logs
 from .phases import StepContext
 
 RECON_LOSSES = ("l1", "mse")
@@ -85,6 +90,7 @@ class FastGAN(AdversarialFamily):
         super().__init__(cfg, spec, generator_only)
         self._seen: list[tuple[Tensor, Tensor, Tensor]] = []
         self._patch_calls = 0  # critic calls left that give per-entry logits (D's real and fake, with patch_loss)
+        self._image_logits: list[Tensor] = []  # those calls' logits averaged per image, for the logs
 
     def build_generator(self) -> nn.Module:
         c = self.cfg
@@ -100,8 +106,11 @@ class FastGAN(AdversarialFamily):
     def critic(self, x: Tensor, cond: Any) -> Tensor:
         # with patch_loss, D's phase's first two calls (its real and fake batch) give per-entry logits; a
         # penalty's calls after them (WGAN-GP, R1) stay per image, as the penalties are defined
-        logits, small, mid = self.D.forward_with_maps(x, patches=self._patch_calls > 0)
-        self._patch_calls = max(0, self._patch_calls - 1)
+        patches = self._patch_calls > 0
+        logits, small, mid = self.D.forward_with_maps(x, patches=patches)
+        if patches:
+            self._patch_calls -= 1
+            self._image_logits.append(logits.detach().float().view(len(x), -1).mean(1))
         self._seen.append((x, small, mid))  # what D saw and its maps, in call order (real first in the D phase)
         return logits
 
@@ -119,8 +128,11 @@ class FastGAN(AdversarialFamily):
     def loss(self, phase: str, batch: Batch, ctx: StepContext | None = None) -> StepOutput:
         self._seen = []
         self._patch_calls = 2 if phase == "d" and self.cfg.patch_loss else 0
+        self._image_logits = []
         try:
             out = super().loss(phase, batch, ctx)
+            if len(self._image_logits) == 2:  # per image, as every other D logs (the health monitor, ADA's r_t)
+                out.logs.update(critic_logs(self.objective, out.logs["d/loss"], *self._image_logits))
             if phase != "d" or self.cfg.recon_weight == 0:
                 return out
             recon = self.reconstruction(*self._seen[0])  # the real batch: D's first critic call
@@ -129,3 +141,4 @@ class FastGAN(AdversarialFamily):
         finally:
             self._seen = []
             self._patch_calls = 0
+            self._image_logits = []

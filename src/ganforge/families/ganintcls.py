@@ -38,8 +38,9 @@ from .phases import StepContext, runs_later, take
 
 PREVIEW_CAPTIONS = 10
 # Training captions the EMA copy's BatchNorm refresh runs G on (spread evenly over the training images): the
-# statistics then come from the captions G trained on, not from the 10 preview ones.
-REFRESH_CAPTIONS = 512
+# statistics then come from the captions G trained on, not from the 10 preview ones. As many as the refresh
+# draws samples (ganforge.train.ema.BN_REFRESH_SAMPLES), so that it reaches all of them.
+REFRESH_CAPTIONS = 256
 
 
 @dataclass

@@ -24,7 +24,8 @@ How this implementation sizes it for any H x W (28x28, 100x100, 96x64, 8x8 ...):
 - D keeps full resolution in its stem (a 3x3 conv; the reference code's choice at 256x256), then halves
   n_d = max(1, floor(log2(min(H, W) / 8))) times, so its smallest map has a side in [8, 16) where the image
   allows (256x256: 8x8, as the paper; 100x100: 12x12; 8x8: 4x4). The head's logit map is averaged to one
-  logit per image, the (N,) every ganforge D returns (the reference code applies its hinge per map entry).
+  logit per image, the (N,) every ganforge D returns (the reference code applies its hinge per map entry:
+  `forward_with_maps(x, patches=True)` gives every entry, for the family's `patch_loss`).
 - The decoders have m = max(1, min(4, n_d - 1)) up-sampling blocks (256x256: 4, the paper's 8x8 -> 128x128):
   the whole-image one reads D's smallest map, the part one a quadrant of the map one halving before it.
   Their channels start at a quarter of the map's and halve, not below `width` (fewer than the paper's, for
