@@ -53,6 +53,7 @@ BAD_VALUES = [
     ("train", "steps", -1, "train.steps (--steps) must be >= 0"),
     ("train", "batch_size", 0, "train.batch_size (--batch-size) must be >= 1"),
     ("train", "ema_decay", 1.0, "train.ema_decay must be in [0, 1)"),
+    ("train", "ema_warmup", 1.0, "train.ema_warmup must be > 1"),
     ("train", "grad_clip", -1.0, "train.grad_clip must be >= 0"),
     ("train", "lr_decay", "cosine", "train.lr_decay must be 'none' or 'linear'"),
     ("train", "lr_decay_start", 1.0, "train.lr_decay_start must be in [0, 1)"),

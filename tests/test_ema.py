@@ -251,3 +251,25 @@ def test_forked_rng_forks_the_device_the_module_is_on(monkeypatch):
         device = torch.device(kind)
         ema.forked_rng(device)
         assert calls[-1] == {"devices": [device], "device_type": kind}
+
+
+@pytest.mark.parametrize("warmup", [10.0, 4.0])
+def test_ema_warmup_sets_the_decay_of_the_first_updates(warmup):
+    """decay_k = min(decay, (1 + k) / (warmup + k)): the copy is the closed-form average of the updates it saw."""
+    src = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        src.weight.zero_()
+    ema = EMA(src, 0.999, warmup)
+    expected = 0.0
+    for k, value in enumerate([1.0, 3.0, -2.0, 5.0]):
+        with torch.no_grad():
+            src.weight.fill_(value)
+        ema.update(src)
+        d = min(0.999, (1 + k) / (warmup + k))
+        expected = d * expected + (1 - d) * value
+        assert ema.module.weight.item() == pytest.approx(expected, rel=1e-5, abs=1e-6)  # fp32 weights
+
+
+def test_ema_warmup_must_exceed_one():
+    with pytest.raises(ValueError, match="ema_warmup"):
+        EMA(nn.Linear(1, 1), 0.999, 1.0)

@@ -25,8 +25,10 @@ def batchnorms(module: nn.Module) -> list[_BatchNorm]:
 class EMA:
     """Exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019).
 
-    The decay warms up as min(decay, (1 + k) / (10 + k)) over the first G updates k, so early samples
-    are not dominated by the random initialisation. Buffers are copied from G at every update.
+    The decay warms up as min(decay, (1 + k) / (warmup + k)) over the first G updates k, so early samples
+    are not dominated by the random initialisation: until `decay` is reached (k = 8,990 for 0.999 and the
+    default warm-up 10) the copy averages about the last k / (warmup - 1) updates, whatever `decay` is. Buffers
+    are copied from G at every update.
 
     BatchNorm: G's running statistics describe G's own activations, not those of the averaged weights, and a
     generator in eval mode normalises with them. The two differ by as much as the weights moved over the EMA's
@@ -37,15 +39,18 @@ class EMA:
     (checkpoints, sample grids, evaluation), once per update.
     """
 
-    def __init__(self, module: nn.Module, decay: float) -> None:
+    def __init__(self, module: nn.Module, decay: float, warmup: float = 10.0) -> None:
+        if warmup <= 1:
+            raise ValueError(f"the EMA's warm-up constant must be > 1 (train.ema_warmup), got {warmup}")
         self.decay = decay
+        self.warmup = float(warmup)
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
         self.updates = 0
         self._refreshed_at: int | None = None  # self.updates when the BatchNorm statistics were last re-estimated
 
     @torch.no_grad()
     def update(self, source: nn.Module) -> None:
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        d = min(self.decay, (1 + self.updates) / (self.warmup + self.updates))
         ema_p = [p for p in self.module.parameters()]
         src_p = [p.detach() for p in source.parameters()]
         torch._foreach_lerp_(ema_p, src_p, 1.0 - d)

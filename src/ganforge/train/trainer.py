@@ -76,7 +76,7 @@ class Trainer:
         self.params = {p.name: list(family.parameters_for(p.name)) for p in self.phase_list}
         self._param_ids = {ph: {id(p) for p in ps} for ph, ps in self.params.items()}
         self.optimizers = self._build_optimizers()
-        self.ema = EMA(family.G, tc.ema_decay) if tc.ema_decay > 0 else None
+        self.ema = EMA(family.G, tc.ema_decay, tc.ema_warmup) if tc.ema_decay > 0 else None
         family.shard = (self.dist.rank, self.dist.world_size)
         self.ddp: dict[str, nn.Module] = {}
         if self.dist.enabled:  # one DDP wrapper per phase, each reducing only its own parameters
