@@ -53,7 +53,7 @@ BAD_VALUES = [
     ("train", "steps", -1, "train.steps (--steps) must be >= 0"),
     ("train", "batch_size", 0, "train.batch_size (--batch-size) must be >= 1"),
     ("train", "ema_decay", 1.0, "train.ema_decay must be in [0, 1)"),
-    ("train", "ema_warmup", 1.0, "train.ema_warmup must be > 1"),
+    ("train", "ema_warmup", 1.5, "train.ema_warmup must be >= 2"),
     ("train", "grad_clip", -1.0, "train.grad_clip must be >= 0"),
     ("train", "lr_decay", "cosine", "train.lr_decay must be 'none' or 'linear'"),
     ("train", "lr_decay_start", 1.0, "train.lr_decay_start must be in [0, 1)"),
@@ -85,7 +85,8 @@ def test_defaults_and_boundary_values_are_valid():
     from ganforge.config import validate
 
     validate(RunConfig())
-    validate(from_dict({"train": {"steps": 0, "beta1": 0, "ema_decay": 0, "lr_decay": "linear", "device": "cuda:1"},
+    validate(from_dict({"train": {"steps": 0, "beta1": 0, "ema_decay": 0, "ema_warmup": 2, "lr_decay": "linear",
+                                  "device": "cuda:1"},
                         "log": {"keep_last": 0, "ckpt_every": 0}, "health": {"d_acc_high": 1, "rollback_lr_factor": 1},
                         "data": {"size": [4, 4096], "channels": 1, "pairs": "side-by-side"}}))
 

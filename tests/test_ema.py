@@ -270,6 +270,7 @@ def test_ema_warmup_sets_the_decay_of_the_first_updates(warmup):
         assert ema.module.weight.item() == pytest.approx(expected, rel=1e-5, abs=1e-6)  # fp32 weights
 
 
-def test_ema_warmup_must_exceed_one():
-    with pytest.raises(ValueError, match="ema_warmup"):
-        EMA(nn.Linear(1, 1), 0.999, 1.0)
+def test_ema_warmup_must_be_at_least_two_and_finite():
+    for bad in (1.5, math.inf, math.nan):
+        with pytest.raises(ValueError, match="ema_warmup"):
+            EMA(nn.Linear(1, 1), 0.999, bad)

@@ -47,6 +47,7 @@ class TrainConfig:
     ema_decay: float = 0.999   # EMA of G's weights (0 disables); warmed up over the first steps
     ema_warmup: float = 10.0   # the warm-up: decay min(ema_decay, (1 + k) / (ema_warmup + k)) at G update k, an
                                # average over about the last k / (ema_warmup - 1) updates until ema_decay is reached
+                               # (>= 2: below, the oldest updates and the initialisation weigh the most)
     grad_clip: float = 0.0     # max global grad norm per phase; 0 disables
     lr_decay: str = "none"     # none | linear: both rates fall linearly to 0 at `steps`, from ...
     lr_decay_start: float = 0.5  # ... this fraction of `steps` on (sharper samples at the end of a run)
@@ -209,7 +210,7 @@ _RANGES: tuple[tuple[str, float, bool, float, bool, str], ...] = (
     ("train.beta1", 0, True, 1, False, "Adam's first-moment decay, e.g. 0.5"),
     ("train.beta2", 0, True, 1, False, "Adam's second-moment decay, e.g. 0.999"),
     ("train.ema_decay", 0, True, 1, False, "0 disables the EMA of G, e.g. 0.999"),
-    ("train.ema_warmup", 1, False, math.inf, False, "the EMA's warm-up constant, e.g. 10"),
+    ("train.ema_warmup", 2, True, math.inf, False, "the EMA's warm-up constant, e.g. 10"),
     ("train.grad_clip", 0, True, math.inf, False, "0 disables clipping"),
     ("train.lr_decay_start", 0, True, 1, False, "a fraction of the steps"),
     ("log.log_every", 0, True, math.inf, False, "0 disables the log"),

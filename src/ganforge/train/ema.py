@@ -27,8 +27,9 @@ class EMA:
 
     The decay warms up as min(decay, (1 + k) / (warmup + k)) over the first G updates k, so early samples
     are not dominated by the random initialisation: until `decay` is reached (k = 8,990 for 0.999 and the
-    default warm-up 10) the copy averages about the last k / (warmup - 1) updates, whatever `decay` is. Buffers
-    are copied from G at every update.
+    default warm-up 10) the copy averages about the last k / (warmup - 1) updates, whatever `decay` is (for a
+    warm-up of at least 2, which is required: below it the oldest updates weigh the most). Buffers are copied from
+    G at every update.
 
     BatchNorm: G's running statistics describe G's own activations, not those of the averaged weights, and a
     generator in eval mode normalises with them. The two differ by as much as the weights moved over the EMA's
@@ -40,8 +41,8 @@ class EMA:
     """
 
     def __init__(self, module: nn.Module, decay: float, warmup: float = 10.0) -> None:
-        if warmup <= 1:
-            raise ValueError(f"the EMA's warm-up constant must be > 1 (train.ema_warmup), got {warmup}")
+        if not 2 <= warmup < math.inf:
+            raise ValueError(f"the EMA's warm-up constant must be >= 2 and finite (train.ema_warmup), got {warmup}")
         self.decay = decay
         self.warmup = float(warmup)
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
