@@ -438,3 +438,44 @@ def test_augment_flag_over_a_recipe_with_another_augmentations_policy_takes_its_
     assert own["train"]["augment_policy"] == "geom"  # a policy the user gives is theirs
     same = settings_of([*base, "--augment", "diffaugment"])
     assert same["train"]["augment_policy"] == "color,translation"  # the recipe's own augmentation keeps its policy
+
+
+def _bench_recipes():
+    import importlib.util
+    import sys
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))
+    spec = importlib.util.spec_from_file_location("bench_recipes", bench / "recipes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("train_s, wall, time_setting, budget, ok", [
+    (360.1, 364.5, 360, "6 CPU minutes", True),    # one step and the end callbacks past train.time: kept to it
+    (362.0, 366.0, 360, "6 CPU minutes", False),   # 2 s past a 360-s budget of 0.03-s steps: did not
+    (360.1, 364.5, 400, "6 CPU minutes", False),   # train.time itself over the stated budget
+    (None, 364.5, 0, "6 CPU minutes", False),      # a step-count recipe: the wall time decides
+    (None, 300.0, 0, "6 CPU minutes", True),
+])
+def test_bench_time_verdict_judges_a_time_budget_on_training_time(monkeypatch, tmp_path, train_s, wall, time_setting,
+                                                                   budget, ok):
+    """bench/recipes.py: a recipe that trains for a set time is judged on train.time vs its budget and the
+    checkpoint's training time vs train.time (start-up and the final metric are overhead_s); others on wall time."""
+    import types
+
+    import ganforge.checkpoint as ckpt
+
+    mod = _bench_recipes()
+    recipe = types.SimpleNamespace(budget=budget, settings={"train": {"time": time_setting}})
+    monkeypatch.setattr(ckpt, "latest_checkpoint", lambda run, optim=True: run / "step_00012000")
+    monkeypatch.setattr(ckpt, "read_checkpoint",
+                        lambda path, with_optim=True: {"state": {"elapsed_s": train_s, "step": 12000}})
+    out = mod.time_verdict(recipe, tmp_path, wall)
+    assert out["pass_time"] is ok
+    assert out["wall_s"] == pytest.approx(wall)
+    if time_setting:
+        assert out["overhead_s"] == pytest.approx(wall - train_s, abs=0.05)
+    else:
+        assert "train_s" not in out and out["time_rule"] == "wall_s <= budget"
