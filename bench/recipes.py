@@ -309,6 +309,16 @@ def time_verdict(recipe, run: Path, wall: float) -> dict[str, Any]:
     return out
 
 
+def passed(row: dict[str, Any]) -> bool:
+    """A row passes when its figure and its time both do and the run did not fail."""
+    return bool(row.get("pass_figure")) and row["pass_time"] and "error" not in row
+
+
+def report_passes(runs: list[dict[str, Any]], out: Path) -> None:
+    failed = [r for r in runs if not r.get("passed")]
+    print(f"wrote {out}: {len(runs) - len(failed)}/{len(runs)} runs pass")
+
+
 def run_recipe(recipe, seed: int, loss: str | None = None) -> dict[str, Any]:
     run = RUNS / (recipe.name + (f"_{loss}" if loss else "") + (f"_seed{seed}" if seed else ""))
     shutil.rmtree(run, ignore_errors=True)
@@ -325,7 +335,7 @@ def run_recipe(recipe, seed: int, loss: str | None = None) -> dict[str, Any]:
         row.update(error=f"ganforge train exited {rc}", passed=False)
         return row
     row.update(FIGURES[recipe.check["metric"]](recipe, run, log))
-    row["passed"] = bool(row.get("pass_figure")) and row["pass_time"] and "error" not in row
+    row["passed"] = passed(row)
     return row
 
 
@@ -381,8 +391,7 @@ def main() -> int:
             })
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(doc, indent=2) + "\n")
-    failed = [r for r in runs if not r.get("passed")]
-    print(f"wrote {out}: {len(runs) - len(failed)}/{len(runs)} runs pass")
+    report_passes(runs, out)
     return 0
 
 
@@ -400,12 +409,11 @@ def rejudge_time(doc: dict[str, Any], out: Path, registry) -> int:
             row.setdefault("budget_when_run", row.get("budget"))
             row["budget"] = recipe.budget
         row.update(time_verdict(recipe, run, row["wall_s"]))
-        row["passed"] = bool(row.get("pass_figure")) and row["pass_time"] and "error" not in row
+        row["passed"] = passed(row)
         print(f"{row['recipe']:32s} {row['budget']:16s} wall {row['wall_s']:7.1f} s  train "
               f"{row.get('train_s', '-')!s:>7} s  {row['time_rule'][:18]:18s} pass_time {row['pass_time']}")
     out.write_text(json.dumps(doc, indent=2) + "\n")
-    failed = [r for r in doc.get("runs", []) if not r.get("passed")]
-    print(f"wrote {out}: {len(doc['runs']) - len(failed)}/{len(doc['runs'])} runs pass")
+    report_passes(doc.get("runs", []), out)
     return 0
 
 

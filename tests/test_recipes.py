@@ -440,12 +440,11 @@ def test_augment_flag_over_a_recipe_with_another_augmentations_policy_takes_its_
     assert same["train"]["augment_policy"] == "color,translation"  # the recipe's own augmentation keeps its policy
 
 
-def _bench_recipes():
+def _bench_recipes(monkeypatch):
     import importlib.util
-    import sys
 
     bench = Path(__file__).resolve().parent.parent / "bench"
-    sys.path.insert(0, str(bench))
+    monkeypatch.syspath_prepend(str(bench))  # its own imports (precision_auto), for this test only
     spec = importlib.util.spec_from_file_location("bench_recipes", bench / "recipes.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -467,7 +466,7 @@ def test_bench_time_verdict_judges_a_time_budget_on_training_time(monkeypatch, t
 
     import ganforge.checkpoint as ckpt
 
-    mod = _bench_recipes()
+    mod = _bench_recipes(monkeypatch)
     recipe = types.SimpleNamespace(budget=budget, settings={"train": {"time": time_setting}})
     monkeypatch.setattr(ckpt, "latest_checkpoint", lambda run, optim=True: run / "step_00012000")
     monkeypatch.setattr(ckpt, "read_checkpoint",
