@@ -130,10 +130,21 @@ def test_bad_options_name_the_fix():
         build_family("fastgan", {**TINY, "recon_weight": -1.0}, spec)
     with pytest.raises(ValueError, match="width <= model.max_width"):
         build_family("fastgan", {"width": 32, "max_width": 16}, spec)
+    with pytest.raises(ValueError, match="0 <= model.d_width <= model.max_width"):
+        build_family("fastgan", {**TINY, "d_width": 32}, spec)
     with pytest.raises(ValueError, match="use --family gan"):
         build_family("fastgan", TINY, DataSpec("points", (2,)))
     fam = build_family("fastgan", {**TINY, "recon_weight": 0.0}, spec)
     assert fam.D.decode_whole is None  # no decoders to train
+
+
+def test_d_width_sets_only_the_discriminators_channels():
+    spec = DataSpec("image", (3, 32, 32))
+    same, apart = build_family("fastgan", TINY, spec), build_family("fastgan", {**TINY, "d_width": 8}, spec)
+    g_params = [p.shape for p in same.G.parameters()]
+    assert [p.shape for p in apart.G.parameters()] == g_params  # G keeps `width`
+    assert same.D.stem[0].out_channels == 4 and apart.D.stem[0].out_channels == 8  # D's stem: d_width
+    assert apart.D.downs[0].main[0].out_channels == 16  # doubled per halving from d_width
 
 
 @pytest.mark.parametrize("setting, in_g, in_d", [(True, True, True), ("d", False, True), ("g", True, False),
