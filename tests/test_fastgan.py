@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from ganforge.data.spec import Batch, DataSpec
 from ganforge.families import build_family
-from ganforge.nn.fastgan import (FastGANDiscriminator, FastGANGenerator, SkipLayerExcitation, quadrant, resized,
-                                 sle_pairs)
+from ganforge.nn.fastgan import (FastGANDiscriminator, FastGANGenerator, SkipLayerExcitation, UpBlockComp, quadrant,
+                                 resized, sle_pairs)
 from ganforge.train import build_run
 
 from .conftest import split_and_resume, tiny_config
@@ -136,6 +136,20 @@ def test_bad_options_name_the_fix():
         build_family("fastgan", TINY, DataSpec("points", (2,)))
     fam = build_family("fastgan", {**TINY, "recon_weight": 0.0}, spec)
     assert fam.D.decode_whole is None  # no decoders to train
+
+
+def test_double_conv_adds_a_conv_to_alternate_up_blocks_and_keeps_g_a_function_of_z():
+    torch.manual_seed(0)
+    G = FastGANGenerator(8, (3, 100, 100), 4, 16, double_conv=True)
+    assert [isinstance(up, UpBlockComp) for up in G.ups] == [True, False, True, False]  # 7 -> 14 -> 28 -> 56 -> 112
+    plain = FastGANGenerator(8, (3, 100, 100), 4, 16)
+    n_convs = [sum(isinstance(m, torch.nn.Conv2d) for m in g.modules()) for g in (plain, G)]
+    assert n_convs[1] == n_convs[0] + 2
+    G.eval()
+    z = torch.randn(2, 8)
+    x = G(z)
+    assert x.shape == (2, 3, 100, 100)
+    torch.testing.assert_close(G(z), x)  # no noise injection: the same z gives the same image
 
 
 def test_d_width_sets_only_the_discriminators_channels():

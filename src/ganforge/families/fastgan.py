@@ -59,6 +59,7 @@ class FastGANConfig(AdversarialConfig):
     loss: str = "hinge"         # the paper's
     width: int = 16             # channels of G's last map and D's stem, doubled per halving (CPU-sized; see above)
     d_width: int = 0            # D's own width (its stem's channels) when > 0; 0: the same as `width`
+    double_conv: bool = False   # a second conv in G's 1st, 3rd ... up-sampling blocks (the reference code's)
     max_width: int = 256        # cap on channels per layer
     d_batchnorm: bool = True    # set False for WGAN-GP (the penalty is per-sample; BatchNorm mixes samples)
     spectral_norm: bool | str = True  # spectral normalisation of every conv: true (G and D, the reference code's),
@@ -101,7 +102,7 @@ class FastGAN(AdversarialFamily):
     def build_generator(self) -> nn.Module:
         c = self.cfg
         return FastGANGenerator(c.latent_dim, self.spec.shape, c.width, c.max_width,
-                                "g" in SPECTRAL_NORM[c.spectral_norm])
+                                "g" in SPECTRAL_NORM[c.spectral_norm], c.double_conv)
 
     def build_discriminator(self) -> nn.Module:
         c = self.cfg

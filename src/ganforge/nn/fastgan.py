@@ -31,10 +31,14 @@ How this implementation sizes it for any H x W (28x28, 100x100, 96x64, 8x8 ...):
   Their channels start at a quarter of the map's and halve, not below `width` (fewer than the paper's, for
   CPU). Targets are the real image (or its quadrant) resized to the decoder's output size.
 
-Not here (the reference code has them, the paper does not describe them or they do not fit): noise injection
-and the second conv of alternate up-sampling blocks, SLE inside D, D's second branch on a 128x128 copy of the
-image and its third decoder. Spectral normalisation of every conv (the reference code's) is an option of each
-network, on by default (the family's `spectral_norm` picks G, D, both or neither).
+The reference code's second conv in alternate up-sampling blocks (its UpBlockComp) is an option
+(`double_conv`), without the noise injection that comes with it there: G stays a function of z alone, so a
+seed gives the same image in training, ONNX and serving.
+
+Not here (the reference code has them, the paper does not describe them or they do not fit): noise injection,
+SLE inside D, D's second branch on a 128x128 copy of the image and its third decoder. Spectral normalisation of
+every conv (the reference code's) is an option of each network, on by default (the family's `spectral_norm`
+picks G, D, both or neither).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from torch import Tensor, nn
 from .convs import FastConv2d, LatentProjection
 from .dcgan import _init_dcgan, dcgan_stages
 
-__all__ = ["FastGANDecoder", "FastGANDiscriminator", "FastGANGenerator", "SkipLayerExcitation",
+__all__ = ["FastGANDecoder", "FastGANDiscriminator", "FastGANGenerator", "SkipLayerExcitation", "UpBlockComp",
            "discriminator_stages", "quadrant", "resized", "sle_pairs"]
 
 
@@ -83,6 +87,15 @@ class UpBlock(nn.Sequential):
                          nn.GLU(dim=1))
 
 
+class UpBlockComp(nn.Sequential):
+    """UpBlock with a second 3x3 conv, BatchNorm and GLU at the doubled size (the reference code's UpBlockComp,
+    without its noise injection, so G stays a function of z): (N, c_in, h, w) -> (N, c_out, 2h, 2w)."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(*UpBlock(c_in, c_out), FastConv2d(c_out, 2 * c_out, 3, 1, 1, bias=False),
+                         nn.BatchNorm2d(2 * c_out), nn.GLU(dim=1))
+
+
 class SkipLayerExcitation(nn.Module):
     """SLE: high * sigmoid(conv1x1(LeakyReLU(conv4x4(pool4(low))))), one factor per channel of `high`."""
 
@@ -103,7 +116,7 @@ class FastGANGenerator(nn.Module):
     """z (N, latent_dim) -> images (N, C, H, W) in [-1, 1]: init block, up-sampling blocks with SLE, 3x3 conv, tanh."""
 
     def __init__(self, latent_dim: int, out_shape: tuple[int, int, int], width: int = 32, max_width: int = 256,
-                 spectral_norm: bool = True) -> None:
+                 spectral_norm: bool = True, double_conv: bool = False) -> None:
         super().__init__()
         c_out, self.h, self.w = out_shape
         n, h0, w0 = dcgan_stages(self.h, self.w)
@@ -111,7 +124,9 @@ class FastGANGenerator(nn.Module):
         chans = [min(width * 2 ** (n - k), max_width) for k in range(n + 1)]  # map k's channels, widest first
         self.init = nn.Sequential(LatentProjection(latent_dim, 2 * chans[0], (h0, w0), 1, 0, bias=False),
                                   nn.BatchNorm2d(2 * chans[0]), nn.GLU(dim=1))  # (N, C0, h0, w0)
-        self.ups = nn.ModuleList(UpBlock(a, b) for a, b in zip(chans[:-1], chans[1:]))
+        # double_conv: the 1st, 3rd, 5th ... up-sampling blocks get a second conv, as the reference code's
+        self.ups = nn.ModuleList((UpBlockComp if double_conv and k % 2 == 0 else UpBlock)(a, b)
+                                 for k, (a, b) in enumerate(zip(chans[:-1], chans[1:])))
         self.pairs = sle_pairs(n)
         self.low_of = {hi: lo for lo, hi in self.pairs}  # the map that gates map `hi`
         self.sle = nn.ModuleDict({str(hi): SkipLayerExcitation(chans[lo], chans[hi]) for lo, hi in self.pairs})
