@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ganforge.data.spec import Batch, DataSpec
 from ganforge.families import build_family
@@ -130,8 +131,9 @@ def test_bad_options_name_the_fix():
         build_family("fastgan", {**TINY, "recon_weight": -1.0}, spec)
     with pytest.raises(ValueError, match="width <= model.max_width"):
         build_family("fastgan", {"width": 32, "max_width": 16}, spec)
-    with pytest.raises(ValueError, match="0 <= model.d_width <= model.max_width"):
-        build_family("fastgan", {**TINY, "d_width": 32}, spec)
+    for bad in (32, -1):
+        with pytest.raises(ValueError, match="0 <= model.d_width <= model.max_width"):
+            build_family("fastgan", {**TINY, "d_width": bad}, spec)
     with pytest.raises(ValueError, match="use --family gan"):
         build_family("fastgan", TINY, DataSpec("points", (2,)))
     fam = build_family("fastgan", {**TINY, "recon_weight": 0.0}, spec)
@@ -145,20 +147,22 @@ def test_double_conv_adds_a_conv_to_alternate_up_blocks_and_keeps_g_a_function_o
     plain = FastGANGenerator(8, (3, 100, 100), 4, 16)
     n_convs = [sum(isinstance(m, torch.nn.Conv2d) for m in g.modules()) for g in (plain, G)]
     assert n_convs[1] == n_convs[0] + 2
+    assert set(plain.state_dict()) < set(G.state_dict())  # the plain G's names are kept: old checkpoints load
+    assert nn.utils.parametrize.is_parametrized(G.ups[0][4])  # the second conv is spectrally normalised too
     G.eval()
     z = torch.randn(2, 8)
     x = G(z)
     assert x.shape == (2, 3, 100, 100)
-    torch.testing.assert_close(G(z), x)  # no noise injection: the same z gives the same image
+    torch.testing.assert_close(G(z), x)  # forward draws no noise (none injected): the same z, the same image
 
 
 def test_d_width_sets_only_the_discriminators_channels():
-    spec = DataSpec("image", (3, 32, 32))
-    same, apart = build_family("fastgan", TINY, spec), build_family("fastgan", {**TINY, "d_width": 8}, spec)
+    spec, wide = DataSpec("image", (3, 32, 32)), {**TINY, "max_width": 64}
+    same, apart = build_family("fastgan", wide, spec), build_family("fastgan", {**wide, "d_width": 8}, spec)
     g_params = [p.shape for p in same.G.parameters()]
     assert [p.shape for p in apart.G.parameters()] == g_params  # G keeps `width`
     assert same.D.stem[0].out_channels == 4 and apart.D.stem[0].out_channels == 8  # D's stem: d_width
-    assert apart.D.downs[0].main[0].out_channels == 16  # doubled per halving from d_width
+    assert [d.main[0].out_channels for d in apart.D.downs] == [16, 32]  # doubled per halving from d_width
 
 
 @pytest.mark.parametrize("setting, in_g, in_d", [(True, True, True), ("d", False, True), ("g", True, False),

@@ -24,10 +24,11 @@ Where this differs from the paper, and why:
 - Sizes: the defaults (`width` 16, `max_width` 256, `latent_dim` 256 as the reference code) are sized for CPU
   training: at 100x100 G has 7.3M parameters (6.4M of them in the latent projection, which is one matmul) and
   D 0.5M, and a step (batch 16, 2 cores) takes about twice a default dcgan step; `width: 32` takes four times.
-  `d_width` sizes D apart from G. Channel counts that are not a multiple of 4 run slowly in bf16 on a CPU:
-  at 100x100, batch 8, on 2 cores of an AMD EPYC, width 12 trains at 43.5 images/s, width 14 at 29.0.
   Every up-sampling conv feeds a GLU, so it has twice the output channels: G's compute grows with width^2
   and is about the same at every doubling. The paper's networks are far wider (1024 channels at 4x4).
+  `d_width` sizes D (its trunk and decoders) apart from G. Speed is not smooth in the width: at 100x100, batch
+  8, bf16, on 2 cores of an AMD EPYC, width 12 trained at 43.5 images/s and width 14 at 29.0 over 150 steps
+  (1.5x slower for 1.36x the compute), while a 20-minute run of width 16 averaged 31 (0.259 s a step).
 - Learning rates: the paper's Adam at 2e-4 with betas (0.5, 0.999) are ganforge's train defaults (train.lr_g,
   train.lr_d, train.beta1, train.beta2), so the family sets nothing there.
 - BatchNorm in D (`d_batchnorm`, the paper's) mixes the samples of a batch, which the per-sample gradient
@@ -58,7 +59,7 @@ class FastGANConfig(AdversarialConfig):
     latent_dim: int = 256       # the reference code's nz
     loss: str = "hinge"         # the paper's
     width: int = 16             # channels of G's last map and D's stem, doubled per halving (CPU-sized; see above)
-    d_width: int = 0            # D's own width (its stem's channels) when > 0; 0: the same as `width`
+    d_width: int = 0            # D's own width (its stem's channels; its decoders follow) when > 0; 0: `width`
     double_conv: bool = False   # a second conv in G's 1st, 3rd ... up-sampling blocks (the reference code's)
     max_width: int = 256        # cap on channels per layer
     d_batchnorm: bool = True    # set False for WGAN-GP (the penalty is per-sample; BatchNorm mixes samples)
