@@ -145,7 +145,7 @@ def test_double_conv_adds_a_conv_to_alternate_up_blocks_and_keeps_g_a_function_o
     G = FastGANGenerator(8, (3, 100, 100), 4, 16, double_conv=True)
     assert [isinstance(up, UpBlockComp) for up in G.ups] == [True, False, True, False]  # 7 -> 14 -> 28 -> 56 -> 112
     plain = FastGANGenerator(8, (3, 100, 100), 4, 16)
-    n_convs = [sum(isinstance(m, torch.nn.Conv2d) for m in g.modules()) for g in (plain, G)]
+    n_convs = [sum(isinstance(m, nn.Conv2d) for m in g.modules()) for g in (plain, G)]
     assert n_convs[1] == n_convs[0] + 2
     assert set(plain.state_dict()) < set(G.state_dict())  # the plain G's names are kept: old checkpoints load
     assert nn.utils.parametrize.is_parametrized(G.ups[0][4])  # the second conv is spectrally normalised too

@@ -82,12 +82,11 @@ class FastGAN(AdversarialFamily):
         if spec.kind != "image":
             raise ValueError(f"fastgan needs images but '{spec.name}' holds {spec.kind}; "
                              "use --family gan for 2-D points")
-        if cfg.width < 1 or cfg.max_width < cfg.width:
-            raise ValueError(f"fastgan needs 1 <= model.width <= model.max_width, got width={cfg.width}, "
-                             f"max_width={cfg.max_width}")
-        if cfg.d_width < 0 or cfg.max_width < cfg.d_width:
-            raise ValueError(f"fastgan needs 0 <= model.d_width <= model.max_width (0: D takes model.width), "
-                             f"got d_width={cfg.d_width}, max_width={cfg.max_width}")
+        for name, low, hint in (("width", 1, ""), ("d_width", 0, " (0: D takes model.width)")):
+            value = getattr(cfg, name)
+            if not low <= value <= cfg.max_width:
+                raise ValueError(f"fastgan needs {low} <= model.{name} <= model.max_width{hint}, got {name}={value}, "
+                                 f"max_width={cfg.max_width}")
         if cfg.recon_weight < 0:
             raise ValueError(f"model.recon_weight must be >= 0 (0 drops the decoders), got {cfg.recon_weight}")
         if cfg.recon_loss not in RECON_LOSSES:

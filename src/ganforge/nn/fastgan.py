@@ -87,13 +87,13 @@ class UpBlock(nn.Sequential):
                          nn.GLU(dim=1))
 
 
-class UpBlockComp(nn.Sequential):
+class UpBlockComp(UpBlock):
     """UpBlock with a second 3x3 conv, BatchNorm and GLU at the doubled size (the reference code's UpBlockComp,
     without its noise injection, so G stays a function of z): (N, c_in, h, w) -> (N, c_out, 2h, 2w)."""
 
     def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__(*UpBlock(c_in, c_out), FastConv2d(c_out, 2 * c_out, 3, 1, 1, bias=False),
-                         nn.BatchNorm2d(2 * c_out), nn.GLU(dim=1))
+        super().__init__(c_in, c_out)
+        self.extend([FastConv2d(c_out, 2 * c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(2 * c_out), nn.GLU(dim=1)])
 
 
 class SkipLayerExcitation(nn.Module):
