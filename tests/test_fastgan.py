@@ -12,8 +12,9 @@ from torch import nn
 
 from ganforge.data.spec import Batch, DataSpec
 from ganforge.families import build_family
-from ganforge.nn.fastgan import (FastGANDiscriminator, FastGANGenerator, SkipLayerExcitation, UpBlockComp, quadrant,
-                                 resized, sle_pairs)
+from ganforge.nn.convs import upsample_conv_routable
+from ganforge.nn.fastgan import (FastGANDiscriminator, FastGANGenerator, SkipLayerExcitation, UpBlock, UpBlockComp,
+                                 quadrant, resized, sle_pairs)
 from ganforge.train import build_run
 
 from .conftest import split_and_resume, tiny_config
@@ -223,3 +224,45 @@ def test_patch_loss_scores_every_entry_of_ds_logit_map():
     assert out.logs["d/acc_fake"].item() == pytest.approx((image[1] < 0).float().mean().item())
     assert "d/r1" in out.logs and fam._patch_calls == 0
     assert critic(real, None).shape == (4,)  # outside D's phase: one logit per image
+
+
+@pytest.mark.parametrize("block", [lambda: UpBlock(24, 12), lambda: UpBlockComp(24, 12), lambda: UpBlock(6, 5, False)])
+def test_up_block_as_one_transposed_conv_is_the_upsample_and_conv_it_replaces(block):
+    """While training on CPU in fp32 an up-sampling block runs nearest x2 + 3x3 conv as one stride-2 transposed
+    conv (ganforge.nn.convs.upsample_conv3x3): its output and every gradient agree with the plain layers
+    computed in float64 as closely as the plain layers in fp32 do."""
+    torch.manual_seed(0)
+    b = block().train()
+    ref = copy.deepcopy(b).double()
+    x = torch.randn(3, b[1].in_channels, 9, 7, requires_grad=True)  # odd, non-square map: edges on every side
+    x64 = x.detach().double().requires_grad_(True)
+    assert upsample_conv_routable(b[1], x)
+    y, y_plain, y64 = b(x), nn.Sequential.forward(b, x), nn.Sequential.forward(ref, x64)
+    assert y.shape == (3, b[1].out_channels // 2, 18, 14)
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, [x, *b.parameters()], g)
+    plain = torch.autograd.grad(y_plain, [x, *b.parameters()], g)
+    exact = torch.autograd.grad(y64, [x64, *ref.parameters()], g.double())
+
+    def err(a, r):
+        return ((a.double() - r).norm() / r.norm()).item()
+
+    assert err(y, y64) < 1e-5
+    for got, fp32, r in zip(grads, plain, exact):
+        assert err(got, r) < max(1e-5, 4 * err(fp32, r))
+
+
+def test_up_block_keeps_the_plain_layers_outside_fp32_training():
+    """Eval mode (sampling, ONNX export) and bf16 autocast, where the route was not measured, run the plain
+    upsample and conv: bit for bit what nn.Sequential computes."""
+    torch.manual_seed(0)
+    b = UpBlock(8, 4)
+    x = torch.randn(2, 8, 5, 5)
+    b.eval()
+    assert not upsample_conv_routable(b[1], x)
+    assert torch.equal(b(x), nn.Sequential.forward(b, x))
+    b.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not upsample_conv_routable(b[1], x)
+    conv = nn.Conv2d(8, 8, 3, 1, 2, dilation=2).train()  # not a 3x3, padding-1 conv: no route
+    assert not upsample_conv_routable(conv, x)

@@ -478,3 +478,22 @@ def test_bench_time_verdict_judges_a_time_budget_on_training_time(monkeypatch, t
         assert out["overhead_s"] == pytest.approx(wall - train_s, abs=0.05)
     else:
         assert "train_s" not in out and out["time_rule"] == "wall_s <= budget"
+
+
+@pytest.mark.parametrize("isa, label, slug", [
+    ("AVX512", "AMD EPYC", "amd-epyc"),              # the machines every earlier row ran on keep their label
+    ("AVX2", "AMD EPYC (AVX2)", "amd-epyc-avx2"),    # same model name, an older generation: rows of its own
+])
+def test_bench_cpu_label_tells_apart_machines_that_share_a_model_name(monkeypatch, isa, label, slug):
+    """bench results are kept per CPU label (a rerun replaces only its own machine's rows), so two machines sold
+    under one model name but 3x apart in speed must not share one."""
+    import torch
+
+    _bench_recipes(monkeypatch)  # puts bench/ on the path for precision_auto
+    import precision_auto
+
+    monkeypatch.setattr(precision_auto.platform, "processor", lambda: "AMD EPYC")
+    monkeypatch.setattr(precision_auto.Path, "read_text", lambda self, *a, **k: "model name\t: AMD EPYC\nflags\t: fpu\n")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: isa)
+    assert precision_auto.cpu_name() == label
+    assert precision_auto.cpu_slug() == slug

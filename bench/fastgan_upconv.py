@@ -1,0 +1,136 @@
+"""FastGAN's up-sampling blocks as one transposed conv (`ganforge.nn.convs.upsample_conv3x3`) against the plain
+nearest upsample + 3x3 conv, side by side in one process.
+
+Two measurements, each alternating the two routes round by round so that load drift hits both alike:
+
+- `layers`: forward + backward of each up-sampling conv of the cars recipe's G (100x100, width 12, batch 8)
+  alone, fp32, NCHW; the median ms per call of each route, and their ratio.
+- `trainer`: one Trainer with the `clipart-fastgan` recipe's settings on builtin:clipart:transportation at
+  100x100 (the README's cars command, fp32: the route runs in fp32 only), trained `--steps` steps per route per
+  round (`Trainer.train_step`, the loop of `fit` without the checkpoint and samples it ends with); the route is
+  switched off by patching `ganforge.nn.fastgan.upsample_conv_routable`. The median seconds
+  per step of each, and the median of the per-round ratios (plain / route: the step's speed-up).
+
+    .venv/bin/python bench/fastgan_upconv.py [--rounds 4 --steps 10]
+
+Writes bench/results/fastgan_upconv-CPU.json (CPU as in `amd-epyc-avx2`, `intel-xeon`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from precision_auto import cpu_name, cpu_slug  # noqa: E402
+
+ROOT = HERE.parent
+SOURCE, SIZE, RECIPE = "builtin:clipart:transportation", (100, 100), "clipart-fastgan"
+
+
+def layer_times(rounds: int, calls: int = 3) -> list[dict]:
+    import torch
+    import torch.nn.functional as F
+
+    from ganforge.nn.convs import upsample_conv3x3
+    from ganforge.nn.fastgan import FastGANGenerator
+
+    torch.manual_seed(0)
+    g = FastGANGenerator(128, (3, *SIZE), width=12, spectral_norm=False)
+    with torch.no_grad():
+        shapes = [tuple(m.shape) for m in g.eval().maps(torch.randn(8, 128))[:-1]]  # each up block's input
+    g.train()
+    rows = []
+    for k, up in enumerate(g.ups):
+        conv = up[1]
+        x = torch.randn(*shapes[k], requires_grad=True)
+        routes = {"plain": lambda x: conv(F.interpolate(x, scale_factor=2, mode="nearest")),
+                  "transposed": lambda x: upsample_conv3x3(x, conv)}
+        grad = torch.randn_like(routes["plain"](x))
+        best: dict[str, list[float]] = {r: [] for r in routes}
+        for r in range(rounds + 1):  # round 0 warms both up
+            for name in (("plain", "transposed") if r % 2 else ("transposed", "plain")):
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    routes[name](x).backward(grad)
+                if r:
+                    best[name].append((time.perf_counter() - t0) / calls * 1e3)
+        plain, tr = statistics.median(best["plain"]), statistics.median(best["transposed"])
+        rows.append({"layer": f"G up {k + 1}", "in": list(x.shape), "out_channels": conv.out_channels,
+                     "plain_ms": round(plain, 2), "transposed_ms": round(tr, 2), "speedup": round(plain / tr, 2)})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def trainer_times(rounds: int, steps: int) -> dict:
+    import ganforge.nn.fastgan as fastgan_nn
+    from ganforge import config, recipes
+    from ganforge.data import load_data
+    from ganforge.train import build_run
+
+    recipe = recipes.get(RECIPE)
+    settings = json.loads(json.dumps(recipe.settings))
+    settings.setdefault("train", {}).update({"precision": "fp32", "time": 0, "steps": 0, "seed": 0, "device": "cpu"})
+    settings["log"] = {"log_every": 10, "sample_every": 0, "ckpt_every": 0, "tensorboard": False, "progress": False}
+    cfg = config.from_dict({"family": recipe.family, **settings,
+                            "data": {**settings.get("data", {}), "source": SOURCE, "size": list(SIZE)}})
+    trainer = build_run(cfg, Path(tempfile.mkdtemp()), data=load_data(SOURCE, size=SIZE, quiet=True))
+    routable = fastgan_nn.upsample_conv_routable
+
+    def run(route: str, n: int) -> float:
+        fastgan_nn.upsample_conv_routable = routable if route == "transposed" else (lambda conv, x: False)
+        try:  # the steps of Trainer.fit's loop, without its start and end (a checkpoint, sample grids)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                trainer.family.train()
+                trainer.train_step()
+            return (time.perf_counter() - t0) / n
+        finally:
+            fastgan_nn.upsample_conv_routable = routable
+
+    run("plain", 3), run("transposed", 3)  # warm-up
+    times: dict[str, list[float]] = {"plain": [], "transposed": []}
+    for r in range(rounds):
+        for route in (("plain", "transposed") if r % 2 == 0 else ("transposed", "plain")):
+            times[route].append(run(route, steps))
+        print(f"round {r}: plain {times['plain'][-1]:.3f} s/step, transposed {times['transposed'][-1]:.3f} s/step",
+              flush=True)
+    ratios = [p / t for p, t in zip(times["plain"], times["transposed"])]
+    return {"recipe": f"{RECIPE}@v{recipe.version}", "precision": "fp32", "batch_size": cfg.train.batch_size,
+            "plain_s_per_step": round(statistics.median(times["plain"]), 4),
+            "transposed_s_per_step": round(statistics.median(times["transposed"]), 4),
+            "speedup": round(statistics.median(ratios), 3), "speedups": [round(x, 3) for x in ratios]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=10, help="training steps per route per round")
+    ap.add_argument("--out", type=Path, default=None, help="default: bench/results/fastgan_upconv-CPU.json")
+    args = ap.parse_args(argv)
+
+    import platform
+
+    import torch
+
+    layers = layer_times(args.rounds)
+    step = trainer_times(args.rounds, args.steps)
+    print(json.dumps(step))
+    out = args.out or ROOT / "bench" / "results" / f"fastgan_upconv-{cpu_slug()}.json"
+    out.write_text(json.dumps({
+        "bench": "bench/fastgan_upconv.py", "date": time.strftime("%Y-%m-%d"), "rounds": args.rounds,
+        "steps_per_round": args.steps, "layers": layers, "trainer": step,
+        "machine": {"cpu": cpu_name(), "platform": platform.platform(), "threads": torch.get_num_threads(),
+                    "torch": torch.__version__}}, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
