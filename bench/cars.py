@@ -20,7 +20,8 @@ families (stylegan, fastgan) reaches a KID at most half of dcgan's at the same b
 Results: bench/results/cars.json (rows of other families, budgets and CPU models are kept: a budget in minutes
 buys 3-4x more steps on some CPUs than on others, so the bar compares rows of one CPU model); grids
 docs/cars-F-CPU.png and docs/cars-F-nearest-CPU.png (samples beside their nearest training drawings), CPU as in
-`intel-xeon`, `amd-epyc`.
+`intel-xeon`, `amd-epyc`, `amd-epyc-avx2` (`precision_auto.cpu_name`: the model name, with the vector ISA when
+it is below AVX512).
 """
 
 from __future__ import annotations

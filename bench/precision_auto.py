@@ -36,8 +36,9 @@ RECIPES = (("clipart-dcgan", "builtin:clipart:transportation", (100, 100)),
 def cpu_name() -> str:
     """The CPU's model name, with the vector ISA PyTorch dispatches to added when it is below AVX512, as in
     'AMD EPYC (AVX2)'. One model name has come on machines of different generations: every earlier 'AMD EPYC' row
-    ran on one with AVX512-BF16, and an AVX2-only one (no AVX512, so no bf16) trains these recipes about 3x slower
-    (fp32, 0.55 s against 0.21 s a FastGAN step), so its rows must not replace theirs."""
+    ran on one with AVX512-BF16, and an AVX2-only one (no AVX512, so no bf16) trains these recipes about 2.2x slower
+    (fp32, 0.45-0.48 s against 0.21 s a FastGAN step), so its rows must not replace theirs. CPUs without x86 vector
+    extensions (ARM) get "(DEFAULT)", PyTorch's name for their kernels."""
     name = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -53,8 +54,8 @@ def cpu_name() -> str:
 
 
 def cpu_slug() -> str:
-    """'intel-xeon' for 'Intel(R) Xeon(R) Processor', 'amd-epyc' for 'AMD EPYC': a file name part, so that each CPU
-    model's results are kept side by side (these machines alternate between the two)."""
+    """'intel-xeon' for 'Intel(R) Xeon(R) Processor', 'amd-epyc' for 'AMD EPYC', 'amd-epyc-avx2' for 'AMD EPYC
+    (AVX2)': a file name part, so that each CPU model's results are kept side by side (these machines take turns)."""
     words = re.sub(r"\((r|tm)\)|\bprocessor\b|\bcpu\b", " ", cpu_name().lower())
     return "-".join(re.findall(r"[a-z0-9]+", words)) or "cpu"
 

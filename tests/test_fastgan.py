@@ -12,7 +12,8 @@ from torch import nn
 
 from ganforge.data.spec import Batch, DataSpec
 from ganforge.families import build_family
-from ganforge.nn.convs import upsample_conv_routable
+import ganforge.nn.fastgan as fastgan_nn
+from ganforge.nn.convs import FastConv2d, upsample_conv3x3, upsample_conv_routable
 from ganforge.nn.fastgan import (FastGANDiscriminator, FastGANGenerator, SkipLayerExcitation, UpBlock, UpBlockComp,
                                  quadrant, resized, sle_pairs)
 from ganforge.train import build_run
@@ -227,7 +228,7 @@ def test_patch_loss_scores_every_entry_of_ds_logit_map():
 
 
 @pytest.mark.parametrize("block", [lambda: UpBlock(24, 12), lambda: UpBlockComp(24, 12), lambda: UpBlock(6, 5, False)])
-def test_up_block_as_one_transposed_conv_is_the_upsample_and_conv_it_replaces(block):
+def test_up_block_as_one_transposed_conv_is_the_upsample_and_conv_it_replaces(block, monkeypatch):
     """While training on CPU in fp32 an up-sampling block runs nearest x2 + 3x3 conv as one stride-2 transposed
     conv (ganforge.nn.convs.upsample_conv3x3): its output and every gradient agree with the plain layers
     computed in float64 as closely as the plain layers in fp32 do."""
@@ -237,7 +238,10 @@ def test_up_block_as_one_transposed_conv_is_the_upsample_and_conv_it_replaces(bl
     x = torch.randn(3, b[1].in_channels, 9, 7, requires_grad=True)  # odd, non-square map: edges on every side
     x64 = x.detach().double().requires_grad_(True)
     assert upsample_conv_routable(b[1], x)
+    calls = []
+    monkeypatch.setattr(fastgan_nn, "upsample_conv3x3", lambda x, conv: calls.append(1) or upsample_conv3x3(x, conv))
     y, y_plain, y64 = b(x), nn.Sequential.forward(b, x), nn.Sequential.forward(ref, x64)
+    assert calls == [1]  # the block took the route
     assert y.shape == (3, b[1].out_channels // 2, 18, 14)
     g = torch.randn_like(y)
     grads = torch.autograd.grad(y, [x, *b.parameters()], g)
@@ -264,5 +268,27 @@ def test_up_block_keeps_the_plain_layers_outside_fp32_training():
     b.train()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not upsample_conv_routable(b[1], x)
-    conv = nn.Conv2d(8, 8, 3, 1, 2, dilation=2).train()  # not a 3x3, padding-1 conv: no route
-    assert not upsample_conv_routable(conv, x)
+        assert torch.equal(b(x), nn.Sequential.forward(b, x))
+    assert upsample_conv_routable(b[1], x)
+    for conv in (nn.Conv2d(8, 8, 3, 1, 1, dilation=2), nn.Conv2d(8, 8, 3, 1, 1, groups=2), nn.Conv2d(8, 8, 3, 2, 1),
+                 nn.Conv2d(8, 8, 5, 1, 1), nn.Conv2d(8, 8, 3, 1, 1, padding_mode="reflect")):
+        assert not upsample_conv_routable(conv.train(), x)  # only a plain 3x3, stride-1, padding-1 conv
+
+
+@pytest.mark.parametrize("make", [lambda: FastConv2d(6, 8, 3, 1, 1), lambda: UpBlock(6, 4)])
+def test_spectral_norm_advances_one_power_iteration_per_forward(make):
+    """A spectral-normalised conv in training runs one power iteration per forward, as torch.nn's does: the
+    fast routes' checks must not read (and so re-normalise) the weight a second time."""
+    torch.manual_seed(0)
+    fast = make().train()
+    conv = fast if isinstance(fast, nn.Conv2d) else fast[1]
+    nn.utils.parametrizations.spectral_norm(conv)
+    plain = nn.Conv2d(6, conv.out_channels, 3, 1, 1, bias=conv.bias is not None).train()
+    nn.utils.parametrizations.spectral_norm(plain)
+    plain.load_state_dict(conv.state_dict())  # the same weight and the same starting u, v
+    x = torch.randn(2, 6, 5, 5, requires_grad=True)
+    fast(x)
+    plain(x if fast is conv else F.interpolate(x, scale_factor=2, mode="nearest"))
+    for name in ("_u", "_v"):
+        torch.testing.assert_close(getattr(conv.parametrizations.weight[0], name),
+                                   getattr(plain.parametrizations.weight[0], name))

@@ -127,8 +127,17 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
 
 
-def _gemm_wgrad(weight: Tensor, x: Tensor, small_map: int) -> bool:
-    return (weight.requires_grad and _compute_dtype(x) == torch.bfloat16 and small_map <= GEMM_WGRAD_MAX_MAP
+def _weight_requires_grad(m: nn.Module) -> bool:
+    """Whether m's weight takes a gradient, without computing it: reading a parametrized weight runs its
+    parametrization (spectral normalisation's power iteration, which updates its vectors in training), so a
+    check that read it would add one iteration per forward to the one the conv itself reads."""
+    if nn.utils.parametrize.is_parametrized(m, "weight"):
+        return m.parametrizations.weight.original.requires_grad
+    return m.weight.requires_grad
+
+
+def _gemm_wgrad(m: nn.Module, x: Tensor, small_map: int) -> bool:
+    return (_compute_dtype(x) == torch.bfloat16 and small_map <= GEMM_WGRAD_MAX_MAP and _weight_requires_grad(m)
             and x.is_contiguous(memory_format=torch.channels_last) and not _has_amx())
 
 
@@ -174,7 +183,7 @@ class FastConv2d(nn.Conv2d):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         out_map = ((x.shape[-2] + 2 * ph - kh) // sh + 1) * ((x.shape[-1] + 2 * pw - kw) // sw + 1)
         fold_dgrad = self.in_channels == 1 and x.requires_grad
-        gemm_wgrad = _gemm_wgrad(self.weight, x, out_map)
+        gemm_wgrad = _gemm_wgrad(self, x, out_map)
         if not (fold_dgrad or gemm_wgrad):
             return super().forward(x)
         return _apply(self, x, False, fold_dgrad, gemm_wgrad)
@@ -192,7 +201,7 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
             out_hw = ((x.shape[-2] - 1) * sh - 2 * ph + kh, (x.shape[-1] - 1) * sw - 2 * pw + kw)
             y = _conv_transpose_by_fold(x, self.weight, self.stride, self.padding, out_hw)
             return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
-        if not _gemm_wgrad(self.weight, x, x.shape[-2] * x.shape[-1]):
+        if not _gemm_wgrad(self, x, x.shape[-2] * x.shape[-1]):
             return super().forward(x)
         return _apply(self, x, True, False, True)
 
