@@ -23,7 +23,7 @@ bf16 autocast unless said; times are forward + backward of one layer):
   stride-2 transposed conv with a 4x4 kernel, each tap a sum of 3x3 taps: every output pixel sees only 2x2
   input pixels, so it does 4/9 of the multiply-adds and never writes the upsampled map. fp32, NCHW, forward +
   backward, batch 8, 2 cores of an AVX2-only AMD EPYC: the four up-sampling layers of the cars recipe's G ran
-  1.44-2.70x faster (the last, 24 -> 24 channels at 56x56 -> 112x112: 65.0 -> 24.2 ms), its training step 1.21x
+  1.48-2.81x faster (the last, 24 -> 24 channels at 56x56 -> 112x112: 68.6 -> 27.6 ms), its training step 1.19x
   (bench/fastgan_upconv.py). Measured in fp32 only, so bf16 keeps the two layers.
 """
 
