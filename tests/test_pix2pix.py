@@ -216,7 +216,9 @@ def test_checkpoint_round_trip_translates_like_the_ema_generator(tmp_path):
     sampler = Sampler.from_checkpoint(tmp_path)
     assert sampler.is_translation
     expected = trainer.family.translate(x, net=trainer.generator)
-    torch.testing.assert_close(sampler.translate(x), expected, rtol=0, atol=0)
+    # equal to float rounding, not bit for bit: the trainer's copy holds channels_last weights, the sampler's
+    # contiguous ones, and oneDNN's kernels for the two layouts round differently on some CPUs (AVX2-only ones)
+    torch.testing.assert_close(sampler.translate(x), expected, rtol=1e-5, atol=1e-6)
     # eval mode: deterministic, and a translation does not depend on the rest of the batch
     torch.testing.assert_close(sampler.translate(x), sampler.translate(x), rtol=0, atol=0)
     torch.testing.assert_close(sampler.translate(x)[:3], sampler.translate(x[:3]))

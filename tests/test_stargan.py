@@ -153,7 +153,8 @@ def test_sampler_round_trip(three_digits, tmp_path):
     x = _batch(three_digits, 5).x
     domains = torch.tensor([2, 0, 1, 1, 0])
     expect = trainer.family.translate(x, domain=domains, net=trainer.generator.eval())
-    torch.testing.assert_close(sampler.translate(x, domain=domains), expect, rtol=0, atol=0)
+    # to float rounding: channels_last (trainer) and contiguous (sampler) weights round differently on some CPUs
+    torch.testing.assert_close(sampler.translate(x, domain=domains), expect, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(sampler.translate(x, domain=1), trainer.family.translate(x, domain=1,
                                                                                          net=trainer.generator))
     with pytest.raises(ValueError, match="translates images"):
