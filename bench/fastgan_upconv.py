@@ -4,16 +4,18 @@ nearest upsample + 3x3 conv, side by side in one process.
 Two measurements, each alternating the two routes round by round so that load drift hits both alike:
 
 - `layers`: forward + backward of each up-sampling conv of the cars recipe's G (100x100, width 12, batch 8)
-  alone, fp32, NCHW; the median ms per call of each route, and their ratio.
+  alone (fp32, or bf16 autocast with `--precision bf16`), NCHW; the median ms per call of each route, and their
+  ratio.
 - `trainer`: one Trainer with the `clipart-fastgan` recipe's settings on builtin:clipart:transportation at
-  100x100 (the README's cars command, fp32: the route runs in fp32 only), trained `--steps` steps per route per
+  100x100 (the README's cars command, in `--precision`), trained `--steps` steps per route per
   round (`Trainer.train_step`, the loop of `fit` without the checkpoint and samples it ends with); the route is
   switched off by patching `ganforge.nn.fastgan.upsample_conv_routable`. The median seconds
   per step of each, and the median of the per-round ratios (plain / route: the step's speed-up).
 
-    .venv/bin/python bench/fastgan_upconv.py [--rounds 4 --steps 10]
+    .venv/bin/python bench/fastgan_upconv.py [--rounds 4 --steps 10 --precision fp32|bf16]
 
-Writes bench/results/fastgan_upconv-CPU.json (CPU as in `amd-epyc-avx2`, `intel-xeon`).
+Writes bench/results/fastgan_upconv-CPU.json (CPU as in `amd-epyc-avx2`, `intel-xeon`), or
+fastgan_upconv-bf16-CPU.json.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ ROOT = HERE.parent
 SOURCE, SIZE, RECIPE = "builtin:clipart:transportation", (100, 100), "clipart-fastgan"
 
 
-def layer_times(rounds: int, calls: int = 3) -> list[dict]:
+def layer_times(rounds: int, precision: str, calls: int = 3) -> list[dict]:
+    import contextlib
+
     import torch
     import torch.nn.functional as F
 
@@ -52,13 +56,17 @@ def layer_times(rounds: int, calls: int = 3) -> list[dict]:
         x = torch.randn(*shapes[k], requires_grad=True)
         routes = {"plain": lambda x: conv(F.interpolate(x, scale_factor=2, mode="nearest")),
                   "transposed": lambda x: upsample_conv3x3(x, conv)}
-        grad = torch.randn_like(routes["plain"](x))
+        cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
+        with cast():
+            grad = torch.randn_like(routes["plain"](x))
         best: dict[str, list[float]] = {r: [] for r in routes}
         for r in range(rounds + 1):  # round 0 warms both up
             for name in (("plain", "transposed") if r % 2 else ("transposed", "plain")):
                 t0 = time.perf_counter()
                 for _ in range(calls):
-                    routes[name](x).backward(grad)
+                    with cast():
+                        y = routes[name](x)
+                    y.backward(grad)
                 if r:
                     best[name].append((time.perf_counter() - t0) / calls * 1e3)
         plain, tr = statistics.median(best["plain"]), statistics.median(best["transposed"])
@@ -68,7 +76,7 @@ def layer_times(rounds: int, calls: int = 3) -> list[dict]:
     return rows
 
 
-def trainer_times(rounds: int, steps: int) -> dict:
+def trainer_times(rounds: int, steps: int, precision: str) -> dict:
     import ganforge.nn.fastgan as fastgan_nn
     from ganforge import config, recipes
     from ganforge.data import load_data
@@ -76,7 +84,7 @@ def trainer_times(rounds: int, steps: int) -> dict:
 
     recipe = recipes.get(RECIPE)
     settings = json.loads(json.dumps(recipe.settings))
-    settings.setdefault("train", {}).update({"precision": "fp32", "time": 0, "steps": 0, "seed": 0, "device": "cpu"})
+    settings.setdefault("train", {}).update({"precision": precision, "time": 0, "steps": 0, "seed": 0, "device": "cpu"})
     settings["log"] = {"log_every": 10, "sample_every": 0, "ckpt_every": 0, "tensorboard": False, "progress": False}
     cfg = config.from_dict({"family": recipe.family, **settings,
                             "data": {**settings.get("data", {}), "source": SOURCE, "size": list(SIZE)}})
@@ -102,7 +110,7 @@ def trainer_times(rounds: int, steps: int) -> dict:
         print(f"round {r}: plain {times['plain'][-1]:.3f} s/step, transposed {times['transposed'][-1]:.3f} s/step",
               flush=True)
     ratios = [p / t for p, t in zip(times["plain"], times["transposed"])]
-    return {"recipe": f"{RECIPE}@v{recipe.version}", "precision": "fp32", "batch_size": cfg.train.batch_size,
+    return {"recipe": f"{RECIPE}@v{recipe.version}", "precision": precision, "batch_size": cfg.train.batch_size,
             "plain_s_per_step": round(statistics.median(times["plain"]), 4),
             "transposed_s_per_step": round(statistics.median(times["transposed"]), 4),
             "speedup": round(statistics.median(ratios), 3), "speedups": [round(x, 3) for x in ratios]}
@@ -112,19 +120,27 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--steps", type=int, default=10, help="training steps per route per round")
-    ap.add_argument("--out", type=Path, default=None, help="default: bench/results/fastgan_upconv-CPU.json")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: both routes under bf16 autocast (the route is measured there even where "
+                         "ganforge.nn.convs.UPSAMPLE_ROUTE_DTYPES leaves it off)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default: bench/results/fastgan_upconv-CPU.json (fastgan_upconv-bf16-CPU.json for bf16)")
     args = ap.parse_args(argv)
 
     import platform
 
     import torch
 
-    layers = layer_times(args.rounds)
-    step = trainer_times(args.rounds, args.steps)
+    import ganforge.nn.convs as convs
+
+    convs.UPSAMPLE_ROUTE_DTYPES = (torch.float32, torch.bfloat16)  # measure the route in either; "plain" patches it off
+    layers = layer_times(args.rounds, args.precision)
+    step = trainer_times(args.rounds, args.steps, args.precision)
     print(json.dumps(step))
-    out = args.out or ROOT / "bench" / "results" / f"fastgan_upconv-{cpu_slug()}.json"
+    tag = "" if args.precision == "fp32" else f"{args.precision}-"
+    out = args.out or ROOT / "bench" / "results" / f"fastgan_upconv-{tag}{cpu_slug()}.json"
     out.write_text(json.dumps({
-        "bench": "bench/fastgan_upconv.py", "date": time.strftime("%Y-%m-%d"), "rounds": args.rounds,
+        "bench": "bench/fastgan_upconv.py", "precision": args.precision, "date": time.strftime("%Y-%m-%d"), "rounds": args.rounds,
         "steps_per_round": args.steps, "layers": layers, "trainer": step,
         "machine": {"cpu": cpu_name(), "platform": platform.platform(), "threads": torch.get_num_threads(),
                     "torch": torch.__version__}}, indent=1) + "\n")

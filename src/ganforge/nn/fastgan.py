@@ -80,7 +80,7 @@ def _spectral(module: nn.Module) -> None:
 
 class UpBlock(nn.Sequential):
     """x2 nearest upsample, 3x3 conv to 2 * c_out, BatchNorm, GLU: (N, c_in, h, w) -> (N, c_out, 2h, 2w).
-    While training on CPU in fp32 the upsample and the conv run as one transposed conv (`upsample_conv3x3`:
+    While training on CPU in fp32 or bf16 the upsample and the conv run as one transposed conv (`upsample_conv3x3`:
     the same numbers to rounding, 4/9 of the multiply-adds)."""
 
     def __init__(self, c_in: int, c_out: int, batchnorm: bool = True) -> None:
