@@ -301,3 +301,32 @@ def test_spectral_norm_advances_one_power_iteration_per_forward(make):
     for name in ("_u", "_v"):
         torch.testing.assert_close(getattr(conv.parametrizations.weight[0], name),
                                    getattr(plain.parametrizations.weight[0], name))
+
+
+@pytest.mark.parametrize("iterations", [1, 2, 3])
+def test_sn_power_iterations_sets_the_iterations_each_training_forward_runs(iterations):
+    """model.sn_power_iterations: every normalised conv of D (spectral_norm 'd') runs that many power iterations per
+    training forward, as torch.nn's spectral_norm with n_power_iterations does; G stays unnormalised."""
+    torch.manual_seed(0)
+    fam = build_family("fastgan", {**TINY, "spectral_norm": "d", "sn_power_iterations": iterations},
+                       DataSpec("image", (3, 16, 16)))
+    normed = [m for m in fam.D.modules() if nn.utils.parametrize.is_parametrized(m, "weight")]
+    assert normed and not any(nn.utils.parametrize.is_parametrized(m) for m in fam.G.modules())
+    conv = fam.D.stem[0]
+    plain = nn.Conv2d(conv.in_channels, conv.out_channels, 3, 1, 1).train()
+    nn.utils.parametrizations.spectral_norm(plain, n_power_iterations=iterations)
+    plain.load_state_dict(conv.state_dict())  # the same weight and starting u, v
+    x = torch.randn(2, 3, 16, 16, requires_grad=True)
+    fam.D.train()
+    fam.D(x)
+    plain(x)
+    for name in ("_u", "_v"):
+        torch.testing.assert_close(getattr(conv.parametrizations.weight[0], name),
+                                   getattr(plain.parametrizations.weight[0], name))
+    assert all(m.parametrizations.weight[0].n_power_iterations == iterations for m in normed)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_sn_power_iterations_rejects_other_values(bad):
+    with pytest.raises(ValueError, match="model.sn_power_iterations must be an integer >= 1"):
+        build_family("fastgan", {**TINY, "spectral_norm": "d", "sn_power_iterations": bad}, DataSpec("image", (3, 8, 8)))

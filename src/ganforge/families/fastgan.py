@@ -65,6 +65,8 @@ class FastGANConfig(AdversarialConfig):
     d_batchnorm: bool = True    # set False for WGAN-GP (the penalty is per-sample; BatchNorm mixes samples)
     spectral_norm: bool | str = True  # spectral normalisation of every conv: true (G and D, the reference code's),
                                       # "d" (D only), "g" (G only) or false
+    sn_power_iterations: int = 1  # power-method iterations per training forward of a normalised conv (torch's and
+                                  # the reference code's 1; the clipart recipe's 2: see clipart-fastgan.yaml)
     recon_weight: float = 1.0   # weight of D's reconstruction error on real images; 0 drops the decoders
     recon_loss: str = "l1"      # l1 | mse on pixels (the paper: LPIPS; see the module doc)
     patch_loss: bool = False    # D's adversarial loss on every entry of its logit map (the reference code's),
@@ -94,6 +96,9 @@ class FastGAN(AdversarialFamily):
         if not isinstance(cfg.spectral_norm, (bool, str)) or cfg.spectral_norm not in SPECTRAL_NORM:
             raise ValueError(f"model.spectral_norm must be true, false, 'd' (D only) or 'g' (G only), "
                              f"got {cfg.spectral_norm!r}")
+        if isinstance(cfg.sn_power_iterations, bool) or not isinstance(cfg.sn_power_iterations, int) \
+                or cfg.sn_power_iterations < 1:
+            raise ValueError(f"model.sn_power_iterations must be an integer >= 1, got {cfg.sn_power_iterations!r}")
         super().__init__(cfg, spec, generator_only)
         self._seen: list[tuple[Tensor, Tensor, Tensor]] = []
         self._patch_calls = 0  # critic calls left that give per-entry logits (D's real and fake, with patch_loss)
@@ -102,13 +107,13 @@ class FastGAN(AdversarialFamily):
     def build_generator(self) -> nn.Module:
         c = self.cfg
         return FastGANGenerator(c.latent_dim, self.spec.shape, c.width, c.max_width,
-                                "g" in SPECTRAL_NORM[c.spectral_norm], c.double_conv)
+                                "g" in SPECTRAL_NORM[c.spectral_norm], c.double_conv, c.sn_power_iterations)
 
     def build_discriminator(self) -> nn.Module:
         c = self.cfg
         return FastGANDiscriminator(self.spec.shape, c.d_width or c.width, c.max_width, c.d_batchnorm,
                                     "d" in SPECTRAL_NORM[c.spectral_norm],
-                                    decoders=c.recon_weight > 0)
+                                    decoders=c.recon_weight > 0, sn_power_iterations=c.sn_power_iterations)
 
     def critic(self, x: Tensor, cond: Any) -> Tensor:
         # with patch_loss, D's phase's first two calls (its real and fake batch) give per-entry logits; a

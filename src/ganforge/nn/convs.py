@@ -116,11 +116,15 @@ class _Conv(torch.autograd.Function):
         return dx, dw, db, None, None, None, None, None
 
 
-def _routable(m: nn.Module, x: Tensor) -> bool:
-    """Autograd recording on CPU, and no groups, dilation, padding modes or output padding (what _Conv handles)."""
-    return (x.device.type == "cpu" and torch.is_grad_enabled() and m.groups == 1 and m.dilation == (1, 1)
-            and m.padding_mode == "zeros" and not isinstance(m.padding, str)
+def _plain_geometry(m: nn.Module) -> bool:
+    """No groups, dilation, padding modes, named padding or output padding: the convs the routes here compute."""
+    return (m.groups == 1 and m.dilation == (1, 1) and m.padding_mode == "zeros" and not isinstance(m.padding, str)
             and m.output_padding == (0, 0))
+
+
+def _routable(m: nn.Module, x: Tensor) -> bool:
+    """Autograd recording on CPU, and a plain geometry (what _Conv handles)."""
+    return x.device.type == "cpu" and torch.is_grad_enabled() and _plain_geometry(m)
 
 
 def _compute_dtype(x: Tensor) -> torch.dtype:
@@ -177,7 +181,7 @@ def upsample_conv_routable(conv: nn.Conv2d, x: Tensor) -> bool:
     was measured; eval mode, sampling and ONNX export keep the plain two layers) with a conv it computes exactly."""
     return (conv.training and x.device.type == "cpu" and _compute_dtype(x) in UPSAMPLE_ROUTE_DTYPES
             and conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
-            and conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros")
+            and _plain_geometry(conv))
 
 
 class FastConv2d(nn.Conv2d):

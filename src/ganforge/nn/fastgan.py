@@ -38,7 +38,8 @@ seed gives the same image in training, ONNX and serving.
 Not here (the reference code has them, the paper does not describe them or they do not fit): noise injection,
 SLE inside D, D's second branch on a 128x128 copy of the image and its third decoder. Spectral normalisation of
 every conv (the reference code's) is an option of each network, on by default (the family's `spectral_norm`
-picks G, D, both or neither).
+picks G, D, both or neither; `sn_power_iterations` the power-method iterations per training forward, 1 as in
+torch and the reference code).
 """
 
 from __future__ import annotations
@@ -71,11 +72,13 @@ def _norm(c: int, on: bool) -> nn.Module:
     return nn.BatchNorm2d(c) if on else nn.Identity()
 
 
-def _spectral(module: nn.Module) -> None:
-    """Spectral normalisation on every conv of `module` (after _init_dcgan: the parametrization keeps the weight)."""
+def _spectral(module: nn.Module, power_iterations: int = 1) -> None:
+    """Spectral normalisation on every conv of `module` (after _init_dcgan: the parametrization keeps the weight),
+    with `power_iterations` iterations of the power method per training forward (torch's default and the reference
+    code's: 1)."""
     for m in list(module.modules()):
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and not nn.utils.parametrize.is_parametrized(m):
-            nn.utils.parametrizations.spectral_norm(m)
+            nn.utils.parametrizations.spectral_norm(m, n_power_iterations=power_iterations)
 
 
 class UpBlock(nn.Sequential):
@@ -126,7 +129,7 @@ class FastGANGenerator(nn.Module):
     """z (N, latent_dim) -> images (N, C, H, W) in [-1, 1]: init block, up-sampling blocks with SLE, 3x3 conv, tanh."""
 
     def __init__(self, latent_dim: int, out_shape: tuple[int, int, int], width: int = 32, max_width: int = 256,
-                 spectral_norm: bool = True, double_conv: bool = False) -> None:
+                 spectral_norm: bool = True, double_conv: bool = False, sn_power_iterations: int = 1) -> None:
         super().__init__()
         c_out, self.h, self.w = out_shape
         n, h0, w0 = dcgan_stages(self.h, self.w)
@@ -143,7 +146,7 @@ class FastGANGenerator(nn.Module):
         self.to_image = nn.Sequential(FastConv2d(chans[-1], c_out, 3, 1, 1), nn.Tanh())
         _init_dcgan(self)  # N(0, 0.02) weights, N(1, 0.02) BatchNorm gamma, as the reference code
         if spectral_norm:
-            _spectral(self)
+            _spectral(self, sn_power_iterations)
 
     def maps(self, z: Tensor) -> list[Tensor]:
         """G's feature maps 0..n (after SLE), before the image layer and the crop."""
@@ -193,7 +196,7 @@ class FastGANDiscriminator(nn.Module):
     """x (N, C, H, W) -> one logit per image (N,); `forward_with_maps` also gives the maps the decoders read."""
 
     def __init__(self, in_shape: tuple[int, int, int], width: int = 32, max_width: int = 256, batchnorm: bool = True,
-                 spectral_norm: bool = True, decoders: bool = True) -> None:
+                 spectral_norm: bool = True, decoders: bool = True, sn_power_iterations: int = 1) -> None:
         super().__init__()
         c_in, h, w = in_shape
         n = discriminator_stages(h, w)
@@ -212,7 +215,7 @@ class FastGANDiscriminator(nn.Module):
             self.decode_part = FastGANDecoder(chans[-2], c_in, self.recon_ups, width, batchnorm)
         _init_dcgan(self)  # N(0, 0.02) weights, N(1, 0.02) BatchNorm gamma, as the reference code
         if spectral_norm:
-            _spectral(self)
+            _spectral(self, sn_power_iterations)
 
     def forward_with_maps(self, x: Tensor, patches: bool = False) -> tuple[Tensor, Tensor, Tensor]:
         """(logits, D's smallest map, the map one halving before it). The logits are one per image (N,), the
