@@ -304,29 +304,37 @@ def test_spectral_norm_advances_one_power_iteration_per_forward(make):
 
 
 @pytest.mark.parametrize("iterations", [1, 2, 3])
-def test_sn_power_iterations_sets_the_iterations_each_training_forward_runs(iterations):
-    """model.sn_power_iterations: every normalised conv of D (spectral_norm 'd') runs that many power iterations per
-    training forward, as torch.nn's spectral_norm with n_power_iterations does; G stays unnormalised."""
+@pytest.mark.parametrize("setting", ["d", True])
+def test_sn_power_iterations_sets_the_iterations_each_training_forward_runs(iterations, setting):
+    """model.sn_power_iterations: every normalised conv (D's with spectral_norm 'd', G's too with true) runs that many
+    power iterations per training forward, as torch.nn's spectral_norm with n_power_iterations does."""
     torch.manual_seed(0)
-    fam = build_family("fastgan", {**TINY, "spectral_norm": "d", "sn_power_iterations": iterations},
+    fam = build_family("fastgan", {**TINY, "spectral_norm": setting, "sn_power_iterations": iterations},
                        DataSpec("image", (3, 16, 16)))
-    normed = [m for m in fam.D.modules() if nn.utils.parametrize.is_parametrized(m, "weight")]
-    assert normed and not any(nn.utils.parametrize.is_parametrized(m) for m in fam.G.modules())
+    normed = {net: [m for m in getattr(fam, net).modules() if nn.utils.parametrize.is_parametrized(m, "weight")]
+              for net in ("G", "D")}
+    assert normed["D"] and bool(normed["G"]) == (setting is True)
+    assert all(m.parametrizations.weight[0].n_power_iterations == iterations for ms in normed.values() for m in ms)
     conv = fam.D.stem[0]
-    plain = nn.Conv2d(conv.in_channels, conv.out_channels, 3, 1, 1).train()
-    nn.utils.parametrizations.spectral_norm(plain, n_power_iterations=iterations)
-    plain.load_state_dict(conv.state_dict())  # the same weight and starting u, v
+    sn = conv.parametrizations.weight[0]
+    sn._u.copy_(F.normalize(torch.randn_like(sn._u), dim=0))  # far from converged: each iteration moves u visibly
+    refs = {}
+    for k in (iterations, iterations + 1):
+        refs[k] = nn.Conv2d(conv.in_channels, conv.out_channels, 3, 1, 1).train()
+        nn.utils.parametrizations.spectral_norm(refs[k], n_power_iterations=k)
+        refs[k].load_state_dict(conv.state_dict())  # the same weight and the same starting u, v
     x = torch.randn(2, 3, 16, 16, requires_grad=True)
     fam.D.train()
     fam.D(x)
-    plain(x)
-    for name in ("_u", "_v"):
-        torch.testing.assert_close(getattr(conv.parametrizations.weight[0], name),
-                                   getattr(plain.parametrizations.weight[0], name))
-    assert all(m.parametrizations.weight[0].n_power_iterations == iterations for m in normed)
+    for ref in refs.values():
+        ref(x)
+    u = {k: ref.parametrizations.weight[0]._u for k, ref in refs.items()}
+    torch.testing.assert_close(sn._u, u[iterations])
+    assert (sn._u - u[iterations + 1]).norm() > 1e-4  # one iteration more is told apart
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
 def test_sn_power_iterations_rejects_other_values(bad):
     with pytest.raises(ValueError, match="model.sn_power_iterations must be an integer >= 1"):
-        build_family("fastgan", {**TINY, "spectral_norm": "d", "sn_power_iterations": bad}, DataSpec("image", (3, 8, 8)))
+        build_family("fastgan", {**TINY, "spectral_norm": "d", "sn_power_iterations": bad},
+                     DataSpec("image", (3, 8, 8)))

@@ -166,8 +166,9 @@ def upsample_conv3x3(x: Tensor, conv: nn.Conv2d) -> Tensor:
     Gradients reach x and the conv's own weight (and bias), so training and checkpoints see the plain layer."""
     w = conv.weight  # (O, C, 3, 3); read once (a spectral-norm parametrization computes it on each read)
     taps = torch.tensor(_UP_TAPS, dtype=w.dtype, device=w.device)
-    with torch.autocast(x.device.type, enabled=False):  # sum the taps in the weight's dtype; autocast rounds once
-        w4 = torch.einsum("uk,vl,ockl->ocuv", taps, taps, w).transpose(0, 1)  # (C, O, 4, 4): conv_transpose2d's
+    with torch.autocast(x.device.type, enabled=False):  # sum the taps in fp32: one rounding (autocast's, or to w's)
+        w4 = torch.einsum("uk,vl,ockl->ocuv", taps.float(), taps.float(), w.float()).to(w.dtype)
+    w4 = w4.transpose(0, 1)  # (C, O, 4, 4), as conv_transpose2d reads its weight
     return F.conv_transpose2d(x, w4, conv.bias, stride=2, padding=1)
 
 
@@ -181,7 +182,7 @@ def upsample_conv_routable(conv: nn.Conv2d, x: Tensor) -> bool:
     was measured; eval mode, sampling and ONNX export keep the plain two layers) with a conv it computes exactly."""
     return (conv.training and x.device.type == "cpu" and _compute_dtype(x) in UPSAMPLE_ROUTE_DTYPES
             and conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
-            and _plain_geometry(conv))
+            and not conv.transposed and _plain_geometry(conv))
 
 
 class FastConv2d(nn.Conv2d):
