@@ -173,7 +173,7 @@ def upsample_conv3x3(x: Tensor, conv: nn.Conv2d) -> Tensor:
 
 
 # The compute dtypes `upsample_conv3x3` runs in: those where bench/fastgan_upconv.py measured it faster (the cars
-# recipe's training step: fp32 1.19x on an AVX2 EPYC, bf16 autocast 1.15x on an AVX512-BF16 EPYC).
+# recipe's training step: fp32 1.19x on an AVX2 EPYC, bf16 autocast 1.09x on an AVX512-BF16 EPYC).
 UPSAMPLE_ROUTE_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.bfloat16)
 
 
