@@ -48,8 +48,9 @@ def compare(policy: str | None, precision: str, rounds: int, steps: int, data, c
     from ganforge.train import build_run
 
     recipe = recipes.get(RECIPE)
+    tmp = tempfile.TemporaryDirectory()  # the runs' folders (nothing is written there but the config)
 
-    def trainer():
+    def trainer(name: str):
         settings = json.loads(json.dumps(recipe.settings))
         settings.setdefault("train", {}).update({"precision": precision, "time": 0, "steps": 0, "seed": 0,
                                                  "device": "cpu"})
@@ -60,7 +61,7 @@ def compare(policy: str | None, precision: str, rounds: int, steps: int, data, c
                            "progress": False}
         cfg = config.from_dict({"family": recipe.family, **settings,
                                 "data": {**settings.get("data", {}), "source": SOURCE, "size": list(SIZE)}})
-        return build_run(cfg, Path(tempfile.mkdtemp()), data=data)
+        return build_run(cfg, Path(tmp.name) / name, data=data)
 
     up_route = fastgan_nn.UpBlock.forward
 
@@ -74,7 +75,7 @@ def compare(policy: str | None, precision: str, rounds: int, steps: int, data, c
 
     chosen = (fastgan_nn.channels_last, fastgan_nn.FastGANDecoder.forward, up_route)
     arrives = (lambda t: t, nn.Sequential.forward, up_as_it_arrives)
-    trainers = {"chosen": trainer(), "as_it_arrives": trainer()}
+    trainers = {"chosen": trainer("chosen"), "as_it_arrives": trainer("as_it_arrives")}
 
     def run(which: str, n: int) -> float:
         fastgan_nn.channels_last, fastgan_nn.FastGANDecoder.forward, fastgan_nn.UpBlock.forward = \
@@ -96,6 +97,7 @@ def compare(policy: str | None, precision: str, rounds: int, steps: int, data, c
             times[which].append(run(which, steps))
         print(f"{policy or 'recipe'}{' channels_last' if channels_last else ''} round {r}: as it arrives {times['as_it_arrives'][-1]:.3f} s/step, "
               f"chosen {times['chosen'][-1]:.3f} s/step", flush=True)
+    tmp.cleanup()
     ratios = [a / c for a, c in zip(times["as_it_arrives"], times["chosen"])]
     return {"augment_policy": policy or recipe.settings["train"]["augment_policy"], "channels_last": channels_last,
             "as_it_arrives_s_per_step": round(statistics.median(times["as_it_arrives"]), 4),

@@ -94,7 +94,7 @@ class UpBlock(nn.Sequential):
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         if not upsample_conv_routable(self[1], x):
             return super().forward(x)
-        x = upsample_conv3x3(x.contiguous(), self[1])  # NCHW, where it runs 1.3-2x faster (see channels_last)
+        x = upsample_conv3x3(x.contiguous(), self[1])  # on NCHW, where it runs faster (see channels_last)
         for layer in list(self)[2:]:  # BatchNorm, GLU (and UpBlockComp's second conv)
             x = layer(x)
         return x
@@ -236,18 +236,20 @@ class FastGANDiscriminator(nn.Module):
 
 
 def channels_last(x: Tensor) -> Tensor:
-    """x (N, C, H, W) in channels-last memory order (a no-op when it already is).
+    """x (N, C, H, W) in channels-last memory order on CPU (a no-op when it already is, and on other devices,
+    where this was not measured).
 
-    Where FastGAN's layers run faster so on CPU (2 cores, AVX512-BF16 AMD EPYC, the cars recipe's shapes,
-    forward + backward): the 3x3 conv to the image (12 -> 3 channels at 112x112: 10.6 -> 3.3 ms in bf16,
-    9.6 -> 5.7 ms in fp32; to 1 channel too) and D's convs. G's up-sampling blocks, and the decoders', run
-    1.3-2x faster on NCHW maps, so their transposed-conv route (training on CPU) takes NCHW whatever the
-    trainer's `channels_last`. Before, every layer ran in the layout its input came in: D channels-last only
-    when DiffAugment's translation (a gather in channels-last order) came before it, G's up-sampling blocks
-    channels-last with the trainer's `channels_last` (its default). A training step against that
-    (bench/fastgan_layout.py, median of 6 alternating rounds): the cars recipe 1.08x in bf16 and 1.03x in
-    fp32; with colour-only augmentation 1.19x and 1.15x; with the trainer's `channels_last` on 1.19x and 1.08x.
+    Where FastGAN's layers run faster so on CPU: G's 3x3 conv to the image and D's convs. G's up-sampling blocks,
+    and the decoders', run faster on NCHW maps, so their transposed-conv route (training on CPU) takes NCHW
+    whatever the trainer's `channels_last`. Before, every layer ran in the layout its input came in: D
+    channels-last only when DiffAugment's translation (a gather in channels-last order) came before it, G's
+    up-sampling blocks channels-last with the trainer's `channels_last` (its default). A training step against
+    that (bench/fastgan_layout.py, 2 cores of an AVX512-BF16 AMD EPYC, median of 6 alternating rounds): the cars
+    recipe 1.08x in bf16, no measurable change in fp32; with colour-only augmentation 1.19x and 1.15x; the cars
+    recipe with the trainer's `channels_last` on 1.19x and 1.08x. Other CPUs not measured.
     """
+    if x.device.type != "cpu":
+        return x
     return x.contiguous(memory_format=torch.channels_last)
 
 
