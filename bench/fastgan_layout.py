@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -33,37 +32,22 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from fastgan_steps import RECIPE, SIZE, SOURCE, alternate, recipe_trainer, seconds_per_step  # noqa: E402
 from precision_auto import cpu_name, cpu_slug  # noqa: E402
 
 ROOT = HERE.parent
-SOURCE, SIZE, RECIPE = "builtin:clipart:transportation", (100, 100), "clipart-fastgan"
 
 
 def compare(policy: str | None, precision: str, rounds: int, steps: int, data, channels_last: bool = False) -> dict:
-    import torch  # noqa: F401
     from torch import nn
 
     import ganforge.nn.fastgan as fastgan_nn
-    from ganforge import config, recipes
-    from ganforge.train import build_run
+    from ganforge import recipes
 
-    recipe = recipes.get(RECIPE)
+    train = {"channels_last": channels_last, **({"augment_policy": policy} if policy is not None else {})}
     tmp = tempfile.TemporaryDirectory()  # the runs' folders (nothing is written there but the config)
-
-    def trainer(name: str):
-        settings = json.loads(json.dumps(recipe.settings))
-        settings.setdefault("train", {}).update({"precision": precision, "time": 0, "steps": 0, "seed": 0,
-                                                 "device": "cpu"})
-        if policy is not None:
-            settings["train"]["augment_policy"] = policy
-        settings["train"]["channels_last"] = channels_last
-        settings["log"] = {"log_every": 10, "sample_every": 0, "ckpt_every": 0, "tensorboard": False,
-                           "progress": False}
-        cfg = config.from_dict({"family": recipe.family, **settings,
-                                "data": {**settings.get("data", {}), "source": SOURCE, "size": list(SIZE)}})
-        return build_run(cfg, Path(tmp.name) / name, data=data)
-
-    up_route = fastgan_nn.UpBlock.forward
+    trainers = {name: recipe_trainer(precision, Path(tmp.name) / name, data, **train)
+                for name in ("chosen", "as_it_arrives")}
 
     def up_as_it_arrives(self, x):  # the route on whatever layout x has
         if not fastgan_nn.upsample_conv_routable(self[1], x):
@@ -73,36 +57,22 @@ def compare(policy: str | None, precision: str, rounds: int, steps: int, data, c
             x = layer(x)
         return x
 
-    chosen = (fastgan_nn.channels_last, fastgan_nn.FastGANDecoder.forward, up_route)
+    chosen = (fastgan_nn.channels_last, fastgan_nn.FastGANDecoder.forward, fastgan_nn.UpBlock.forward)
     arrives = (lambda t: t, nn.Sequential.forward, up_as_it_arrives)
-    trainers = {"chosen": trainer("chosen"), "as_it_arrives": trainer("as_it_arrives")}
 
     def run(which: str, n: int) -> float:
         fastgan_nn.channels_last, fastgan_nn.FastGANDecoder.forward, fastgan_nn.UpBlock.forward = \
             chosen if which == "chosen" else arrives
         try:
-            tr = trainers[which]
-            t0 = time.perf_counter()
-            for _ in range(n):
-                tr.family.train()
-                tr.train_step()
-            return (time.perf_counter() - t0) / n
+            return seconds_per_step(trainers[which], n)
         finally:
             fastgan_nn.channels_last, fastgan_nn.FastGANDecoder.forward, fastgan_nn.UpBlock.forward = chosen
 
-    run("chosen", 3), run("as_it_arrives", 3)  # warm-up
-    times: dict[str, list[float]] = {"chosen": [], "as_it_arrives": []}
-    for r in range(rounds):
-        for which in (("as_it_arrives", "chosen") if r % 2 == 0 else ("chosen", "as_it_arrives")):
-            times[which].append(run(which, steps))
-        print(f"{policy or 'recipe'}{' channels_last' if channels_last else ''} round {r}: as it arrives {times['as_it_arrives'][-1]:.3f} s/step, "
-              f"chosen {times['chosen'][-1]:.3f} s/step", flush=True)
+    label = f"{policy or 'recipe'}{' channels_last' if channels_last else ''} "
+    timing = alternate(run, "as_it_arrives", "chosen", rounds, steps, label)
     tmp.cleanup()
-    ratios = [a / c for a, c in zip(times["as_it_arrives"], times["chosen"])]
-    return {"augment_policy": policy or recipe.settings["train"]["augment_policy"], "channels_last": channels_last,
-            "as_it_arrives_s_per_step": round(statistics.median(times["as_it_arrives"]), 4),
-            "chosen_s_per_step": round(statistics.median(times["chosen"]), 4),
-            "speedup": round(statistics.median(ratios), 3), "speedups": [round(x, 3) for x in ratios]}
+    return {"augment_policy": policy or recipes.get(RECIPE).settings["train"]["augment_policy"],
+            "channels_last": channels_last, **timing}
 
 
 def main(argv: list[str] | None = None) -> int:

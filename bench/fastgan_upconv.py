@@ -30,10 +30,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from fastgan_steps import RECIPE, SIZE, alternate, recipe_trainer, seconds_per_step  # noqa: E402
 from precision_auto import cpu_name, cpu_slug  # noqa: E402
 
 ROOT = HERE.parent
-SOURCE, SIZE, RECIPE = "builtin:clipart:transportation", (100, 100), "clipart-fastgan"
 
 
 def layer_times(rounds: int, precision: str, calls: int = 3) -> list[dict]:
@@ -79,42 +79,20 @@ def layer_times(rounds: int, precision: str, calls: int = 3) -> list[dict]:
 
 def trainer_times(rounds: int, steps: int, precision: str) -> dict:
     import ganforge.nn.fastgan as fastgan_nn
-    from ganforge import config, recipes
-    from ganforge.data import load_data
-    from ganforge.train import build_run
+    from ganforge import recipes
 
-    recipe = recipes.get(RECIPE)
-    settings = json.loads(json.dumps(recipe.settings))
-    settings.setdefault("train", {}).update({"precision": precision, "time": 0, "steps": 0, "seed": 0, "device": "cpu"})
-    settings["log"] = {"log_every": 10, "sample_every": 0, "ckpt_every": 0, "tensorboard": False, "progress": False}
-    cfg = config.from_dict({"family": recipe.family, **settings,
-                            "data": {**settings.get("data", {}), "source": SOURCE, "size": list(SIZE)}})
-    trainer = build_run(cfg, Path(tempfile.mkdtemp()), data=load_data(SOURCE, size=SIZE, quiet=True))
+    trainer = recipe_trainer(precision, Path(tempfile.mkdtemp()))
     routable = fastgan_nn.upsample_conv_routable
 
     def run(route: str, n: int) -> float:
         fastgan_nn.upsample_conv_routable = routable if route == "transposed" else (lambda conv, x: False)
-        try:  # the steps of Trainer.fit's loop, without its start and end (a checkpoint, sample grids)
-            t0 = time.perf_counter()
-            for _ in range(n):
-                trainer.family.train()
-                trainer.train_step()
-            return (time.perf_counter() - t0) / n
+        try:
+            return seconds_per_step(trainer, n)
         finally:
             fastgan_nn.upsample_conv_routable = routable
 
-    run("plain", 3), run("transposed", 3)  # warm-up
-    times: dict[str, list[float]] = {"plain": [], "transposed": []}
-    for r in range(rounds):
-        for route in (("plain", "transposed") if r % 2 == 0 else ("transposed", "plain")):
-            times[route].append(run(route, steps))
-        print(f"round {r}: plain {times['plain'][-1]:.3f} s/step, transposed {times['transposed'][-1]:.3f} s/step",
-              flush=True)
-    ratios = [p / t for p, t in zip(times["plain"], times["transposed"])]
-    return {"recipe": f"{RECIPE}@v{recipe.version}", "precision": precision, "batch_size": cfg.train.batch_size,
-            "plain_s_per_step": round(statistics.median(times["plain"]), 4),
-            "transposed_s_per_step": round(statistics.median(times["transposed"]), 4),
-            "speedup": round(statistics.median(ratios), 3), "speedups": [round(x, 3) for x in ratios]}
+    return {"recipe": f"{RECIPE}@v{recipes.get(RECIPE).version}", "precision": precision,
+            "batch_size": trainer.cfg.train.batch_size, **alternate(run, "plain", "transposed", rounds, steps)}
 
 
 def main(argv: list[str] | None = None) -> int:
