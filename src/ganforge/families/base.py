@@ -296,12 +296,15 @@ class AdversarialConfig:
     r1_every: int = 1               # R1 as its own D phase every k steps, weight x k (lazy R1); 1: in every D loss
     gp_weight: float = 10.0         # lambda of WGAN-GP
     clip_value: float = 0.01        # WGAN weight clipping range
+    lecam_weight: float = 0.0       # LeCam regulariser's weight (Tseng et al. 2021; 0.3 in their hinge runs); 0: off
+    lecam_decay: float = 0.99       # decay of its moving averages of D's mean real and fake outputs
 
 
 class AdversarialFamily(Family):
     """An unconditional G/D pair trained with one of the adversarial losses in `ganforge.losses`."""
 
     augment: Callable[[Tensor], Tensor] | None = None  # D's augmentation (nn.augment.Augmenter), set by the trainer
+    lecam_supported: ClassVar[bool] = True  # False where the family's own D phase has no LeCam term
 
     def __init__(self, cfg: AdversarialConfig, spec: DataSpec, generator_only: bool = False) -> None:
         super().__init__(cfg, spec, generator_only)
@@ -314,8 +317,18 @@ class AdversarialFamily(Family):
             raise ValueError(f"label smoothing has no meaning for the '{cfg.loss}' loss; set label_smoothing=0")
         if cfg.r1_every < 1:
             raise ValueError(f"r1_every must be >= 1 (1: R1 in every D step; k: lazy R1 every k steps), got {cfg.r1_every}")
+        if cfg.lecam_weight < 0 or not 0.0 < cfg.lecam_decay < 1.0:
+            raise ValueError(f"model.lecam_weight must be >= 0 (0: off) and model.lecam_decay in (0, 1), got "
+                             f"{cfg.lecam_weight} and {cfg.lecam_decay}")
+        if cfg.lecam_weight > 0 and not self.lecam_supported:
+            raise ValueError(f"{self.name} does not implement the LeCam regulariser; set model.lecam_weight=0")
         self.G = self.build_generator()
         self.D = None if generator_only else self.build_discriminator()
+        if cfg.lecam_weight > 0:
+            # LeCam's moving averages of D's mean output on real and on fake images, not yet bias-corrected, and
+            # how many D steps they have seen: in the checkpoint (family state), so a resumed run goes on exactly
+            self.register_buffer("lecam_avg", torch.zeros(2))
+            self.register_buffer("lecam_seen", torch.zeros((), dtype=torch.long))
 
     def build_generator(self) -> nn.Module:
         raise NotImplementedError
@@ -346,6 +359,25 @@ class AdversarialFamily(Family):
 
     def _d_readout(self, logits: Tensor) -> Tensor:
         return d_readout(self.objective, logits)
+
+    def lecam(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """The LeCam regulariser (Tseng et al., CVPR 2021) on this D step's outputs: D's outputs on real images
+        are penalised (squared) where they rise above the moving average of its outputs on fakes, and its outputs
+        on fakes where they fall below the moving average of its outputs on reals. With few real images D drifts
+        to ever more confident outputs on them (r_t -> 1); this holds the two sides within reach of each other.
+        The averages (decay `lecam_decay`) take this step's means first, then are bias-corrected for their zero
+        start, as Tseng et al.'s StyleGAN2 code does. Under torchrun the means are averaged over the processes."""
+        decay = self.cfg.lecam_decay
+        with torch.no_grad():
+            means = torch.stack([real_logits.detach().float().mean(), fake_logits.detach().float().mean()])
+            if self.shard[1] > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.all_reduce(means)  # every process keeps the same averages (of the whole batch)
+                means /= self.shard[1]
+            self.lecam_avg.lerp_(means.to(self.lecam_avg.device), 1.0 - decay)
+            self.lecam_seen += 1
+            avg_real, avg_fake = (self.lecam_avg / (1.0 - decay ** int(self.lecam_seen))).unbind()
+        return (torch.relu(real_logits.float() - avg_fake).square().mean()
+                + torch.relu(avg_real - fake_logits.float()).square().mean())
 
     # -- hooks a conditional family overrides: how fakes are drawn and how D scores a batch ----------
     def generate(self, n: int) -> tuple[Tensor, Any]:
@@ -384,6 +416,10 @@ class AdversarialFamily(Family):
             fake_logits = self.critic(self.augmented(fake), cond_fake).float()
             loss = obj.d(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
             logs: dict[str, Tensor | float] = {"d/adv": loss.detach()}
+            if cfg.lecam_weight > 0:
+                lecam = self.lecam(real_logits, fake_logits)
+                loss = loss + cfg.lecam_weight * lecam
+                logs["d/lecam"] = lecam.detach()
             if obj.gp:
                 gp = gradient_penalty(lambda x: self.critic(x, cond_real), real, fake)
                 loss = loss + cfg.gp_weight * gp

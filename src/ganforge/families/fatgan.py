@@ -302,6 +302,7 @@ class FATGAN(AdversarialFamily):
     description = "FAT-GAN (Alanazi 2020): WGAN-GP + MMD, feature-augmented D, bounded spherical events; tables"
     needs = "table"
     table_continuous = "standard"
+    lecam_supported = False  # its D phase is its own (no LeCam term there)
 
     def __init__(self, cfg: FATGANConfig, spec: DataSpec, generator_only: bool = False) -> None:
         if spec.kind != "table":

@@ -81,6 +81,7 @@ class GANINTCLS(AdversarialFamily):
     name = "gan-int-cls"
     conditioning = "text"
     needs = "captioned"
+    lecam_supported = False  # its D phase is its own (no LeCam term there)
     description = "text to image, matching-aware D + caption interpolation (Reed 2016); captioned images"
 
     def __init__(self, cfg: GANINTCLSConfig, spec: DataSpec, generator_only: bool = False) -> None:
