@@ -80,3 +80,40 @@ def test_bad_options_name_the_fix():
     with pytest.raises(ValueError, match="does not implement the LeCam regulariser; set model.lecam_weight=0"):
         build_family("gan-int-cls", {"width": 8, "latent_dim": 8, "proj_dim": 8, "d_hidden": 16,
                                      "lecam_weight": 0.3}, captioned)
+
+
+@pytest.mark.parametrize("before, after", [(0.0, 0.3), (0.3, 0.0)])
+def test_resume_may_turn_lecam_on_or_off(tmp_path, before, after):
+    def make(steps, weight, resume):
+        cfg = tiny_config("dcgan", steps=steps, model={"lecam_weight": weight}, log={"ckpt_every": 2})
+        return build_run(cfg, tmp_path / "run", resume=resume)
+
+    make(2, before, False).fit()
+    resumed = make(4, after, True)  # strict loading would refuse the checkpoint's extra or missing averages
+    assert resumed.step == 2
+    resumed.fit()
+    assert hasattr(resumed.family, "lecam_seen") == (after > 0)
+    if after > 0:
+        assert int(resumed.family.lecam_seen) == 2  # a fresh start at the resume: steps 3 and 4
+        assert math.isfinite(resumed.last_logs["d/lecam"])
+
+
+def test_every_family_either_runs_the_shared_d_phase_or_refuses_lecam():
+    import inspect
+
+    from ganforge.families import FAMILIES
+    from ganforge.families.base import AdversarialFamily
+
+    for name, cls in FAMILIES.items():
+        if not issubclass(cls, AdversarialFamily) or not cls.lecam_supported:
+            continue
+        # the nearest class that defines loss() must reach AdversarialFamily.loss through super()
+        owner = next(k for k in cls.__mro__ if "loss" in vars(k))
+        assert owner is AdversarialFamily or "super().loss" in inspect.getsource(owner.loss), name
+
+
+def test_sgan_supervised_baseline_refuses_lecam():
+    spec = DataSpec("image", (1, 8, 8), n_classes=3)
+    with pytest.raises(ValueError, match="supervised_only .* set model.lecam_weight=0"):
+        build_family("sgan", {"hidden": 32, "depth": 2, "latent_dim": 8, "d_hidden": [32, 16],
+                              "supervised_only": True, "lecam_weight": 0.3}, spec)

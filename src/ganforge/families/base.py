@@ -284,6 +284,19 @@ def class_spread(x: Tensor, y: Tensor) -> Tensor | None:
     return torch.stack(spreads).mean() if spreads else None
 
 
+def _lecam_state_as_configured(module: nn.Module, state_dict: dict, prefix: str, *args: Any) -> None:
+    """Load-state pre-hook of the adversarial families: a checkpoint written with LeCam off gains its averages at
+    zero (a fresh start, which the bias correction handles) when a resumed run turns it on, and one written with
+    LeCam on drops them when the resumed run turns it off; otherwise strict loading would refuse either."""
+    keys = (prefix + "lecam_avg", prefix + "lecam_seen")
+    if getattr(module.cfg, "lecam_weight", 0) > 0:
+        for key, buf in zip(keys, (module.lecam_avg, module.lecam_seen)):
+            state_dict.setdefault(key, torch.zeros_like(buf))
+    else:
+        for key in keys:
+            state_dict.pop(key, None)
+
+
 @dataclass
 class AdversarialConfig:
     """Options every unconditional adversarial family shares."""
@@ -329,6 +342,7 @@ class AdversarialFamily(Family):
             # how many D steps they have seen: in the checkpoint (family state), so a resumed run goes on exactly
             self.register_buffer("lecam_avg", torch.zeros(2))
             self.register_buffer("lecam_seen", torch.zeros((), dtype=torch.long))
+        self.register_load_state_dict_pre_hook(_lecam_state_as_configured)
 
     def build_generator(self) -> nn.Module:
         raise NotImplementedError
@@ -375,7 +389,8 @@ class AdversarialFamily(Family):
                 means /= self.shard[1]
             self.lecam_avg.lerp_(means.to(self.lecam_avg.device), 1.0 - decay)
             self.lecam_seen += 1
-            avg_real, avg_fake = (self.lecam_avg / (1.0 - decay ** int(self.lecam_seen))).unbind()
+            # on the buffers' device: no host sync per step
+            avg_real, avg_fake = (self.lecam_avg / (1.0 - torch.pow(decay, self.lecam_seen.double()).float())).unbind()
         return (torch.relu(real_logits.float() - avg_fake).square().mean()
                 + torch.relu(avg_real - fake_logits.float()).square().mean())
 

@@ -61,6 +61,9 @@ class SGAN(AdversarialFamily):
             raise ValueError(f"sgan g_objective must be feature_matching or adversarial, got '{cfg.g_objective}'")
         if cfg.labels_per_class < 0 or cfg.labelled_batch < 1:
             raise ValueError("labels_per_class must be >= 0 and labelled_batch >= 1")
+        if cfg.supervised_only and cfg.lecam_weight > 0:
+            raise ValueError("supervised_only trains D as a classifier alone, without the adversarial loss LeCam "
+                             "regularises; set model.lecam_weight=0")
         super().__init__(cfg, spec, generator_only)
         self._lab_x: Tensor | None = None
         self._lab_y: Tensor | None = None
