@@ -1,13 +1,15 @@
 """The LeCam regulariser (Tseng et al. 2021) of the adversarial families' D phase (families/base.py):
 its closed form with bias-corrected moving averages, its place in D's loss, resume and bad options."""
 
+import inspect
 import math
 
 import pytest
 import torch
 
 from ganforge.data.spec import Batch, DataSpec
-from ganforge.families import build_family
+from ganforge.families import FAMILIES, build_family
+from ganforge.families.base import AdversarialFamily
 from ganforge.train import build_run
 
 from .conftest import split_and_resume, tiny_config
@@ -99,11 +101,6 @@ def test_resume_may_turn_lecam_on_or_off(tmp_path, before, after):
 
 
 def test_every_family_either_runs_the_shared_d_phase_or_refuses_lecam():
-    import inspect
-
-    from ganforge.families import FAMILIES
-    from ganforge.families.base import AdversarialFamily
-
     for name, cls in FAMILIES.items():
         if not issubclass(cls, AdversarialFamily) or not cls.lecam_supported:
             continue

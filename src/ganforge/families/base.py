@@ -289,7 +289,7 @@ def _lecam_state_as_configured(module: nn.Module, state_dict: dict, prefix: str,
     zero (a fresh start, which the bias correction handles) when a resumed run turns it on, and one written with
     LeCam on drops them when the resumed run turns it off; otherwise strict loading would refuse either."""
     keys = (prefix + "lecam_avg", prefix + "lecam_seen")
-    if getattr(module.cfg, "lecam_weight", 0) > 0:
+    if module.cfg.lecam_weight > 0:
         for key, buf in zip(keys, (module.lecam_avg, module.lecam_seen)):
             state_dict.setdefault(key, torch.zeros_like(buf))
     else:
@@ -383,7 +383,7 @@ class AdversarialFamily(Family):
         start, as Tseng et al.'s StyleGAN2 code does. Under torchrun the means are averaged over the processes."""
         decay = self.cfg.lecam_decay
         with torch.no_grad():
-            means = torch.stack([real_logits.detach().float().mean(), fake_logits.detach().float().mean()])
+            means = torch.stack([real_logits.float().mean(), fake_logits.float().mean()])
             if self.shard[1] > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.all_reduce(means)  # every process keeps the same averages (of the whole batch)
                 means /= self.shard[1]
