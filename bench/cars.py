@@ -61,6 +61,14 @@ def rel(p: Path) -> str:
     return str(p.relative_to(ROOT))
 
 
+def budget_label(time_arg: str | None) -> str:
+    """The budget as a row records it (minutes, as one_run writes from the run's config): "20m" for the recipes'
+    20 minutes, "0.5m" for --time 30s, "60m" for --time 1h."""
+    from ganforge.config import parse_duration
+
+    return f"{parse_duration(time_arg) / 60:g}m" if time_arg else "20m"
+
+
 def one_run(family: str, budget: str | None, n_eval: int, size: str, seed: int = 0) -> dict[str, Any]:
     run = RUNS / (f"{family}_{budget or 'recipe'}" + (f"_s{seed}" if seed else ""))
     shutil.rmtree(run, ignore_errors=True)
@@ -71,7 +79,7 @@ def one_run(family: str, budget: str | None, n_eval: int, size: str, seed: int =
              *(["--time", budget] if budget else []), *(["--seed", str(seed)] if seed else []),
              "--out", rel(run), "--quiet"]
     rc, wall = run_cli(words, log)
-    row: dict[str, Any] = {"family": family, "budget": budget or "20m", "size": size, "seed": seed,
+    row: dict[str, Any] = {"family": family, "budget": budget_label(budget), "size": size, "seed": seed,
                            "command": " ".join(words), "wall_s": round(wall, 1), "log": rel(log), "cpu": cpu_name()}
     if rc:
         return {**row, "error": f"ganforge train exited {rc}"}
@@ -167,7 +175,8 @@ def main() -> int:
     out = Path(args.out)
     doc = json.loads(out.read_text()) if out.exists() else {}
     here = cpu_name()  # a rerun replaces this CPU model's rows only; other machines' rows are kept
-    rows = [r for r in doc.get("runs", []) if not (r["family"] in args.families and r["budget"] == (args.time or "20m")
+    label = budget_label(args.time)  # rows store the budget as the run's config has it ("0.5m" for --time 30s)
+    rows = [r for r in doc.get("runs", []) if not (r["family"] in args.families and r["budget"] == label
                                                    and r.get("cpu", "") == here and r.get("seed", 0) in args.seeds)]
     for seed, fam in [(s, f) for s in args.seeds for f in args.families]:
         row = one_run(fam, args.time, args.n, args.size, seed)

@@ -497,3 +497,40 @@ def test_bench_cpu_label_tells_apart_machines_that_share_a_model_name(monkeypatc
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: isa)
     assert precision_auto.cpu_name() == label
     assert precision_auto.cpu_slug() == slug
+
+
+def _bench_cars(monkeypatch):
+    import importlib.util
+
+    _bench_recipes(monkeypatch)  # bench/ on the path (cars.py imports precision_auto and recipes)
+    spec = importlib.util.spec_from_file_location("bench_cars", Path(__file__).resolve().parent.parent / "bench" / "cars.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("time_arg, seconds", [(None, 1200), ("20m", 1200), ("30s", 30), ("20s", 20), ("1h", 3600),
+                                               ("90s", 90)])
+def test_bench_cars_budget_label_is_the_one_its_rows_store(monkeypatch, time_arg, seconds):
+    """bench/cars.py replaces this CPU's rows of a budget by the label one_run stores from the run's config
+    (train.time in minutes); --time 20s once left the stored "0.333333m" rows in place beside the new ones."""
+    mod = _bench_cars(monkeypatch)
+    assert mod.budget_label(time_arg) == f"{seconds / 60:g}m"
+
+
+def test_bench_cars_verdict_compares_means_over_the_seeds_each_family_shares_with_dcgan(monkeypatch):
+    mod = _bench_cars(monkeypatch)
+    cpu = "AMD EPYC"
+    rows = [{"family": "dcgan", "budget": "20m", "cpu": cpu, "seed": s, "kid": k} for s, k in enumerate([0.4, 0.2, 0.3])]
+    rows += [{"family": "fastgan", "budget": "20m", "cpu": cpu, "seed": s, "kid": k} for s, k in enumerate([0.1, 0.2])]
+    rows += [{"family": "stylegan", "budget": "20m", "cpu": cpu, "kid": 0.3}]  # no "seed": seed 0
+    rows += [{"family": "fastgan", "budget": "20m", "cpu": "Intel Xeon", "seed": 2, "kid": 0.01},  # another CPU
+             {"family": "fastgan", "budget": "5m", "cpu": cpu, "seed": 2, "kid": 0.01}]            # another budget
+    v = mod.verdict(rows, "20m", cpu)
+    fast, style = v["families"]["fastgan"], v["families"]["stylegan"]
+    assert fast["seeds"] == [0, 1] and style["seeds"] == [0]
+    assert fast["ratio"] == pytest.approx(0.15 / 0.3, abs=1e-3)
+    assert style["ratio"] == pytest.approx(0.3 / 0.4, abs=1e-3)
+    assert fast["per_seed_ratio"] == pytest.approx([0.25, 1.0])
+    assert v["best_new"] == "fastgan" and v["pass"] is True  # 0.5: the bar holds at equality
+    assert mod.verdict([r for r in rows if r["family"] != "dcgan"], "20m", cpu) is None
