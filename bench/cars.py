@@ -61,12 +61,12 @@ def rel(p: Path) -> str:
     return str(p.relative_to(ROOT))
 
 
-def budget_label(time_arg: str | None) -> str:
-    """The budget as a row records it (minutes, as one_run writes from the run's config): "20m" for the recipes'
-    20 minutes, "0.5m" for --time 30s, "60m" for --time 1h."""
+def budget_label(time_arg: str | float | None) -> str:
+    """The budget as a row records it, in minutes: "20m" for the recipes' 20 minutes (no --time), "0.5m" for
+    --time 30s, "60m" for --time 1h; one_run labels each row by its run's train.time (seconds) the same way."""
     from ganforge.config import parse_duration
 
-    return f"{parse_duration(time_arg) / 60:g}m" if time_arg else "20m"
+    return "20m" if time_arg is None else f"{parse_duration(time_arg) / 60:g}m"
 
 
 def one_run(family: str, budget: str | None, n_eval: int, size: str, seed: int = 0) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def one_run(family: str, budget: str | None, n_eval: int, size: str, seed: int =
         return {**row, "error": f"ganforge train exited {rc}"}
     cfg = json.loads((run / "config.json").read_text())
     row["recipe"] = cfg.get("recipe", "")
-    row["budget"] = f"{cfg['train']['time'] / 60:g}m"
+    row["budget"] = budget_label(cfg["train"]["time"])
     row["augment"] = cfg.get("train", {}).get("augment", "")
     logs = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in logs if "step" in r and "event" not in r]

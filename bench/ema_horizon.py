@@ -8,8 +8,8 @@ copy keeps the run's settings (w 10 and decay 0.999 by default: about the last k
 Because all copies average one and the same trajectory of G, their differences are the EMA horizon's alone, not
 a seed's or the machine load's.
 
-At the end each extra copy gets BatchNorm statistics of its own weights (as the trainer's does) and is written as
-a checkpoint RUN_wW/checkpoints/step_N (the run's final checkpoint with its ema.safetensors replaced); then
+At the end the trainer writes each extra copy as its EMA generator, with BatchNorm statistics of the copy's own
+weights, to RUN_wW/checkpoints/step_N (the run's final state otherwise); then
 `ganforge evaluate --ckpt CKPT --split train --features clipart --metrics kid,swd --n 2000` measures the run's
 own checkpoint and every copy.
 
@@ -49,7 +49,6 @@ def copy_dir(out: Path, w: float) -> Path:
 def train_with_copies(train_argv: list[str], warmups: list[float], out: Path) -> dict[str, Any]:
     """`ganforge train TRAIN_ARGV` in this process with one extra EMA copy of G per warm-up constant."""
     import ganforge.train.ema as ema_mod
-    from ganforge.checkpoint import _state_to_tensors, safetensors_bytes
     from ganforge.cli.main import main as cli_main
     from ganforge.train.trainer import Trainer
 
@@ -62,8 +61,7 @@ def train_with_copies(train_argv: list[str], warmups: list[float], out: Path) ->
         if not owner:
             owner.append(self)
             for w in warmups:  # from the trainer's copy before its first update: G's initial weights
-                e = ema_mod.EMA(self.module, decay=1.0 - 1e-7, warmup=w)
-                copies[w] = e
+                copies[w] = ema_mod.EMA(self.module, decay=1.0 - 1e-7, warmup=w)
         orig_update(self, source)
         if self is owner[0]:
             for e in copies.values():
@@ -83,30 +81,28 @@ def train_with_copies(train_argv: list[str], warmups: list[float], out: Path) ->
     if rc:
         raise SystemExit(f"ganforge train exited {rc}")
     tr = trainers[-1]
-    last = sorted((out / "checkpoints").glob("step_*"))[-1]
-    for w, e in copies.items():
-        e.refresh_batchnorm(tr.family, tr.loader.batch_size)
+    for w, e in copies.items():  # the trainer writes each copy as its EMA (BatchNorm statistics re-estimated)
         dst = copy_dir(out, w)
         shutil.rmtree(dst, ignore_errors=True)
-        shutil.copytree(last, dst / "checkpoints" / last.name)
-        (dst / "checkpoints" / last.name / "ema.safetensors").write_bytes(
-            safetensors_bytes(_state_to_tensors(e.module.state_dict())))
+        tr.ema = e
+        tr.save_checkpoint(dst, keep_last=1)
         shutil.copy(out / "config.json", dst / "config.json")
     return {"wall_s": round(wall, 1), "g_updates": owner[0].updates if owner else 0}
 
 
 def control_diff(out: Path, w: float) -> float:
     """Largest |difference| between the run's own EMA weights and the extra copy of warm-up w."""
-    from safetensors.torch import load_file
+    from ganforge.checkpoint import latest_checkpoint, load_tensors
 
-    mine = sorted((out / "checkpoints").glob("step_*"))[-1] / "ema.safetensors"
-    theirs = sorted((copy_dir(out, w) / "checkpoints").glob("step_*"))[-1] / "ema.safetensors"
-    a, b = load_file(str(mine)), load_file(str(theirs))
+    a = load_tensors(latest_checkpoint(out), "ema.safetensors")
+    b = load_tensors(latest_checkpoint(copy_dir(out, w)), "ema.safetensors")
     return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
 
 
 def measure(ckpt_run: Path, n: int, log: Path) -> dict[str, Any]:
-    ckpt = sorted((ckpt_run / "checkpoints").glob("step_*"))[-1]
+    from ganforge.checkpoint import latest_checkpoint
+
+    ckpt = latest_checkpoint(ckpt_run)
     res = ckpt_run.parent / f"{ckpt_run.name}.eval.json"
     words = ["ganforge", "evaluate", "--ckpt", str(ckpt), "--split", "train", "--features", "clipart",
              "--metrics", "kid,swd", "--n", str(n), "--out", str(res)]

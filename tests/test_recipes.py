@@ -440,15 +440,20 @@ def test_augment_flag_over_a_recipe_with_another_augmentations_policy_takes_its_
     assert same["train"]["augment_policy"] == "color,translation"  # the recipe's own augmentation keeps its policy
 
 
-def _bench_recipes(monkeypatch):
+def _bench_module(monkeypatch, name: str):
+    """bench/NAME.py, loaded with bench/ on the path (its own imports: precision_auto, recipes) for this test only."""
     import importlib.util
 
     bench = Path(__file__).resolve().parent.parent / "bench"
-    monkeypatch.syspath_prepend(str(bench))  # its own imports (precision_auto), for this test only
-    spec = importlib.util.spec_from_file_location("bench_recipes", bench / "recipes.py")
+    monkeypatch.syspath_prepend(str(bench))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", bench / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _bench_recipes(monkeypatch):
+    return _bench_module(monkeypatch, "recipes")
 
 
 @pytest.mark.parametrize("train_s, wall, time_setting, budget, ok", [
@@ -500,13 +505,7 @@ def test_bench_cpu_label_tells_apart_machines_that_share_a_model_name(monkeypatc
 
 
 def _bench_cars(monkeypatch):
-    import importlib.util
-
-    _bench_recipes(monkeypatch)  # bench/ on the path (cars.py imports precision_auto and recipes)
-    spec = importlib.util.spec_from_file_location("bench_cars", Path(__file__).resolve().parent.parent / "bench" / "cars.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _bench_module(monkeypatch, "cars")
 
 
 @pytest.mark.parametrize("time_arg, seconds", [(None, 1200), ("20m", 1200), ("30s", 30), ("20s", 20), ("1h", 3600),
